@@ -1,0 +1,125 @@
+/* db.c - blocking libpq helpers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/db.h"
+#include "core/log.h"
+
+PGconn *
+ct_db_connect(const struct ct_cfg *cfg, const char *app_name, char *err,
+	      size_t errlen)
+{
+	const char *keys[] = { "dbname", "application_name", "connect_timeout",
+			       "client_encoding", NULL };
+	char timeout[16], set[128];
+	const char *vals[5];
+	PGconn *conn;
+	PGresult *res;
+
+	snprintf(timeout, sizeof(timeout), "%d", cfg->db_connect_timeout);
+	vals[0] = cfg->db_conninfo; /* expand_dbname: the whole conninfo */
+	vals[1] = app_name;
+	vals[2] = timeout;
+	vals[3] = "UTF8";
+	vals[4] = NULL;
+	conn = PQconnectdbParams(keys, vals, 1);
+	if (!conn || PQstatus(conn) != CONNECTION_OK) {
+		if (err) {
+			const char *m =
+				conn ? PQerrorMessage(conn) : "out of memory";
+			size_t n;
+
+			snprintf(err, errlen, "%s", m);
+			n = strcspn(err, "\n");
+			err[n] = 0;
+		}
+		PQfinish(conn);
+		return NULL;
+	}
+	/* the SQL functions read their limits from these settings */
+	snprintf(set, sizeof(set),
+		 "SELECT set_config('crosstalk.text_max', '%d', false)",
+		 cfg->lim_text_max);
+	res = PQexec(conn, set);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		if (err)
+			snprintf(err, errlen, "setting limits failed: %s",
+				 PQresultErrorMessage(res));
+		PQclear(res);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQclear(res);
+	return conn;
+}
+
+int
+ct_db_error(PGconn *conn, const PGresult *res, char *msg, size_t msglen)
+{
+	const char *state =
+		res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *primary =
+		res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (!conn || PQstatus(conn) != CONNECTION_OK) {
+		snprintf(msg, msglen, "database unavailable");
+		return CT_EUNAVAIL;
+	}
+	if (state && strncmp(state, "CT", 2) == 0) {
+		static const struct {
+			const char *state;
+			int rc;
+		} map[] = {
+			{ "CT400", CT_EBADREQ },    { "CT401", CT_EUNAUTH },
+			{ "CT403", CT_EFORBIDDEN }, { "CT404", CT_ENOTFOUND },
+			{ "CT409", CT_ECONFLICT },  { "CT413", CT_ETOOLARGE },
+			{ "CT422", CT_EINVALID },   { "CT429", CT_ERATE },
+		};
+		snprintf(msg, msglen, "%s", primary ? primary : "refused");
+		for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+			if (strcmp(state, map[i].state) == 0)
+				return map[i].rc;
+		return CT_EINVALID;
+	}
+	/* class 08 connection, 57P serious shutdown/admin, 53 resources,
+	 * 40001/40P01 serialization: worth a retry, so "unavailable" */
+	if (state &&
+	    (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+	     strncmp(state, "53", 2) == 0 || strcmp(state, "40001") == 0 ||
+	     strcmp(state, "40P01") == 0)) {
+		snprintf(msg, msglen, "database unavailable");
+		return CT_EUNAVAIL;
+	}
+	/* 22xxx data exceptions and 23xxx integrity violations from input */
+	if (state && (strncmp(state, "22", 2) == 0)) {
+		snprintf(msg, msglen, "%s",
+			 primary ? primary : "invalid value");
+		return CT_EINVALID;
+	}
+	if (state && strcmp(state, "23505") == 0) {
+		snprintf(msg, msglen, "already exists");
+		return CT_ECONFLICT;
+	}
+	ct_err("msg=\"database error\" sqlstate=%s error=\"%s\"",
+	       state ? state : "-", primary ? primary : PQerrorMessage(conn));
+	snprintf(msg, msglen, "internal database error");
+	return CT_EINTERNAL;
+}
+
+int
+ct_db_exec(PGconn *conn, const char *sql)
+{
+	PGresult *res = PQexec(conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+	char msg[256];
+	int rc = CT_OK;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		rc = ct_db_error(conn, res, msg, sizeof(msg));
+		ct_err("msg=\"statement failed\" error=\"%s\"", msg);
+	}
+	PQclear(res);
+	return rc;
+}

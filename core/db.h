@@ -1,0 +1,29 @@
+/* db.h - blocking libpq helpers shared by crosstalk-fcgi, crosstalkctl and
+ * the daemon's start-up. The daemon's event-loop queries live in wsd/. */
+#ifndef CT_DB_H
+#define CT_DB_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "core/err.h"
+
+struct ct_cfg;
+
+/* Connect with cfg->db_conninfo (application_name = app_name) and set the
+ * session's crosstalk.* limits from cfg. NULL on failure; the reason is
+ * written to err (one line) when err is not NULL. Caller PQfinish()es. */
+PGconn *ct_db_connect(const struct ct_cfg *cfg, const char *app_name, char *err,
+		      size_t errlen);
+
+/* Map a failed result (or a dead connection, res may be NULL) to CT_E*:
+ * SQLSTATE CTnnn raised by crosstalk's SQL functions carries the HTTP
+ * status nnn; connection failures are CT_EUNAVAIL; others CT_EINTERNAL.
+ * Copies the server's primary message (or a generic one) into msg. */
+int ct_db_error(PGconn *conn, const PGresult *res, char *msg, size_t msglen);
+
+/* One statement without parameters; 0 on success, CT_E* (logged). */
+int ct_db_exec(PGconn *conn, const char *sql) CT_MUSTCHECK;
+
+#endif /* CT_DB_H */

@@ -1,0 +1,100 @@
+/* migrate.c - apply sql/NNN_*.sql once each, in order, atomically. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "core/migrations.h"
+
+/* pg_advisory_xact_lock key: "crosstalk" folded into 63 bits, fixed. */
+#define MIGRATE_LOCK "7242690915151283712"
+
+int
+ct_schema_latest(void)
+{
+	int v = 0;
+
+	for (const struct ct_migration *m = ct_migrations; m->version; m++)
+		v = m->version;
+	return v;
+}
+
+int
+ct_schema_version(PGconn *conn)
+{
+	PGresult *res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM "
+				     "crosstalk.migrations");
+	int v = -1;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		v = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return v;
+}
+
+static int
+run(PGconn *conn, const char *sql, const char *what, char *err, size_t errlen)
+{
+	PGresult *res = PQexec(conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+	int rc = CT_OK;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		char msg[512];
+
+		rc = ct_db_error(conn, res, msg, sizeof(msg));
+		if (PQresultErrorMessage(res)[0])
+			snprintf(msg, sizeof(msg), "%s",
+				 PQresultErrorMessage(res));
+		msg[strcspn(msg, "\n")] = 0;
+		snprintf(err, errlen, "%s: %s", what, msg);
+	}
+	PQclear(res);
+	return rc;
+}
+
+int
+ct_migrate(PGconn *conn, int *applied, char *err, size_t errlen)
+{
+	int rc, have;
+
+	*applied = 0;
+	/* The lock comes before anything else: two migrates serialize here,
+	 * and the second finds every version already recorded. */
+	if ((rc = run(conn,
+		      "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ");"
+		      "SET LOCAL client_min_messages = warning;"
+		      "CREATE SCHEMA IF NOT EXISTS crosstalk;"
+		      "CREATE TABLE IF NOT EXISTS crosstalk.migrations ("
+		      " version int PRIMARY KEY, name text NOT NULL,"
+		      " applied_at timestamptz NOT NULL DEFAULT now())",
+		      "prepare", err, errlen)) != CT_OK)
+		goto fail;
+	if ((have = ct_schema_version(conn)) < 0) {
+		snprintf(err, errlen, "cannot read crosstalk.migrations");
+		rc = CT_EINTERNAL;
+		goto fail;
+	}
+	for (const struct ct_migration *m = ct_migrations; m->version; m++) {
+		char rec[256];
+
+		if (m->version <= have)
+			continue;
+		if ((rc = run(conn, m->sql, m->name, err, errlen)) != CT_OK)
+			goto fail;
+		snprintf(rec, sizeof(rec),
+			 "INSERT INTO crosstalk.migrations(version, name) "
+			 "VALUES (%d, '%s')",
+			 m->version, m->name); /* names are ours: [0-9a-z_.] */
+		if ((rc = run(conn, rec, m->name, err, errlen)) != CT_OK)
+			goto fail;
+		(*applied)++;
+	}
+	if ((rc = run(conn, "COMMIT", "commit", err, errlen)) != CT_OK)
+		goto fail;
+	return CT_OK;
+fail:
+	PQclear(PQexec(conn, "ROLLBACK"));
+	*applied = 0;
+	return rc;
+}

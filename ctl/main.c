@@ -1,0 +1,353 @@
+/* crosstalkctl - administer crosstalk: migrate the schema, register apps
+ * and channels, prune, check a deployment. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/auth.h"
+#include "core/config.h"
+#include "core/db.h"
+#include "core/log.h"
+#include "core/migrations.h"
+#include "core/util.h"
+
+static const char usage[] =
+	"usage: crosstalkctl --config FILE COMMAND [ARGS]\n"
+	"\n"
+	"commands:\n"
+	"  migrate                          apply pending schema migrations\n"
+	"  app add ID --origin URL...       register an app; prints its API "
+	"key once\n"
+	"  app list                         apps and their origins\n"
+	"  app rotate-key ID                new API key (the old one stops "
+	"working)\n"
+	"  app remove ID                    unregister an app\n"
+	"  channel add NAME [--apps a,b] [--title T]\n"
+	"  channel list\n"
+	"  prune --older-than DAYS          delete old messages and expired "
+	"logins\n"
+	"  check                            config, database, schema, "
+	"resolver\n"
+	"\n"
+	"options: --config FILE, --help, --version\n";
+
+static PGconn *conn;
+
+static void
+die(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "crosstalkctl: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	PQfinish(conn);
+	exit(1);
+}
+
+/* Run a parameterized statement; exits with the server's reason. */
+static PGresult *
+q(const char *sql, int n, const char *const *params)
+{
+	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		char msg[512];
+
+		ct_db_error(conn, res, msg, sizeof(msg));
+		PQclear(res);
+		die("%s", msg);
+	}
+	return res; /* caller PQclear()s */
+}
+
+static int
+valid_origin(const char *o)
+{
+	size_t n = strlen(o);
+
+	if (strncmp(o, "http://", 7) != 0 && strncmp(o, "https://", 8) != 0)
+		return 0;
+	if (n > 255 || o[n - 1] == '/' || strchr(o + 8, '/') ||
+	    strpbrk(o, " \t\r\n,\"'"))
+		return 0;
+	return 1;
+}
+
+static int
+cmd_migrate(void)
+{
+	char err[512];
+	int applied;
+
+	if (ct_migrate(conn, &applied, err, sizeof(err)) != CT_OK)
+		die("migrate failed: %s", err);
+	printf("schema at version %d (%d applied)\n", ct_schema_version(conn),
+	       applied);
+	return 0;
+}
+
+/* Prints the key and stores only its hash. The key reads "<app>.<secret>"
+ * so a request names its app without a lookup by secret. */
+static int
+set_new_key(const char *id, const char *sql, const char *origins)
+{
+	char prefix[40], key[CT_TOKEN_MAX + 40], hash[CT_HASH_HEX];
+	const char *p[3];
+	PGresult *res;
+
+	snprintf(prefix, sizeof(prefix), "%s.", id);
+	if (strlen(prefix) > 16) {
+		/* long ids: the secret part is still 192 bits */
+		char tok[CT_TOKEN_MAX];
+
+		if (ct_auth_token("", tok) != CT_OK)
+			die("%s", "no random numbers");
+		snprintf(key, sizeof(key), "%s%s", prefix, tok);
+	} else if (ct_auth_token(prefix, key) != CT_OK) {
+		die("%s", "no random numbers");
+	}
+	ct_auth_hash_hex(key, hash);
+	p[0] = id;
+	p[1] = hash;
+	p[2] = origins;
+	res = q(sql, origins ? 3 : 2, p);
+	if (PQntuples(res) != 1)
+		die("no such app: %s", id);
+	PQclear(res);
+	printf("%s\n", key);
+	return 0;
+}
+
+static int
+cmd_app(int argc, char **argv)
+{
+	PGresult *res;
+
+	if (argc < 1)
+		die("%s", "app: add|list|rotate-key|remove");
+	if (strcmp(argv[0], "add") == 0) {
+		char origins[4096] = "{";
+		size_t n = 1;
+
+		if (argc < 2 || !ct_valid_app_id(argv[1]))
+			die("%s",
+			    "app add: ID must match [a-z0-9][a-z0-9_-]{0,31}");
+		for (int i = 2; i < argc; i++) {
+			const char *o;
+
+			if (strcmp(argv[i], "--origin") == 0 && i + 1 < argc)
+				o = argv[++i];
+			else if (strncmp(argv[i], "--origin=", 9) == 0)
+				o = argv[i] + 9;
+			else
+				die("app add: unexpected '%s'", argv[i]);
+			if (!valid_origin(o))
+				die("app add: '%s' is not an origin "
+				    "(scheme://host[:port], no path)",
+				    o);
+			n += (size_t)snprintf(origins + n, sizeof(origins) - n,
+					      "%s\"%s\"", n > 1 ? "," : "", o);
+			if (n >= sizeof(origins) - 2)
+				die("%s", "app add: too many origins");
+		}
+		strcat(origins, "}");
+		return set_new_key(argv[1],
+				   "INSERT INTO crosstalk.apps(id, key_hash, "
+				   "origins) VALUES ($1, $2, $3) RETURNING id",
+				   origins);
+	}
+	if (strcmp(argv[0], "list") == 0) {
+		res = q("SELECT id, array_to_string(origins, ' '), "
+			"crosstalk.iso(created_at) FROM crosstalk.apps "
+			"ORDER BY id",
+			0, NULL);
+		for (int i = 0; i < PQntuples(res); i++)
+			printf("%s\t%s\t%s\n", PQgetvalue(res, i, 0),
+			       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+		PQclear(res);
+		return 0;
+	}
+	if (strcmp(argv[0], "rotate-key") == 0 && argc == 2)
+		return set_new_key(argv[1],
+				   "UPDATE crosstalk.apps SET key_hash = $2 "
+				   "WHERE id = $1 RETURNING id",
+				   NULL);
+	if (strcmp(argv[0], "remove") == 0 && argc == 2) {
+		const char *p[1] = { argv[1] };
+
+		res = q("DELETE FROM crosstalk.apps WHERE id = $1 RETURNING id",
+			1, p);
+		if (PQntuples(res) != 1)
+			die("no such app: %s", argv[1]);
+		PQclear(res);
+		printf("removed %s\n", argv[1]);
+		return 0;
+	}
+	die("app: unknown or incomplete command '%s'", argv[0]);
+	return 1;
+}
+
+static int
+cmd_channel(int argc, char **argv)
+{
+	PGresult *res;
+
+	if (argc >= 2 && strcmp(argv[0], "add") == 0) {
+		const char *title = "", *apps = NULL;
+		char arr[4096];
+		const char *p[3];
+
+		for (int i = 2; i < argc; i++) {
+			if (strcmp(argv[i], "--apps") == 0 && i + 1 < argc)
+				apps = argv[++i];
+			else if (strcmp(argv[i], "--title") == 0 &&
+				 i + 1 < argc)
+				title = argv[++i];
+			else
+				die("channel add: unexpected '%s'", argv[i]);
+		}
+		if (apps) {
+			if (strpbrk(apps, "{}\"\\ ") ||
+			    strlen(apps) > sizeof(arr) - 3)
+				die("channel add: --apps takes a,b,c not '%s'",
+				    apps);
+			snprintf(arr, sizeof(arr), "{%s}", apps);
+		}
+		p[0] = argv[1];
+		p[1] = title;
+		p[2] = apps ? arr : NULL;
+		res = q("SELECT name FROM crosstalk.create_channel($1, $2, "
+			"$3::text[])",
+			3, p);
+		printf("created %s\n", PQgetvalue(res, 0, 0));
+		PQclear(res);
+		return 0;
+	}
+	if (argc == 1 && strcmp(argv[0], "list") == 0) {
+		res = q("SELECT name, coalesce(array_to_string(apps, ','), "
+			"'*'), last_seq, title FROM crosstalk.channels WHERE "
+			"name NOT LIKE 'dm:%' ORDER BY name",
+			0, NULL);
+		for (int i = 0; i < PQntuples(res); i++)
+			printf("%s\t%s\t%s\t%s\n", PQgetvalue(res, i, 0),
+			       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+			       PQgetvalue(res, i, 3));
+		PQclear(res);
+		return 0;
+	}
+	die("%s", "channel: add NAME [--apps a,b] [--title T] | list");
+	return 1;
+}
+
+static int
+cmd_prune(int argc, char **argv)
+{
+	const char *p[1];
+	PGresult *res;
+	long days;
+
+	if (argc != 2 || strcmp(argv[0], "--older-than") != 0 ||
+	    ct_parse_long(argv[1], 0, 100000, &days) != 0)
+		die("%s", "prune --older-than DAYS (a whole number)");
+	p[0] = argv[1];
+	res = q("SELECT crosstalk.prune($1::int)", 1, p);
+	printf("pruned %s events\n", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+static int
+cmd_check(void)
+{
+	int have = ct_schema_version(conn), want = ct_schema_latest();
+	PGresult *res;
+
+	printf("config: ok\ndatabase: ok (server %d)\n", PQserverVersion(conn));
+	if (have < 0)
+		die("%s", "schema: missing (run: crosstalkctl migrate)");
+	if (have != want) {
+		char m[64];
+
+		snprintf(m, sizeof(m), "%d, this build wants %d", have, want);
+		die("schema: at version %s (run: crosstalkctl migrate)", m);
+	}
+	printf("schema: version %d\n", have);
+	res = PQexec(conn, "SELECT count(*) FROM crosstalk.resolve_session("
+			   "'crosstalk-check', 'no-such-ref')");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
+		msg[strcspn(msg, "\n")] = 0;
+		PQclear(res);
+		die("resolver: resolve_session() fails: %s", msg);
+	}
+	PQclear(res);
+	printf("resolver: ok\n");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL;
+	struct ct_cfg *cfg = NULL;
+	char err[512];
+	int c, rc;
+
+	/* options stop at the command: its own flags follow it */
+	while ((c = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			printf("crosstalkctl %s\n", CT_VERSION);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (!path || optind >= argc) {
+		fprintf(stderr, "crosstalkctl: %s\n",
+			!path ? "--config FILE is required" : "no command");
+		return 2;
+	}
+	if (ct_cfg_load(path, &cfg, err, sizeof(err)) != CT_OK)
+		die("bad config: %s", err);
+	ct_log_init("ctl",
+		    (enum ct_log_level)ct_log_parse_level(cfg->log_level));
+	conn = ct_db_connect(cfg, "crosstalkctl", err, sizeof(err));
+	ct_cfg_free(cfg);
+	if (!conn)
+		die("database unreachable: %s", err);
+	PQclear(PQexec(conn, "SET client_min_messages = warning"));
+
+	argv += optind;
+	argc -= optind;
+	if (strcmp(argv[0], "migrate") == 0 && argc == 1)
+		rc = cmd_migrate();
+	else if (strcmp(argv[0], "app") == 0)
+		rc = cmd_app(argc - 1, argv + 1);
+	else if (strcmp(argv[0], "channel") == 0)
+		rc = cmd_channel(argc - 1, argv + 1);
+	else if (strcmp(argv[0], "prune") == 0)
+		rc = cmd_prune(argc - 1, argv + 1);
+	else if (strcmp(argv[0], "check") == 0 && argc == 1)
+		rc = cmd_check();
+	else
+		die("unknown command '%s' (see --help)", argv[0]);
+	PQfinish(conn);
+	return rc;
+}

@@ -1,0 +1,54 @@
+#!/bin/sh
+# deps.sh [core|browser|bench|fuzz]... - install the Debian (and npm) packages
+# crosstalk needs, only when missing. apt-get update runs only if something is.
+set -eu
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+core="cmake make gcc pkg-config libfcgi-dev spawn-fcgi libwebsockets-dev
+libjansson-dev libpq-dev libinih-dev libcmocka-dev postgresql nginx curl
+python3-websockets clang-format"
+browser="chromium nodejs npm"
+bench="libnginx-mod-nchan wrk nodejs npm postgresql-contrib"
+fuzz="clang libclang-rt-14-dev"
+
+want=""
+for set in "${@:-core}"; do
+	case $set in
+	core) want="$want $core" ;;
+	browser) want="$want $core $browser" ;;
+	bench) want="$want $core $bench" ;;
+	fuzz) want="$want $core $fuzz" ;;
+	*) echo "deps.sh: unknown set '$set'" >&2; exit 2 ;;
+	esac
+done
+
+missing=""
+for p in $want; do
+	case " $missing " in *" $p "*) continue ;; esac
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "crosstalk needs these Debian packages:$missing" >&2
+		echo "run as root, or: sudo apt-get install$missing" >&2
+		exit 1
+	fi
+	echo "deps: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing >/dev/null
+fi
+
+# npm pieces live in test/browser/node_modules (not committed).
+case " $* " in
+*" browser "* | *" bench "*)
+	if [ ! -d "$here/test/browser/node_modules/playwright-core" ] ||
+	   [ ! -d "$here/test/browser/node_modules/ws" ]; then
+		echo "deps: npm install (test/browser)"
+		(cd "$here/test/browser" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+	fi ;;
+esac
+exit 0

@@ -27,10 +27,17 @@ static const char usage[] =
 	"  channel list\n"
 	"  prune --older-than DAYS          delete old messages and expired "
 	"logins\n"
-	"  check                            config, database, schema, "
-	"resolver\n"
+	"  grant ROLE                       give a database role the "
+	"daemons' privileges\n"
+	"                                   (run as the schema owner; "
+	"migrate renews it)\n"
+	"  check [--role ROLE]              config, database, schema, "
+	"resolver, privileges\n"
 	"\n"
 	"options: --config FILE, --help, --version\n";
+
+/* migrate's advisory lock key (core/migrate.c): grants take it too */
+#define CT_MIGRATE_LOCK "7242690915151283712"
 
 static PGconn *conn;
 
@@ -74,6 +81,158 @@ valid_origin(const char *o)
 	return 1;
 }
 
+/* Renew the runtime grants of every recorded role (grant_runtime() exists
+ * from migration 5 on), so tables and functions a migration added reach
+ * them. Under migrate's advisory lock: two migrates never grant at once. */
+static int
+regrant(void)
+{
+	PGresult *res;
+
+	res = q("SELECT to_regprocedure('crosstalk.grant_runtime(name)') IS "
+		"NOT NULL",
+		0, NULL);
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		PQclear(res);
+		return 0;
+	}
+	PQclear(res);
+	PQclear(q("BEGIN", 0, NULL));
+	PQclear(q("SELECT pg_advisory_xact_lock(" CT_MIGRATE_LOCK ")", 0,
+		  NULL));
+	res = q("SELECT r.role, crosstalk.grant_runtime(r.role) "
+		"FROM crosstalk.runtime_roles r JOIN pg_roles g "
+		"ON g.rolname = r.role ORDER BY 1",
+		0, NULL);
+	for (int i = 0; i < PQntuples(res); i++)
+		printf("runtime role %s: privileges granted\n",
+		       PQgetvalue(res, i, 0));
+	PQclear(res);
+	PQclear(q("COMMIT", 0, NULL));
+	return 0;
+}
+
+static int
+cmd_grant(int argc, char **argv)
+{
+	const char *p[1];
+
+	if (argc != 1 || !argv[0][0] || strlen(argv[0]) > 63)
+		die("%s", "grant ROLE (an existing database role)");
+	p[0] = argv[0];
+	PQclear(q("BEGIN", 0, NULL));
+	PQclear(q("SELECT pg_advisory_xact_lock(" CT_MIGRATE_LOCK ")", 0,
+		  NULL));
+	PQclear(q("SELECT crosstalk.grant_runtime($1)", 1, p));
+	PQclear(q("COMMIT", 0, NULL));
+	printf("runtime role %s: privileges granted\n", argv[0]);
+	return 0;
+}
+
+/* Print what privilege_report() finds for role; returns how many
+ * privileges are missing (excess ones are warnings). */
+static int
+report_role(const char *role)
+{
+	const char *p[1] = { role };
+	PGresult *res;
+	int missing = 0, excess = 0;
+
+	res = q("SELECT has_schema_privilege($1, 'crosstalk', 'USAGE')", 1, p);
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		PQclear(res);
+		printf("privileges: %s lacks USAGE on schema crosstalk (as the "
+		       "owner: crosstalkctl grant %s)\n",
+		       role, role);
+		return 1;
+	}
+	PQclear(res);
+	res = PQexecParams(conn,
+			   "SELECT problem, object, privilege FROM "
+			   "crosstalk.privilege_report($1) ORDER BY 1, 2, 3",
+			   1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
+		msg[strcspn(msg, "\n")] = 0;
+		PQclear(res);
+		printf("privileges: %s cannot run privilege_report(): %s\n",
+		       role, msg);
+		return 1;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		int is_missing = strcmp(PQgetvalue(res, i, 0), "missing") == 0;
+
+		if (is_missing)
+			missing++;
+		else
+			excess++;
+		printf("privileges: %s %s %s on %s\n", role,
+		       is_missing ? "lacks" : "has more than it needs:",
+		       PQgetvalue(res, i, 2), PQgetvalue(res, i, 1));
+	}
+	PQclear(res);
+	if (missing)
+		printf("privileges: %s lacks %d (as the owner: crosstalkctl "
+		       "grant %s)\n",
+		       role, missing, role);
+	else if (excess)
+		printf("privileges: %s has what the daemons need, and more "
+		       "(%d warnings)\n",
+		       role, excess);
+	else
+		printf("privileges: %s ok (runtime role, owns nothing)\n",
+		       role);
+	return missing;
+}
+
+/* As a runtime role: check that role. As the schema owner: check every
+ * recorded runtime role. --role ROLE: check that one. */
+static int
+check_privileges(const char *role)
+{
+	PGresult *res;
+	int missing = 0;
+
+	if (role)
+		return report_role(role);
+	res = q("SELECT current_user, n.nspowner = (SELECT oid FROM pg_roles "
+		"WHERE rolname = current_user) FROM pg_namespace n "
+		"WHERE n.nspname = 'crosstalk'",
+		0, NULL);
+	if (strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
+		missing = report_role(PQgetvalue(res, 0, 0));
+		PQclear(res);
+		return missing;
+	}
+	printf("privileges: connected as %s, the schema owner (the daemons "
+	       "should use a runtime role)\n",
+	       PQgetvalue(res, 0, 0));
+	PQclear(res);
+	res = q("SELECT r.role FROM crosstalk.runtime_roles r ORDER BY 1", 0,
+		NULL);
+	if (PQntuples(res) == 0)
+		printf("privileges: no runtime role yet (CREATE ROLE "
+		       "crosstalk_app LOGIN; crosstalkctl grant "
+		       "crosstalk_app)\n");
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *p[1] = { PQgetvalue(res, i, 0) };
+		PGresult *e =
+			q("SELECT 1 FROM pg_roles WHERE rolname = $1", 1, p);
+
+		if (PQntuples(e) == 1)
+			missing += report_role(p[0]);
+		else
+			printf("privileges: runtime role %s no longer "
+			       "exists\n",
+			       p[0]);
+		PQclear(e);
+	}
+	PQclear(res);
+	return missing;
+}
+
 static int
 cmd_migrate(void)
 {
@@ -84,7 +243,7 @@ cmd_migrate(void)
 		die("migrate failed: %s", err);
 	printf("schema at version %d (%d applied)\n", ct_schema_version(conn),
 	       applied);
-	return 0;
+	return regrant();
 }
 
 /* Prints the key and stores only its hash. The key reads "<app>.<secret>"
@@ -258,14 +417,34 @@ cmd_prune(int argc, char **argv)
 }
 
 static int
-cmd_check(void)
+cmd_check(int argc, char **argv)
 {
 	int have = ct_schema_version(conn), want = ct_schema_latest();
+	const char *role = NULL;
 	PGresult *res;
 
 	printf("config: ok\ndatabase: ok (server %d)\n", PQserverVersion(conn));
-	if (have < 0)
+	if (have < 0) {
+		res = PQexec(conn, "SELECT n.nspname IS NULL, "
+				   "has_schema_privilege(current_user, "
+				   "n.oid, 'USAGE') FROM (SELECT 1) x LEFT "
+				   "JOIN pg_namespace n ON n.nspname = "
+				   "'crosstalk'");
+		if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+		    strcmp(PQgetvalue(res, 0, 0), "f") == 0) {
+			int can_use = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+
+			PQclear(res);
+			die("privileges: %s",
+			    can_use ? "cannot read crosstalk.migrations (as "
+				      "the "
+				      "owner: crosstalkctl grant ROLE)"
+				    : "no USAGE on schema crosstalk (as the "
+				      "owner: crosstalkctl grant ROLE)");
+		}
+		PQclear(res);
 		die("%s", "schema: missing (run: crosstalkctl migrate)");
+	}
 	if (have != want) {
 		char m[64];
 
@@ -285,6 +464,12 @@ cmd_check(void)
 	}
 	PQclear(res);
 	printf("resolver: ok\n");
+	if (argc == 2 && strcmp(argv[0], "--role") == 0)
+		role = argv[1];
+	else if (argc != 0)
+		die("%s", "check [--role ROLE]");
+	if (have >= 5 && check_privileges(role) > 0)
+		die("%s", "privileges: missing (see above)");
 	return 0;
 }
 
@@ -344,8 +529,10 @@ main(int argc, char **argv)
 		rc = cmd_channel(argc - 1, argv + 1);
 	else if (strcmp(argv[0], "prune") == 0)
 		rc = cmd_prune(argc - 1, argv + 1);
-	else if (strcmp(argv[0], "check") == 0 && argc == 1)
-		rc = cmd_check();
+	else if (strcmp(argv[0], "grant") == 0)
+		rc = cmd_grant(argc - 1, argv + 1);
+	else if (strcmp(argv[0], "check") == 0)
+		rc = cmd_check(argc - 1, argv + 1);
 	else
 		die("unknown command '%s' (see --help)", argv[0]);
 	PQfinish(conn);

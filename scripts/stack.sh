@@ -143,7 +143,22 @@ app2_key=$("${ctl[@]}" app add app2 --origin "$app2_origin")
 "${ctl[@]}" channel add random --title Random >/dev/null
 "${ctl[@]}" channel add app1-only --apps app1 --title "App 1 team" >/dev/null
 
-start_bg fcgi "$state/fcgi.log" "$bindir/fcgi/crosstalk-fcgi" --config "$state/crosstalk.conf"
+# Least privilege (the default): the daemons connect as crosstalk_app, a
+# role that owns nothing and holds only what `crosstalkctl grant` gives it;
+# crosstalkctl and CROSSTALK_CONFIG keep the owner (crosstalk), and so do
+# the tests' psql (PGUSER). CT_RUNTIME_ROLE=0: the daemons use the owner.
+daemon_conf=$state/crosstalk.conf
+runtime_role=
+if [ "${CT_RUNTIME_ROLE:-1}" = 1 ]; then
+	runtime_role=crosstalk_app
+	"${psql[@]}" -d crosstalk -c "CREATE ROLE $runtime_role LOGIN"
+	"${ctl[@]}" grant "$runtime_role" >/dev/null
+	daemon_conf=$state/crosstalk-daemons.conf
+	sed "s/^\(conninfo = .*\) user=crosstalk\$/\1 user=$runtime_role/" \
+		"$state/crosstalk.conf" >"$daemon_conf"
+fi
+
+start_bg fcgi "$state/fcgi.log" "$bindir/fcgi/crosstalk-fcgi" --config "$daemon_conf"
 for _ in $(seq 1 50); do [ -S "$pgdir/fcgi.sock" ] && break; sleep 0.1; done
 [ -S "$pgdir/fcgi.sock" ] || { log "crosstalk-fcgi did not open its socket"; cat "$state/fcgi.log" >&2; false; }
 
@@ -176,7 +191,7 @@ NGX
 start_bg nginx "$state/nginx/error.log" nginx -e "$state/nginx/error.log" -p "$state/nginx" -c "$state/nginx/nginx.conf" -g 'daemon off;'
 wait_http "http://127.0.0.1:$http_port/api/v1/health" "nginx -> crosstalk-fcgi" "$state/fcgi.log"
 
-start_bg wsd "$state/wsd.log" "$bindir/wsd/crosstalk-wsd" --config "$state/crosstalk.conf"
+start_bg wsd "$state/wsd.log" "$bindir/wsd/crosstalk-wsd" --config "$daemon_conf"
 wait_http "http://127.0.0.1:$ws_port/health" "crosstalk-wsd" "$state/wsd.log"
 
 cat >"$state/env" <<ENV
@@ -185,6 +200,8 @@ CROSSTALK_WS=ws://127.0.0.1:$ws_port/ws
 CROSSTALK_WIDGET=http://127.0.0.1:$ws_port/widget
 CROSSTALK_WSD=http://127.0.0.1:$ws_port
 CROSSTALK_CONFIG=$state/crosstalk.conf
+CROSSTALK_DAEMON_CONFIG=$daemon_conf
+CROSSTALK_RUNTIME_ROLE=$runtime_role
 CROSSTALK_BIN=$bindir
 CROSSTALK_STATE=$state
 APP1_ID=app1

@@ -31,6 +31,7 @@ struct cfg_key {
 static const struct cfg_key keys[] = {
 	SS("database", "conninfo",        db_conninfo,        NULL),
 	I ("database", "connect_timeout", db_connect_timeout, "5", 1, 600),
+	I ("database", "startup_wait",    db_startup_wait,    "30", 0, 86400),
 
 	S ("log", "level", log_level, "info"),
 

@@ -12,6 +12,7 @@ struct ct_cfg {
 	/* [database] */
 	char *db_conninfo; /* libpq conninfo; required */
 	int db_connect_timeout;
+	int db_startup_wait; /* daemons: seconds to keep retrying at start */
 
 	/* [log] */
 	char *log_level;

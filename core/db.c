@@ -2,10 +2,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/config.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/util.h"
 
 PGconn *
 ct_db_connect(const struct ct_cfg *cfg, const char *app_name, char *err,
@@ -53,6 +55,29 @@ ct_db_connect(const struct ct_cfg *cfg, const char *app_name, char *err,
 	}
 	PQclear(res);
 	return conn;
+}
+
+PGconn *
+ct_db_connect_wait(const struct ct_cfg *cfg, const char *app_name, char *err,
+		   size_t errlen)
+{
+	int64_t deadline = ct_mono_ms() + (int64_t)cfg->db_startup_wait * 1000;
+	int64_t backoff = 250;
+	PGconn *conn;
+
+	for (int attempt = 1;; attempt++) {
+		if ((conn = ct_db_connect(cfg, app_name, err, errlen)))
+			return conn;
+		if (ct_mono_ms() + backoff > deadline)
+			return NULL;
+		ct_warn("msg=\"database unreachable, retrying\" attempt=%d "
+			"retry_in_ms=%lld error=\"%s\"",
+			attempt, (long long)backoff, err);
+		struct timespec ts = { backoff / 1000,
+				       (backoff % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+	}
 }
 
 int

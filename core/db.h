@@ -17,6 +17,12 @@ struct ct_cfg;
 PGconn *ct_db_connect(const struct ct_cfg *cfg, const char *app_name, char *err,
 		      size_t errlen);
 
+/* For daemons at start: ct_db_connect, retried with back-off (0.25 s
+ * doubling to 5 s) for up to cfg->db_startup_wait seconds, logging one line
+ * per failed attempt. NULL (reason in err) when time runs out. */
+PGconn *ct_db_connect_wait(const struct ct_cfg *cfg, const char *app_name,
+			   char *err, size_t errlen);
+
 /* Map a failed result (or a dead connection, res may be NULL) to CT_E*:
  * SQLSTATE CTnnn raised by crosstalk's SQL functions carries the HTTP
  * status nnn; connection failures are CT_EUNAVAIL; others CT_EINTERNAL.

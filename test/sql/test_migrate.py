@@ -1,0 +1,67 @@
+"""Two migrates at once both succeed with one schema; a deployer's
+resolver survives every later migrate."""
+import os
+import subprocess
+import tempfile
+
+from ct import ENV, T, sql, sql1, uniq
+
+CTL = os.path.join(os.environ["CT_BIN"], "ctl", "crosstalkctl")
+
+
+def conf_for(db):
+    f = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
+    f.write("[database]\nconninfo = host=%s port=%s dbname=%s user=%s\n"
+            % (ENV["PGHOST"], ENV["PGPORT"], db, ENV["PGUSER"]))
+    f.close()
+    return f.name
+
+
+db = uniq("mig")
+sql("CREATE DATABASE %s" % db)
+conf = conf_for(db)
+try:
+    # two at once, on an empty database
+    procs = [subprocess.Popen([CTL, "--config", conf, "migrate"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    for i, (p, (out, err)) in enumerate(zip(procs, outs)):
+        T.eq(p.returncode, 0, "concurrent migrate %d exit (%s)" % (i, err.strip()))
+    applied = sorted(int(o.split("(")[1].split()[0]) for o, _ in outs)
+    T.ok(applied[0] == 0 and applied[1] > 0, "one migrate applied, the other found it done", str(outs))
+
+    def q(s):
+        r = subprocess.run(["psql", "-X", "-At", "-h", ENV["PGHOST"], "-p",
+                            ENV["PGPORT"], "-U", ENV["PGUSER"], "-d", db,
+                            "-c", s], capture_output=True, text=True)
+        return r.stdout.strip()
+
+    versions = q("SELECT string_agg(version::text, ',' ORDER BY version) FROM crosstalk.migrations")
+    dup = q("SELECT count(*) - count(DISTINCT version) FROM crosstalk.migrations")
+    T.ok(versions.startswith("1,2"), "migrations recorded in order", versions)
+    T.eq(dup, "0", "each migration recorded once")
+    T.eq(q("SELECT count(*) FROM pg_namespace WHERE nspname = 'crosstalk'"), "1", "one schema")
+
+    # a deployer replaces the resolver; migrate again leaves it alone
+    q("CREATE OR REPLACE FUNCTION crosstalk.resolve_session(app text, ref text) "
+      "RETURNS TABLE (user_id text, display_name text) LANGUAGE sql AS "
+      "$$ SELECT 'deployer-' || $2, 'Deployer' $$")
+    r = subprocess.run([CTL, "--config", conf, "migrate"], capture_output=True, text=True)
+    T.eq(r.returncode, 0, "migrate after replacing the resolver")
+    T.ok("(0 applied)" in r.stdout, "nothing re-applied", r.stdout)
+    T.eq(q("SELECT user_id FROM crosstalk.resolve_session('app1', 'x')"), "deployer-x",
+         "replaced resolver survives migrate")
+    # and crosstalkctl check runs the replaced resolver
+    r = subprocess.run([CTL, "--config", conf, "check"], capture_output=True, text=True)
+    T.eq(r.returncode, 0, "check passes with a replaced resolver (%s)" % r.stderr.strip())
+    T.ok("resolver: ok" in r.stdout, "check reports the resolver", r.stdout)
+
+    # a missing resolver is reported by check
+    q("DROP FUNCTION crosstalk.resolve_session(text, text)")
+    r = subprocess.run([CTL, "--config", conf, "check"], capture_output=True, text=True)
+    T.ok(r.returncode != 0 and "resolver" in r.stderr, "check fails on a missing resolver", r.stderr)
+finally:
+    os.unlink(conf)
+    sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
+T.done()

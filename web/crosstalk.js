@@ -1,0 +1,865 @@
+/* crosstalk.js - browser client for crosstalk-wsd (protocol crosstalk.v1).
+ *
+ * Three layers, no dependencies, no build step:
+ *   crosstalk.Connection  the protocol: auth with a single-use ticket, subscribe
+ *                         with resume (each channel remembers its last seq;
+ *                         events are de-duplicated by seq), reconnect with
+ *                         exponential backoff and jitter, publishes re-sent
+ *                         with the same client_id until acknowledged.
+ *   crosstalk.WebSocket   an object with the method names of ColdFusion's
+ *                         <cfwebsocket> JavaScript object.
+ *   the loader            reads <cfwebsocket>-style attributes from this
+ *                         script element and creates window[name].
+ * See docs/BROWSER.md.
+ */
+(function (global) {
+	'use strict';
+
+	var PROTOCOL = 'crosstalk.v1';
+	var REQUEST_TIMEOUT_MS = 15000;
+	var PING_MS = 25000;
+	var SILENT_MS = 65000;
+
+	function noop() {}
+
+	function seqNum(s) {
+		var n = typeof s === 'number' ? s : parseInt(s, 10);
+		return isFinite(n) ? n : 0;
+	}
+
+	function randomId(prefix) {
+		var a = new Uint8Array(12);
+		(global.crypto || global.msCrypto).getRandomValues(a);
+		var s = '';
+		for (var i = 0; i < a.length; i++)
+			s += (a[i] < 16 ? '0' : '') + a[i].toString(16);
+		return (prefix || '') + s;
+	}
+
+	/* dm:<a>:<b> with the ids sorted, as the protocol names direct channels */
+	function dmChannel(a, b) {
+		a = String(a);
+		b = String(b);
+		return a < b ? 'dm:' + a + ':' + b : 'dm:' + b + ':' + a;
+	}
+
+	/* ws:// URL for an http(s):// origin or URL */
+	function wsUrlFor(base) {
+		var u = new URL('/ws', base);
+		u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+		return u.href;
+	}
+
+	/* ---- Connection ------------------------------------------------- */
+
+	/* opts:
+	 *   url        WebSocket URL (ws://host:port/ws)
+	 *   ticket     a first ticket (single use)
+	 *   getTicket  function () -> Promise<string>: a fresh ticket for every
+	 *              later connect. Without one, the connection waits in state
+	 *              "auth-required" until setTicket() is called.
+	 *   backoffMs  first retry delay (default 500); maxBackoffMs (15000)
+	 *   on         {event-type: handler} also settable with .on(type, fn)
+	 * Emits: 'state' (state, detail), 'welcome' (user), 'event' (ev: message,
+	 *   edited, deleted, each exactly once, in seq order per channel),
+	 *   'subscribed' ({channel,last_seq}), 'frame' (every server object),
+	 *   'error' (error object), 'auth-required' ().
+	 * States: idle, connecting, open, reconnecting, auth-required, closed.
+	 */
+	function Connection(opts) {
+		this.opts = opts || {};
+		this.url = this.opts.url;
+		this.state = 'idle';
+		this.user = null;
+		this.ws = null;
+		this.ticket = this.opts.ticket || null;
+		this.channels = {}; /* name -> {lastSeq, live, initialAfter, skipReplay} */
+		this.pending = []; /* requests waiting for their answer */
+		this.outbox = []; /* publishes not yet acknowledged, in order */
+		this.handlers = {};
+		this.attempt = 0;
+		this.retryTimer = null;
+		this.pingTimer = null;
+		this.lastHeard = 0;
+		this.refSeq = 0;
+		this.authFailures = 0;
+		this.wanted = false;
+		this.ticketWait = null;
+		var on = this.opts.on || {};
+		for (var k in on)
+			if (Object.prototype.hasOwnProperty.call(on, k))
+				this.on(k, on[k]);
+	}
+
+	Connection.prototype.on = function (type, fn) {
+		(this.handlers[type] = this.handlers[type] || []).push(fn);
+		return this;
+	};
+
+	Connection.prototype.emit = function (type) {
+		var list = this.handlers[type];
+		if (!list)
+			return;
+		var args = Array.prototype.slice.call(arguments, 1);
+		for (var i = 0; i < list.length; i++) {
+			try {
+				list[i].apply(this, args);
+			} catch (e) {
+				if (global.console)
+					console.error('crosstalk: handler for ' + type +
+						      ' threw', e);
+			}
+		}
+	};
+
+	Connection.prototype.setState = function (s, detail) {
+		if (this.state === s && !detail)
+			return;
+		this.state = s;
+		this.emit('state', s, detail || {});
+	};
+
+	Connection.prototype.isOpen = function () {
+		return this.state === 'open';
+	};
+
+	/* start (or resume) connecting; idempotent */
+	Connection.prototype.open = function () {
+		this.wanted = true;
+		this.authFailures = 0;
+		if (this.ws || this.retryTimer || this.ticketWait)
+			return;
+		this.connect();
+	};
+
+	/* hand over a ticket (e.g. from a crosstalk:auth message) */
+	Connection.prototype.setTicket = function (t) {
+		if (!t || typeof t !== 'string')
+			return;
+		this.ticket = t;
+		if (this.ticketWait) {
+			var w = this.ticketWait;
+			this.ticketWait = null;
+			w();
+		} else if (this.wanted && !this.ws && !this.retryTimer) {
+			this.connect();
+		}
+	};
+
+	Connection.prototype.takeTicket = function (cb) {
+		var self = this;
+		if (this.ticket) {
+			var t = this.ticket;
+			this.ticket = null; /* single use */
+			cb(t);
+			return;
+		}
+		if (typeof this.opts.getTicket === 'function') {
+			var p;
+			try {
+				p = Promise.resolve(this.opts.getTicket());
+			} catch (e) {
+				p = Promise.reject(e);
+			}
+			p.then(function (t) {
+				if (!self.wanted)
+					return;
+				if (typeof t === 'string' && t)
+					cb(t);
+				else
+					self.scheduleRetry({ reason: 'no ticket' });
+			}, function (e) {
+				if (self.wanted)
+					self.scheduleRetry({ reason: 'ticket: ' + (e && e.message || e) });
+			});
+			return;
+		}
+		/* nobody can mint one here: ask whoever listens, then wait */
+		this.ticketWait = function () {
+			self.takeTicket(cb);
+		};
+		this.setState('auth-required');
+		this.emit('auth-required');
+	};
+
+	Connection.prototype.connect = function () {
+		var self = this;
+		this.retryTimer = null;
+		if (!this.wanted)
+			return;
+		this.setState(this.attempt ? 'reconnecting' : 'connecting',
+			      { attempt: this.attempt });
+		this.takeTicket(function (ticket) {
+			if (!self.wanted || self.ws)
+				return;
+			self.dial(ticket);
+		});
+	};
+
+	Connection.prototype.dial = function (ticket) {
+		var self = this, ws;
+		try {
+			ws = new WebSocket(this.url, PROTOCOL);
+		} catch (e) {
+			this.emit('error', { code: 'bad_request', message: String(e) });
+			this.scheduleRetry({ reason: String(e) });
+			return;
+		}
+		this.ws = ws;
+		var welcomed = false;
+		ws.onopen = function () {
+			if (self.ws !== ws)
+				return;
+			self.lastHeard = Date.now();
+			ws.send(JSON.stringify({ type: 'auth', ticket: ticket }));
+		};
+		ws.onmessage = function (e) {
+			if (self.ws !== ws || typeof e.data !== 'string')
+				return;
+			self.lastHeard = Date.now();
+			var lines = e.data.split('\n');
+			for (var i = 0; i < lines.length; i++) {
+				if (!lines[i])
+					continue;
+				var obj;
+				try {
+					obj = JSON.parse(lines[i]);
+				} catch (err) {
+					continue;
+				}
+				if (!obj || typeof obj !== 'object')
+					continue;
+				if (obj.type === 'welcome') {
+					welcomed = true;
+					self.onWelcome(obj);
+				} else {
+					self.dispatch(obj);
+				}
+			}
+		};
+		ws.onclose = function (e) {
+			self.lost(ws, { code: e.code, reason: e.reason, welcomed: welcomed });
+		};
+		ws.onerror = function () {
+			/* onclose follows and decides */
+		};
+	};
+
+	/* the socket is gone (closed, or silent too long): retry or give up */
+	Connection.prototype.lost = function (ws, detail) {
+		if (this.ws !== ws)
+			return;
+		this.ws = null;
+		this.stopPing();
+		this.failPending({ code: 'unavailable', message: 'connection closed' });
+		this.emit('close', detail);
+		if (!this.wanted) {
+			this.setState('closed', detail);
+			return;
+		}
+		if (detail.code === 4001) {
+			/* ticket bad, expired or reused, or the login ended */
+			this.authFailures++;
+			if (this.authFailures > 3) {
+				this.wanted = false;
+				this.setState('closed', { code: 4001, reason: 'unauthorized' });
+				this.emit('error', { code: 'unauthorized', message: 'login ended or ticket refused' });
+				return;
+			}
+		}
+		if (detail.code === 4003) {
+			this.wanted = false;
+			this.setState('closed', { code: 4003, reason: 'forbidden origin' });
+			this.emit('error', { code: 'forbidden', message: 'this page\'s origin is not registered' });
+			return;
+		}
+		this.scheduleRetry(detail);
+	};
+
+	Connection.prototype.scheduleRetry = function (detail) {
+		var self = this;
+		if (this.retryTimer || !this.wanted)
+			return;
+		var base = this.opts.backoffMs || 500, cap = this.opts.maxBackoffMs || 15000;
+		var ceil = Math.min(cap, base * Math.pow(2, Math.min(this.attempt, 10)));
+		/* "equal jitter": half fixed, half random, so a restart does not
+		 * bring every browser back in the same millisecond */
+		var delay = Math.round(ceil / 2 + Math.random() * ceil / 2);
+		this.attempt++;
+		detail = detail || {};
+		detail.retryInMs = delay;
+		detail.attempt = this.attempt;
+		this.setState('reconnecting', detail);
+		this.retryTimer = setTimeout(function () {
+			self.connect();
+		}, delay);
+	};
+
+	Connection.prototype.onWelcome = function (obj) {
+		this.user = obj.user || null;
+		this.node = obj.node;
+		this.attempt = 0;
+		this.authFailures = 0;
+		this.setState('open', { user: this.user });
+		this.emit('welcome', this.user, obj);
+		/* resume every channel from the last seq it saw */
+		for (var name in this.channels)
+			if (Object.prototype.hasOwnProperty.call(this.channels, name))
+				this.sendSubscribe(name);
+		/* re-send what was never acknowledged; same client_id = same message */
+		for (var i = 0; i < this.outbox.length; i++)
+			this.sendRaw(this.outbox[i].frame);
+		this.startPing();
+	};
+
+	Connection.prototype.startPing = function () {
+		var self = this;
+		this.stopPing();
+		this.pingTimer = setInterval(function () {
+			if (!self.ws)
+				return;
+			if (Date.now() - self.lastHeard > SILENT_MS) {
+				/* half-open socket: drop it and resume elsewhere */
+				var ws = self.ws;
+				try {
+					ws.close(4000, 'silent');
+				} catch (e) { /* ignore */ }
+				self.lost(ws, { code: 1006, reason: 'silent' });
+				return;
+			}
+			self.sendRaw({ type: 'ping' });
+		}, PING_MS);
+	};
+
+	Connection.prototype.stopPing = function () {
+		if (this.pingTimer)
+			clearInterval(this.pingTimer);
+		this.pingTimer = null;
+	};
+
+	Connection.prototype.sendRaw = function (obj) {
+		if (!this.ws || this.ws.readyState !== 1 || this.state !== 'open')
+			return false;
+		this.ws.send(JSON.stringify(obj));
+		return true;
+	};
+
+	/* request(frame, match) -> Promise: resolves with the first server object
+	 * for which match(obj) is true, rejects with an error echoing its ref */
+	Connection.prototype.request = function (frame, match, opts) {
+		var self = this;
+		frame.ref = frame.ref || 'r' + (++this.refSeq);
+		return new Promise(function (resolve, reject) {
+			var entry = { ref: frame.ref, match: match, resolve: resolve, reject: reject };
+			entry.timer = setTimeout(function () {
+				self.dropPending(entry);
+				reject({ code: 'timeout', message: 'no answer to ' + frame.type });
+			}, (opts && opts.timeoutMs) || REQUEST_TIMEOUT_MS);
+			self.pending.push(entry);
+			if (!self.sendRaw(frame)) {
+				self.dropPending(entry);
+				reject({ code: 'unavailable', message: 'not connected' });
+			}
+		});
+	};
+
+	Connection.prototype.dropPending = function (entry) {
+		var i = this.pending.indexOf(entry);
+		if (i >= 0)
+			this.pending.splice(i, 1);
+		clearTimeout(entry.timer);
+	};
+
+	Connection.prototype.failPending = function (err) {
+		var list = this.pending;
+		this.pending = [];
+		for (var i = 0; i < list.length; i++) {
+			clearTimeout(list[i].timer);
+			list[i].reject(err);
+		}
+	};
+
+	Connection.prototype.dispatch = function (obj) {
+		var i, p;
+		this.emit('frame', obj);
+		if (obj.type === 'error') {
+			if (obj.ref) {
+				for (i = 0; i < this.pending.length; i++) {
+					if (this.pending[i].ref === obj.ref) {
+						p = this.pending[i];
+						this.dropPending(p);
+						p.reject(obj);
+						break;
+					}
+				}
+				this.failOutbox(obj);
+			}
+			this.emit('error', obj);
+			return;
+		}
+		if (obj.type === 'message' || obj.type === 'edited' || obj.type === 'deleted') {
+			this.onEvent(obj);
+		} else if (obj.type === 'subscribed') {
+			var ch = this.channels[obj.channel];
+			if (ch) {
+				ch.live = true;
+				ch.skipReplay = false;
+				if (seqNum(obj.last_seq) > ch.lastSeq)
+					ch.lastSeq = seqNum(obj.last_seq);
+			}
+			this.emit('subscribed', obj);
+		} else if (obj.type === 'ack' && obj.client_id) {
+			this.ackOutbox(obj);
+		}
+		for (i = 0; i < this.pending.length; i++) {
+			p = this.pending[i];
+			var hit = false;
+			try {
+				hit = p.match(obj);
+			} catch (e) { /* ignore */ }
+			if (hit) {
+				this.dropPending(p);
+				p.resolve(obj);
+				break;
+			}
+		}
+		this.emit(obj.type, obj);
+	};
+
+	/* the one place stream events pass: each seq once, in order */
+	Connection.prototype.onEvent = function (ev) {
+		var ch = this.channels[ev.channel];
+		if (!ch)
+			return; /* unsubscribed meanwhile */
+		var seq = seqNum(ev.seq);
+		if (seq <= ch.lastSeq)
+			return; /* already seen (resume overlap, duplicate) */
+		ch.lastSeq = seq;
+		if (ch.skipReplay)
+			return; /* "live only" subscription: stored events are not news */
+		this.emit('event', ev, { replay: !ch.live });
+	};
+
+	/* subscribe(channel, {after}) - after: a seq to resume from, or a
+	 * negative number for "the last N" (first subscribe only), or "live"
+	 * for only what is published from now on. */
+	Connection.prototype.subscribe = function (channel, o) {
+		o = o || {};
+		var ch = this.channels[channel];
+		if (!ch) {
+			ch = this.channels[channel] = { lastSeq: 0, live: false, skipReplay: false };
+			if (o.after === 'live') {
+				ch.initialAfter = -1;
+				ch.skipReplay = true;
+			} else if (o.after !== undefined) {
+				var a = seqNum(o.after);
+				if (a >= 0)
+					ch.lastSeq = a;
+				else
+					ch.initialAfter = a;
+			}
+		}
+		return this.sendSubscribe(channel);
+	};
+
+	Connection.prototype.sendSubscribe = function (channel) {
+		var ch = this.channels[channel];
+		if (!ch)
+			return Promise.reject({ code: 'bad_request', message: 'unknown channel' });
+		ch.live = false;
+		var after = ch.lastSeq > 0 || ch.initialAfter === undefined ? ch.lastSeq : ch.initialAfter;
+		if (!this.isOpen())
+			return Promise.resolve({ type: 'queued', channel: channel });
+		var self = this;
+		return this.request({ type: 'subscribe', channel: channel, after: String(after) },
+				    function (o) {
+					    return o.type === 'subscribed' && o.channel === channel;
+				    }, { timeoutMs: 60000 }).catch(function (err) {
+			if (err && err.code && err.code !== 'unavailable' && err.code !== 'timeout')
+				delete self.channels[channel];
+			throw err;
+		});
+	};
+
+	Connection.prototype.unsubscribe = function (channel) {
+		if (!this.channels[channel])
+			return Promise.resolve({ type: 'unsubscribed', channel: channel });
+		delete this.channels[channel];
+		if (!this.isOpen())
+			return Promise.resolve({ type: 'unsubscribed', channel: channel });
+		return this.request({ type: 'unsubscribe', channel: channel }, function (o) {
+			return o.type === 'unsubscribed' && o.channel === channel;
+		});
+	};
+
+	Connection.prototype.subscriptions = function () {
+		return Object.keys(this.channels);
+	};
+
+	/* publish(channel, text[, clientId]) -> Promise<ack>. Kept and re-sent
+	 * across reconnects until acknowledged (the client_id makes that safe). */
+	Connection.prototype.publish = function (channel, text, clientId) {
+		var self = this;
+		var entry = {
+			frame: { type: 'publish', channel: channel, text: String(text),
+				 client_id: clientId || randomId('c-') }
+		};
+		entry.frame.ref = 'p' + (++this.refSeq);
+		return new Promise(function (resolve, reject) {
+			entry.resolve = resolve;
+			entry.reject = reject;
+			self.outbox.push(entry);
+			self.sendRaw(entry.frame);
+		});
+	};
+
+	Connection.prototype.ackOutbox = function (ack) {
+		for (var i = 0; i < this.outbox.length; i++) {
+			if (this.outbox[i].frame.client_id === ack.client_id) {
+				var e = this.outbox.splice(i, 1)[0];
+				e.resolve(ack);
+				return;
+			}
+		}
+	};
+
+	Connection.prototype.failOutbox = function (err) {
+		for (var i = 0; i < this.outbox.length; i++) {
+			if (this.outbox[i].frame.ref === err.ref) {
+				var e = this.outbox.splice(i, 1)[0];
+				e.reject(err);
+				return;
+			}
+		}
+	};
+
+	Connection.prototype.edit = function (id, text) {
+		id = String(id);
+		return this.request({ type: 'edit', id: id, text: String(text) }, function (o) {
+			return o.type === 'ack' && String(o.id) === id && !o.client_id;
+		});
+	};
+
+	Connection.prototype.remove = function (id) {
+		id = String(id);
+		return this.request({ type: 'delete', id: id }, function (o) {
+			return o.type === 'ack' && String(o.id) === id && !o.client_id;
+		});
+	};
+
+	Connection.prototype.history = function (channel, before, limit) {
+		return this.request({ type: 'history', channel: channel, before: String(before),
+				      limit: limit || 50 }, function (o) {
+			return o.type === 'history' && o.channel === channel;
+		});
+	};
+
+	Connection.prototype.presence = function (channel) {
+		return this.request({ type: 'presence', channel: channel }, function (o) {
+			return o.type === 'presence' && o.channel === channel;
+		});
+	};
+
+	Connection.prototype.listChannels = function () {
+		return this.request({ type: 'channels' }, function (o) {
+			return o.type === 'channels';
+		});
+	};
+
+	Connection.prototype.typing = function (channel) {
+		return this.sendRaw({ type: 'typing', channel: channel });
+	};
+
+	Connection.prototype.read = function (channel, seq) {
+		return this.sendRaw({ type: 'read', channel: channel, seq: String(seq) });
+	};
+
+	Connection.prototype.close = function () {
+		this.wanted = false;
+		this.ticketWait = null;
+		if (this.retryTimer)
+			clearTimeout(this.retryTimer);
+		this.retryTimer = null;
+		this.stopPing();
+		var ws = this.ws;
+		this.ws = null;
+		this.failPending({ code: 'unavailable', message: 'connection closed' });
+		if (ws) {
+			try {
+				ws.close(1000, 'bye');
+			} catch (e) { /* ignore */ }
+		}
+		this.attempt = 0;
+		this.setState('closed', { code: 1000 });
+	};
+
+	/* ---- the <cfwebsocket> object ----------------------------------- */
+
+	/* opts: url, ticket, ticketUrl (POST, same-origin, answers JSON with a
+	 * "ticket"), getTicket, onMessage, onOpen, onClose, onError,
+	 * subscribeTo (array or comma list), autoOpen (default true) */
+	function CfWebSocket(opts) {
+		var self = this;
+		opts = opts || {};
+		this.opts = opts;
+		this.handlers = {}; /* channel -> per-channel message handler */
+		var getTicket = opts.getTicket;
+		if (!getTicket && opts.ticketUrl) {
+			getTicket = function () {
+				return fetchTicket(opts.ticketUrl);
+			};
+		}
+		this.conn = new Connection({
+			url: opts.url,
+			ticket: opts.ticket,
+			getTicket: getTicket,
+			backoffMs: opts.backoffMs,
+			maxBackoffMs: opts.maxBackoffMs
+		});
+		var c = this.conn;
+		var wasOpen = false;
+		c.on('welcome', function (user) {
+			self.user = user;
+			wasOpen = true;
+			self.call('onOpen', { type: 'response', reqType: 'welcome', code: 0,
+					      msg: 'ok', user: user });
+			if (opts.directMessages !== false)
+				self.refreshDirect();
+		});
+		c.on('close', function (d) {
+			if (wasOpen) {
+				wasOpen = false;
+				self.call('onClose', { type: 'response', reqType: 'close',
+						       code: d.code, msg: d.reason || 'closed' });
+			}
+		});
+		c.on('error', function (err) {
+			self.call('onError', { type: 'response', reqType: 'error', code: err.code,
+					       msg: err.message, error: err });
+		});
+		c.on('event', function (ev, info) {
+			var m = {
+				type: 'data', code: 0, msg: 'ok',
+				channelname: ev.channel,
+				data: ev.text,
+				event: ev.type,
+				id: ev.id, seq: ev.seq, app: ev.app,
+				publisherid: ev.user && ev.user.id,
+				publishername: ev.user && ev.user.name,
+				clientid: ev.client_id,
+				created_at: ev.created_at,
+				replay: !!(info && info.replay)
+			};
+			if (ev.type === 'deleted')
+				m.deleted = true;
+			if (ev.edited_at)
+				m.edited_at = ev.edited_at;
+			var h = self.handlers[ev.channel];
+			if (typeof h === 'function')
+				self.safe(h, m);
+			else
+				self.call('onMessage', m);
+		});
+		c.on('unread', function (u) {
+			if (opts.directMessages !== false && /^dm:/.test(u.channel) &&
+			    !c.channels[u.channel])
+				c.subscribe(u.channel, { after: -50 });
+		});
+		var subs = opts.subscribeTo;
+		if (typeof subs === 'string')
+			subs = subs.split(',');
+		(subs || []).forEach(function (s) {
+			s = String(s).trim();
+			if (s)
+				c.subscribe(s, { after: 'live' });
+		});
+		if (opts.autoOpen !== false)
+			c.open();
+		if (opts.directMessages !== false) {
+			this.dmTimer = setInterval(function () {
+				if (c.isOpen())
+					self.refreshDirect();
+			}, 20000);
+		}
+	}
+
+	CfWebSocket.prototype.safe = function (fn, arg) {
+		try {
+			fn(arg);
+		} catch (e) {
+			if (global.console)
+				console.error('crosstalk: handler threw', e);
+		}
+	};
+
+	CfWebSocket.prototype.call = function (name, arg) {
+		var fn = this.opts[name];
+		if (typeof fn === 'string')
+			fn = global[fn];
+		if (typeof fn === 'function')
+			this.safe(fn, arg);
+	};
+
+	/* subscribe to the user's direct channels, so sendMessage replies arrive */
+	CfWebSocket.prototype.refreshDirect = function () {
+		var c = this.conn;
+		c.listChannels().then(function (r) {
+			(r.channels || []).forEach(function (ch) {
+				if (/^dm:/.test(ch.name) && !c.channels[ch.name])
+					c.subscribe(ch.name, { after: 'live' });
+			});
+		}, noop);
+	};
+
+	/* subscribe(channel[, customHeader][, messageHandler]) */
+	CfWebSocket.prototype.subscribe = function (channel, header, handler) {
+		var self = this;
+		if (typeof header === 'function') {
+			handler = header;
+			header = null;
+		}
+		if (typeof handler === 'function')
+			this.handlers[channel] = handler;
+		return this.conn.subscribe(channel, { after: 'live' }).then(function (r) {
+			self.call('onMessage', { type: 'response', reqType: 'subscribe', code: 0,
+						 msg: 'ok', channelname: channel });
+			return r;
+		}, function (err) {
+			self.call('onError', { type: 'response', reqType: 'subscribe',
+					       code: err.code, msg: err.message, channelname: channel });
+			throw err;
+		});
+	};
+
+	CfWebSocket.prototype.unsubscribe = function (channel) {
+		delete this.handlers[channel];
+		return this.conn.unsubscribe(channel);
+	};
+
+	/* publish(channel, message[, customHeader]) - a non-string message is
+	 * sent as its JSON text */
+	CfWebSocket.prototype.publish = function (channel, message) {
+		var self = this;
+		var text = typeof message === 'string' ? message : JSON.stringify(message);
+		return this.conn.publish(channel, text).then(null, function (err) {
+			self.call('onError', { type: 'response', reqType: 'publish', code: err.code,
+					       msg: err.message, channelname: channel });
+			throw err;
+		});
+	};
+
+	/* the answer also reaches onMessage as {reqType:"getSubscriberCount"} */
+	CfWebSocket.prototype.getSubscriberCount = function (channel) {
+		var self = this;
+		return this.conn.presence(channel).then(function (r) {
+			var seen = {};
+			(r.users || []).forEach(function (u) {
+				seen[u.id] = true;
+			});
+			var n = Object.keys(seen).length;
+			self.call('onMessage', { type: 'response', reqType: 'getSubscriberCount',
+						 code: 0, msg: 'ok', channelname: channel,
+						 subscriberCount: n });
+			return n;
+		});
+	};
+
+	CfWebSocket.prototype.getSubscriptions = function () {
+		return this.conn.subscriptions().filter(function (c) {
+			return !/^dm:/.test(c);
+		});
+	};
+
+	CfWebSocket.prototype.openConnection = function () {
+		this.conn.open();
+	};
+
+	CfWebSocket.prototype.closeConnection = function () {
+		this.conn.close();
+	};
+
+	CfWebSocket.prototype.isConnectionOpen = function () {
+		return this.conn.isOpen();
+	};
+
+	/* sendMessage(userId, text): a direct message to one user */
+	CfWebSocket.prototype.sendMessage = function (userId, text) {
+		var c = this.conn;
+		if (!c.user)
+			return Promise.reject({ code: 'unavailable', message: 'not connected yet' });
+		var ch = dmChannel(c.user.id, userId);
+		if (!c.channels[ch])
+			c.subscribe(ch, { after: 'live' }).then(null, noop);
+		return this.publish(ch, text);
+	};
+
+	/* POST to the app's own ticket endpoint (same origin, with its cookie) */
+	function fetchTicket(url) {
+		return fetch(url, {
+			method: 'POST',
+			credentials: 'same-origin',
+			headers: { 'X-Requested-With': 'crosstalk' }
+		}).then(function (r) {
+			if (!r.ok)
+				throw new Error('ticket endpoint answered ' + r.status);
+			return r.json();
+		}).then(function (j) {
+			return j && j.ticket;
+		});
+	}
+
+	/* ---- the loader -------------------------------------------------- */
+
+	/* <script src=".../js/crosstalk.js" data-name="ws" data-on-message="fn"
+	 *   data-subscribe-to="general" data-ticket-url="/chat/ticket"></script>
+	 * The <cfwebsocket> spellings (name, onMessage, subscribeTo ...) are read
+	 * too, so renaming the tag is enough. */
+	function attr(el, names) {
+		for (var i = 0; i < names.length; i++) {
+			var v = el.getAttribute(names[i]);
+			if (v !== null && v !== '')
+				return v;
+		}
+		return null;
+	}
+
+	function load(el) {
+		var name = attr(el, ['data-name', 'name']);
+		if (!name)
+			return null;
+		var src = el.getAttribute('src') ? el.src : global.location.href;
+		var opts = {
+			url: attr(el, ['data-url']) || wsUrlFor(src),
+			ticket: attr(el, ['data-ticket', 'ticket']),
+			ticketUrl: attr(el, ['data-ticket-url', 'ticketurl']),
+			onMessage: attr(el, ['data-on-message', 'onmessage']),
+			onOpen: attr(el, ['data-on-open', 'onopen']),
+			onClose: attr(el, ['data-on-close', 'onclose']),
+			onError: attr(el, ['data-on-error', 'onerror']),
+			subscribeTo: attr(el, ['data-subscribe-to', 'subscribeto'])
+		};
+		/* handlers are looked up by name when called, so they may be
+		 * defined after this script runs */
+		var ws = new CfWebSocket(opts);
+		global[name] = ws;
+		return ws;
+	}
+
+	var api = {
+		Connection: Connection,
+		WebSocket: CfWebSocket,
+		dmChannel: dmChannel,
+		wsUrlFor: wsUrlFor,
+		fetchTicket: fetchTicket,
+		randomId: randomId,
+		load: load,
+		version: '1'
+	};
+	global.crosstalk = api;
+
+	var me = global.document && global.document.currentScript;
+	/* the object exists as soon as this script has run; handlers are
+	 * looked up by name when called, so they may be defined further down */
+	if (me && attr(me, ['data-name', 'name']))
+		load(me);
+})(typeof window !== 'undefined' ? window : this);

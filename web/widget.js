@@ -1,0 +1,980 @@
+/* widget.js - the crosstalk chat widget (served at /widget?channel=C).
+ *
+ * Made for an iframe in a registered app's page; works full-page too.
+ * Talks to the parent only through postMessage with the parent's exact
+ * origin, and only when that origin is one of the registered app origins
+ * (the same list the daemon puts in CSP frame-ancestors). Every piece of
+ * user text goes into the page with textContent, never as HTML.
+ */
+(function () {
+	'use strict';
+
+	var ct = window.crosstalk;
+	var $ = function (id) {
+		return document.getElementById(id);
+	};
+	var ui = {
+		app: $('ct-app'),
+		channelList: $('ct-channel-list'),
+		conn: $('ct-conn'),
+		title: $('ct-title'),
+		older: $('ct-older'),
+		messages: $('ct-messages'),
+		typing: $('ct-typing'),
+		composer: $('ct-composer'),
+		input: $('ct-input'),
+		send: $('ct-send'),
+		people: $('ct-people'),
+		peopleList: $('ct-people-list'),
+		peopleToggle: $('ct-people-toggle'),
+		peopleCount: $('ct-people-count')
+	};
+
+	var params = new URLSearchParams(location.search);
+	var inFrame = window.parent !== window;
+	var me = null; /* {app, id, name} after welcome */
+	var channels = {}; /* name -> channel state */
+	var order = []; /* channel names as listed */
+	var active = null;
+	var visible = document.visibilityState !== 'hidden';
+	var parentOrigin = null; /* set once verified as registered */
+	var registered = null; /* array of registered origins */
+	var outQueue = []; /* posts waiting for parentOrigin */
+	var lastTypingSent = 0;
+	var readTimer = null;
+	var signedOut = false;
+
+	/* ---- talking to the parent page ------------------------------- */
+
+	function post(type, data) {
+		if (!inFrame)
+			return;
+		var msg = { type: 'crosstalk:' + type };
+		if (data)
+			for (var k in data)
+				if (Object.prototype.hasOwnProperty.call(data, k))
+					msg[k] = data[k];
+		if (!parentOrigin) {
+			if (outQueue.length < 100)
+				outQueue.push(msg);
+			return;
+		}
+		/* the exact registered origin, never "*" */
+		window.parent.postMessage(msg, parentOrigin);
+	}
+
+	/* The origins the daemon frames us for: its CSP frame-ancestors on
+	 * /widget (a same-origin response, so its headers are readable), or
+	 * the JSON list at /widget/origins when the daemon offers one. */
+	function loadRegistered() {
+		return fetch('/widget/origins', { credentials: 'omit', cache: 'no-store' })
+			.then(function (r) {
+				if (!r.ok)
+					throw new Error('no list');
+				return r.json();
+			})
+			.then(function (j) {
+				if (!j || !Array.isArray(j.origins))
+					throw new Error('no list');
+				return j.origins;
+			})
+			.catch(function () {
+				return fetch(location.pathname + location.search,
+					     { method: 'HEAD', credentials: 'omit', cache: 'no-store' })
+					.then(function (r) {
+						return originsFromCsp(r.headers.get('content-security-policy'));
+					});
+			});
+	}
+
+	function originsFromCsp(csp) {
+		var out = [];
+		(csp || '').split(';').forEach(function (d) {
+			var parts = d.trim().split(/\s+/);
+			if (parts[0].toLowerCase() !== 'frame-ancestors')
+				return;
+			parts.slice(1).forEach(function (p) {
+				if (/^https?:\/\/[^\s/]+$/i.test(p))
+					out.push(p.toLowerCase());
+			});
+		});
+		return out;
+	}
+
+	/* who framed us: the browser's answer, else the referrer's origin */
+	function claimedParentOrigin() {
+		if (location.ancestorOrigins && location.ancestorOrigins.length)
+			return location.ancestorOrigins[0];
+		try {
+			if (document.referrer)
+				return new URL(document.referrer).origin;
+		} catch (e) { /* ignore */ }
+		return null;
+	}
+
+	function isRegistered(origin) {
+		return !!(registered && origin && registered.indexOf(origin.toLowerCase()) >= 0);
+	}
+
+	window.addEventListener('message', function (e) {
+		/* only our direct parent, from its verified registered origin */
+		if (!inFrame || e.source !== window.parent || !parentOrigin ||
+		    e.origin !== parentOrigin || !isRegistered(e.origin))
+			return;
+		var d = e.data;
+		if (!d || typeof d !== 'object' || typeof d.type !== 'string')
+			return;
+		switch (d.type) {
+		case 'crosstalk:auth':
+			if (typeof d.ticket === 'string' && d.ticket) {
+				signedOut = false;
+				conn.setTicket(d.ticket);
+				conn.open();
+			}
+			break;
+		case 'crosstalk:open-channel':
+			if (typeof d.channel === 'string')
+				openChannel(d.channel, d.title);
+			break;
+		case 'crosstalk:visibility':
+			visible = !!d.visible;
+			if (visible)
+				markRead();
+			break;
+		case 'crosstalk:logout':
+			logout();
+			break;
+		}
+	});
+
+	/* ---- the connection -------------------------------------------- */
+
+	var conn = new ct.Connection({ url: ct.wsUrlFor(location.href) });
+
+	conn.on('state', function (state, detail) {
+		ui.app.setAttribute('data-state', state);
+		showConnState(state, detail);
+		post('connection', { state: state, attempt: detail.attempt || 0,
+				     retry_in_ms: detail.retryInMs || 0 });
+	});
+	conn.on('auth-required', function () {
+		post('auth-required');
+	});
+	conn.on('welcome', function (user) {
+		me = user;
+		post('authenticated', { user: user });
+		loadChannels();
+	});
+	conn.on('event', onEvent);
+	conn.on('subscribed', function (s) {
+		var c = channels[s.channel];
+		if (!c)
+			return;
+		if (c.baseline === null)
+			c.baseline = parseInt(s.last_seq, 10) || 0;
+		c.loaded = true;
+		if (c.name === active) {
+			updateOlder();
+			markRead();
+		}
+	});
+	conn.on('typing', function (t) {
+		var c = channels[t.channel];
+		if (!c || !t.user || (me && t.user.id === me.id))
+			return;
+		c.typing[t.user.id] = { name: t.user.name || t.user.id, until: Date.now() + 5000 };
+		if (t.channel === active)
+			renderTyping();
+	});
+	conn.on('unread', function (u) {
+		var c = ensureChannel(u.channel);
+		c.unread = parseInt(u.count, 10) || 0;
+		renderChannels();
+		postUnread();
+	});
+	conn.on('presence', function (p) {
+		var c = channels[p.channel];
+		if (!c)
+			return;
+		c.presence = {};
+		(p.users || []).forEach(function (u) {
+			addPresence(c, u);
+		});
+		renderPeople();
+	});
+	conn.on('join', function (j) {
+		var c = channels[j.channel];
+		if (c && j.user) {
+			addPresence(c, j.user);
+			renderPeople();
+		}
+	});
+	conn.on('leave', function (j) {
+		var c = channels[j.channel];
+		if (c && j.user) {
+			var key = j.user.id;
+			if (c.presence[key]) {
+				c.presence[key].count--;
+				if (c.presence[key].count <= 0)
+					delete c.presence[key];
+			}
+			renderPeople();
+		}
+	});
+	conn.on('error', function (err) {
+		post('error', { code: err.code || 'error', message: err.message || '' });
+	});
+
+	function addPresence(c, u) {
+		var p = c.presence[u.id];
+		if (p)
+			p.count++;
+		else
+			c.presence[u.id] = { id: u.id, name: u.name || u.id, app: u.app, count: 1 };
+		dmNames[u.id] = u.name || u.id;
+	}
+
+	/* ---- channels ---------------------------------------------------- */
+
+	var dmNames = {}; /* user id -> display name, for DM tabs */
+
+	function ensureChannel(name, title) {
+		var c = channels[name];
+		if (!c) {
+			c = channels[name] = {
+				name: name, title: title || '', unread: 0, baseline: null,
+				msgs: {}, els: {}, oldest: null, hasOlder: true, loaded: false,
+				typing: {}, presence: {}, pending: {}, subscribed: false
+			};
+			order.push(name);
+		} else if (title) {
+			c.title = title;
+		}
+		return c;
+	}
+
+	function dmPeer(name) {
+		var m = /^dm:([^:]+):([^:]+)$/.exec(name);
+		if (!m || !me)
+			return null;
+		return m[1] === me.id ? m[2] : m[1];
+	}
+
+	function label(c) {
+		var peer = dmPeer(c.name);
+		if (peer)
+			return '@ ' + (dmNames[peer] || peer);
+		return '# ' + (c.title || c.name);
+	}
+
+	function subscribe(c) {
+		if (c.subscribed)
+			return;
+		c.subscribed = true;
+		conn.subscribe(c.name, { after: -50 }).then(null, function (err) {
+			c.subscribed = false;
+			if (err && err.code === 'not_found' && /^dm:/.test(c.name)) {
+				/* a direct channel exists once someone writes in it */
+				c.loaded = true;
+				c.hasOlder = false;
+				if (c.name === active)
+					updateOlder();
+				return;
+			}
+			if (err && err.code !== 'unavailable' && err.code !== 'timeout')
+				post('error', { code: err.code, message: err.message, channel: c.name });
+		});
+	}
+
+	function loadChannels() {
+		conn.listChannels().then(function (r) {
+			(r.channels || []).forEach(function (ch) {
+				var c = ensureChannel(ch.name, ch.title);
+				c.unread = parseInt(ch.unread, 10) || 0;
+				if (c.baseline === null && ch.last_seq !== undefined)
+					c.baseline = parseInt(ch.last_seq, 10) || 0;
+			});
+			startChannels();
+		}, function () {
+			startChannels();
+		});
+	}
+
+	function startChannels() {
+		if (!active)
+			active = params.get('channel') || (order[0] || 'general');
+		ensureChannel(active);
+		order.forEach(function (n) {
+			subscribe(channels[n]);
+		});
+		renderChannels();
+		showChannel(active);
+		postUnread();
+	}
+
+	function openChannel(name, title) {
+		if (!/^([a-z0-9][a-z0-9_.-]{0,63}|dm:[^:]+:[^:]+)$/.test(name))
+			return;
+		ensureChannel(name, title);
+		if (me)
+			subscribe(channels[name]);
+		renderChannels();
+		showChannel(name);
+	}
+
+	function renderChannels() {
+		var list = ui.channelList;
+		while (list.firstChild)
+			list.removeChild(list.firstChild);
+		order.forEach(function (name) {
+			var c = channels[name];
+			var li = document.createElement('li');
+			var b = document.createElement('button');
+			b.type = 'button';
+			b.className = 'ct-chan';
+			b.setAttribute('data-channel', name);
+			var t = document.createElement('span');
+			t.className = 'ct-chan-name';
+			t.textContent = label(c);
+			b.appendChild(t);
+			if (c.unread > 0 && name !== active) {
+				var badge = document.createElement('span');
+				badge.className = 'ct-badge';
+				badge.textContent = c.unread > 99 ? '99+' : String(c.unread);
+				b.appendChild(badge);
+				b.setAttribute('aria-label', label(c) + ', ' + c.unread + ' unread');
+			}
+			if (name === active)
+				b.setAttribute('aria-current', 'true');
+			b.addEventListener('click', function () {
+				showChannel(name);
+			});
+			li.appendChild(b);
+			list.appendChild(li);
+		});
+	}
+
+	function showChannel(name) {
+		var c = ensureChannel(name);
+		active = name;
+		ui.title.textContent = label(c);
+		var list = ui.messages;
+		while (list.firstChild)
+			list.removeChild(list.firstChild);
+		sortedIds(c).forEach(function (id) {
+			list.appendChild(c.els[id] || renderMsg(c, c.msgs[id]));
+		});
+		Object.keys(c.pending).forEach(function (cid) {
+			list.appendChild(c.pending[cid]);
+		});
+		updateOlder();
+		renderChannels();
+		renderTyping();
+		renderPeople();
+		scrollToEnd();
+		if (me) {
+			conn.presence(name).then(null, function () {});
+			markRead();
+		}
+		queueResize();
+	}
+
+	/* ---- messages ---------------------------------------------------- */
+
+	function sortedIds(c) {
+		return Object.keys(c.msgs).sort(function (a, b) {
+			return c.msgs[a].pos - c.msgs[b].pos;
+		});
+	}
+
+	/* one place every stream event lands (live, replayed, or history):
+	 * the message keeps the position of its first event and the state
+	 * of its newest one */
+	function apply(c, ev) {
+		var seq = parseInt(ev.seq, 10) || 0;
+		var id = String(ev.id);
+		var m = c.msgs[id];
+		if (!m) {
+			if (ev.type !== 'message')
+				return null; /* an edit of a message not loaded: history brings it */
+			m = c.msgs[id] = { id: id, pos: seq, stateSeq: 0 };
+		}
+		if (ev.type === 'message' && seq < m.pos)
+			m.pos = seq;
+		if (seq >= m.stateSeq) {
+			m.stateSeq = seq;
+			m.text = ev.text || '';
+			m.user = ev.user || {};
+			m.app = ev.app || '';
+			m.created = ev.created_at_ms || Date.parse(ev.created_at) || 0;
+			m.deleted = !!ev.deleted || ev.type === 'deleted';
+			m.edited = !!ev.edited_at || ev.type === 'edited';
+			m.clientId = ev.client_id || '';
+		}
+		if (c.oldest === null || m.pos < c.oldest)
+			c.oldest = m.pos;
+		return m;
+	}
+
+	function onEvent(ev) {
+		var c = ensureChannel(ev.channel);
+		var isNew = c.baseline !== null && (parseInt(ev.seq, 10) || 0) > c.baseline;
+		var m = apply(c, ev);
+		if (!m)
+			return;
+		var mine = !!(me && m.user && m.user.id === me.id);
+		if (ev.type === 'message' && ev.client_id && c.pending[ev.client_id]) {
+			var p = c.pending[ev.client_id];
+			if (p.parentNode)
+				p.parentNode.removeChild(p);
+			delete c.pending[ev.client_id];
+		}
+		if (ev.type === 'message' && m.user && m.user.id)
+			dmNames[m.user.id] = m.user.name || m.user.id;
+		if (ev.type === 'message' && c.typing[m.user.id])
+			delete c.typing[m.user.id];
+		placeMsg(c, m);
+		if (isNew && ev.type === 'message') {
+			post('message', {
+				channel: ev.channel, id: String(ev.id), seq: String(ev.seq), app: ev.app,
+				user: { id: m.user.id, name: m.user.name }, text: m.text,
+				created_at: ev.created_at, mine: mine
+			});
+			if (!mine && !(c.name === active && visible)) {
+				c.unread++;
+				renderChannels();
+				postUnread();
+			}
+		}
+		if (c.name === active) {
+			renderTyping();
+			if (visible)
+				markRead();
+		}
+	}
+
+	function placeMsg(c, m) {
+		var el = renderMsg(c, m);
+		if (c.name !== active)
+			return;
+		var list = ui.messages;
+		var stick = nearEnd();
+		if (!el.parentNode) {
+			/* insert by position; usually the end */
+			var after = null;
+			for (var n = list.lastElementChild; n; n = n.previousElementSibling) {
+				if (n.classList.contains('ct-pending'))
+					continue;
+				if ((parseInt(n.getAttribute('data-pos'), 10) || 0) < m.pos) {
+					after = n;
+					break;
+				}
+			}
+			var before = after ? after.nextSibling : list.firstChild;
+			/* keep unacknowledged echoes last */
+			while (before && !before.classList.contains('ct-pending') && after === null &&
+			       (parseInt(before.getAttribute('data-pos'), 10) || 0) < m.pos)
+				before = before.nextSibling;
+			list.insertBefore(el, before);
+		}
+		if (stick)
+			scrollToEnd();
+		queueResize();
+	}
+
+	function timeText(ms) {
+		if (!ms)
+			return '';
+		var d = new Date(ms);
+		var hh = String(d.getHours()), mm = String(d.getMinutes());
+		return (hh.length < 2 ? '0' : '') + hh + ':' + (mm.length < 2 ? '0' : '') + mm;
+	}
+
+	function renderMsg(c, m) {
+		var li = c.els[m.id];
+		if (!li) {
+			li = c.els[m.id] = document.createElement('li');
+			li.className = 'ct-msg';
+			li.setAttribute('data-id', m.id);
+		}
+		li.setAttribute('data-pos', String(m.pos));
+		li.setAttribute('data-seq', String(m.stateSeq));
+		var mine = !!(me && m.user && m.user.id === me.id);
+		li.classList.toggle('ct-mine', mine);
+		li.classList.toggle('ct-deleted', m.deleted);
+		while (li.firstChild)
+			li.removeChild(li.firstChild);
+
+		var meta = document.createElement('div');
+		meta.className = 'ct-meta';
+		var who = document.createElement('span');
+		who.className = 'ct-author';
+		who.textContent = (m.user && (m.user.name || m.user.id)) || '?';
+		meta.appendChild(who);
+		if (m.app) {
+			var app = document.createElement('span');
+			app.className = 'ct-app';
+			app.textContent = m.app;
+			meta.appendChild(app);
+		}
+		var time = document.createElement('time');
+		time.className = 'ct-time';
+		if (m.created) {
+			time.dateTime = new Date(m.created).toISOString();
+			time.textContent = timeText(m.created);
+		}
+		meta.appendChild(time);
+		if (m.edited && !m.deleted) {
+			var ed = document.createElement('span');
+			ed.className = 'ct-edited';
+			ed.textContent = '(edited)';
+			meta.appendChild(ed);
+		}
+		li.appendChild(meta);
+
+		var text = document.createElement('p');
+		text.className = 'ct-text';
+		text.textContent = m.deleted ? 'This message was deleted.' : m.text;
+		li.appendChild(text);
+
+		if (mine && !m.deleted) {
+			var actions = document.createElement('div');
+			actions.className = 'ct-actions';
+			actions.appendChild(actionButton('Edit', 'Edit your message', function () {
+				startEdit(c, m);
+			}));
+			var del = actionButton('Delete', 'Delete your message', function () {
+				if (del.getAttribute('data-confirm') === '1') {
+					conn.remove(m.id).then(null, function (err) {
+						post('error', { code: err.code, message: err.message });
+					});
+					return;
+				}
+				del.setAttribute('data-confirm', '1');
+				del.textContent = 'Really delete?';
+				setTimeout(function () {
+					del.removeAttribute('data-confirm');
+					del.textContent = 'Delete';
+				}, 4000);
+			});
+			actions.appendChild(del);
+			li.appendChild(actions);
+		}
+		return li;
+	}
+
+	function actionButton(text, aria, fn) {
+		var b = document.createElement('button');
+		b.type = 'button';
+		b.className = 'ct-act';
+		b.textContent = text;
+		b.setAttribute('aria-label', aria);
+		b.addEventListener('click', fn);
+		return b;
+	}
+
+	function startEdit(c, m) {
+		var li = c.els[m.id];
+		if (!li || li.querySelector('.ct-edit'))
+			return;
+		var p = li.querySelector('.ct-text');
+		var form = document.createElement('form');
+		form.className = 'ct-edit';
+		var lab = document.createElement('label');
+		lab.className = 'ct-sr';
+		lab.textContent = 'Edit message';
+		var ta = document.createElement('textarea');
+		ta.value = m.text;
+		ta.rows = 2;
+		ta.maxLength = 4000;
+		var id = 'ct-edit-' + m.id;
+		ta.id = id;
+		lab.htmlFor = id;
+		var save = document.createElement('button');
+		save.type = 'submit';
+		save.textContent = 'Save';
+		var cancel = document.createElement('button');
+		cancel.type = 'button';
+		cancel.textContent = 'Cancel';
+		form.appendChild(lab);
+		form.appendChild(ta);
+		form.appendChild(save);
+		form.appendChild(cancel);
+		p.replaceWith(form);
+		var done = function () {
+			renderMsg(c, m);
+			ui.input.focus();
+		};
+		cancel.addEventListener('click', done);
+		ta.addEventListener('keydown', function (e) {
+			if (e.key === 'Escape') {
+				e.preventDefault();
+				done();
+			} else if (e.key === 'Enter' && !e.shiftKey) {
+				e.preventDefault();
+				form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event('submit'));
+			}
+		});
+		form.addEventListener('submit', function (e) {
+			e.preventDefault();
+			var t = ta.value;
+			if (!t.trim() || t === m.text) {
+				done();
+				return;
+			}
+			conn.edit(m.id, t).then(done, function (err) {
+				post('error', { code: err.code, message: err.message });
+				done();
+			});
+		});
+		ta.focus();
+	}
+
+	function updateOlder() {
+		var c = channels[active];
+		var show = !!(c && c.loaded && c.hasOlder && c.oldest !== null && c.oldest > 1);
+		ui.older.hidden = !show;
+	}
+
+	ui.older.addEventListener('click', function () {
+		var c = channels[active];
+		if (!c || c.oldest === null)
+			return;
+		ui.older.disabled = true;
+		var list = ui.messages;
+		var fromEnd = list.scrollHeight - list.scrollTop;
+		conn.history(c.name, c.oldest, 50).then(function (r) {
+			(r.events || []).forEach(function (ev) {
+				var m = apply(c, ev);
+				if (m)
+					placeMsg(c, m);
+			});
+			c.hasOlder = !!r.has_more && (r.events || []).length > 0;
+			list.scrollTop = list.scrollHeight - fromEnd;
+		}, function (err) {
+			post('error', { code: err.code, message: err.message });
+		}).then(function () {
+			ui.older.disabled = false;
+			updateOlder();
+		});
+	});
+
+	/* ---- composer ---------------------------------------------------- */
+
+	function send() {
+		var text = ui.input.value;
+		if (!text.trim() || !active)
+			return;
+		var c = channels[active];
+		var cid = ct.randomId('w-');
+		var li = document.createElement('li');
+		li.className = 'ct-msg ct-mine ct-pending';
+		var meta = document.createElement('div');
+		meta.className = 'ct-meta';
+		var who = document.createElement('span');
+		who.className = 'ct-author';
+		who.textContent = (me && me.name) || 'me';
+		var st = document.createElement('span');
+		st.className = 'ct-status';
+		st.textContent = 'sending…';
+		meta.appendChild(who);
+		meta.appendChild(st);
+		var p = document.createElement('p');
+		p.className = 'ct-text';
+		p.textContent = text;
+		li.appendChild(meta);
+		li.appendChild(p);
+		c.pending[cid] = li;
+		ui.messages.appendChild(li);
+		scrollToEnd();
+		ui.input.value = '';
+		if (!c.subscribed && me)
+			subscribe(c);
+		conn.publish(c.name, text, cid).then(function () {
+			/* the message event replaces the echo */
+		}, function (err) {
+			st.textContent = 'not sent: ' + (err.message || err.code);
+			li.classList.add('ct-failed');
+			delete c.pending[cid];
+			post('error', { code: err.code, message: err.message });
+		});
+	}
+
+	ui.composer.addEventListener('submit', function (e) {
+		e.preventDefault();
+		send();
+	});
+	ui.input.addEventListener('keydown', function (e) {
+		if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+			e.preventDefault();
+			send();
+		} else if (e.key === 'ArrowUp' && !ui.input.value) {
+			var c = channels[active];
+			if (!c || !me)
+				return;
+			var ids = sortedIds(c).reverse();
+			for (var i = 0; i < ids.length; i++) {
+				var m = c.msgs[ids[i]];
+				if (m.user && m.user.id === me.id && !m.deleted) {
+					e.preventDefault();
+					startEdit(c, m);
+					return;
+				}
+			}
+		}
+	});
+	ui.input.addEventListener('input', function () {
+		var now = Date.now();
+		if (active && ui.input.value && now - lastTypingSent > 2500) {
+			lastTypingSent = now;
+			conn.typing(active);
+		}
+	});
+
+	/* ---- typing, presence, read markers ----------------------------- */
+
+	function renderTyping() {
+		var c = channels[active];
+		var now = Date.now(), names = [];
+		if (c)
+			Object.keys(c.typing).forEach(function (k) {
+				if (c.typing[k].until > now)
+					names.push(c.typing[k].name);
+				else
+					delete c.typing[k];
+			});
+		var t = '';
+		if (names.length === 1)
+			t = names[0] + ' is typing…';
+		else if (names.length === 2)
+			t = names[0] + ' and ' + names[1] + ' are typing…';
+		else if (names.length > 2)
+			t = 'Several people are typing…';
+		ui.typing.textContent = t;
+	}
+	setInterval(renderTyping, 1000);
+
+	function renderPeople() {
+		var c = channels[active];
+		var list = ui.peopleList;
+		while (list.firstChild)
+			list.removeChild(list.firstChild);
+		var people = c ? Object.keys(c.presence).map(function (k) {
+			return c.presence[k];
+		}) : [];
+		people.sort(function (a, b) {
+			return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+		});
+		ui.peopleCount.textContent = people.length ? String(people.length) : '';
+		people.forEach(function (u) {
+			var li = document.createElement('li');
+			li.className = 'ct-person';
+			var name = document.createElement('span');
+			name.className = 'ct-person-name';
+			name.textContent = u.name;
+			li.appendChild(name);
+			if (u.app) {
+				var app = document.createElement('span');
+				app.className = 'ct-app';
+				app.textContent = u.app;
+				li.appendChild(app);
+			}
+			if (me && u.id !== me.id) {
+				var b = actionButton('Message', 'Direct message to ' + u.name, function () {
+					openChannel(ct.dmChannel(me.id, u.id));
+					ui.input.focus();
+				});
+				li.appendChild(b);
+			} else if (me) {
+				var you = document.createElement('span');
+				you.className = 'ct-you';
+				you.textContent = '(you)';
+				li.appendChild(you);
+			}
+			list.appendChild(li);
+		});
+		post('presence', {
+			channel: active,
+			users: people.map(function (u) {
+				return { id: u.id, name: u.name, app: u.app };
+			})
+		});
+	}
+
+	ui.peopleToggle.addEventListener('click', function () {
+		var open = ui.people.hidden;
+		ui.people.hidden = !open;
+		ui.peopleToggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+		queueResize();
+	});
+
+	function markRead() {
+		if (readTimer || !visible)
+			return;
+		readTimer = setTimeout(function () {
+			readTimer = null;
+			var c = channels[active];
+			if (!c || !conn.isOpen() || !visible)
+				return;
+			var ch = conn.channels[c.name];
+			var seq = ch ? ch.lastSeq : 0;
+			if (seq > 0 && seq !== c.readSeq) {
+				c.readSeq = seq;
+				conn.read(c.name, seq);
+			}
+			if (c.unread) {
+				c.unread = 0;
+				renderChannels();
+				postUnread();
+			}
+		}, 300);
+	}
+
+	document.addEventListener('visibilitychange', function () {
+		visible = document.visibilityState !== 'hidden';
+		if (visible)
+			markRead();
+	});
+
+	var lastUnread = '';
+	function postUnread() {
+		var per = {}, total = 0;
+		order.forEach(function (n) {
+			var u = channels[n].unread || 0;
+			per[n] = u;
+			total += u;
+		});
+		var key = JSON.stringify(per);
+		if (key === lastUnread)
+			return;
+		lastUnread = key;
+		post('unread', { total: total, channels: per });
+	}
+
+	/* ---- connection state ------------------------------------------- */
+
+	var countdown = null;
+	function showConnState(state, detail) {
+		if (countdown) {
+			clearInterval(countdown);
+			countdown = null;
+		}
+		var el = ui.conn;
+		var text = '';
+		if (state === 'connecting')
+			text = 'Connecting…';
+		else if (state === 'auth-required')
+			text = signedOut ? 'Signed out.' : 'Waiting for sign-in…';
+		else if (state === 'closed')
+			text = signedOut ? 'Signed out.' :
+				detail.code === 4003 ? 'This page may not use the chat.' :
+				detail.code === 4001 ? 'Your login has ended. Sign in again to chat.' :
+				'Disconnected.';
+		else if (state === 'reconnecting') {
+			var until = Date.now() + (detail.retryInMs || 0);
+			var tick = function () {
+				var s = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+				el.textContent = s > 0 ? 'Connection lost. Reconnecting in ' + s + ' s…' :
+					'Reconnecting…';
+			};
+			el.className = 'ct-conn ct-conn-bad';
+			el.hidden = false;
+			if (detail.retryInMs) {
+				tick();
+				countdown = setInterval(tick, 1000);
+			} else {
+				el.textContent = 'Reconnecting…';
+			}
+			return;
+		}
+		el.textContent = text;
+		el.hidden = !text;
+		el.className = 'ct-conn' + (state === 'closed' ? ' ct-conn-bad' : '');
+	}
+
+	function logout() {
+		signedOut = true;
+		conn.close();
+		me = null;
+		Object.keys(channels).forEach(function (n) {
+			delete channels[n];
+		});
+		order.length = 0;
+		active = null;
+		while (ui.messages.firstChild)
+			ui.messages.removeChild(ui.messages.firstChild);
+		renderChannels();
+		renderPeople();
+		showConnState('closed', {});
+	}
+
+	/* ---- layout ------------------------------------------------------- */
+
+	function nearEnd() {
+		var l = ui.messages;
+		return l.scrollHeight - l.scrollTop - l.clientHeight < 60;
+	}
+
+	function scrollToEnd() {
+		ui.messages.scrollTop = ui.messages.scrollHeight;
+	}
+
+	/* the height the widget would like: everything but the message list,
+	 * plus the list's content, within bounds the embed may cap */
+	var resizeQueued = false, lastHeight = 0;
+	function queueResize() {
+		if (resizeQueued || !inFrame)
+			return;
+		resizeQueued = true;
+		requestAnimationFrame(function () {
+			resizeQueued = false;
+			var doc = document.documentElement;
+			var fixed = doc.scrollHeight - ui.messages.clientHeight;
+			var h = Math.max(320, Math.min(720, fixed + ui.messages.scrollHeight));
+			if (Math.abs(h - lastHeight) > 4) {
+				lastHeight = h;
+				post('resize', { height: h });
+			}
+		});
+	}
+
+	/* ---- start ---------------------------------------------------------- */
+
+	/* a ticket in the fragment (never the query string): use once, forget */
+	var m = /(?:^#|&)ticket=([^&]+)/.exec(location.hash);
+	if (m) {
+		conn.setTicket(decodeURIComponent(m[1]));
+		history.replaceState(null, '', location.pathname + location.search);
+	}
+	if (params.get('channel'))
+		active = params.get('channel');
+	showConnState('connecting', {});
+
+	if (inFrame) {
+		loadRegistered().then(function (list) {
+			registered = (list || []).map(function (o) {
+				return String(o).toLowerCase();
+			});
+			var claimed = claimedParentOrigin();
+			if (!claimed || !isRegistered(claimed)) {
+				/* not framed by a registered app: talk to no one */
+				showConnState('closed', { code: 4003 });
+				return;
+			}
+			parentOrigin = claimed;
+			var q = outQueue;
+			outQueue = [];
+			post('ready', { channel: active || '' });
+			q.forEach(function (msg) {
+				window.parent.postMessage(msg, parentOrigin);
+			});
+			conn.open();
+		}, function () {
+			showConnState('closed', {});
+		});
+	} else {
+		conn.open();
+	}
+	if (!inFrame && !m)
+		ui.conn.textContent = 'Open this chat from your app, or add #ticket=… to the address.';
+})();

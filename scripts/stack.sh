@@ -60,14 +60,22 @@ start_bg() { # start_bg NAME LOG CMD... (records the pid)
 	echo "$name $!" >>"$state/pids"
 }
 
+alive() { # a zombie (not yet reaped by its adoptive parent) counts as gone
+	[ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
 stop_all() {
 	[ -f "$state/pids" ] || return 0
 	# reverse order: daemons before the database
 	tac "$state/pids" | while read -r name pid; do
-		if kill -0 "$pid" 2>/dev/null; then
+		[ -n "$pid" ] || continue
+		if alive "$pid"; then
 			kill -TERM "$pid" 2>/dev/null || true
-			for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-			kill -0 "$pid" 2>/dev/null && { log "$name ($pid) ignored SIGTERM; killing"; kill -KILL "$pid" 2>/dev/null || true; }
+			for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.05; done
+			if alive "$pid"; then
+				log "$name ($pid) ignored SIGTERM; killing"
+				kill -KILL "$pid" 2>/dev/null || true
+			fi
 		fi
 	done
 	rm -f "$state/pids"

@@ -1,19 +1,51 @@
-/* fcgi.h - what crosstalk-fcgi's modules share: the per-worker state. */
+/* fcgi.h - what crosstalk-fcgi's modules share: worker threads, the
+ * database connection pool, and the long-poll waiters woken by NOTIFY. */
 #ifndef CT_FCGI_H
 #define CT_FCGI_H
+
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
 struct ct_cfg;
 
-/* One per worker thread; owned by main.c. */
+/* One per thread; owned by main.c. There are [http] workers + max_waiters
+ * threads but only [http] workers database connections: a long-poll
+ * gives its connection back while it waits. */
 struct worker {
 	int index;
 	const struct ct_cfg *cfg; /* borrowed, lives for the process */
-	PGconn *db;               /* NULL while the database is down */
+	PGconn *db;               /* checked out for one request, else NULL */
+	int slot;                 /* pool slot of db, or -1 */
 };
 
-/* (Re)connect w->db if needed; 0 or CT_EUNAVAIL. Logs once per outage. */
+/* Check out a connection (waiting up to 10 s for a free one) and
+ * (re)connect it if needed; 0 or CT_EUNAVAIL. Logs once per outage. */
 int worker_db(struct worker *w);
+/* Give the connection back (safe when none is held). */
+void worker_db_release(struct worker *w);
+
+/* Pool of cfg->http_workers connections; main.c. */
+int pool_init(const struct ct_cfg *cfg);
+void pool_free(void);
+
+/* notify.c: one thread per process LISTENs on "crosstalk" with its own
+ * connection and wakes the long-polls waiting on a channel. */
+struct waiter {
+	const char *channel; /* borrowed from the request */
+	int woken;           /* set under the notify lock */
+	struct waiter *next;
+};
+int notify_start(const struct ct_cfg *cfg);
+void notify_stop(void);
+/* Register w for channel; -1 when [http] max_waiters are waiting. */
+int waiter_add(struct waiter *w, const char *channel);
+/* Clear w's woken flag: call before each look at the database. */
+void waiter_arm(struct waiter *w);
+/* Sleep until w is woken or the monotonic deadline (ms) passes. */
+void waiter_wait(struct waiter *w, int64_t deadline_ms);
+void waiter_remove(struct waiter *w);
+/* Number of requests waiting now (health). */
+int waiter_count(void);
 
 #endif /* CT_FCGI_H */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -30,24 +31,112 @@ static const char usage[] =
 
 static int listen_fd;
 
+/* The connection pool: [http] workers connections shared by all threads.
+ * A slot's connection is made lazily and remade after an outage. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	PGconn **conns; /* owned; NULL slots connect on first use */
+	int *busy;
+	int n;
+	int warned;
+} pool = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0
+};
+
+int
+pool_init(const struct ct_cfg *cfg)
+{
+	pool.n = cfg->http_workers;
+	pool.conns = calloc((size_t)pool.n, sizeof(*pool.conns));
+	pool.busy = calloc((size_t)pool.n, sizeof(*pool.busy));
+	return pool.conns && pool.busy ? 0 : -1;
+}
+
+void
+pool_free(void)
+{
+	for (int i = 0; i < pool.n && pool.conns; i++)
+		PQfinish(pool.conns[i]);
+	free(pool.conns);
+	free(pool.busy);
+	pool.conns = NULL;
+	pool.busy = NULL;
+}
+
+static int
+pool_take(void)
+{
+	struct timespec ts;
+	int slot = -1;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	pthread_mutex_lock(&pool.mu);
+	for (;;) {
+		for (int i = 0; i < pool.n; i++) {
+			if (!pool.busy[i]) {
+				slot = i;
+				break;
+			}
+		}
+		if (slot >= 0 ||
+		    pthread_cond_timedwait(&pool.cv, &pool.mu, &ts) != 0)
+			break;
+	}
+	if (slot >= 0)
+		pool.busy[slot] = 1;
+	pthread_mutex_unlock(&pool.mu);
+	return slot;
+}
+
 int
 worker_db(struct worker *w)
 {
 	char err[256];
+	PGconn **c;
 
-	if (w->db && PQstatus(w->db) == CONNECTION_OK)
-		return CT_OK;
-	if (w->db) {
-		PQfinish(w->db);
-		w->db = NULL;
-	}
-	w->db = ct_db_connect(w->cfg, "crosstalk-fcgi", err, sizeof(err));
-	if (!w->db) {
-		ct_warn("msg=\"database unreachable\" worker=%d error=\"%s\"",
-			w->index, err);
+	if (w->slot < 0 && (w->slot = pool_take()) < 0) {
+		ct_warn("msg=\"no free database connection in 10 s\" "
+			"worker=%d",
+			w->index);
 		return CT_EUNAVAIL;
 	}
+	c = &pool.conns[w->slot];
+	w->db = *c;
+	if (*c && PQstatus(*c) == CONNECTION_OK)
+		return CT_OK;
+	PQfinish(*c);
+	*c = w->db = ct_db_connect(w->cfg, "crosstalk-fcgi", err, sizeof(err));
+	if (!*c) {
+		if (!__atomic_exchange_n(&pool.warned, 1, __ATOMIC_RELAXED))
+			ct_warn("msg=\"database unreachable\" worker=%d "
+				"error=\"%s\"",
+				w->index, err);
+		return CT_EUNAVAIL;
+	}
+	if (__atomic_exchange_n(&pool.warned, 0, __ATOMIC_RELAXED))
+		ct_info("msg=\"database reachable again\"");
 	return CT_OK;
+}
+
+void
+worker_db_release(struct worker *w)
+{
+	if (w->slot < 0)
+		return;
+	pthread_mutex_lock(&pool.mu);
+	/* a connection left inside a transaction is not reused */
+	if (pool.conns[w->slot] &&
+	    PQtransactionStatus(pool.conns[w->slot]) != PQTRANS_IDLE) {
+		PQfinish(pool.conns[w->slot]);
+		pool.conns[w->slot] = NULL;
+	}
+	pool.busy[w->slot] = 0;
+	pthread_cond_signal(&pool.cv);
+	pthread_mutex_unlock(&pool.mu);
+	w->slot = -1;
+	w->db = NULL;
 }
 
 static void *
@@ -68,6 +157,7 @@ worker_main(void *arg)
 		route_dispatch(&r);
 		if (!r.replied)
 			req_error(&r, CT_EINTERNAL, "no reply");
+		req_done(&r);
 		FCGX_Finish_r(&fr);
 	}
 	FCGX_Free(&fr, 1);
@@ -89,7 +179,8 @@ main(int argc, char **argv)
 	const char *path = NULL;
 	char err[512];
 	sigset_t set;
-	int c, sig, started = 0, rc = 1;
+	int c, sig = 0, started = 0, nthreads, rc = 1;
+	pthread_attr_t attr;
 	PGconn *probe;
 
 	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
@@ -119,7 +210,8 @@ main(int argc, char **argv)
 	ct_log_init("fcgi",
 		    (enum ct_log_level)ct_log_parse_level(cfg->log_level));
 	/* An unreachable database at start is a clear one-line failure. */
-	if (!(probe = ct_db_connect(cfg, "crosstalk-fcgi", err, sizeof(err)))) {
+	if (!(probe = ct_db_connect_wait(cfg, "crosstalk-fcgi", err,
+					 sizeof(err)))) {
 		fprintf(stderr, "crosstalk-fcgi: database unreachable: %s\n",
 			err);
 		goto out;
@@ -155,19 +247,33 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	workers = calloc((size_t)cfg->http_workers, sizeof(*workers));
-	tids = calloc((size_t)cfg->http_workers, sizeof(*tids));
-	if (!workers || !tids)
+	/* threads: one per database connection for ordinary requests, plus
+	 * one per long-poll that may wait (each gives its connection back
+	 * while it waits), so waiting polls never starve other requests */
+	nthreads = cfg->http_workers + cfg->http_max_waiters;
+	workers = calloc((size_t)nthreads, sizeof(*workers)); /* freed at out */
+	tids = calloc((size_t)nthreads, sizeof(*tids));       /* freed at out */
+	if (!workers || !tids || pool_init(cfg) != 0)
 		goto out;
-	for (int i = 0; i < cfg->http_workers; i++) {
+	if (notify_start(cfg) != 0) {
+		fprintf(stderr, "crosstalk-fcgi: cannot start the listener\n");
+		goto out;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	for (int i = 0; i < nthreads; i++) {
 		workers[i].index = i;
 		workers[i].cfg = cfg;
-		if (pthread_create(&tids[i], NULL, worker_main, &workers[i]))
+		workers[i].slot = -1;
+		if (pthread_create(&tids[i], &attr, worker_main, &workers[i]))
 			break;
 		started++;
 	}
-	ct_info("msg=\"listening\" socket=\"%s\" workers=%d",
-		cfg->http_socket[0] ? cfg->http_socket : "fd:0", started);
+	pthread_attr_destroy(&attr);
+	ct_info("msg=\"listening\" socket=\"%s\" threads=%d "
+		"db_connections=%d max_waiters=%d",
+		cfg->http_socket[0] ? cfg->http_socket : "fd:0", started,
+		cfg->http_workers, cfg->http_max_waiters);
 
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
@@ -183,15 +289,16 @@ main(int argc, char **argv)
 	 * every worker's accept() fails and its loop ends */
 	FCGX_ShutdownPending();
 	shutdown(listen_fd, SHUT_RDWR);
+	notify_stop(); /* wakes long-polls: they answer and finish */
 	for (int i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
-	for (int i = 0; i < started; i++)
-		PQfinish(workers[i].db);
 	if (cfg->http_socket[0] == '/')
 		unlink(cfg->http_socket);
 	ct_info("msg=\"stopped\"");
 	rc = 0;
 out:
+	notify_stop();
+	pool_free();
 	free(workers);
 	free(tids);
 	ct_cfg_free(cfg);

@@ -1,4 +1,5 @@
-/* routes.c - lookup table from path to handler, and the method gate. */
+/* routes.c - lookup table from path to handler, the method gate and the
+ * authentication each route needs. */
 #include <string.h>
 
 #include "core/err.h"
@@ -6,15 +7,34 @@
 #include "fcgi/routes.h"
 
 enum { M_GET = 1, M_POST = 2 };
+enum {
+	A_NONE,     /* health */
+	A_APP,      /* API key; a session is ignored */
+	A_USER_OPT, /* API key; a session when given (must resolve) */
+	A_USER,     /* API key and a live session */
+};
 
 /* clang-format off */
 static const struct route {
 	const char *path;
 	int methods;
+	int auth;
 	void (*fn)(struct req *r);
 } routes[] = {
-	{ "health", M_GET | M_POST, h_health },
-	{ NULL, 0, NULL },
+	{ "health",          M_GET | M_POST, A_NONE,     h_health },
+	{ "sessions",        M_POST,         A_APP,      h_sessions },
+	{ "sessions/end",    M_POST,         A_APP,      h_sessions_end },
+	{ "tickets",         M_POST,         A_USER,     h_tickets },
+	{ "messages",        M_POST,         A_USER,     h_messages },
+	{ "messages/poll",   M_GET | M_POST, A_USER_OPT, h_messages_poll },
+	{ "messages/edit",   M_POST,         A_USER_OPT, h_messages_edit },
+	{ "messages/delete", M_POST,         A_USER_OPT, h_messages_delete },
+	{ "messages/read",   M_POST,         A_USER,     h_messages_read },
+	{ "channels",        M_GET | M_POST, A_USER_OPT, h_channels },
+	{ "channels/create", M_POST,         A_APP,      h_channels_create },
+	{ "presence",        M_GET | M_POST, A_USER_OPT, h_presence },
+	{ "unread",          M_GET | M_POST, A_USER,     h_unread },
+	{ NULL, 0, 0, NULL },
 };
 /* clang-format on */
 
@@ -32,12 +52,21 @@ route_dispatch(struct req *r)
 		if (!(rt->methods & m)) {
 			req_header(r, (rt->methods & M_GET) ? "Allow: GET, POST"
 							    : "Allow: POST");
-			req_error(r, CT_EMETHOD, "%s is not allowed on %s",
-				  r->method, r->path);
+			req_error(r, CT_EMETHOD, "use %s for %s",
+				  (rt->methods & M_GET) ? "GET or POST"
+							: "POST",
+				  rt->path);
 			return;
 		}
+		if (req_read_input(r) != 0)
+			return;
+		if (rt->auth != A_NONE && req_auth_app(r) != 0)
+			return;
+		if (rt->auth >= A_USER_OPT &&
+		    req_auth_user(r, rt->auth == A_USER) != 0)
+			return;
 		rt->fn(r);
 		return;
 	}
-	req_error(r, CT_ENOTFOUND, "no such endpoint: /api/v1/%s", r->path);
+	req_error(r, CT_ENOTFOUND, "no such endpoint");
 }

@@ -1,13 +1,26 @@
-/* routes.h - the route table: path + methods -> handler. */
+/* routes.h - the route table: path + methods + who may call -> handler. */
 #ifndef CT_ROUTES_H
 #define CT_ROUTES_H
 
 struct req;
 
-/* Dispatch one request; replies 404/405 itself when no route fits. */
+/* Dispatch one request: method gate (405 + Allow), input, API key and
+ * session, then the handler; replies 404 itself when no route fits. */
 void route_dispatch(struct req *r);
 
 /* Handlers (h_*.c). Each replies exactly once. */
 void h_health(struct req *r);
+void h_sessions(struct req *r);
+void h_sessions_end(struct req *r);
+void h_tickets(struct req *r);
+void h_messages(struct req *r);
+void h_messages_poll(struct req *r);
+void h_messages_edit(struct req *r);
+void h_messages_delete(struct req *r);
+void h_messages_read(struct req *r);
+void h_channels(struct req *r);
+void h_channels_create(struct req *r);
+void h_presence(struct req *r);
+void h_unread(struct req *r);
 
 #endif /* CT_ROUTES_H */

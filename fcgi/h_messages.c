@@ -1,0 +1,226 @@
+/* h_messages.c - POST messages (through crosstalk.post_message_ex, with the
+ * per-user rate limit), messages/poll with its NOTIFY-woken long-poll,
+ * messages/edit, messages/delete and messages/read. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/err.h"
+#include "core/util.h"
+#include "fcgi/fcgi.h"
+#include "fcgi/req.h"
+#include "fcgi/routes.h"
+
+void
+h_messages(struct req *r)
+{
+	const struct ct_cfg *cfg = r->w->cfg;
+	const char *channel, *text = NULL, *client_id = NULL, *params[9];
+	char limit[16], window[16], retry[48];
+	json_t *ev;
+	PGresult *res;
+	int excl = 0, created;
+	long wait;
+
+	if (req_str(r, "channel", "channel", 1, &channel) < 0 ||
+	    req_str(r, "text", "text", 0, &text) < 0 ||
+	    req_str(r, "clientid", "client_id", 0, &client_id) < 0 ||
+	    req_bool(r, "excludesender", "exclude_sender", &excl) < 0)
+		return;
+	snprintf(limit, sizeof(limit), "%d", cfg->lim_publish_count);
+	snprintf(window, sizeof(window), "%d", cfg->lim_publish_window);
+	params[0] = r->app;
+	params[1] = r->user_id;
+	params[2] = r->user_name;
+	params[3] = channel;
+	params[4] = text ? text : ""; /* "" gets the SQL's own 422 */
+	params[5] = client_id;
+	params[6] = excl ? r->session : NULL;
+	params[7] = limit;
+	params[8] = window;
+	res = req_sql(r,
+		      "SELECT retry_after, event, created FROM "
+		      "crosstalk.api_post($1, $2, $3, $4, $5, $6, $7, "
+		      "$8::int, $9::int)",
+		      9, params, 0);
+	if (!res)
+		return;
+	wait = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	if (wait > 0) {
+		PQclear(res);
+		snprintf(retry, sizeof(retry), "Retry-After: %ld", wait);
+		req_header(r, retry);
+		req_error(r, CT_ERATE,
+			  "more than %d messages in %d s; retry after %ld s",
+			  cfg->lim_publish_count, cfg->lim_publish_window,
+			  wait);
+		return;
+	}
+	created = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+	ev = req_json_col(r, res, 0, 1);
+	PQclear(res);
+	if (!ev)
+		return;
+	req_reply(r, created ? 201 : 200,
+		  json_pack("{s:o, s:b}", "message", ev, "created", created));
+}
+
+void
+h_messages_poll(struct req *r)
+{
+	const struct ct_cfg *cfg = r->w->cfg;
+	const char *channel, *params[5];
+	long after = 0, limit = 100, wait = 0;
+	char afters[24], limits[16];
+	struct waiter wt;
+	int registered = 0;
+	int64_t deadline;
+	json_t *doc = NULL;
+
+	if (req_str(r, "channel", "channel", 1, &channel) < 0 ||
+	    req_long(r, "after", "after", 0, 1L << 53, &after) < 0 ||
+	    req_long(r, "limit", "limit", 1, 1000000, &limit) < 0 ||
+	    req_long(r, "wait", "wait", 0, 3600, &wait) < 0)
+		return;
+	/* documented: larger values are capped, not refused */
+	if (limit > cfg->lim_poll_limit_max)
+		limit = cfg->lim_poll_limit_max;
+	if (wait > cfg->lim_poll_wait_max)
+		wait = cfg->lim_poll_wait_max;
+	snprintf(afters, sizeof(afters), "%ld", after);
+	snprintf(limits, sizeof(limits), "%ld", limit);
+	params[0] = r->app;
+	params[1] = r->user_id;
+	params[2] = channel;
+	params[3] = afters;
+	params[4] = limits;
+	deadline = ct_mono_ms() + wait * 1000;
+	/* past [http] max_waiters the poll answers at once (as wait=0) */
+	if (wait > 0 && waiter_add(&wt, channel) == 0)
+		registered = 1;
+	for (;;) {
+		PGresult *res;
+		json_t *msgs;
+
+		/* armed before looking: a NOTIFY after the look wakes us */
+		if (registered)
+			waiter_arm(&wt);
+		res = req_sql(r,
+			      "SELECT crosstalk.poll($1, $2, $3, "
+			      "$4::bigint, $5::int)",
+			      5, params, 1);
+		if (!res)
+			break;
+		json_decref(doc);
+		doc = req_json_col(r, res, 0, 0);
+		PQclear(res);
+		if (!doc)
+			break;
+		msgs = json_object_get(doc, "messages");
+		if (!registered || json_array_size(msgs) > 0 ||
+		    ct_mono_ms() >= deadline) {
+			if (wait > 0)
+				json_object_set_new(doc, "waited",
+						    json_boolean(registered));
+			req_reply(r, 200, doc);
+			doc = NULL;
+			break;
+		}
+		/* give the connection back while asleep: waiting polls do
+		 * not hold the pool */
+		worker_db_release(r->w);
+		waiter_wait(&wt, deadline);
+	}
+	json_decref(doc);
+	if (registered)
+		waiter_remove(&wt);
+}
+
+static void
+change(struct req *r, const char *kind)
+{
+	const char *text = NULL, *params[5];
+	char ids[24];
+	long id;
+	json_t *ev;
+	PGresult *res;
+	int f;
+
+	if ((f = req_long(r, "id", "id", 1, 1L << 53, &id)) < 0)
+		return;
+	if (f == 0) {
+		req_error(r, CT_EINVALID, "id is required");
+		return;
+	}
+	if (strcmp(kind, "edited") == 0 &&
+	    req_str(r, "text", "text", 0, &text) < 0)
+		return;
+	snprintf(ids, sizeof(ids), "%ld", id);
+	params[0] = kind;
+	params[1] = r->app;
+	params[2] = r->user_id; /* NULL: moderation by the app key */
+	params[3] = ids;
+	params[4] = text ? text : "";
+	res = req_sql(r,
+		      "SELECT crosstalk.api_change($1, $2, $3, $4::bigint, $5)",
+		      5, params, 0);
+	if (!res)
+		return;
+	ev = req_json_col(r, res, 0, 0);
+	PQclear(res);
+	if (!ev)
+		return;
+	req_reply(r, 200, json_pack("{s:o}", "event", ev));
+}
+
+void
+h_messages_edit(struct req *r)
+{
+	change(r, "edited");
+}
+
+void
+h_messages_delete(struct req *r)
+{
+	change(r, "deleted");
+}
+
+void
+h_messages_read(struct req *r)
+{
+	const char *channel, *params[4];
+	char seqs[24];
+	long seq;
+	PGresult *res;
+	int f;
+
+	if (req_str(r, "channel", "channel", 1, &channel) < 0 ||
+	    (f = req_long(r, "seq", "seq", 0, 1L << 53, &seq)) < 0)
+		return;
+	if (f == 0) {
+		req_error(r, CT_EINVALID, "seq is required");
+		return;
+	}
+	snprintf(seqs, sizeof(seqs), "%ld", seq);
+	params[0] = r->app;
+	params[1] = r->user_id;
+	params[2] = channel;
+	params[3] = seqs;
+	res = req_sql(r,
+		      "SELECT crosstalk.mark_read($2, $3, $4::bigint) "
+		      "FROM (SELECT crosstalk.check_read($1, $2, $3) e) x "
+		      "WHERE x.e",
+		      4, params, 0);
+	if (!res)
+		return;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		req_error(r, CT_ENOTFOUND, "no such channel");
+		return;
+	}
+	req_reply(r, 200,
+		  json_pack("{s:s, s:i}", "channel", channel, "unread",
+			    atoi(PQgetvalue(res, 0, 0))));
+	PQclear(res);
+}

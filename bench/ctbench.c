@@ -1,0 +1,1369 @@
+/* ctbench.c - load generator: many WebSocket subscribers, publishers over
+ * HTTP keep-alive or WebSocket at a set rate, send-time stamps in the
+ * text, deliveries/s, loss and publish->delivery latency. One thread, one
+ * epoll loop; 127.0.0.1 only; every phase bounded in time.
+ *
+ * Two wire dialects: "ct" (crosstalk.v1: auth with a ticket, subscribe,
+ * server frames of newline-separated JSON events) and "plain" (one
+ * message per frame, the path names the channel: nchan, Node ws, rawsrv).
+ *
+ * Modes: fanout (step through --rates, one result line per step), idle
+ * (hold connections, report server RSS per connection), longpoll (N
+ * waiting HTTP polls woken by one publish). Results are printed as
+ * "RESULT key=value ..." lines on stdout; progress goes to stderr. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wsproto.h"
+
+#define MAX_RATES   32
+#define MAX_HEADERS 8
+#define MAX_PIDS    64
+
+enum { P_CT, P_PLAIN };
+enum { K_SUB, K_WSPUB, K_HTTPPUB, K_POLL };
+enum {
+	S_IDLE,
+	S_CONNECTING,
+	S_HANDSHAKE,
+	S_AUTH,
+	S_SUBSCRIBING,
+	S_READY,
+	S_CLOSED
+};
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+struct conn {
+	int fd, kind, st, chan, want_out, in_setup;
+	struct buf in, out, msg;
+	int msg_op, in_msg;
+	char key[32];
+	const char *ticket;
+	/* HTTP client */
+	int busy;
+	uint64_t req_idx;
+	int64_t req_ns;
+	/* WebSocket publisher */
+	int inflight;
+};
+
+static struct {
+	const char *mode;
+	int proto;
+	int ws_port, http_port;
+	const char *ws_path, *pub_path, *lp_path, *origin, *subproto;
+	const char *tickets_file, *chan_prefix, *after;
+	const char *headers[MAX_HEADERS];
+	int nheaders;
+	int subs, channels, pub_conns, pub_ws, window, size, conc, polls;
+	double rates[MAX_RATES];
+	int nrates;
+	double duration, drain, hold, setup_timeout, timeout, max_p99_ms;
+	int keep_going;
+	pid_t cpu_pids[MAX_PIDS], stack_pids[MAX_PIDS], rss_pids[MAX_PIDS];
+	int ncpu, nstack, nrss;
+} opt = {
+	.mode = "fanout",
+	.proto = P_PLAIN,
+	.ws_path = "/sub/%c",
+	.pub_path = "/pub/%c",
+	.subproto = NULL,
+	.chan_prefix = "bench",
+	.after = "-1",
+	.subs = 100,
+	.channels = 1,
+	.pub_conns = 8,
+	.window = 16,
+	.size = 64,
+	.conc = 200,
+	.polls = 500,
+	.duration = 3,
+	.drain = 3,
+	.hold = 2,
+	.setup_timeout = 60,
+	.timeout = 300,
+	.max_p99_ms = 500,
+};
+
+/* ---- clocks, histograms ------------------------------------------ */
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* 1 us buckets below 100 ms, 1 ms buckets up to 100 s */
+#define H_FINE   100000
+#define H_COARSE 100000
+struct hist {
+	uint64_t n, max_us;
+	uint32_t b[H_FINE + H_COARSE];
+};
+
+static void
+hist_add(struct hist *h, int64_t ns)
+{
+	uint64_t us = ns > 0 ? (uint64_t)ns / 1000 : 0;
+	size_t i = us < H_FINE ? us : H_FINE + us / 1000;
+
+	if (i >= H_FINE + H_COARSE)
+		i = H_FINE + H_COARSE - 1;
+	h->b[i]++;
+	h->n++;
+	if (us > h->max_us)
+		h->max_us = us;
+}
+
+static double
+hist_pct_ms(const struct hist *h, double pct)
+{
+	uint64_t want, acc = 0;
+
+	if (!h->n)
+		return 0;
+	want = (uint64_t)ceil(h->n * pct / 100.0);
+	if (want < 1)
+		want = 1;
+	for (size_t i = 0; i < H_FINE + H_COARSE; i++) {
+		acc += h->b[i];
+		if (acc >= want)
+			return i < H_FINE ? i / 1000.0 : (double)(i - H_FINE);
+	}
+	return h->max_us / 1000.0;
+}
+
+/* ---- state ---------------------------------------------------------- */
+
+static struct conn *conns;
+static int nconns, epfd;
+static char **tickets;
+static int ntickets, next_ticket;
+static int *sub_ready; /* ready subscribers per channel */
+static int ready_subs, ready_pubs, failed, setup_active, closes_in_run;
+static int last_close_code;
+static unsigned runid;
+static uint64_t next_idx;
+static int pub_rr;
+static int errors_printed;
+static int64_t deadline_ns;
+
+static struct {
+	uint64_t planned, sent, pub_ok, pub_err, expected, delivered, stale;
+	uint64_t acks, srv_errors;
+	int64_t t0, t_last_deliv;
+	struct hist lat, pubrtt;
+} st;
+
+/* long-poll */
+static int lp_answered, lp_ok, lp_early;
+static int64_t lp_post_ns, lp_last_ns;
+static struct hist lp_hist;
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("ctbench: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+static void
+note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("ctbench: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void *
+xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n);
+
+	if (!q)
+		die("out of memory");
+	return q;
+}
+
+static void
+buf_reserve(struct buf *b, size_t extra)
+{
+	if (b->len + extra + 1 > b->cap) {
+		size_t c = b->cap ? b->cap : 1024;
+		while (b->len + extra + 1 > c)
+			c *= 2;
+		b->p = xrealloc(b->p, c);
+		b->cap = c;
+	}
+}
+
+static void
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	buf_reserve(b, n);
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = 0;
+}
+
+static void
+buf_consume(struct buf *b, size_t n)
+{
+	if (n >= b->len) {
+		b->len = 0;
+	} else {
+		memmove(b->p, b->p + n, b->len - n);
+		b->len -= n;
+	}
+	if (b->p)
+		b->p[b->len] = 0;
+}
+
+static void
+chan_name(int i, char *out, size_t n)
+{
+	snprintf(out, n, "%s%d", opt.chan_prefix, i);
+}
+
+/* path template: %c = channel name */
+static void
+expand(const char *tpl, int chan, char *out, size_t n)
+{
+	char name[96];
+	size_t o = 0;
+
+	chan_name(chan, name, sizeof(name));
+	for (const char *p = tpl; *p && o + 1 < n; p++) {
+		if (p[0] == '%' && p[1] == 'c') {
+			for (const char *q = name; *q && o + 1 < n; q++)
+				out[o++] = *q;
+			p++;
+		} else {
+			out[o++] = *p;
+		}
+	}
+	out[o] = 0;
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint32_t
+rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)(rng_state >> 16);
+}
+
+/* ---- /proc -------------------------------------------------------- */
+
+static double
+cpu_ms(const pid_t *pids, int n)
+{
+	double total = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	for (int i = 0; i < n; i++) {
+		char path[64], line[2048];
+		FILE *f;
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pids[i]);
+		if (!(f = fopen(path, "r")))
+			continue;
+		if (fgets(line, sizeof(line), f)) {
+			/* fields after the ")" that ends comm: state is 3 */
+			char *p = strrchr(line, ')');
+			unsigned long ut = 0, stt = 0;
+			if (p && sscanf(p + 2,
+					"%*c %*d %*d %*d %*d %*d %*u %*u %*u "
+					"%*u %*u %lu %lu",
+					&ut, &stt) == 2)
+				total += (double)(ut + stt) * 1000.0 / hz;
+		}
+		fclose(f);
+	}
+	return total;
+}
+
+static long
+rss_kb(const pid_t *pids, int n)
+{
+	long total = 0;
+
+	for (int i = 0; i < n; i++) {
+		char path[64], line[256];
+		FILE *f;
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pids[i]);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			long v;
+			if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
+				total += v;
+		}
+		fclose(f);
+	}
+	return total;
+}
+
+static double
+self_cpu_ms(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec * 1000.0 + ru.ru_utime.tv_usec / 1000.0 +
+	       ru.ru_stime.tv_sec * 1000.0 + ru.ru_stime.tv_usec / 1000.0;
+}
+
+/* ---- sockets --------------------------------------------------------- */
+
+static void
+set_events(struct conn *c, int want_out)
+{
+	struct epoll_event ev = { .events = EPOLLIN | (want_out ? EPOLLOUT : 0),
+				  .data.ptr = c };
+
+	if (c->fd < 0 || c->want_out == want_out)
+		return;
+	c->want_out = want_out;
+	epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void conn_fail(struct conn *c, const char *why);
+
+static void
+flush_out(struct conn *c)
+{
+	while (c->out.len > 0) {
+		ssize_t n = send(c->fd, c->out.p, c->out.len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			conn_fail(c, strerror(errno));
+			return;
+		}
+		buf_consume(&c->out, (size_t)n);
+	}
+	set_events(c, c->out.len > 0);
+}
+
+static void
+setup_done(struct conn *c)
+{
+	if (c->in_setup) {
+		c->in_setup = 0;
+		setup_active--;
+	}
+}
+
+static void
+mark_ready(struct conn *c)
+{
+	c->st = S_READY;
+	setup_done(c);
+	if (c->kind == K_SUB) {
+		ready_subs++;
+		sub_ready[c->chan]++;
+	} else {
+		ready_pubs++;
+	}
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->fd >= 0) {
+		struct linger l = { 1, 0 }; /* RST: no TIME_WAIT pile-up */
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->st == S_READY) {
+		if (c->kind == K_SUB) {
+			ready_subs--;
+			sub_ready[c->chan]--;
+		} else {
+			ready_pubs--;
+		}
+		if (st.t0)
+			closes_in_run++;
+	}
+	setup_done(c);
+	c->st = S_CLOSED;
+}
+
+static void
+conn_fail(struct conn *c, const char *why)
+{
+	if (c->st == S_CLOSED)
+		return;
+	if (c->st != S_READY)
+		failed++;
+	if (errors_printed < 5) {
+		errors_printed++;
+		note("connection %d (kind %d, state %d): %s", (int)(c - conns),
+		     c->kind, c->st, why);
+	}
+	conn_close(c);
+}
+
+static void
+conn_start(struct conn *c, int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port) };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.ptr = c };
+	int one = 1;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		die("socket: %s (raise ulimit -n)", strerror(errno));
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->in_setup = 1;
+	setup_active++;
+	c->st = S_CONNECTING;
+	c->want_out = 1;
+	epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+	    errno != EINPROGRESS)
+		conn_fail(c, strerror(errno));
+}
+
+/* ---- WebSocket client ----------------------------------------------- */
+
+static void
+ws_send(struct conn *c, int opcode, const char *data, size_t n)
+{
+	unsigned char hdr[14], mask[4];
+	uint32_t r = rng();
+	size_t h;
+
+	memcpy(mask, &r, 4);
+	h = ws_header(hdr, opcode, n, mask);
+	buf_reserve(&c->out, h + n);
+	memcpy(c->out.p + c->out.len, hdr, h);
+	memcpy(c->out.p + c->out.len + h, data, n);
+	ws_mask((unsigned char *)c->out.p + c->out.len + h, n, mask, 0);
+	c->out.len += h + n;
+	c->out.p[c->out.len] = 0;
+	flush_out(c);
+}
+
+static void
+ws_handshake(struct conn *c)
+{
+	unsigned char raw[16];
+	char path[256], req[1024];
+	int n;
+
+	for (int i = 0; i < 16; i++)
+		raw[i] = (unsigned char)rng();
+	ws_b64(raw, 16, c->key);
+	expand(opt.ws_path, c->chan, path, sizeof(path));
+	n = snprintf(req, sizeof(req),
+		     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+		     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+		     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+		     "%s%s%s%s%s%s\r\n",
+		     path, opt.ws_port, c->key,
+		     opt.subproto ? "Sec-WebSocket-Protocol: " : "",
+		     opt.subproto ? opt.subproto : "",
+		     opt.subproto ? "\r\n" : "", opt.origin ? "Origin: " : "",
+		     opt.origin ? opt.origin : "", opt.origin ? "\r\n" : "");
+	c->st = S_HANDSHAKE;
+	buf_add(&c->out, req, (size_t)n);
+	flush_out(c);
+}
+
+/* "ctb RUN IDX NS..." -> one delivery */
+static void
+deliver(const char *p, const char *end)
+{
+	uint64_t v[3] = { 0, 0, 0 };
+	int k = 0;
+
+	while (p < end && k < 3) {
+		if (*p >= '0' && *p <= '9') {
+			v[k] = v[k] * 10 + (uint64_t)(*p - '0');
+		} else if (*p == ' ') {
+			k++;
+		} else {
+			break;
+		}
+		p++;
+	}
+	if (v[0] != runid) {
+		st.stale++;
+		return;
+	}
+	int64_t t = now_ns();
+	hist_add(&st.lat, t - (int64_t)v[2]);
+	st.delivered++;
+	st.t_last_deliv = t;
+}
+
+static const char *
+find(const char *p, size_t n, const char *needle)
+{
+	return memmem(p, n, needle, strlen(needle));
+}
+
+static void
+ct_event(struct conn *c, const char *p, size_t n)
+{
+	const char *t = find(p, n, "\"type\":\""), *end = p + n;
+
+	if (!t)
+		return;
+	t += 8;
+	if ((size_t)(end - t) >= 8 && memcmp(t, "message\"", 8) == 0) {
+		const char *x = find(p, n, "\"text\":\"ctb ");
+		if (x)
+			deliver(x + 12, end);
+	} else if ((size_t)(end - t) >= 4 && memcmp(t, "ack\"", 4) == 0) {
+		const char *x = find(p, n, "\"client_id\":\"k");
+		if (x) {
+			/* client_id k<run>-<idx>-<ns> */
+			unsigned long long run = 0, idx = 0, ns = 0;
+			if (sscanf(x + 14, "%llu-%llu-%llu", &run, &idx, &ns) ==
+				    3 &&
+			    run == runid) {
+				hist_add(&st.pubrtt, now_ns() - (int64_t)ns);
+				st.acks++;
+				st.pub_ok++;
+			}
+		}
+		if (c->inflight > 0)
+			c->inflight--;
+	} else if ((size_t)(end - t) >= 8 && memcmp(t, "welcome\"", 8) == 0) {
+		if (c->st == S_AUTH) {
+			if (c->kind == K_SUB) {
+				char f[256], name[96];
+				int m;
+				chan_name(c->chan, name, sizeof(name));
+				m = snprintf(
+					f, sizeof(f),
+					"{\"type\":\"subscribe\",\"channel\":"
+					"\"%s\",\"after\":\"%s\"}",
+					name, opt.after);
+				c->st = S_SUBSCRIBING;
+				ws_send(c, WS_OP_TEXT, f, (size_t)m);
+			} else {
+				mark_ready(c);
+			}
+		}
+	} else if ((size_t)(end - t) >= 11 &&
+		   memcmp(t, "subscribed\"", 11) == 0) {
+		if (c->st == S_SUBSCRIBING)
+			mark_ready(c);
+	} else if ((size_t)(end - t) >= 6 && memcmp(t, "error\"", 6) == 0) {
+		st.srv_errors++;
+		if (c->kind == K_WSPUB && c->inflight > 0) {
+			c->inflight--;
+			st.pub_err++;
+		}
+		if (errors_printed < 5) {
+			errors_printed++;
+			note("server error: %.*s", (int)(n > 300 ? 300 : n), p);
+		}
+		if (c->st != S_READY)
+			conn_fail(c, "error before ready");
+	}
+}
+
+static void
+ws_message(struct conn *c, const char *p, size_t n)
+{
+	if (opt.proto == P_PLAIN) {
+		if (n >= 4 && memcmp(p, "ctb ", 4) == 0)
+			deliver(p + 4, p + n);
+		return;
+	}
+	while (n > 0) {
+		const char *nl = memchr(p, '\n', n);
+		size_t len = nl ? (size_t)(nl - p) : n;
+		if (len > 0)
+			ct_event(c, p, len);
+		if (c->st == S_CLOSED)
+			return;
+		if (!nl)
+			break;
+		n -= len + 1;
+		p = nl + 1;
+	}
+}
+
+static void
+ws_after_handshake(struct conn *c)
+{
+	if (opt.proto == P_CT) {
+		char f[256];
+		int m;
+		if (next_ticket >= ntickets) {
+			conn_fail(c, "out of tickets");
+			return;
+		}
+		c->ticket = tickets[next_ticket++];
+		m = snprintf(f, sizeof(f),
+			     "{\"type\":\"auth\",\"ticket\":\"%s\"}",
+			     c->ticket);
+		c->st = S_AUTH;
+		ws_send(c, WS_OP_TEXT, f, (size_t)m);
+	} else {
+		mark_ready(c);
+	}
+}
+
+static void
+ws_input(struct conn *c)
+{
+	size_t off = 0;
+
+	if (c->st == S_HANDSHAKE) {
+		char *e = strstr(c->in.p, "\r\n\r\n"), acc[64], want[32];
+		if (!e)
+			return;
+		e[2] = 0; /* the head as one string; its end stays "\r\n" */
+		if (strncmp(c->in.p, "HTTP/1.1 101", 12) != 0) {
+			char why[160];
+			snprintf(why, sizeof(why), "handshake refused: %.100s",
+				 c->in.p);
+			conn_fail(c, why);
+			return;
+		}
+		strcat(c->in.p, "\r\n");
+		ws_accept(c->key, want);
+		if (ws_header_value(c->in.p, "Sec-WebSocket-Accept", acc,
+				    sizeof(acc)) != 0 ||
+		    strcmp(acc, want) != 0) {
+			conn_fail(c, "bad Sec-WebSocket-Accept");
+			return;
+		}
+		off = (size_t)(e + 4 - c->in.p);
+		ws_after_handshake(c);
+		if (c->st == S_CLOSED)
+			return;
+	}
+	for (;;) {
+		struct ws_frame f;
+		const unsigned char *p = (unsigned char *)c->in.p + off;
+		int h = ws_parse_header(p, c->in.len - off, &f);
+		if (h < 0 || (h > 0 && f.masked)) {
+			conn_fail(c, "bad frame from server");
+			return;
+		}
+		if (h == 0 || c->in.len - off - (size_t)h < f.len)
+			break;
+		const char *pl = (const char *)p + h;
+		size_t len = (size_t)f.len;
+		off += (size_t)h + len;
+		switch (f.opcode) {
+		case WS_OP_PING:
+			ws_send(c, WS_OP_PONG, pl, len);
+			break;
+		case WS_OP_PONG:
+			break;
+		case WS_OP_CLOSE:
+			last_close_code = len >= 2
+						  ? ((unsigned char)pl[0] << 8 |
+						     (unsigned char)pl[1])
+						  : 1005;
+			{
+				char why[64];
+				snprintf(why, sizeof(why),
+					 "closed by server (%d)",
+					 last_close_code);
+				conn_fail(c, why);
+			}
+			return;
+		case WS_OP_TEXT:
+		case WS_OP_BIN:
+		case WS_OP_CONT:
+			if (f.opcode != WS_OP_CONT && f.fin && !c->in_msg) {
+				ws_message(c, pl, len);
+			} else {
+				if (f.opcode != WS_OP_CONT) {
+					c->in_msg = 1;
+					c->msg.len = 0;
+				}
+				buf_add(&c->msg, pl, len);
+				if (f.fin) {
+					c->in_msg = 0;
+					ws_message(c, c->msg.p, c->msg.len);
+				}
+			}
+			break;
+		default:
+			conn_fail(c, "unknown opcode");
+			return;
+		}
+		if (c->st == S_CLOSED)
+			return;
+	}
+	buf_consume(&c->in, off);
+}
+
+/* ---- HTTP client ------------------------------------------------------ */
+
+static void
+http_response(struct conn *c, int status, const char *body, size_t blen)
+{
+	int64_t t = now_ns();
+
+	c->busy = 0;
+	if (c->kind == K_POLL) {
+		lp_answered++;
+		if (status >= 200 && status < 300)
+			lp_ok++;
+		if (!lp_post_ns) {
+			lp_early++;
+		} else {
+			hist_add(&lp_hist, t - lp_post_ns);
+			lp_last_ns = t;
+		}
+		return;
+	}
+	if (c->req_idx >> 63)
+		return; /* from an earlier step */
+	hist_add(&st.pubrtt, t - c->req_ns);
+	if (status >= 200 && status < 300) {
+		st.pub_ok++;
+	} else {
+		st.pub_err++;
+		st.expected -= (uint64_t)sub_ready[c->chan];
+		if (errors_printed < 5) {
+			errors_printed++;
+			note("publish answered %d: %.*s", status,
+			     (int)(blen > 200 ? 200 : blen), body);
+		}
+	}
+}
+
+static void
+http_input(struct conn *c)
+{
+	for (;;) {
+		char *e = strstr(c->in.p, "\r\n\r\n"), cl[32], te[32];
+		size_t head, need;
+		int status = 0;
+		if (!e)
+			return;
+		head = (size_t)(e + 4 - c->in.p);
+		{
+			char save = c->in.p[head];
+			c->in.p[head] = 0;
+			sscanf(c->in.p, "HTTP/1.%*d %d", &status);
+			if (ws_header_value(c->in.p, "Transfer-Encoding", te,
+					    sizeof(te)) == 0) {
+				conn_fail(c, "chunked response: not supported");
+				return;
+			}
+			if (ws_header_value(c->in.p, "Content-Length", cl,
+					    sizeof(cl)) != 0)
+				strcpy(cl, "0");
+			c->in.p[head] = save;
+		}
+		need = head + strtoul(cl, NULL, 10);
+		if (c->in.len < need)
+			return;
+		http_response(c, status, c->in.p + head, need - head);
+		buf_consume(&c->in, need);
+	}
+}
+
+static void
+http_request(struct conn *c, const char *method, const char *path,
+	     const char *ctype, const char *body, size_t blen)
+{
+	char head[1024];
+	int n = snprintf(head, sizeof(head),
+			 "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n", method,
+			 path, opt.http_port);
+
+	buf_add(&c->out, head, (size_t)n);
+	for (int i = 0; i < opt.nheaders; i++) {
+		buf_add(&c->out, opt.headers[i], strlen(opt.headers[i]));
+		buf_add(&c->out, "\r\n", 2);
+	}
+	if (body) {
+		n = snprintf(head, sizeof(head),
+			     "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+			     ctype, blen);
+		buf_add(&c->out, head, (size_t)n);
+		buf_add(&c->out, body, blen);
+	} else {
+		buf_add(&c->out, "\r\n", 2);
+	}
+	c->busy = 1;
+	c->req_ns = now_ns();
+	flush_out(c);
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+static void
+on_event(struct conn *c, uint32_t ev)
+{
+	if (c->st == S_CLOSED || c->fd < 0)
+		return;
+	if (c->st == S_CONNECTING && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+		int err = 0;
+		socklen_t l = sizeof(err);
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+		if (err) {
+			conn_fail(c, strerror(err));
+			return;
+		}
+		if (c->kind == K_SUB || c->kind == K_WSPUB) {
+			ws_handshake(c);
+		} else {
+			mark_ready(c);
+			set_events(c, 0);
+		}
+		if (c->st == S_CLOSED)
+			return;
+	}
+	if (ev & EPOLLOUT)
+		flush_out(c);
+	if (c->st == S_CLOSED)
+		return;
+	if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		for (int i = 0; i < 8; i++) {
+			buf_reserve(&c->in, 16384);
+			ssize_t n = recv(c->fd, c->in.p + c->in.len,
+					 c->in.cap - c->in.len - 1, 0);
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					break;
+				if (errno == EINTR)
+					continue;
+				conn_fail(c, strerror(errno));
+				return;
+			}
+			if (n == 0) {
+				if (c->kind == K_SUB || c->kind == K_WSPUB)
+					ws_input(c);
+				else
+					http_input(c);
+				conn_fail(c, "closed by peer");
+				return;
+			}
+			c->in.len += (size_t)n;
+			c->in.p[c->in.len] = 0;
+			if ((size_t)n < c->in.cap - c->in.len)
+				break;
+		}
+		if (c->kind == K_SUB || c->kind == K_WSPUB)
+			ws_input(c);
+		else
+			http_input(c);
+	}
+}
+
+static void
+loop_once(int64_t timeout_ns)
+{
+	struct epoll_event evs[256];
+	struct timespec ts;
+	int n;
+
+	if (timeout_ns < 0)
+		timeout_ns = 0;
+	ts.tv_sec = timeout_ns / 1000000000;
+	ts.tv_nsec = timeout_ns % 1000000000;
+	n = epoll_pwait2(epfd, evs, 256, &ts, NULL);
+	for (int i = 0; i < n; i++)
+		on_event(evs[i].data.ptr, evs[i].events);
+	if (now_ns() > deadline_ns)
+		die("hard time limit of %.0f s reached", opt.timeout);
+}
+
+/* ---- publishing --------------------------------------------------------- */
+
+static int first_pub, npubs;
+
+static int
+publish_one(void)
+{
+	char text[4200], body[4600], path[256], name[96];
+	struct conn *c = NULL;
+	int n, chan;
+	uint64_t idx;
+	int64_t t;
+
+	for (int i = 0; i < npubs; i++) {
+		struct conn *x = &conns[first_pub + (pub_rr + i) % npubs];
+		if (x->st != S_READY)
+			continue;
+		if (x->kind == K_HTTPPUB ? !x->busy
+					 : x->inflight < opt.window) {
+			c = x;
+			pub_rr = (pub_rr + i + 1) % npubs;
+			break;
+		}
+	}
+	if (!c)
+		return 0;
+	idx = next_idx++;
+	chan = (int)(idx % (uint64_t)opt.channels);
+	t = now_ns();
+	n = snprintf(text, sizeof(text), "ctb %u %" PRIu64 " %" PRId64 " ",
+		     runid, idx, t);
+	while (n < opt.size && n < (int)sizeof(text) - 1)
+		text[n++] = 'x';
+	text[n] = 0;
+	chan_name(chan, name, sizeof(name));
+	c->chan = chan;
+	c->req_idx = idx;
+	st.expected += (uint64_t)sub_ready[chan];
+	st.sent++;
+	if (c->kind == K_WSPUB) {
+		int m = snprintf(body, sizeof(body),
+				 "{\"type\":\"publish\",\"channel\":\"%s\","
+				 "\"text\":\"%s\",\"client_id\":\"k%u-%" PRIu64
+				 "-%" PRId64 "\"}",
+				 name, text, runid, idx, t);
+		c->inflight++;
+		ws_send(c, WS_OP_TEXT, body, (size_t)m);
+	} else {
+		expand(opt.pub_path, chan, path, sizeof(path));
+		if (opt.proto == P_CT) {
+			int m = snprintf(body, sizeof(body),
+					 "{\"channel\":\"%s\",\"text\":\"%s\"}",
+					 name, text);
+			http_request(c, "POST", path, "application/json", body,
+				     (size_t)m);
+		} else {
+			http_request(c, "POST", path, "text/plain", text,
+				     (size_t)n);
+		}
+	}
+	return 1;
+}
+
+static int
+pubs_idle(void)
+{
+	for (int i = 0; i < npubs; i++) {
+		struct conn *c = &conns[first_pub + i];
+		if (c->st == S_READY && (c->busy || c->inflight))
+			return 0;
+	}
+	return 1;
+}
+
+static void
+mark_old_requests(void)
+{
+	for (int i = 0; i < npubs; i++) {
+		struct conn *c = &conns[first_pub + i];
+		if (c->busy)
+			c->req_idx |= 1ull << 63;
+		c->inflight = 0; /* late acks of an earlier step are ignored */
+	}
+}
+
+static void
+run_step(double rate)
+{
+	double cpu0, stack0, self0, cpu1, stack1, self1, secs, span;
+	int64_t t0, pub_end, drain_end, t;
+	uint64_t lost;
+	int sustained;
+
+	memset(&st, 0, sizeof(st));
+	runid++;
+	closes_in_run = 0;
+	cpu0 = cpu_ms(opt.cpu_pids, opt.ncpu);
+	stack0 = cpu_ms(opt.stack_pids, opt.nstack);
+	self0 = self_cpu_ms();
+	t0 = st.t0 = now_ns();
+	pub_end = t0 + (int64_t)(opt.duration * 1e9);
+	while ((t = now_ns()) < pub_end) {
+		int64_t wait = 2000000;
+		if (rate > 0) {
+			uint64_t due =
+				(uint64_t)((double)(t - t0) * rate / 1e9) + 1;
+			int burst = 0;
+			st.planned = due;
+			while (st.sent < due && burst < 1000 && publish_one())
+				burst++;
+			wait = (int64_t)((double)(st.sent + 1) * 1e9 / rate) -
+			       (t - t0);
+			if (wait > 2000000)
+				wait = 2000000;
+			if (wait < 20000)
+				wait = 20000;
+		} else {
+			int burst = 0;
+			while (burst < 1000 && publish_one())
+				burst++;
+			st.planned = st.sent;
+		}
+		loop_once(wait);
+	}
+	if (rate > 0)
+		st.planned = (uint64_t)(opt.duration * rate);
+	drain_end = now_ns() + (int64_t)(opt.drain * 1e9);
+	while (now_ns() < drain_end &&
+	       !(st.delivered >= st.expected && pubs_idle()))
+		loop_once(2000000);
+	mark_old_requests();
+	cpu1 = cpu_ms(opt.cpu_pids, opt.ncpu);
+	stack1 = cpu_ms(opt.stack_pids, opt.nstack);
+	self1 = self_cpu_ms();
+	secs = opt.duration;
+	span = st.t_last_deliv > t0 ? (double)(st.t_last_deliv - t0) / 1e9
+				    : secs;
+	if (span < secs)
+		span = secs;
+	lost = st.expected > st.delivered ? st.expected - st.delivered : 0;
+	sustained = st.sent >= st.planned * 97 / 100 && st.pub_err == 0 &&
+		    lost <= st.expected / 1000 &&
+		    hist_pct_ms(&st.lat, 99) <= opt.max_p99_ms &&
+		    closes_in_run == 0 && st.delivered > 0;
+	if (opt.subs == 0)
+		sustained = st.pub_err == 0 && st.pub_ok > 0;
+	printf("RESULT mode=%s rate=%.0f subs=%d channels=%d pubs=%d "
+	       "planned=%" PRIu64 " sent=%" PRIu64 " pub_ok=%" PRIu64
+	       " pub_err=%" PRIu64 " expected=%" PRIu64 " delivered=%" PRIu64
+	       " lost=%" PRIu64 " stale=%" PRIu64 " closes=%d "
+	       "deliv_per_s=%.0f pub_per_s=%.0f p50_ms=%.3f p99_ms=%.3f "
+	       "max_ms=%.3f pub_p50_ms=%.3f pub_p99_ms=%.3f cpu_ms=%.0f "
+	       "stack_cpu_ms=%.0f client_cpu_ms=%.0f sustained=%d\n",
+	       opt.mode, rate, ready_subs, opt.channels, ready_pubs, st.planned,
+	       st.sent, st.pub_ok, st.pub_err, st.expected, st.delivered, lost,
+	       st.stale, closes_in_run, st.delivered / span, st.pub_ok / secs,
+	       hist_pct_ms(&st.lat, 50), hist_pct_ms(&st.lat, 99),
+	       st.lat.max_us / 1000.0, hist_pct_ms(&st.pubrtt, 50),
+	       hist_pct_ms(&st.pubrtt, 99), cpu1 - cpu0, stack1 - stack0,
+	       self1 - self0, sustained);
+	fflush(stdout);
+	note("rate %.0f/s: %" PRIu64 "/%" PRIu64 " delivered, p99 %.1f ms, %s",
+	     rate, st.delivered, st.expected, hist_pct_ms(&st.lat, 99),
+	     sustained ? "sustained" : "NOT sustained");
+	if (!sustained && !opt.keep_going)
+		opt.nrates = 0; /* stop stepping */
+	/* let stragglers land before the next step */
+	drain_end = now_ns() + 300000000;
+	while (now_ns() < drain_end)
+		loop_once(2000000);
+	st.t0 = 0;
+}
+
+/* ---- setup -----------------------------------------------------------------
+ */
+
+static void
+load_tickets(void)
+{
+	FILE *f;
+	char line[256];
+
+	if (!opt.tickets_file)
+		return;
+	if (!(f = fopen(opt.tickets_file, "r")))
+		die("%s: %s", opt.tickets_file, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\r\n")] = 0;
+		if (!line[0])
+			continue;
+		tickets = xrealloc(tickets,
+				   sizeof(*tickets) * (size_t)(ntickets + 1));
+		tickets[ntickets] = strdup(line);
+		if (!tickets[ntickets++])
+			die("out of memory");
+	}
+	fclose(f);
+}
+
+static void
+connect_all(int from, int to)
+{
+	int next = from;
+	int64_t end = now_ns() + (int64_t)(opt.setup_timeout * 1e9);
+	int64_t last_note = now_ns();
+
+	while (now_ns() < end) {
+		while (next < to && setup_active < opt.conc) {
+			struct conn *c = &conns[next++];
+			conn_start(c, c->kind == K_SUB || c->kind == K_WSPUB
+					      ? opt.ws_port
+					      : opt.http_port);
+		}
+		if (next >= to && setup_active == 0)
+			break;
+		loop_once(5000000);
+		if (now_ns() - last_note > 2000000000) {
+			last_note = now_ns();
+			note("connecting: %d subscribers and %d publishers "
+			     "ready, "
+			     "%d failed",
+			     ready_subs, ready_pubs, failed);
+		}
+	}
+	for (int i = from; i < to; i++)
+		if (conns[i].st != S_READY && conns[i].st != S_CLOSED)
+			conn_fail(&conns[i], "setup timed out");
+}
+
+static void
+parse_pids(const char *s, pid_t *out, int *n)
+{
+	char *copy = strdup(s), *save = NULL;
+
+	for (char *t = strtok_r(copy, ", ", &save); t && *n < MAX_PIDS;
+	     t = strtok_r(NULL, ", ", &save))
+		out[(*n)++] = (pid_t)atoi(t);
+	free(copy);
+}
+
+static void
+parse_rates(const char *s)
+{
+	char *copy = strdup(s), *save = NULL;
+
+	opt.nrates = 0;
+	for (char *t = strtok_r(copy, ",", &save); t && opt.nrates < MAX_RATES;
+	     t = strtok_r(NULL, ",", &save))
+		opt.rates[opt.nrates++] = atof(t);
+	free(copy);
+}
+
+static void
+usage(void)
+{
+	fputs("usage: ctbench [fanout|idle|longpoll] [options]\n"
+	      "  --proto ct|plain   --ws PORT --ws-path TPL (%c = channel)\n"
+	      "  --http PORT --pub-path TPL --lp-path TPL --header 'K: V'\n"
+	      "  --origin URL --subproto NAME --tickets FILE --after N\n"
+	      "  --subs N --channels N --chan-prefix S --pub-conns N\n"
+	      "  --pub-ws (publish over WebSocket) --window N --size BYTES\n"
+	      "  --rates R1,R2,.. (0 = as fast as possible) --duration S\n"
+	      "  --drain S --hold S --keep-going --max-p99-ms MS --conc N\n"
+	      "  --polls N --setup-timeout S --timeout S\n"
+	      "  --cpu-pids P,.. --stack-pids P,.. --rss-pids P,..\n",
+	      stderr);
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	int i = 1;
+	struct rlimit rl;
+
+	signal(SIGPIPE, SIG_IGN);
+	parse_rates("100");
+	if (argc > 1 && argv[1][0] != '-')
+		opt.mode = argv[i++];
+	for (; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define ARG(name) (strcmp(a, name) == 0 && v && (i++, 1))
+		if (ARG("--proto"))
+			opt.proto = strcmp(v, "ct") == 0 ? P_CT : P_PLAIN;
+		else if (ARG("--ws"))
+			opt.ws_port = atoi(v);
+		else if (ARG("--http"))
+			opt.http_port = atoi(v);
+		else if (ARG("--ws-path"))
+			opt.ws_path = v;
+		else if (ARG("--pub-path"))
+			opt.pub_path = v;
+		else if (ARG("--lp-path"))
+			opt.lp_path = v;
+		else if (ARG("--origin"))
+			opt.origin = v;
+		else if (ARG("--subproto"))
+			opt.subproto = v;
+		else if (ARG("--tickets"))
+			opt.tickets_file = v;
+		else if (ARG("--after"))
+			opt.after = v;
+		else if (ARG("--chan-prefix"))
+			opt.chan_prefix = v;
+		else if (ARG("--header")) {
+			if (opt.nheaders < MAX_HEADERS)
+				opt.headers[opt.nheaders++] = v;
+		} else if (ARG("--subs"))
+			opt.subs = atoi(v);
+		else if (ARG("--channels"))
+			opt.channels = atoi(v);
+		else if (ARG("--pub-conns"))
+			opt.pub_conns = atoi(v);
+		else if (ARG("--window"))
+			opt.window = atoi(v);
+		else if (ARG("--size"))
+			opt.size = atoi(v);
+		else if (ARG("--conc"))
+			opt.conc = atoi(v);
+		else if (ARG("--polls"))
+			opt.polls = atoi(v);
+		else if (ARG("--rates"))
+			parse_rates(v);
+		else if (ARG("--duration"))
+			opt.duration = atof(v);
+		else if (ARG("--drain"))
+			opt.drain = atof(v);
+		else if (ARG("--hold"))
+			opt.hold = atof(v);
+		else if (ARG("--max-p99-ms"))
+			opt.max_p99_ms = atof(v);
+		else if (ARG("--setup-timeout"))
+			opt.setup_timeout = atof(v);
+		else if (ARG("--timeout"))
+			opt.timeout = atof(v);
+		else if (ARG("--cpu-pids"))
+			parse_pids(v, opt.cpu_pids, &opt.ncpu);
+		else if (ARG("--stack-pids"))
+			parse_pids(v, opt.stack_pids, &opt.nstack);
+		else if (ARG("--rss-pids"))
+			parse_pids(v, opt.rss_pids, &opt.nrss);
+		else if (strcmp(a, "--pub-ws") == 0)
+			opt.pub_ws = 1;
+		else if (strcmp(a, "--keep-going") == 0)
+			opt.keep_going = 1;
+		else
+			usage();
+#undef ARG
+	}
+	if (!opt.ws_port && strcmp(opt.mode, "longpoll") != 0)
+		usage();
+	if (opt.channels < 1 || opt.subs < 0 || opt.pub_conns < 0 ||
+	    opt.size > 4000 || opt.duration <= 0 || opt.duration > 120 ||
+	    opt.timeout > 900)
+		die("bad option values");
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	rng_state ^= (uint64_t)now_ns() ^ (uint64_t)getpid() << 32;
+	runid = (unsigned)(getpid() % 10000) * 100;
+	deadline_ns = now_ns() + (int64_t)(opt.timeout * 1e9);
+	load_tickets();
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		die("epoll: %s", strerror(errno));
+	sub_ready = calloc((size_t)opt.channels, sizeof(int));
+
+	if (strcmp(opt.mode, "longpoll") == 0) {
+		/* polls first, then one publisher */
+		nconns = opt.polls + 1;
+		conns = calloc((size_t)nconns, sizeof(*conns));
+		for (i = 0; i < nconns; i++) {
+			conns[i].fd = -1;
+			conns[i].kind = i < opt.polls ? K_POLL : K_HTTPPUB;
+		}
+		first_pub = opt.polls;
+		npubs = 1;
+		connect_all(0, nconns);
+		for (i = 0; i < opt.polls; i++) {
+			char path[512];
+			if (conns[i].st != S_READY)
+				continue;
+			expand(opt.lp_path, 0, path, sizeof(path));
+			http_request(&conns[i], "GET", path, NULL, NULL, 0);
+		}
+		{
+			int64_t end = now_ns() + (int64_t)(opt.hold * 1e9);
+			while (now_ns() < end)
+				loop_once(5000000);
+		}
+		int waiting = 0;
+		for (i = 0; i < opt.polls; i++)
+			waiting += conns[i].st == S_READY && conns[i].busy;
+		note("%d polls waiting (%d answered early), publishing one",
+		     waiting, lp_early);
+		runid++;
+		lp_post_ns = now_ns();
+		publish_one();
+		int64_t end = now_ns() + (int64_t)(opt.drain * 1e9);
+		while (now_ns() < end && lp_answered - lp_early < waiting)
+			loop_once(2000000);
+		printf("RESULT mode=longpoll polls=%d waiting=%d early=%d "
+		       "answered=%d ok=%d all_ms=%.3f p50_ms=%.3f p99_ms=%.3f "
+		       "failed=%d\n",
+		       opt.polls, waiting, lp_early, lp_answered - lp_early,
+		       lp_ok,
+		       lp_last_ns ? (lp_last_ns - lp_post_ns) / 1e6 : -1.0,
+		       hist_pct_ms(&lp_hist, 50), hist_pct_ms(&lp_hist, 99),
+		       failed);
+		return 0;
+	}
+
+	/* subscribers, then publishers */
+	npubs = strcmp(opt.mode, "idle") == 0 ? 0 : opt.pub_conns;
+	nconns = opt.subs + npubs;
+	conns = calloc((size_t)nconns + 1, sizeof(*conns));
+	if (!conns || !sub_ready)
+		die("out of memory");
+	for (i = 0; i < nconns; i++) {
+		conns[i].fd = -1;
+		if (i < opt.subs) {
+			conns[i].kind = K_SUB;
+			conns[i].chan = i % opt.channels;
+		} else {
+			conns[i].kind = opt.pub_ws ? K_WSPUB : K_HTTPPUB;
+		}
+	}
+	first_pub = opt.subs;
+	long rss0 = rss_kb(opt.rss_pids, opt.nrss);
+	int64_t t_setup = now_ns();
+	connect_all(0, opt.subs);
+	double setup_s = (now_ns() - t_setup) / 1e9;
+	note("%d of %d subscribers ready in %.1f s (%d failed)", ready_subs,
+	     opt.subs, setup_s, failed);
+	if (strcmp(opt.mode, "idle") == 0) {
+		int64_t end = now_ns() + (int64_t)(opt.hold * 1e9);
+		while (now_ns() < end)
+			loop_once(5000000);
+		long rss1 = rss_kb(opt.rss_pids, opt.nrss);
+		printf("RESULT mode=idle subs=%d ready=%d failed=%d "
+		       "setup_s=%.2f "
+		       "rss0_kb=%ld rss1_kb=%ld per_conn_bytes=%.0f\n",
+		       opt.subs, ready_subs, failed, setup_s, rss0, rss1,
+		       ready_subs ? (rss1 - rss0) * 1024.0 / ready_subs : 0.0);
+		return 0;
+	}
+	connect_all(opt.subs, nconns);
+	if (ready_pubs == 0)
+		die("no publisher connection is ready");
+	for (int r = 0; r < opt.nrates; r++)
+		run_step(opt.rates[r]);
+	return 0;
+}

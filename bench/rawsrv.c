@@ -1,0 +1,334 @@
+/* rawsrv.c - the raw limit for fan-out: a trivial epoll server on
+ * 127.0.0.1. WebSocket upgrades on any path become subscribers (one
+ * channel); "POST /pub..." with a Content-Length body is answered 200 and
+ * its body is sent to every subscriber as one prebuilt text frame.
+ *
+ *   rawsrv PORT once       one send() per frame per socket
+ *   rawsrv PORT coalesce   frames published in one loop turn are sent to
+ *                          each socket in one send()
+ *
+ * Stops on SIGTERM/SIGINT, or by itself after --max-seconds (default 900). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wsproto.h"
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+struct cl {
+	int fd, ws, idx, dead;
+	struct cl *next_dead;
+	struct buf in, out; /* out: bytes a full socket has not taken yet */
+};
+
+static volatile sig_atomic_t stop;
+static struct cl **subs;
+static int nsubs, capsubs, coalesce, epfd;
+static struct buf batch;
+static struct cl *dead; /* freed after the current batch of events */
+
+static void
+on_signal(int s)
+{
+	(void)s;
+	stop = 1;
+}
+
+static void
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t c = b->cap ? b->cap : 256;
+		while (b->len + n > c)
+			c *= 2;
+		char *q = realloc(b->p, c);
+		if (!q) {
+			fputs("rawsrv: out of memory\n", stderr);
+			exit(1);
+		}
+		b->p = q;
+		b->cap = c;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+static void
+drop(struct cl *c)
+{
+	if (c->dead)
+		return;
+	if (c->ws && c->idx >= 0) {
+		subs[c->idx] = subs[--nsubs];
+		subs[c->idx]->idx = c->idx;
+	}
+	close(c->fd);
+	c->dead = 1;
+	c->next_dead = dead;
+	dead = c;
+}
+
+static void
+reap(void)
+{
+	while (dead) {
+		struct cl *c = dead;
+		dead = c->next_dead;
+		free(c->in.p);
+		free(c->out.p);
+		free(c);
+	}
+}
+
+static void
+want_out(struct cl *c, int on)
+{
+	struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0),
+				  .data.ptr = c };
+	epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* send what is queued, then data; keep what the socket does not take */
+static int
+push(struct cl *c, const char *data, size_t n)
+{
+	if (c->out.len > 0) {
+		buf_add(&c->out, data, n);
+		return 0;
+	}
+	ssize_t w = send(c->fd, data, n, MSG_NOSIGNAL);
+	if (w < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		w = 0;
+	}
+	if ((size_t)w < n) {
+		buf_add(&c->out, data + w, n - (size_t)w);
+		want_out(c, 1);
+	}
+	return 0;
+}
+
+static void
+flush_pending(struct cl *c)
+{
+	ssize_t w = send(c->fd, c->out.p, c->out.len, MSG_NOSIGNAL);
+
+	if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		drop(c);
+		return;
+	}
+	if (w > 0) {
+		memmove(c->out.p, c->out.p + w, c->out.len - (size_t)w);
+		c->out.len -= (size_t)w;
+	}
+	if (c->out.len == 0)
+		want_out(c, 0);
+}
+
+static void
+broadcast(const char *data, size_t n)
+{
+	for (int i = 0; i < nsubs; i++) {
+		if (push(subs[i], data, n) != 0) {
+			drop(subs[i]);
+			i--;
+		}
+	}
+}
+
+static void
+publish(const char *body, size_t n)
+{
+	unsigned char hdr[14];
+	size_t h = ws_header(hdr, WS_OP_TEXT, n, NULL);
+
+	if (coalesce) {
+		buf_add(&batch, hdr, h);
+		buf_add(&batch, body, n);
+		return;
+	}
+	char *frame = malloc(h + n);
+	if (!frame)
+		return;
+	memcpy(frame, hdr, h);
+	memcpy(frame + h, body, n);
+	broadcast(frame, h + n);
+	free(frame);
+}
+
+/* 0: wait for more, 1: handled, -1: drop */
+static int
+http_in(struct cl *c)
+{
+	char *e, key[128], cl[32], acc[32], resp[256];
+	size_t head, blen;
+
+	for (;;) {
+		buf_add(&c->in, "", 1); /* NUL for the string functions */
+		c->in.len--;
+		e = strstr(c->in.p, "\r\n\r\n");
+		if (!e)
+			return c->in.len > 16384 ? -1 : 0;
+		head = (size_t)(e + 4 - c->in.p);
+		if (ws_header_value(c->in.p, "Sec-WebSocket-Key", key,
+				    sizeof(key)) == 0) {
+			int m;
+			ws_accept(key, acc);
+			m = snprintf(
+				resp, sizeof(resp),
+				"HTTP/1.1 101 Switching Protocols\r\n"
+				"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+				"Sec-WebSocket-Accept: %s\r\n\r\n",
+				acc);
+			if (push(c, resp, (size_t)m) != 0)
+				return -1;
+			c->ws = 1;
+			if (nsubs == capsubs) {
+				capsubs = capsubs ? capsubs * 2 : 1024;
+				struct cl **s = realloc(
+					subs, sizeof(*s) * (size_t)capsubs);
+				if (!s)
+					return -1;
+				subs = s;
+			}
+			c->idx = nsubs;
+			subs[nsubs++] = c;
+			c->in.len = 0;
+			return 1;
+		}
+		if (strncmp(c->in.p, "POST ", 5) != 0)
+			return -1;
+		if (ws_header_value(c->in.p, "Content-Length", cl,
+				    sizeof(cl)) != 0)
+			return -1;
+		blen = strtoul(cl, NULL, 10);
+		if (blen > 65536)
+			return -1;
+		if (c->in.len < head + blen)
+			return 0;
+		publish(c->in.p + head, blen);
+		static const char ok[] =
+			"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+			"Content-Type: text/plain\r\n\r\nok\n";
+		if (push(c, ok, sizeof(ok) - 1) != 0)
+			return -1;
+		memmove(c->in.p, c->in.p + head + blen,
+			c->in.len - head - blen);
+		c->in.len -= head + blen;
+	}
+}
+
+static void
+on_read(struct cl *c)
+{
+	char tmp[65536];
+	ssize_t n = recv(c->fd, tmp, sizeof(tmp), 0);
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		drop(c);
+		return;
+	}
+	if (n < 0)
+		return;
+	if (c->ws) {
+		/* subscribers only say goodbye: a close frame ends them */
+		if ((unsigned char)tmp[0] == (0x80 | WS_OP_CLOSE))
+			drop(c);
+		return;
+	}
+	buf_add(&c->in, tmp, (size_t)n);
+	if (http_in(c) < 0)
+		drop(c);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int lfd, one = 1;
+	double max_s = 900;
+	time_t start = time(NULL);
+	struct epoll_event ev;
+
+	if (argc < 3) {
+		fputs("usage: rawsrv PORT once|coalesce [--max-seconds S]\n",
+		      stderr);
+		return 2;
+	}
+	coalesce = strcmp(argv[2], "coalesce") == 0;
+	if (argc >= 5 && strcmp(argv[3], "--max-seconds") == 0)
+		max_s = atof(argv[4]);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	sa.sin_port = htons((uint16_t)atoi(argv[1]));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(lfd, 4096) != 0) {
+		perror("rawsrv: bind/listen");
+		return 1;
+	}
+	epfd = epoll_create1(0);
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;
+	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
+	fprintf(stderr, "rawsrv: 127.0.0.1:%s mode %s\n", argv[1], argv[2]);
+	while (!stop && difftime(time(NULL), start) < max_s) {
+		struct epoll_event evs[256];
+		int n = epoll_wait(epfd, evs, 256, 200);
+		for (int i = 0; i < n; i++) {
+			struct cl *c = evs[i].data.ptr;
+			if (!c) {
+				for (int k = 0; k < 64; k++) {
+					int fd = accept4(lfd, NULL, NULL,
+							 SOCK_NONBLOCK);
+					if (fd < 0)
+						break;
+					setsockopt(fd, IPPROTO_TCP, TCP_NODELAY,
+						   &one, sizeof(one));
+					c = calloc(1, sizeof(*c));
+					if (!c) {
+						close(fd);
+						continue;
+					}
+					c->fd = fd;
+					c->idx = -1;
+					ev.events = EPOLLIN;
+					ev.data.ptr = c;
+					epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+				}
+				continue;
+			}
+			if (c->dead)
+				continue;
+			if (evs[i].events & EPOLLOUT) {
+				flush_pending(c);
+				continue; /* a dropped c is gone */
+			}
+			on_read(c);
+		}
+		if (coalesce && batch.len > 0) {
+			broadcast(batch.p, batch.len);
+			batch.len = 0;
+		}
+		reap();
+	}
+	fprintf(stderr, "rawsrv: stopping\n");
+	return 0;
+}

@@ -41,7 +41,7 @@ static const char usage[] =
 
 static PGconn *conn;
 
-static void
+static void __attribute__((noreturn))
 die(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "crosstalkctl: ");

@@ -1,0 +1,87 @@
+<cfscript>
+/*
+ * crosstalk helpers, mixed into ColdBox handlers, views, layouts and interceptors
+ * (ModuleConfig applicationHelper). All start with "chat": CFML's own WsPublish,
+ * WsGetSubscribers and friends are built-in names.
+ *
+ * Each uses the current user's chat login (registered by the ChatSession interceptor
+ * on cbauth's postLogin, or on first use here) unless given a sessionRef. A chat login
+ * that crosstalk no longer knows (expired, ended elsewhere) is registered again once.
+ */
+
+/** The current user's crosstalk session ref ("" for a guest). */
+string function chatSession() {
+	return getInstance( "ChatSessionStore@crosstalk" ).ensure();
+}
+
+/** Posts a message as the current user (or as sessionRef's user). Returns {ok, message}. */
+struct function chatPublish(
+	required string channel,
+	required string text,
+	string sessionRef = "",
+	string clientId = "",
+	boolean excludeSender = false
+) {
+	var args = {
+		"channel"       : arguments.channel,
+		"text"          : arguments.text,
+		"clientId"      : arguments.clientId,
+		"excludeSender" : arguments.excludeSender
+	};
+	return chatCall( "publish", args, arguments.sessionRef );
+}
+
+/** Messages after a seq; wait > 0 long-polls. Returns {ok, messages, last_seq, has_more}. */
+struct function chatPoll(
+	required string channel,
+	string after = "0",
+	numeric limit = 50,
+	numeric wait = 0,
+	string sessionRef = ""
+) {
+	var args = {
+		"channel" : arguments.channel,
+		"after"   : arguments.after,
+		"limit"   : arguments.limit,
+		"wait"    : arguments.wait
+	};
+	return chatCall( "poll", args, arguments.sessionRef );
+}
+
+/** A fresh single-use ticket for the current user's browser. Returns {ok, ticket, ...}. */
+struct function chatTicket( string sessionRef = "" ) {
+	return chatCall( "mintTicket", {}, arguments.sessionRef );
+}
+
+/** Who is in a channel now. Returns {ok, channel, users}. */
+struct function chatSubscribers( required string channel, string sessionRef = "" ) {
+	return chatCall( "getSubscribers", { "channel" : arguments.channel }, arguments.sessionRef );
+}
+
+/** The chat widget's HTML for the current user, or "" for a guest. Output it unescaped. */
+string function chatEmbed( string channel = "", string height = "", string sessionRef = "" ) {
+	if ( !len( arguments.sessionRef ) && !len( chatSession() ) ) {
+		return "";
+	}
+	return chatCall( "embed", { "channel" : arguments.channel, "height" : arguments.height }, arguments.sessionRef );
+}
+
+/** Calls a client method with the session ref; re-registers once when the ref is no longer known. */
+any function chatCall( required string method, required struct args, string sessionRef = "" ) {
+	var api   = getInstance( "Crosstalk@crosstalk" );
+	var store = getInstance( "ChatSessionStore@crosstalk" );
+	var own   = !len( arguments.sessionRef );
+	var ref   = own ? store.ensure() : arguments.sessionRef;
+	var callArgs = duplicate( arguments.args );
+	callArgs[ "session" ] = ref;
+	try {
+		return invoke( api, arguments.method, callArgs );
+	} catch ( any e ) {
+		if ( !own || e.type != "crosstalk.unauthorized" || !len( ref ) ) {
+			rethrow;
+		}
+	}
+	callArgs[ "session" ] = store.ensure( renew = true );
+	return invoke( api, arguments.method, callArgs );
+}
+</cfscript>

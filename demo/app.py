@@ -294,7 +294,7 @@ window.ctEvents = [];
   });
 });
 </script>
-<script src="%s/js/crosstalk-embed.js" data-target="#chat" data-channel="%s"
+<script src="%s/crosstalk-embed.js" data-target="#chat" data-channel="%s"
         data-ticket="%s" data-ticket-url="/ticket" data-max-height="560"></script>
 """ % (hook_js, esc(cfg["wsd"]), esc(channel), esc(t))
             self.page(body)
@@ -325,7 +325,7 @@ function msgHandler(m) {
   document.getElementById('msgs').appendChild(li);
 }
 </script>
-<script src="%s/js/crosstalk.js" data-name="mysocket" data-on-message="msgHandler"
+<script src="%s/crosstalk.js" data-name="mysocket" data-on-message="msgHandler"
         data-on-open="onOpen" data-on-close="onClose" data-on-error="onError"
         data-subscribe-to="%s" data-ticket="%s" data-ticket-url="/ticket"></script>
 <script>

@@ -1,7 +1,7 @@
 /* crosstalk-embed.js - put the crosstalk chat widget into an app's page.
  *
  *   <div id="chat"></div>
- *   <script src="https://chat.example.com/js/crosstalk-embed.js"
+ *   <script src="https://chat.example.com/crosstalk-embed.js"
  *           data-target="#chat" data-channel="general"
  *           data-ticket="(minted by the app's server)"
  *           data-ticket-url="/chat/ticket"></script>

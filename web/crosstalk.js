@@ -810,7 +810,7 @@
 
 	/* ---- the loader -------------------------------------------------- */
 
-	/* <script src=".../js/crosstalk.js" data-name="ws" data-on-message="fn"
+	/* <script src=".../crosstalk.js" data-name="ws" data-on-message="fn"
 	 *   data-subscribe-to="general" data-ticket-url="/chat/ticket"></script>
 	 * The <cfwebsocket> spellings (name, onMessage, subscribeTo ...) are read
 	 * too, so renaming the tag is enough. */

@@ -63,14 +63,14 @@
 		window.parent.postMessage(msg, parentOrigin);
 	}
 
-	/* The origins the daemon frames us for: its CSP frame-ancestors on
-	 * /widget (a same-origin response, so its headers are readable), or
-	 * the JSON list at /widget/origins when the daemon offers one. */
+	/* The registered app origins, from the daemon (/widget/config: the
+	 * list it also puts in CSP frame-ancestors). Failing that, read the
+	 * frame-ancestors of our own page (same origin: headers readable). */
 	function loadRegistered() {
-		return fetch('/widget/origins', { credentials: 'omit', cache: 'no-store' })
+		return fetch('/widget/config', { credentials: 'omit', cache: 'no-store' })
 			.then(function (r) {
 				if (!r.ok)
-					throw new Error('no list');
+					throw new Error('no config');
 				return r.json();
 			})
 			.then(function (j) {

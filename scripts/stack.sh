@@ -8,6 +8,7 @@
 # Ports come from the environment or are picked free:
 #   CT_PG_PORT CT_HTTP_PORT CT_WS_PORT; CT_FIXED_PORTS=1 means fail
 #   when one is taken instead of picking another.
+# CT_PG_EXTRA: more postgres options, last wins (bench: "-c fsync=on").
 # Never point this at real data: trust auth, fsync off.
 set -euo pipefail
 
@@ -117,7 +118,7 @@ echo "$pgdir" >"$state/pgdir"
 asuser "$pgbin/initdb" -A trust -U crosstalk -E UTF8 --no-locale --no-sync \
 	-D "$pgdir/data" >"$state/initdb.log" 2>&1 || { cat "$state/initdb.log" >&2; exit 1; }
 asuser "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/pg.log" -w \
-	-o "-p $pg_port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 -c synchronous_commit=on" \
+	-o "-p $pg_port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 -c synchronous_commit=on ${CT_PG_EXTRA:-}" \
 	start >/dev/null || { cat "$pgdir/pg.log" >&2; exit 1; }
 ln -sfn "$pgdir/pg.log" "$state/postgres.log"
 psql=(psql -X -q -v ON_ERROR_STOP=1 -h "$pgdir" -p "$pg_port" -U crosstalk)

@@ -1,14 +1,23 @@
-/* http.c - plain HTTP on the daemon's port: /health now; the widget and
- * static files from [wsd] web_root. */
+/* http.c - plain HTTP on the daemon's port: /health, the widget page, its
+ * configuration, and static files from [wsd] web_root. Also the handshake
+ * gate: a WebSocket upgrade from a browser origin that is neither a
+ * registered app's nor our own is refused with 403. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "core/config.h"
+#include "core/db.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "wsd/wsd.h"
 
 static int
-reply(struct lws *wsi, unsigned status, const char *type, const char *body)
+reply2(struct lws *wsi, unsigned status, const char *type, const char *body,
+       int complete)
 {
-	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
 					   *end = buf + sizeof(buf);
 	size_t n = strlen(body);
 
@@ -21,7 +30,274 @@ reply(struct lws *wsi, unsigned status, const char *type, const char *body)
 	if (n && lws_write(wsi, (unsigned char *)body, n,
 			   LWS_WRITE_HTTP_FINAL) != (int)n)
 		return -1;
+	if (!complete)
+		return 0;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int
+reply(struct lws *wsi, unsigned status, const char *type, const char *body)
+{
+	return reply2(wsi, status, type, body, 1);
+}
+
+static int
+reply_json(struct lws *wsi, unsigned status, json_t *o)
+{
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	int rc;
+
+	json_decref(o);
+	if (!s)
+		return -1;
+	rc = reply(wsi, status, "application/json", s);
+	free(s);
+	return rc;
+}
+
+static int
+not_found(struct lws *wsi)
+{
+	return reply(wsi, 404, "application/json",
+		     "{\"ok\":false,\"error\":{\"code\":\"not_found\","
+		     "\"message\":\"no such path\"}}");
+}
+
+/* --- origins ------------------------------------------------------------- */
+
+/* An origin is safe to put in a header: scheme://host[:port] chars only. */
+static int
+origin_clean(const char *s)
+{
+	if (!*s || strlen(s) > 200)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr(":/.-[]_", *s)))
+			return 0;
+	return 1;
+}
+
+int
+origin_allowed(const char *origin)
+{
+	if (strcmp(origin, wsd->cfg->wsd_origin) == 0)
+		return 1;
+	for (unsigned i = 0; i < wsd->norigins; i++)
+		if (strcmp(origin, wsd->origins[i]) == 0)
+			return 1;
+	return 0;
+}
+
+void
+origins_free(void)
+{
+	for (unsigned i = 0; i < wsd->norigins; i++)
+		free(wsd->origins[i]);
+	free(wsd->origins);
+	wsd->origins = NULL;
+	wsd->norigins = 0;
+}
+
+static void
+on_origins(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+{
+	int n;
+	char **o;
+
+	if (rc != CT_OK) {
+		ct_warn("msg=\"origin refresh failed\" err=\"%s\"", msg);
+		return; /* keep the list we have */
+	}
+	n = PQntuples(res);
+	if (!(o = calloc((size_t)n + 1, sizeof(*o))))
+		return;
+	origins_free();
+	wsd->origins = o;
+	for (int i = 0; i < n; i++) {
+		const char *v = PQgetvalue(res, i, 0);
+
+		if (origin_clean(v) && (o[wsd->norigins] = strdup(v)))
+			wsd->norigins++;
+	}
+}
+
+void
+origins_refresh(void)
+{
+	pgq_query("SELECT DISTINCT unnest(origins) FROM crosstalk.apps "
+		  "ORDER BY 1",
+		  0, NULL, on_origins, NULL, NULL, NULL);
+}
+
+/* --- health -------------------------------------------------------------- */
+
+static void
+on_health(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+{
+	if (rc == CT_OK)
+		wsd->notify_usage = strtod(PQgetvalue(res, 0, 0), NULL);
+}
+
+void
+health_refresh(void)
+{
+	pgq_query("SELECT pg_notification_queue_usage()", 0, NULL, on_health,
+		  NULL, NULL, NULL);
+}
+
+static int
+health(struct lws *wsi)
+{
+	int up = wsd->listen_up && wsd->query_up;
+	json_t *o = json_pack("{s:b, s:s, s:s, s:{s:b, s:b}, s:f, s:I}", "ok",
+			      up, "status", up ? "ok" : "unavailable", "node",
+			      wsd->node_id, "database", "listen",
+			      wsd->listen_up, "query", wsd->query_up,
+			      "notify_queue_usage", wsd->notify_usage,
+			      "connections", (json_int_t)wsd->conns.count);
+
+	return reply_json(wsi, up ? 200 : 503, o);
+}
+
+/* --- widget and static files ------------------------------------------- */
+
+static const char *
+mime_of(const char *path)
+{
+	/* clang-format off */
+	static const struct { const char *ext, *type; } types[] = {
+		{ ".html", "text/html; charset=utf-8" },
+		{ ".js", "text/javascript; charset=utf-8" },
+		{ ".mjs", "text/javascript; charset=utf-8" },
+		{ ".css", "text/css; charset=utf-8" },
+		{ ".json", "application/json" },
+		{ ".map", "application/json" },
+		{ ".svg", "image/svg+xml" },
+		{ ".png", "image/png" },
+		{ ".ico", "image/x-icon" },
+		{ ".woff2", "font/woff2" },
+		{ ".txt", "text/plain; charset=utf-8" },
+	};
+	/* clang-format on */
+	const char *dot = strrchr(path, '.');
+
+	if (dot && !strchr(dot, '/'))
+		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+			if (strcmp(dot, types[i].ext) == 0)
+				return types[i].type;
+	return NULL; /* unknown types are not served */
+}
+
+/* Only [A-Za-z0-9._-] segments, none starting with '.', no "..". */
+static int
+safe_path(const char *uri)
+{
+	int seg_start = 1;
+
+	if (*uri != '/' || strlen(uri) > 200)
+		return 0;
+	for (const char *s = uri + 1; *s; s++) {
+		if (*s == '/') {
+			if (seg_start)
+				return 0; /* "//" */
+			seg_start = 1;
+			continue;
+		}
+		if (seg_start && *s == '.')
+			return 0; /* ".", "..", dotfiles */
+		seg_start = 0;
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' ||
+		      *s == '-'))
+			return 0;
+	}
+	return !seg_start;
+}
+
+static int
+serve(struct lws *wsi, const char *rel, const char *extra)
+{
+	char path[1024], hdr[2048];
+	const char *type = mime_of(rel);
+	struct stat st;
+	int n;
+
+	if (!type)
+		return not_found(wsi);
+	snprintf(path, sizeof(path), "%s%s", wsd->cfg->wsd_web_root, rel);
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return not_found(wsi);
+	n = snprintf(hdr, sizeof(hdr),
+		     "x-content-type-options: nosniff\x0d\x0a%s", extra);
+	if (n < 0 || (size_t)n >= sizeof(hdr))
+		return -1;
+	n = lws_serve_http_file(wsi, path, type, hdr, n);
+	if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))
+		return -1;
+	return 0;
+}
+
+static int
+widget(struct lws *wsi)
+{
+	char extra[1800];
+	size_t off;
+
+	/* framable by the registered app origins only */
+	off = (size_t)snprintf(extra, sizeof(extra),
+			       "cache-control: no-cache\x0d\x0a"
+			       "referrer-policy: no-referrer\x0d\x0a"
+			       "content-security-policy: frame-ancestors "
+			       "'self'");
+	for (unsigned i = 0; i < wsd->norigins; i++) {
+		size_t l = strlen(wsd->origins[i]);
+
+		if (off + l + 8 >= sizeof(extra))
+			break;
+		extra[off++] = ' ';
+		memcpy(extra + off, wsd->origins[i], l);
+		off += l;
+	}
+	memcpy(extra + off, "\x0d\x0a", 3);
+	return serve(wsi, "/widget.html", extra);
+}
+
+static int
+widget_config(struct lws *wsi)
+{
+	json_t *a = json_array(), *o;
+	char ws[300];
+	const char *org = wsd->cfg->wsd_origin;
+
+	for (unsigned i = 0; i < wsd->norigins; i++)
+		json_array_append_new(a, json_string(wsd->origins[i]));
+	snprintf(ws, sizeof(ws), "%s%s/ws",
+		 strncmp(org, "https:", 6) == 0 ? "wss:" : "ws:",
+		 strchr(org, ':') ? strchr(org, ':') + 1 : "//");
+	o = json_pack("{s:b, s:o, s:s, s:s, s:s}", "ok", 1, "origins", a,
+		      "origin", org, "ws_url", ws, "protocol", "crosstalk.v1");
+	return reply_json(wsi, 200, o);
+}
+
+static int
+refuse_upgrade(struct lws *wsi)
+{
+	char origin[256];
+	int n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
+
+	/* no Origin: not a browser (servers, tools), nothing to hijack */
+	if (n <= 0 || origin_allowed(origin))
+		return 0;
+	ct_info("msg=\"handshake refused\" origin=\"%s\"",
+		origin_clean(origin) ? origin : "?");
+	/* >0: we answered; lws finishes the transaction */
+	if (reply2(wsi, 403, "application/json",
+		   "{\"ok\":false,\"error\":{\"code\":\"forbidden\","
+		   "\"message\":\"origin not allowed\"}}",
+		   0))
+		return -1;
+	return 1;
 }
 
 int
@@ -29,16 +305,27 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	      void *in, size_t len)
 {
 	switch (reason) {
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return refuse_upgrade(wsi);
 	case LWS_CALLBACK_HTTP: {
 		const char *uri = in;
 
 		if (strcmp(uri, "/health") == 0)
-			return reply(wsi, 200, "application/json",
-				     "{\"ok\":true}");
-		return reply(wsi, 404, "application/json",
-			     "{\"ok\":false,\"error\":{\"code\":\"not_found\","
-			     "\"message\":\"no such path\"}}");
+			return health(wsi);
+		if (strcmp(uri, "/widget") == 0 || strcmp(uri, "/widget/") == 0)
+			return widget(wsi);
+		if (strcmp(uri, "/widget/config") == 0)
+			return widget_config(wsi);
+		if (strcmp(uri, "/widget.html") != 0 && safe_path(uri))
+			return serve(
+				wsi, uri,
+				"cache-control: public, max-age=300\x0d\x0a");
+		return not_found(wsi);
 	}
+	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+		if (lws_http_transaction_completed(wsi))
+			return -1;
+		return 0;
 	default:
 		break;
 	}

@@ -1,5 +1,12 @@
 /* crosstalk-wsd - the WebSocket daemon browsers connect to. One lws event
- * loop runs everything; signals arrive through a signalfd adopted into it. */
+ * loop runs everything; signals arrive through a signalfd adopted into it,
+ * both PostgreSQL connections are adopted sockets, timers are lws_sul.
+ *
+ * Event loop: lws 4.1's default poll() backend. Debian's lws also carries
+ * libuv and libev plugins; libuv was seen spinning at 100% CPU idle on
+ * this machine, and poll()'s O(n) per wakeup is paid once per loop turn,
+ * not once per delivery (fan-out writes each connection once per turn), so
+ * poll() stays until a measurement shows an event-lib winning. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,7 +16,9 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/db.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "wsd/wsd.h"
 
 static const char usage[] =
@@ -19,6 +28,72 @@ static const char usage[] =
 
 static struct wsd the_wsd;
 struct wsd *wsd = &the_wsd;
+
+static void
+stop_now(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	wsd->stopped = 1;
+	lws_cancel_service(wsd->context);
+}
+
+/* SIGHUP: parse, validate, then swap; a bad file keeps the running config.
+ * listen, port and workers need a restart (the socket is bound). */
+static void
+reload(void)
+{
+	struct ct_cfg *next;
+	char err[512];
+	int lvl;
+
+	if (ct_cfg_load(wsd->cfg_path, &next, err, sizeof(err)) != CT_OK) {
+		ct_warn("msg=\"reload failed; keeping the old config\" "
+			"err=\"%s\"",
+			err);
+		return;
+	}
+	if (strcmp(next->wsd_listen, wsd->cfg->wsd_listen) != 0 ||
+	    next->wsd_port != wsd->cfg->wsd_port ||
+	    next->wsd_workers != wsd->cfg->wsd_workers)
+		ct_warn("msg=\"listen, port and workers change on restart "
+			"only\"");
+	ct_cfg_free(wsd->cfg);
+	wsd->cfg = next;
+	if ((lvl = ct_log_parse_level(wsd->cfg->log_level)) >= 0)
+		ct_log_set_level((enum ct_log_level)lvl);
+	origins_refresh();
+	ct_info("msg=\"config reloaded\"");
+}
+
+/* Once a second: the periodic jobs, each at its own interval. */
+static void
+tick(lws_sorted_usec_list_t *sul)
+{
+	int64_t now = ct_mono_ms();
+	struct ct_cfg *c = wsd->cfg;
+	int beat = c->lim_presence_ttl / 3 > 0 ? c->lim_presence_ttl / 3 : 1;
+
+	if (wsd->stopping)
+		return;
+	if (now - wsd->last_recheck_ms >=
+	    (int64_t)c->lim_session_recheck * 1000) {
+		wsd->last_recheck_ms = now;
+		sess_recheck();
+	}
+	if (now - wsd->last_heartbeat_ms >= (int64_t)beat * 1000) {
+		wsd->last_heartbeat_ms = now;
+		presence_tick();
+	}
+	if (now - wsd->last_origins_ms >= 30000) {
+		wsd->last_origins_ms = now;
+		origins_refresh();
+	}
+	if (now - wsd->last_health_ms >= 5000) {
+		wsd->last_health_ms = now;
+		health_refresh();
+	}
+	lws_sul_schedule(wsd->context, 0, sul, tick, 1000 * 1000);
+}
 
 static int
 signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -31,11 +106,17 @@ signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	if (read(lws_get_socket_fd(wsi), &si, sizeof(si)) != sizeof(si))
 		return 0;
 	if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
-		ct_info("msg=\"stopping\" signal=%u", si.ssi_signo);
+		if (wsd->stopping)
+			return 0;
+		ct_info("msg=\"stopping\" signal=%u connections=%u",
+			si.ssi_signo, wsd->conns.count);
 		wsd->stopping = 1;
-		lws_cancel_service(wsd->context);
+		sess_close_all(1001);
+		/* a grace period for the close frames, then out */
+		lws_sul_schedule(wsd->context, 0, &wsd->sul_stop, stop_now,
+				 wsd->conns.count ? 1000 * 1000 : 1);
 	} else if (si.ssi_signo == SIGHUP) {
-		ct_info("msg=\"SIGHUP\"");
+		reload();
 	}
 	return 0;
 }
@@ -43,7 +124,10 @@ signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 /* clang-format off */
 static const struct lws_protocols protocols[] = {
 	{ "http", http_callback, 0, 0, 0, NULL, 0 },
+	{ "crosstalk.v1", chat_callback, sizeof(struct pss), 4096, 0, NULL, 0 },
 	{ "ct-signal", signal_callback, 0, 0, 0, NULL, 0 },
+	{ "ct-pgq", pgq_callback, 0, 0, 0, NULL, 0 },
+	{ "ct-pgl", pgl_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 /* clang-format on */
@@ -72,6 +156,49 @@ adopt_signals(void)
 	return 0;
 }
 
+/* Start-up check: the database answers and the origins load, or we exit
+ * with a one-line reason. */
+static int
+first_contact(void)
+{
+	char err[256];
+	PGconn *conn =
+		ct_db_connect(wsd->cfg, "crosstalk-wsd", err, sizeof(err));
+	PGresult *res;
+	int rc = -1;
+
+	if (!conn) {
+		fprintf(stderr, "crosstalk-wsd: database: %s\n", err);
+		return -1;
+	}
+	res = PQexec(conn,
+		     "SELECT DISTINCT unnest(origins) FROM crosstalk.apps");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "crosstalk-wsd: database: %s",
+			PQresultErrorMessage(res));
+		goto out;
+	}
+	if (!(wsd->origins =
+		      calloc((size_t)PQntuples(res) + 1, sizeof(char *))))
+		goto out;
+	for (int i = 0; i < PQntuples(res); i++)
+		if ((wsd->origins[wsd->norigins] =
+			     strdup(PQgetvalue(res, i, 0))))
+			wsd->norigins++;
+	rc = 0;
+out:
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
+static void
+cancel_pres(struct channel *c, void *arg)
+{
+	(void)arg;
+	lws_sul_cancel(&c->pres_sul);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -82,6 +209,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lws_context_creation_info info;
+	lws_retry_bo_t retry = { 0 };
 	const char *path = NULL;
 	char err[512];
 	int c, rc = 1;
@@ -113,6 +241,19 @@ main(int argc, char **argv)
 	ct_log_init("wsd",
 		    (enum ct_log_level)ct_log_parse_level(wsd->cfg->log_level));
 	lws_set_log_level(LLL_ERR, NULL);
+	wsd->cfg_path = path;
+	if (*wsd->cfg->wsd_node_id) {
+		snprintf(wsd->node_id, sizeof(wsd->node_id), "%s",
+			 wsd->cfg->wsd_node_id);
+	} else {
+		char host[64] = "localhost";
+
+		gethostname(host, sizeof(host) - 1);
+		snprintf(wsd->node_id, sizeof(wsd->node_id), "%s:%d", host,
+			 (int)getpid());
+	}
+	if (first_contact() != 0)
+		goto out;
 
 	memset(&info, 0, sizeof(info));
 	info.port = wsd->cfg->wsd_port;
@@ -124,6 +265,11 @@ main(int argc, char **argv)
 	if (!strchr(wsd->cfg->wsd_listen, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.vhost_name = "crosstalk";
+	/* keepalive: lws pings a connection idle for ping_interval and hangs
+	 * up one silent for idle_timeout (any frame or pong resets it) */
+	retry.secs_since_valid_ping = (uint16_t)wsd->cfg->lim_ping_interval;
+	retry.secs_since_valid_hangup = (uint16_t)wsd->cfg->lim_idle_timeout;
+	info.retry_and_idle_policy = &retry;
 	if (!(wsd->context = lws_create_context(&info))) {
 		fprintf(stderr, "crosstalk-wsd: cannot create context\n");
 		goto out;
@@ -137,16 +283,37 @@ main(int argc, char **argv)
 		fprintf(stderr, "crosstalk-wsd: cannot adopt signalfd\n");
 		goto out;
 	}
-	ct_info("msg=\"listening\" addr=%s port=%d", wsd->cfg->wsd_listen,
-		wsd->cfg->wsd_port);
-	while (!wsd->stopping)
+	if (pgl_start() != CT_OK || pgq_start() != CT_OK) {
+		fprintf(stderr,
+			"crosstalk-wsd: cannot connect to the database\n");
+		goto out;
+	}
+	presence_node_up();
+	health_refresh();
+	tick(&wsd->sul_tick);
+	ct_info("msg=\"listening\" addr=%s port=%d node=%s",
+		wsd->cfg->wsd_listen, wsd->cfg->wsd_port, wsd->node_id);
+	while (!wsd->stopped)
 		if (lws_service(wsd->context, 0) < 0)
 			break;
 	ct_info("msg=\"stopped\"");
 	rc = 0;
 out:
+	wsd->stopping = 1;
+	/* timers first: their lists die with the context */
+	lws_sul_cancel(&wsd->sul_tick);
+	lws_sul_cancel(&wsd->sul_stop);
+	channel_foreach(cancel_pres, NULL);
+	pgl_stop();
+	pgq_stop(); /* before: its timer; after: what closing queued */
 	if (wsd->context)
-		lws_context_destroy(wsd->context);
+		lws_context_destroy(wsd->context); /* closes every connection */
+	if (rc == 0)
+		presence_node_down();
+	pgq_stop();
+	channel_free_all();
+	origins_free();
+	free(wsd->wbuf);
 	ct_cfg_free(wsd->cfg);
 	return rc;
 }

@@ -1,0 +1,289 @@
+/* presence.c - who is online, across nodes. Each connection subscribed to
+ * a channel has a row in crosstalk.presence under this node's id; the node
+ * row's heartbeat keeps them alive (presence_of() ignores nodes silent for
+ * presence_ttl). Watchers of a channel get the full list once, then join
+ * and leave events computed by diffing successive presence_of() answers:
+ * 'p <channel>' notifications trigger a refresh after a short debounce,
+ * and every heartbeat refreshes too, so a crashed node's users leave. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/db.h"
+#include "core/log.h"
+#include "wsd/wsd.h"
+
+#define DEBOUNCE_US (300 * 1000)
+
+static const char q_set[] =
+	"SELECT crosstalk.presence_set($1, $2, $3, $4, $5, $6, $7)";
+static const char q_of[] =
+	"SELECT app, user_id, display_name FROM crosstalk.presence_of($1, $2)";
+static const char q_access[] = "SELECT crosstalk.check_access($1, $2, $3)";
+static const char q_up[] = "SELECT crosstalk.node_up($1)";
+static const char q_beat[] = "SELECT crosstalk.node_heartbeat($1)";
+
+static void refresh(struct channel *c);
+
+void
+presence_sub(struct sub *s, int on)
+{
+	struct pss *p = s->pss;
+	char id[24];
+	const char *pv[7] = { wsd->node_id,         id,
+			      s->chan->name,        p->app,
+			      p->user_id,           p->name,
+			      on ? "true" : "false" };
+
+	if (!p->app)
+		return;
+	snprintf(id, sizeof(id), "%" PRIu64, p->id);
+	s->present = on ? 1 : 0;
+	pgq_query(q_set, 7, pv, NULL, NULL, NULL, NULL);
+}
+
+static int
+watched(struct channel *c)
+{
+	lws_start_foreach_dll(struct lws_dll2 *, d, c->subs.head)
+	{
+		if (lws_container_of(d, struct sub, in_chan)->watch)
+			return 1;
+	}
+	lws_end_foreach_dll(d);
+	return 0;
+}
+
+static json_t *
+user_of(const char *key)
+{
+	char app[64], id[300], name[300];
+
+	if (sscanf(key, "%63[^\x1f]\x1f%299[^\x1f]\x1f%299[^\x1f]", app, id,
+		   name) != 3)
+		return NULL;
+	return json_pack("{s:s, s:s, s:s}", "app", app, "id", id, "name", name);
+}
+
+static void
+to_watchers(struct channel *c, const char *type, const char *key)
+{
+	json_t *o = json_pack("{s:s, s:s, s:o*}", "type", type, "channel",
+			      c->name, "user", user_of(key));
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	struct frame *f;
+
+	json_decref(o);
+	if (!s || !(f = frame_new(s, strlen(s)))) {
+		free(s);
+		return;
+	}
+	free(s);
+	f->refs = 1;
+	lws_start_foreach_dll(struct lws_dll2 *, d, c->subs.head)
+	{
+		struct sub *sb = lws_container_of(d, struct sub, in_chan);
+
+		if (sb->watch && !sb->pres_want)
+			sess_push(sb->pss, f);
+	}
+	lws_end_foreach_dll(d);
+	frame_unref(f);
+}
+
+static int
+cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+on_presence(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+{
+	struct channel *c = arg;
+	unsigned n, i = 0, j = 0;
+	char **keys;
+	json_t *users, *o;
+
+	c->pres_busy = 0;
+	if (rc != CT_OK)
+		return;
+	n = (unsigned)PQntuples(res);
+	if (!(keys = calloc(n + 1, sizeof(*keys))))
+		return;
+	for (i = 0; i < n; i++) {
+		size_t l = (size_t)PQgetlength(res, (int)i, 0) +
+			   (size_t)PQgetlength(res, (int)i, 1) +
+			   (size_t)PQgetlength(res, (int)i, 2) + 3;
+
+		if ((keys[i] = malloc(l)))
+			snprintf(keys[i], l, "%s\x1f%s\x1f%s",
+				 PQgetvalue(res, (int)i, 0),
+				 PQgetvalue(res, (int)i, 1),
+				 PQgetvalue(res, (int)i, 2));
+		else
+			keys[i] = strdup("");
+	}
+	qsort(keys, n, sizeof(*keys), cmp);
+	if (c->pres_known) { /* diff two sorted lists */
+		i = j = 0;
+		while (i < c->npres || j < n) {
+			int d = i >= c->npres ? 1
+				: j >= n      ? -1
+					      : strcmp(c->pres[i], keys[j]);
+
+			if (d < 0)
+				to_watchers(c, "leave", c->pres[i++]);
+			else if (d > 0)
+				to_watchers(c, "join", keys[j++]);
+			else
+				i++, j++;
+		}
+	}
+	for (i = 0; i < c->npres; i++)
+		free(c->pres[i]);
+	free(c->pres);
+	c->pres = keys;
+	c->npres = n;
+	c->pres_known = 1;
+
+	/* full answers for those who asked */
+	lws_start_foreach_dll(struct lws_dll2 *, d, c->subs.head)
+	{
+		struct sub *sb = lws_container_of(d, struct sub, in_chan);
+
+		if (!sb->pres_want)
+			continue;
+		sb->pres_want = 0;
+		users = json_array();
+		for (i = 0; i < n; i++)
+			json_array_append_new(users, user_of(keys[i]));
+		o = json_pack("{s:s, s:s, s:o}", "type", "presence", "channel",
+			      c->name, "users", users);
+		if (o && sb->ref)
+			json_object_set_new(o, "ref", json_string(sb->ref));
+		if (o)
+			sess_send_json(sb->pss, o);
+	}
+	lws_end_foreach_dll(d);
+	if (c->pres_again) {
+		c->pres_again = 0;
+		refresh(c);
+	}
+}
+
+static void
+refresh(struct channel *c)
+{
+	char ttl[16];
+	const char *pv[2] = { c->name, ttl };
+
+	if (c->pres_busy) {
+		c->pres_again = 1;
+		return;
+	}
+	c->pres_busy = 1;
+	snprintf(ttl, sizeof(ttl), "%d", wsd->cfg->lim_presence_ttl);
+	pgq_query(q_of, 2, pv, on_presence, c, c, NULL);
+}
+
+static void
+debounced(lws_sorted_usec_list_t *sul)
+{
+	refresh(lws_container_of(sul, struct channel, pres_sul));
+}
+
+void
+presence_changed(const char *channel)
+{
+	struct channel *c = channel_get(channel, 0);
+
+	if (!c)
+		return;
+	if (watched(c) && !c->pres_sul.list.owner)
+		lws_sul_schedule(wsd->context, 0, &c->pres_sul, debounced,
+				 DEBOUNCE_US);
+	channel_put(c);
+}
+
+static void
+on_access(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+{
+	struct sub *s = arg;
+
+	if (rc != CT_OK) {
+		sess_error(s->pss, rc, msg, s->ref, 0);
+		sub_free(s);
+		return;
+	}
+	refresh(s->chan);
+}
+
+void
+presence_request(struct pss *p, const char *channel, const char *ref)
+{
+	struct sub *s = sub_find(p, channel);
+	const char *pv[3] = { p->app, p->user_id, channel };
+
+	if (s) {
+		s->watch = 1;
+		s->pres_want = 1;
+		free(s->ref);
+		s->ref = ref ? strdup(ref) : NULL;
+		if (s->state == SUB_WATCHING)
+			pgq_query(q_access, 3, pv, on_access, s, s, NULL);
+		else
+			refresh(s->chan);
+		return;
+	}
+	if (!(s = sub_new(p, channel, ref))) {
+		sess_error(p, CT_ENOMEM, "out of memory", ref, 0);
+		return;
+	}
+	s->watch = 1;
+	s->pres_want = 1;
+	pgq_query(q_access, 3, pv, on_access, s, s, NULL);
+}
+
+static void
+refresh_watched(struct channel *c, void *arg)
+{
+	(void)arg;
+	if (watched(c))
+		refresh(c);
+}
+
+void
+presence_tick(void)
+{
+	const char *pv[1] = { wsd->node_id };
+
+	pgq_query(q_beat, 1, pv, NULL, NULL, NULL, NULL);
+	channel_foreach(refresh_watched, NULL);
+}
+
+void
+presence_node_up(void)
+{
+	const char *pv[1] = { wsd->node_id };
+
+	pgq_query(q_up, 1, pv, NULL, NULL, NULL, NULL);
+}
+
+/* At shutdown, blocking: this node's users leave everywhere at once. */
+void
+presence_node_down(void)
+{
+	const char *pv[1] = { wsd->node_id };
+	PGconn *conn = ct_db_connect(wsd->cfg, "crosstalk-wsd", NULL, 0);
+	PGresult *res;
+
+	if (!conn)
+		return;
+	res = PQexecParams(conn, "SELECT crosstalk.node_down($1)", 1, NULL, pv,
+			   NULL, NULL, 0);
+	PQclear(res);
+	PQfinish(conn);
+}

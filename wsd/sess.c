@@ -1,0 +1,942 @@
+/* sess.c - one WebSocket connection: AWAIT_AUTH -> AUTHING -> LIVE ->
+ * CLOSING. Parses client frames, runs their queries through pgq, and owns
+ * the outbound queue of shared frames that WRITEABLE flushes in one write. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/auth.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "wsd/wsd.h"
+
+#define WRITE_MAX (256 * 1024) /* bytes joined into one frame per turn */
+
+/* clang-format off */
+static const char q_redeem[] =
+	"SELECT app, user_id, display_name, ref_hash, ref_box "
+	"FROM crosstalk.redeem_ticket($1)";
+static const char q_publish[] =
+	"SELECT retry_after, id, seq, channel FROM crosstalk.ws_publish("
+	"$1, $2, $3, $4, $5, $6, $7, $8)";
+static const char q_change[] =
+	"SELECT message_id, seq, channel FROM crosstalk.change_message("
+	"$1, $2, $3, $4, $5)";
+static const char q_read[] = "SELECT crosstalk.ws_read($1, $2, $3, $4)";
+static const char q_unread[] = "SELECT crosstalk.unread_count($1, $2)";
+static const char q_history[] =
+	"SELECT seq, event FROM crosstalk.ws_history($1, $2, $3, $4, $5)";
+static const char q_channels[] =
+	"SELECT name, title, last_seq, unread FROM crosstalk.channels_for($1, $2)";
+static const char q_typing[] = "SELECT crosstalk.ws_typing($1, $2)";
+static const char q_ended[] =
+	"SELECT app, ref_hash FROM crosstalk.ended_sessions($1, $2)";
+/* clang-format on */
+
+/* --- outbound ---------------------------------------------------------- */
+
+void
+sess_close(struct pss *p, int code)
+{
+	if (p->state == SESS_CLOSING)
+		return;
+	p->state = SESS_CLOSING;
+	p->close_code = code;
+	while (p->q_count) { /* nothing more goes out but the close */
+		frame_unref(p->q[p->q_head]);
+		p->q_head = (p->q_head + 1) % p->q_cap;
+		p->q_count--;
+	}
+	lws_callback_on_writable(p->wsi);
+	/* a peer that never reads gets no close frame: drop it anyway */
+	lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, 10);
+}
+
+void
+sess_push(struct pss *p, struct frame *f)
+{
+	if (p->state == SESS_CLOSING)
+		return;
+	if (!p->q) {
+		p->q_cap = (unsigned)wsd->cfg->wsd_queue_max;
+		if (!(p->q = calloc(p->q_cap, sizeof(*p->q)))) {
+			sess_close(p, 1011);
+			return;
+		}
+	}
+	if (p->q_count >= p->q_cap) {
+		ct_info("msg=\"queue full, closing\" conn=%" PRIu64
+			" user=%s code=4008",
+			p->id, p->user_id ? p->user_id : "-");
+		sess_close(p, 4008);
+		return;
+	}
+	frame_ref(f);
+	p->q[(p->q_head + p->q_count) % p->q_cap] = f;
+	if (p->q_count++ == 0)
+		lws_callback_on_writable(p->wsi);
+}
+
+void
+sess_send(struct pss *p, const char *s, size_t len)
+{
+	struct frame *f = frame_new(s, len);
+
+	if (!f) {
+		sess_close(p, 1011);
+		return;
+	}
+	frame_ref(f);
+	sess_push(p, f);
+	frame_unref(f);
+}
+
+void
+sess_send_json(struct pss *p, json_t *obj)
+{
+	char *s = json_dumps(obj, JSON_COMPACT);
+
+	json_decref(obj);
+	if (!s) {
+		sess_close(p, 1011);
+		return;
+	}
+	sess_send(p, s, strlen(s));
+	free(s);
+}
+
+void
+sess_error(struct pss *p, int rc, const char *msg, const char *ref,
+	   int retry_after)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s}", "type", "error", "code",
+			      ct_err_code(rc), "message",
+			      msg && *msg ? msg : ct_err_code(rc));
+
+	if (!o)
+		return;
+	if (ref)
+		json_object_set_new(o, "ref", json_string(ref));
+	if (retry_after > 0)
+		json_object_set_new(o, "retry_after",
+				    json_integer(retry_after));
+	sess_send_json(p, o);
+}
+
+/* All waiting frames, newline-joined, in one lws_write. */
+int
+sess_writeable(struct pss *p)
+{
+	size_t total = 0, off = 0;
+	unsigned n = 0;
+
+	if (p->state == SESS_CLOSING) {
+		char reason[32];
+		int l = snprintf(reason, sizeof(reason), "%s",
+				 p->close_code == 4008   ? "too slow"
+				 : p->close_code == 4001 ? "unauthorized"
+				 : p->close_code == 1001 ? "going away"
+				 : p->close_code == 1009 ? "frame too big"
+				 : p->close_code == 1008 ? "rate limit"
+							 : "closing");
+
+		lws_close_reason(p->wsi, (enum lws_close_status)p->close_code,
+				 (unsigned char *)reason, (size_t)l);
+		return -1;
+	}
+	if (!p->q_count)
+		return 0; /* spurious writeable is legal */
+	while (n < p->q_count) {
+		struct frame *f = p->q[(p->q_head + n) % p->q_cap];
+
+		if (n && total + f->len + 1 > WRITE_MAX)
+			break;
+		total += f->len + (n ? 1 : 0);
+		n++;
+	}
+	if (wsd->wbuf_cap < LWS_PRE + total) {
+		unsigned char *b = realloc(wsd->wbuf, LWS_PRE + total);
+
+		if (!b)
+			return -1;
+		wsd->wbuf = b;
+		wsd->wbuf_cap = LWS_PRE + total;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct frame *f = p->q[p->q_head];
+
+		if (i)
+			wsd->wbuf[LWS_PRE + off++] = '\n';
+		memcpy(wsd->wbuf + LWS_PRE + off, f->data, f->len);
+		off += f->len;
+		frame_unref(f);
+		p->q_head = (p->q_head + 1) % p->q_cap;
+		p->q_count--;
+	}
+	if (lws_write(p->wsi, wsd->wbuf + LWS_PRE, off, LWS_WRITE_TEXT) <
+	    (int)off)
+		return -1;
+	if (p->q_count)
+		lws_callback_on_writable(p->wsi);
+	else
+		fanout_drained(p);
+	return 0;
+}
+
+static void auth_ticket(struct pss *p, const char *ticket);
+
+/* --- lifecycle ----------------------------------------------------------- */
+
+void
+sess_open(struct pss *p, struct lws *wsi)
+{
+	char ticket[CT_TOKEN_MAX];
+
+	memset(p, 0, sizeof(*p));
+	p->wsi = wsi;
+	p->id = ++wsd->next_conn_id;
+	p->state = SESS_AWAIT_AUTH;
+	if (wsd->stopping) {
+		sess_close(p, 1001);
+		return;
+	}
+	lws_set_timer_usecs(wsi,
+			    (lws_usec_t)wsd->cfg->lim_auth_timeout * 1000000);
+	/* clients that cannot send a frame first may use ?ticket= */
+	if (lws_get_urlarg_by_name(wsi, "ticket=", ticket, sizeof(ticket)))
+		auth_ticket(p, ticket);
+}
+
+void
+sess_timer(struct pss *p)
+{
+	if (p->state == SESS_AWAIT_AUTH || p->state == SESS_AUTHING)
+		sess_close(p, 4001);
+}
+
+void
+sess_closed(struct pss *p)
+{
+	pgq_forget(p);
+	while (p->subs)
+		sub_free(p->subs);
+	lws_dll2_remove(&p->in_all);
+	while (p->q_count) {
+		frame_unref(p->q[p->q_head]);
+		p->q_head = (p->q_head + 1) % p->q_cap;
+		p->q_count--;
+	}
+	free(p->q);
+	free(p->rx);
+	free(p->app);
+	free(p->user_id);
+	free(p->name);
+	free(p->ref);
+	free(p->ref_hash);
+	p->q = NULL;
+	p->rx = NULL;
+	p->app = p->user_id = p->name = p->ref = p->ref_hash = NULL;
+}
+
+void
+sess_close_all(int code)
+{
+	lws_start_foreach_dll(struct lws_dll2 *, d, wsd->conns.head)
+	{
+		sess_close(lws_container_of(d, struct pss, in_all), code);
+	}
+	lws_end_foreach_dll(d);
+}
+
+/* --- auth ---------------------------------------------------------------- */
+
+static void
+on_redeemed(void *arg, PGresult *res, int rc, const char *msg,
+	    const char *ticket)
+{
+	struct pss *p = arg;
+	json_t *o;
+
+	if (rc != CT_OK || PQntuples(res) != 1) {
+		ct_info("msg=\"auth refused\" conn=%" PRIu64 " err=\"%s\"",
+			p->id, rc == CT_OK ? "unknown or used ticket" : msg);
+		sess_close(p, 4001);
+		return;
+	}
+	p->app = strdup(PQgetvalue(res, 0, 0));
+	p->user_id = strdup(PQgetvalue(res, 0, 1));
+	p->name = strdup(PQgetvalue(res, 0, 2));
+	p->ref_hash = strdup(PQgetvalue(res, 0, 3));
+	p->ref = ct_auth_open_ref(ticket, PQgetvalue(res, 0, 4));
+	if (!p->app || !p->user_id || !p->name || !p->ref_hash || !p->ref) {
+		ct_warn("msg=\"auth failed\" conn=%" PRIu64
+			" err=\"cannot open the session ref\"",
+			p->id);
+		sess_close(p, 4001);
+		return;
+	}
+	lws_set_timer_usecs(p->wsi, LWS_SET_TIMER_USEC_CANCEL);
+	p->state = SESS_LIVE;
+	lws_dll2_add_tail(&p->in_all, &wsd->conns);
+	o = json_pack("{s:s, s:{s:s, s:s, s:s}, s:s}", "type", "welcome",
+		      "user", "app", p->app, "id", p->user_id, "name", p->name,
+		      "node", wsd->node_id);
+	if (o)
+		sess_send_json(p, o);
+	ct_debug("msg=\"welcome\" conn=%" PRIu64 " app=%s user=%s", p->id,
+		 p->app, p->user_id);
+}
+
+static void
+auth_ticket(struct pss *p, const char *ticket)
+{
+	char hash[CT_HASH_HEX];
+	const char *pv[1] = { hash };
+
+	if (!ticket || !*ticket || strlen(ticket) >= CT_TOKEN_MAX) {
+		sess_close(p, 4001);
+		return;
+	}
+	ct_auth_hash_hex(ticket, hash);
+	p->state = SESS_AUTHING;
+	pgq_query(q_redeem, 1, pv, on_redeemed, p, p, ticket);
+}
+
+static int
+on_auth_frame(struct pss *p, json_t *m)
+{
+	const char *type = json_string_value(json_object_get(m, "type"));
+
+	if (!type || strcmp(type, "auth") != 0) {
+		sess_close(p, 4001);
+		return 0;
+	}
+	auth_ticket(p, json_string_value(json_object_get(m, "ticket")));
+	return 0;
+}
+
+/* --- requests ------------------------------------------------------------ */
+
+/* Too many refused requests in one window: sustained flooding, 1008. */
+static void
+strike(struct pss *p)
+{
+	int64_t now = ct_mono_ms();
+
+	if (now - p->strikes_ms >
+	    (int64_t)wsd->cfg->lim_publish_window * 1000) {
+		p->strikes_ms = now;
+		p->strikes = 0;
+	}
+	if (++p->strikes > wsd->cfg->lim_publish_count)
+		sess_close(p, 1008);
+}
+
+/* "ref" and "client_id" of a request ride along in the pgq tag. */
+static void
+split_tag(const char *tag, char *ref, size_t reflen, const char **rest)
+{
+	const char *sep = tag ? strchr(tag, '\x1f') : NULL;
+	size_t n = sep ? (size_t)(sep - tag) : 0;
+
+	if (n >= reflen)
+		n = reflen - 1;
+	memcpy(ref, tag ? tag : "", n);
+	ref[n] = 0;
+	*rest = sep ? sep + 1 : "";
+}
+
+static void
+make_tag(char *out, size_t outlen, const char *ref, const char *rest)
+{
+	snprintf(out, outlen, "%s\x1f%s", ref ? ref : "", rest ? rest : "");
+}
+
+static void
+on_published(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+{
+	struct pss *p = arg;
+	const char *cid;
+	char ref[256];
+	int retry;
+	json_t *o;
+
+	split_tag(tag, ref, sizeof(ref), &cid);
+	if (rc != CT_OK) {
+		sess_error(p, rc, msg, *ref ? ref : NULL, 0);
+		return;
+	}
+	retry = atoi(PQgetvalue(res, 0, 0));
+	if (retry > 0) {
+		sess_error(p, CT_ERATE, "too many messages", *ref ? ref : NULL,
+			   retry);
+		strike(p);
+		return;
+	}
+	o = json_pack("{s:s, s:s, s:s, s:s}", "type", "ack", "id",
+		      PQgetvalue(res, 0, 1), "seq", PQgetvalue(res, 0, 2),
+		      "channel", PQgetvalue(res, 0, 3));
+	if (!o)
+		return;
+	if (*cid)
+		json_object_set_new(o, "client_id", json_string(cid));
+	if (*ref)
+		json_object_set_new(o, "ref", json_string(ref));
+	sess_send_json(p, o);
+}
+
+static void
+on_changed(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+{
+	on_published(arg, res, rc, msg, tag); /* same ack, no retry column */
+}
+
+static void
+on_unread(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+{
+	const char *user;
+	char chan[300];
+	struct frame *f;
+	char *s;
+	json_t *o;
+
+	(void)arg;
+	if (rc != CT_OK)
+		return;
+	split_tag(tag, chan, sizeof(chan), &user);
+	o = json_pack("{s:s, s:s, s:i}", "type", "unread", "channel", chan,
+		      "count", atoi(PQgetvalue(res, 0, 0)));
+	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!s || !(f = frame_new(s, strlen(s)))) {
+		free(s);
+		return;
+	}
+	free(s);
+	f->refs = 1;
+	lws_start_foreach_dll(struct lws_dll2 *, d, wsd->conns.head)
+	{
+		struct pss *p = lws_container_of(d, struct pss, in_all);
+
+		if (strcmp(p->user_id, user) == 0)
+			sess_push(p, f);
+	}
+	lws_end_foreach_dll(d);
+	frame_unref(f);
+}
+
+/* 'r <channel> <user>': the user's read marker moved somewhere. */
+void
+sess_read_moved(const char *channel, const char *user_id)
+{
+	const char *pv[2] = { user_id, channel };
+	char tag[600];
+
+	lws_start_foreach_dll(struct lws_dll2 *, d, wsd->conns.head)
+	{
+		struct pss *p = lws_container_of(d, struct pss, in_all);
+
+		if (strcmp(p->user_id, user_id) == 0) {
+			make_tag(tag, sizeof(tag), channel, user_id);
+			pgq_query(q_unread, 2, pv, on_unread, NULL, NULL, tag);
+			return;
+		}
+	}
+	lws_end_foreach_dll(d);
+}
+
+void
+sess_session_ended(const char *app, const char *ref_hash)
+{
+	lws_start_foreach_dll(struct lws_dll2 *, d, wsd->conns.head)
+	{
+		struct pss *p = lws_container_of(d, struct pss, in_all);
+
+		if (strcmp(p->app, app) == 0 &&
+		    strcmp(p->ref_hash, ref_hash) == 0) {
+			ct_info("msg=\"login ended, closing\" conn=%" PRIu64
+				" user=%s",
+				p->id, p->user_id);
+			sess_close(p, 4001);
+		}
+	}
+	lws_end_foreach_dll(d);
+}
+
+static void
+on_ended(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+{
+	(void)arg;
+	if (rc != CT_OK) {
+		ct_warn("msg=\"session re-check failed\" err=\"%s\"", msg);
+		return;
+	}
+	for (int i = 0; i < PQntuples(res); i++)
+		sess_session_ended(PQgetvalue(res, i, 0),
+				   PQgetvalue(res, i, 1));
+}
+
+/* Append s to a PostgreSQL array literal being built in *buf ("{" is
+ * written before the first element; the caller adds the "}"). */
+static int
+arr_add(char **buf, size_t *len, size_t *cap, const char *s)
+{
+	size_t need = *len + 2 * strlen(s) + 5;
+
+	if (need > *cap) {
+		size_t ncap = need * 2;
+		char *nb = realloc(*buf, ncap);
+
+		if (!nb)
+			return -1;
+		*buf = nb;
+		*cap = ncap;
+	}
+	(*buf)[*len] = *len ? ',' : '{';
+	*len += 1;
+	(*buf)[*len] = '"';
+	*len += 1;
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			(*buf)[(*len)++] = '\\';
+		(*buf)[(*len)++] = *s;
+	}
+	(*buf)[(*len)++] = '"';
+	(*buf)[*len] = 0;
+	return 0;
+}
+
+/* Every session_recheck seconds: one query for all live logins. */
+void
+sess_recheck(void)
+{
+	char *apps = NULL, *refs = NULL;
+	size_t al = 0, ac = 0, rl = 0, rcap = 0;
+	const char *pv[2];
+
+	if (!wsd->conns.count)
+		return;
+	lws_start_foreach_dll(struct lws_dll2 *, d, wsd->conns.head)
+	{
+		struct pss *p = lws_container_of(d, struct pss, in_all);
+
+		if (p->state == SESS_LIVE &&
+		    (arr_add(&apps, &al, &ac, p->app) ||
+		     arr_add(&refs, &rl, &rcap, p->ref)))
+			goto out;
+	}
+	lws_end_foreach_dll(d);
+	if (!apps || !refs)
+		goto out;
+	strcat(apps, "}");
+	strcat(refs, "}");
+	pv[0] = apps;
+	pv[1] = refs;
+	pgq_query(q_ended, 2, pv, on_ended, NULL, NULL, NULL);
+out:
+	free(apps);
+	free(refs);
+}
+
+/* tag: "<ref>\x1f<limit>\x1f<channel>" */
+static void
+on_history(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+{
+	struct pss *p = arg;
+	const char *rest, *chan;
+	char ref[256], *head = NULL, *buf = NULL;
+	int n, lim, first, i;
+	size_t total, off;
+	json_t *o;
+
+	split_tag(tag, ref, sizeof(ref), &rest);
+	if (rc != CT_OK) {
+		sess_error(p, rc, msg, *ref ? ref : NULL, 0);
+		return;
+	}
+	lim = atoi(rest);
+	chan = strchr(rest, '\x1f') ? strchr(rest, '\x1f') + 1 : "";
+	n = PQntuples(res);
+	first = n > lim ? n - lim : 0; /* one extra row: has_more */
+	/* {"type":"history","channel":..,"has_more":..,"ref":..,"events":[
+	 * the events are JSON text from the database, pasted in */
+	o = json_pack("{s:s, s:s, s:b}", "type", "history", "channel", chan,
+		      "has_more", first > 0);
+	if (o && *ref)
+		json_object_set_new(o, "ref", json_string(ref));
+	head = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(o);
+	if (!head)
+		goto out;
+	total = strlen(head) + 16;
+	for (i = first; i < n; i++)
+		total += (size_t)PQgetlength(res, i, 1) + 1;
+	if (!(buf = malloc(total)))
+		goto out;
+	off = strlen(head) - 1; /* without the closing brace */
+	memcpy(buf, head, off);
+	memcpy(buf + off, ",\"events\":[", 11);
+	off += 11;
+	for (i = first; i < n; i++) {
+		size_t l = (size_t)PQgetlength(res, i, 1);
+
+		if (i > first)
+			buf[off++] = ',';
+		memcpy(buf + off, PQgetvalue(res, i, 1), l);
+		off += l;
+	}
+	buf[off++] = ']';
+	buf[off++] = '}';
+	sess_send(p, buf, off);
+out:
+	free(head);
+	free(buf);
+}
+
+static void
+on_channels(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+{
+	struct pss *p = arg;
+	json_t *o, *a;
+
+	if (rc != CT_OK) {
+		sess_error(p, rc, msg, tag && *tag ? tag : NULL, 0);
+		return;
+	}
+	a = json_array();
+	for (int i = 0; i < PQntuples(res); i++)
+		json_array_append_new(
+			a, json_pack("{s:s, s:s, s:s, s:i}", "name",
+				     PQgetvalue(res, i, 0), "title",
+				     PQgetvalue(res, i, 1), "last_seq",
+				     PQgetvalue(res, i, 2), "unread",
+				     atoi(PQgetvalue(res, i, 3))));
+	o = json_pack("{s:s, s:o}", "type", "channels", "channels", a);
+	if (o) {
+		if (tag && *tag)
+			json_object_set_new(o, "ref", json_string(tag));
+		sess_send_json(p, o);
+	}
+}
+
+static void
+on_simple_error(void *arg, PGresult *res, int rc, const char *msg,
+		const char *tag)
+{
+	if (rc != CT_OK)
+		sess_error(arg, rc, msg, tag && *tag ? tag : NULL, 0);
+}
+
+/* "after"/"seq"/"before": a string or a number; absent = dflt. */
+static int
+get_seq(json_t *m, const char *key, int64_t dflt, int64_t *out)
+{
+	json_t *v = json_object_get(m, key);
+	long x;
+
+	if (!v || json_is_null(v)) {
+		*out = dflt;
+		return 0;
+	}
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v);
+		return 0;
+	}
+	if (json_is_string(v) &&
+	    ct_parse_long(json_string_value(v), -1000000000000000000L,
+			  1000000000000000000L, &x) == 0) {
+		*out = x;
+		return 0;
+	}
+	return -1;
+}
+
+static int
+check_text(struct pss *p, const char *text, const char *ref)
+{
+	long n;
+
+	if (!text) {
+		sess_error(p, CT_EINVALID, "text is required", ref, 0);
+		return -1;
+	}
+	n = ct_utf8_count(text, strlen(text));
+	if (n <= 0) {
+		sess_error(p, CT_EINVALID,
+			   "text must be non-empty UTF-8 without NUL", ref, 0);
+		return -1;
+	}
+	if (n > wsd->cfg->lim_text_max) {
+		sess_error(p, CT_ETOOLARGE, "text is too long", ref, 0);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+on_typing(struct pss *p, const char *channel, const char *ref)
+{
+	struct sub *s = sub_find(p, channel);
+	int64_t now = ct_mono_ms();
+	int per_s =
+		wsd->cfg->lim_typing_per_s > 0 ? wsd->cfg->lim_typing_per_s : 1;
+	json_t *u;
+	char *us;
+	const char *pv[2];
+
+	if (!s || s->state != SUB_LIVE) {
+		sess_error(p, CT_EBADREQ, "subscribe to the channel first", ref,
+			   0);
+		return;
+	}
+	if (p->typing_ms && now - p->typing_ms < 1000 / per_s) {
+		sess_error(p, CT_ERATE, "typing too often", ref, 1);
+		strike(p);
+		return;
+	}
+	p->typing_ms = now;
+	u = json_pack("{s:s, s:s, s:s}", "app", p->app, "id", p->user_id,
+		      "name", p->name);
+	us = u ? json_dumps(u, JSON_COMPACT) : NULL;
+	json_decref(u);
+	if (!us)
+		return;
+	pv[0] = channel;
+	pv[1] = us;
+	pgq_query(q_typing, 2, pv, on_simple_error, p, p, ref);
+	free(us);
+}
+
+/* 't <channel> <user json>' from any node */
+void
+sess_typing_notify(const char *payload)
+{
+	char chan[300];
+	const char *user;
+	struct channel *c;
+	json_t *u;
+	const char *uid, *app;
+	char *s;
+	struct frame *f;
+
+	if (sscanf(payload, "%299s", chan) != 1)
+		return;
+	user = payload + strlen(chan);
+	if (*user != ' ' || !(c = channel_get(chan, 0)))
+		return;
+	u = json_loads(user + 1, 0, NULL);
+	uid = json_string_value(json_object_get(u, "id"));
+	app = json_string_value(json_object_get(u, "app"));
+	s = NULL;
+	if (uid && app) {
+		json_t *o = json_pack("{s:s, s:s, s:O}", "type", "typing",
+				      "channel", chan, "user", u);
+
+		s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+	}
+	if (s && (f = frame_new(s, strlen(s)))) {
+		f->refs = 1;
+		lws_start_foreach_dll(struct lws_dll2 *, d, c->subs.head)
+		{
+			struct sub *sb =
+				lws_container_of(d, struct sub, in_chan);
+
+			if (sb->state == SUB_LIVE &&
+			    strcmp(sb->pss->user_id, uid) != 0)
+				sess_push(sb->pss, f);
+		}
+		lws_end_foreach_dll(d);
+		frame_unref(f);
+	}
+	free(s);
+	json_decref(u);
+	channel_put(c);
+}
+
+static int
+on_request(struct pss *p, json_t *m)
+{
+	const char *type = json_string_value(json_object_get(m, "type"));
+	const char *ref = json_string_value(json_object_get(m, "ref"));
+	const char *channel = json_string_value(json_object_get(m, "channel"));
+	const char *text = json_string_value(json_object_get(m, "text"));
+	char a[24], b[24], tag[512];
+	int64_t x;
+
+	if (ref && strlen(ref) > 200)
+		ref = NULL;
+	if (!type) {
+		sess_error(p, CT_EBADREQ, "a frame needs a type", ref, 0);
+		return 0;
+	}
+	if (strcmp(type, "ping") == 0) {
+		sess_send(p, "{\"type\":\"pong\"}", 15);
+		return 0;
+	}
+	if (strcmp(type, "channels") == 0) {
+		const char *pv[2] = { p->app, p->user_id };
+
+		pgq_query(q_channels, 2, pv, on_channels, p, p, ref);
+		return 0;
+	}
+	if (strcmp(type, "edit") == 0 || strcmp(type, "delete") == 0) {
+		int edit = type[0] == 'e';
+		const char *pv[5] = { edit ? "edited" : "deleted", p->app,
+				      p->user_id, a, edit ? text : NULL };
+
+		if (get_seq(m, "id", 0, &x) || x <= 0) {
+			sess_error(p, CT_EINVALID, "id is required", ref, 0);
+			return 0;
+		}
+		if (edit && check_text(p, text, ref))
+			return 0;
+		snprintf(a, sizeof(a), "%" PRId64, x);
+		make_tag(tag, sizeof(tag), ref, NULL);
+		pgq_query(q_change, 5, pv, on_changed, p, p, tag);
+		return 0;
+	}
+	/* everything else names a channel */
+	if (strcmp(type, "subscribe") != 0 && strcmp(type, "unsubscribe") &&
+	    strcmp(type, "publish") && strcmp(type, "typing") &&
+	    strcmp(type, "read") && strcmp(type, "presence") &&
+	    strcmp(type, "history")) {
+		sess_error(p, CT_EBADREQ, "unknown type", ref, 0);
+		return 0;
+	}
+	if (!channel || !ct_valid_channel(channel)) {
+		sess_error(p, CT_EINVALID, "channel is missing or malformed",
+			   ref, 0);
+		return 0;
+	}
+	if (strcmp(type, "subscribe") == 0) {
+		if (get_seq(m, "after", 0, &x)) {
+			sess_error(p, CT_EINVALID, "after must be a seq", ref,
+				   0);
+			return 0;
+		}
+		fanout_subscribe(p, channel, x, ref);
+	} else if (strcmp(type, "unsubscribe") == 0) {
+		fanout_unsubscribe(p, channel);
+	} else if (strcmp(type, "publish") == 0) {
+		const char *cid =
+			json_string_value(json_object_get(m, "client_id"));
+		char lim[16], win[16];
+		const char *pv[8] = { p->app, p->user_id, p->name, channel,
+				      text,   cid,        lim,     win };
+
+		if (check_text(p, text, ref))
+			return 0;
+		if (cid && strlen(cid) > 128) {
+			sess_error(p, CT_EINVALID, "client_id is too long", ref,
+				   0);
+			return 0;
+		}
+		snprintf(lim, sizeof(lim), "%d", wsd->cfg->lim_publish_count);
+		snprintf(win, sizeof(win), "%d", wsd->cfg->lim_publish_window);
+		make_tag(tag, sizeof(tag), ref, cid);
+		pgq_query(q_publish, 8, pv, on_published, p, p, tag);
+	} else if (strcmp(type, "typing") == 0) {
+		on_typing(p, channel, ref);
+	} else if (strcmp(type, "read") == 0) {
+		const char *pv[4] = { p->app, p->user_id, channel, a };
+
+		if (get_seq(m, "seq", -1, &x) || x < 0) {
+			sess_error(p, CT_EINVALID, "seq is required", ref, 0);
+			return 0;
+		}
+		snprintf(a, sizeof(a), "%" PRId64, x);
+		pgq_query(q_read, 4, pv, on_simple_error, p, p, ref);
+	} else if (strcmp(type, "presence") == 0) {
+		presence_request(p, channel, ref);
+	} else { /* history */
+		int64_t lim;
+		const char *pv[5] = { p->app, p->user_id, channel, a, b };
+
+		if (get_seq(m, "before", INT64_MAX, &x) ||
+		    get_seq(m, "limit", 50, &lim) || lim < 1 || lim > 200) {
+			sess_error(p, CT_EINVALID,
+				   "before must be a seq, limit 1-200", ref, 0);
+			return 0;
+		}
+		snprintf(a, sizeof(a), "%" PRId64, x);
+		snprintf(b, sizeof(b), "%" PRId64, lim + 1);
+		snprintf(tag, sizeof(tag), "%s\x1f%" PRId64 "\x1f%s",
+			 ref ? ref : "", lim, channel);
+		pgq_query(q_history, 5, pv, on_history, p, p, tag);
+	}
+	return 0;
+}
+
+/* One complete client message. */
+static int
+on_message(struct pss *p, const char *s, size_t len)
+{
+	json_t *m = json_loadb(s, len, JSON_REJECT_DUPLICATES, NULL);
+	int rc = 0;
+
+	if (!json_is_object(m)) {
+		json_decref(m);
+		if (p->state == SESS_AWAIT_AUTH) {
+			sess_close(p, 4001);
+			return 0;
+		}
+		sess_error(p, CT_EBADREQ, "a frame is one JSON object", NULL,
+			   0);
+		return 0;
+	}
+	switch (p->state) {
+	case SESS_AWAIT_AUTH:
+		rc = on_auth_frame(p, m);
+		break;
+	case SESS_LIVE:
+		rc = on_request(p, m);
+		break;
+	default: /* authing or closing: drop */
+		break;
+	}
+	json_decref(m);
+	return rc;
+}
+
+/* A fragment of a client message: reassemble up to frame_max bytes. */
+int
+sess_receive(struct pss *p, const void *in, size_t len)
+{
+	size_t max = (size_t)wsd->cfg->lim_frame_max;
+	int done = lws_is_final_fragment(p->wsi) &&
+		   !lws_remaining_packet_payload(p->wsi);
+
+	if (p->state == SESS_CLOSING)
+		return 0;
+	if (p->rx_len + len +
+		    (done ? 0 : lws_remaining_packet_payload(p->wsi)) >
+	    max) {
+		ct_info("msg=\"frame too big\" conn=%" PRIu64, p->id);
+		sess_close(p, 1009);
+		lws_rx_flow_control(p->wsi, 0);
+		return 0;
+	}
+	if (done && !p->rx_len)
+		return on_message(p, in, len);
+	if (p->rx_len + len > p->rx_cap) {
+		size_t ncap = p->rx_len + len + 1024;
+		char *nb = realloc(p->rx, ncap);
+
+		if (!nb)
+			return -1;
+		p->rx = nb;
+		p->rx_cap = ncap;
+	}
+	memcpy(p->rx + p->rx_len, in, len);
+	p->rx_len += len;
+	if (done) {
+		int rc = on_message(p, p->rx, p->rx_len);
+
+		p->rx_len = 0;
+		return rc;
+	}
+	return 0;
+}

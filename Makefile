@@ -2,12 +2,16 @@
 #   make demo   private stack under ./var with two demo apps; Ctrl-C stops
 #   make test   the whole suite through ctest, plain and ASan+UBSan builds
 #   make bench  benchmarks side by side with peers -> bench/RESULTS.md
+#   make deb    Debian package -> $(DEB_BUILD)/crosstalk_<version>_amd64.deb
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+DEB_BUILD  ?= build-deb
+FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-asan test test-plain test-asan demo bench fuzz soak deb clean format
+
+.PHONY: all deps build build-asan build-fuzz test test-plain test-asan demo bench fuzz soak deb clean format
 
 all: build
 
@@ -23,10 +27,16 @@ build-asan: deps
 		-DCT_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+build-fuzz: deps
+	@scripts/deps.sh fuzz
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCT_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
+		-DCT_SANITIZE=address,undefined -DCT_FUZZ=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_all
+
 test:
 	@scripts/deps.sh core browser fuzz
-	@$(MAKE) --no-print-directory build build-asan
-	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
+	@$(MAKE) --no-print-directory build build-asan build-fuzz
+	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
 test-plain: build
 	@scripts/run-tests.sh $(BUILD)
@@ -43,9 +53,20 @@ bench:
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh $(BUILD)
 
-fuzz:
-	@scripts/deps.sh core fuzz
-	@scripts/fuzz.sh $${FUZZ_SECONDS:-60}
+fuzz: build-fuzz
+	@CT_FUZZ_SECONDS=$${FUZZ_SECONDS:-60} ctest --test-dir $(FUZZ_BUILD) -L fuzz --output-on-failure
+
+# Debian's build flags (all hardening on), no -Werror: a release build
+# must not fail on a new compiler's warnings.
+deb: export DEB_BUILD_MAINT_OPTIONS = hardening=+all
+deb:
+	@scripts/deps.sh core deb
+	@cmake -S . -B $(DEB_BUILD) -DCMAKE_BUILD_TYPE=None -DCMAKE_INSTALL_PREFIX=/usr \
+		-DCMAKE_C_FLAGS="$$(dpkg-buildflags --get CFLAGS) $$(dpkg-buildflags --get CPPFLAGS)" \
+		-DCMAKE_EXE_LINKER_FLAGS="$$(dpkg-buildflags --get LDFLAGS)" $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(DEB_BUILD) -j $(JOBS) --target crosstalk-fcgi crosstalk-wsd crosstalkctl >/dev/null
+	@cd $(DEB_BUILD) && cpack -G DEB >/dev/null
+	@ls $(DEB_BUILD)/crosstalk_*.deb
 
 soak: build
 	@scripts/soak.sh $(BUILD)
@@ -54,4 +75,4 @@ format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -8,3 +8,7 @@ if(CT_SANITIZE)
     -fno-omit-frame-pointer)
   add_link_options(-fsanitize=${CT_SANITIZE})
 endif()
+if(CT_FUZZ)
+  # coverage for libFuzzer in every library the targets link
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

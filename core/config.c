@@ -174,38 +174,36 @@ ct_cfg_defaults(void)
 	return cfg;
 }
 
-int
-ct_cfg_load(const char *path, struct ct_cfg **out, char *err, size_t errlen)
+/* Parse with libinih from a file or a string; the checks after parsing
+ * are the same for both. */
+static int
+load(const char *name, FILE *f, const char *text, struct ct_cfg **out,
+     char *err, size_t errlen)
 {
 	struct load_ctx lc = { 0 };
-	FILE *f;
 	int line;
 
 	if (!(lc.cfg = ct_cfg_defaults())) {
-		snprintf(err, errlen, "%s: out of memory", path);
+		snprintf(err, errlen, "%s: out of memory", name);
 		return CT_ENOMEM;
 	}
-	if (!(f = fopen(path, "r"))) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	line = ini_parse_file(f, on_key, &lc);
-	fclose(f);
+	line = f ? ini_parse_file(f, on_key, &lc)
+		 : ini_parse_string(text, on_key, &lc);
 	if (line != 0) {
-		snprintf(err, errlen, "%s:%d: %s", path, line,
+		snprintf(err, errlen, "%s:%d: %s", name, line,
 			 lc.why[0] ? lc.why : "syntax error");
 		goto fail;
 	}
 	for (size_t i = 0; i < NKEYS; i++)
 		if (!keys[i].def && !lc.seen[i]) {
 			snprintf(err, errlen, "%s: missing required key %s.%s",
-				 path, keys[i].section, keys[i].name);
+				 name, keys[i].section, keys[i].name);
 			goto fail;
 		}
 	if (ct_log_parse_level(lc.cfg->log_level) < 0) {
 		snprintf(err, errlen,
 			 "%s: log.level: '%s' is not error|warn|info|debug",
-			 path, lc.cfg->log_level);
+			 name, lc.cfg->log_level);
 		goto fail;
 	}
 	*out = lc.cfg;
@@ -213,6 +211,28 @@ ct_cfg_load(const char *path, struct ct_cfg **out, char *err, size_t errlen)
 fail:
 	ct_cfg_free(lc.cfg);
 	return CT_EINVALID;
+}
+
+int
+ct_cfg_load(const char *path, struct ct_cfg **out, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	int rc;
+
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return CT_EINVALID;
+	}
+	rc = load(path, f, NULL, out, err, errlen);
+	fclose(f);
+	return rc;
+}
+
+int
+ct_cfg_parse(const char *text, const char *name, struct ct_cfg **out, char *err,
+	     size_t errlen)
+{
+	return load(name, NULL, text, out, err, errlen);
 }
 
 void

@@ -60,6 +60,9 @@ struct ct_cfg {
  * *out is untouched. */
 int ct_cfg_load(const char *path, struct ct_cfg **out, char *err,
 		size_t errlen) CT_MUSTCHECK;
+/* The same from text in memory; name stands for the file in messages. */
+int ct_cfg_parse(const char *text, const char *name, struct ct_cfg **out,
+		 char *err, size_t errlen) CT_MUSTCHECK;
 void ct_cfg_free(struct ct_cfg *cfg); /* NULL is a no-op */
 /* Defaults only (tests, --help); never NULL unless out of memory. */
 struct ct_cfg *ct_cfg_defaults(void);

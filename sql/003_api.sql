@@ -124,6 +124,7 @@ CREATE FUNCTION crosstalk.api_change(
 RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
     ch text;
+    ev crosstalk.messages;
 BEGIN
     SELECT m.channel INTO ch FROM crosstalk.messages m
     WHERE m.id = p_id AND m.kind = 'message';
@@ -133,5 +134,7 @@ BEGIN
     IF p_user_id IS NULL AND ch LIKE 'dm:%' THEN
         PERFORM crosstalk.fail(403, 'a direct message is changed only by its author''s session');
     END IF;
-    RETURN crosstalk.event_json(crosstalk.change_message(p_kind, p_app, p_user_id, p_id, p_text));
+    ev := crosstalk.change_message(p_kind, p_app, p_user_id, p_id, p_text);
+    -- a statement of its own: event_json (STABLE) must see the change
+    RETURN crosstalk.event_json(ev);
 END $$;

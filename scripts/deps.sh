@@ -1,5 +1,5 @@
 #!/bin/sh
-# deps.sh [core|browser|bench|fuzz]... - install the Debian (and npm) packages
+# deps.sh [core|browser|bench|fuzz|deb]... - install the Debian (and npm) packages
 # crosstalk needs, only when missing. apt-get update runs only if something is.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,6 +10,7 @@ python3-websockets clang-format"
 browser="chromium nodejs npm"
 bench="libnginx-mod-nchan wrk nodejs npm postgresql-contrib"
 fuzz="clang libclang-rt-14-dev"
+deb="dpkg-dev fakeroot lintian openssl"
 
 want=""
 for set in "${@:-core}"; do
@@ -18,6 +19,7 @@ for set in "${@:-core}"; do
 	browser) want="$want $core $browser" ;;
 	bench) want="$want $core $bench" ;;
 	fuzz) want="$want $core $fuzz" ;;
+	deb) want="$want $core $deb" ;;
 	*) echo "deps.sh: unknown set '$set'" >&2; exit 2 ;;
 	esac
 done
@@ -25,6 +27,12 @@ done
 missing=""
 for p in $want; do
 	case " $missing " in *" $p "*) continue ;; esac
+	# node and npm may come from elsewhere than Debian (then Debian's npm
+	# would conflict): a working command is enough
+	case $p in
+	nodejs) command -v node >/dev/null 2>&1 && continue ;;
+	npm) command -v npm >/dev/null 2>&1 && continue ;;
+	esac
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
 		missing="$missing $p"
 done

@@ -163,12 +163,13 @@ first_contact(void)
 {
 	char err[256];
 	PGconn *conn =
-		ct_db_connect(wsd->cfg, "crosstalk-wsd", err, sizeof(err));
+		ct_db_connect_wait(wsd->cfg, "crosstalk-wsd", err, sizeof(err));
 	PGresult *res;
 	int rc = -1;
 
 	if (!conn) {
-		fprintf(stderr, "crosstalk-wsd: database: %s\n", err);
+		fprintf(stderr, "crosstalk-wsd: database unreachable: %s\n",
+			err);
 		return -1;
 	}
 	res = PQexec(conn,

@@ -1,0 +1,299 @@
+#!/bin/bash
+# bench/run.sh BUILD_DIR - crosstalk side by side with nginx+nchan, a Node.js
+# `ws` server and a raw epoll server (one frame per send, and coalescing),
+# all driven by the same load generator (ctbench), then one table on stdout
+# and bench/RESULTS.md. Everything listens on 127.0.0.1; every load phase
+# is bounded in count and time; only processes started here are stopped.
+#
+# Environment (defaults in brackets):
+#   BENCH_SYSTEMS   which to run [raw-once raw-coalesce node nchan crosstalk]
+#   BENCH_STEP_S    seconds per publish-rate step [2]
+#   BENCH_IDLE_N    idle connections for the memory figure [10000]
+#   BENCH_PROFILE   perf/callgrind profile of crosstalk-wsd [1]
+#   BENCH_OUT       working directory [bench/out]
+set -uo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:?usage: bench/run.sh BUILD_DIR}" && pwd)
+bin=$build/bench
+out=${BENCH_OUT:-$src/bench/out}
+systems=${BENCH_SYSTEMS:-raw-once raw-coalesce node nchan crosstalk}
+step_s=${BENCH_STEP_S:-2}
+idle_n=${BENCH_IDLE_N:-10000}
+profile=${BENCH_PROFILE:-1}
+py=/usr/bin/python3
+started=$(date +%s)
+
+# server on core 0, load generator on core 1 (2-core machine)
+SRV_CPU=0
+CLI_CPU=1
+rates_1k=50,100,200,400,800,1600,3200
+rates_5k=10,20,40,80,160,320,640
+rates_mc=1000,2000,4000,8000,16000
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+[ -x "$bin/ctbench" ] || { log "no $bin/ctbench (build first)"; exit 1; }
+mkdir -p "$out"
+rm -f "$out"/results.txt "$out"/*.log
+results=$out/results.txt
+: >"$results"
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+log "open files limit $(ulimit -n)"
+
+free_port() {
+	$py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# -- processes we start ------------------------------------------------------
+pids=()
+stack_state=
+cleanup() {
+	for p in "${pids[@]:-}"; do
+		[ -n "$p" ] && kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${pids[@]:-}"; do
+		[ -n "$p" ] || continue
+		for _ in $(seq 1 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null
+	done
+	pids=()
+	if [ -n "$stack_state" ]; then
+		"$src/scripts/stack.sh" down "$stack_state" "$build" >/dev/null 2>&1
+		stack_state=
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stop_pid() { # stop_pid PID: one we started
+	kill -TERM "$1" 2>/dev/null
+	for _ in $(seq 1 30); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$1" 2>/dev/null
+	local keep=()
+	for p in "${pids[@]}"; do [ "$p" != "$1" ] && keep+=("$p"); done
+	pids=("${keep[@]:-}")
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+wait_port() {
+	for _ in $(seq 1 100); do
+		$py -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$1)))" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ctbench with its results tagged: cb SYSTEM SCENARIO ARGS...
+cb() {
+	local sys=$1 scen=$2
+	shift 2
+	log "$sys / $scen"
+	taskset -c $CLI_CPU "$bin/ctbench" "$@" 2>>"$out/ctbench.log" |
+		sed "s/^RESULT /sys=$sys scen=$scen /" | tee -a "$results" >&2
+}
+
+# -- the peers ---------------------------------------------------------------
+peer_scenarios() { # peer_scenarios SYS PORT SERVER_PIDS [multi-channel]
+	local sys=$1 port=$2 spids=$3 multi=${4:-0}
+	local common=(--proto plain --ws "$port" --http "$port" --ws-path "/sub/%c"
+		--pub-path "/pub/%c" --cpu-pids "$spids" --stack-pids "$spids")
+	cb "$sys" idle idle "${common[@]}" --subs "$idle_n" --rss-pids "$spids" --hold 2
+	sleep 0.5
+	cb "$sys" fan1k fanout "${common[@]}" --subs 1000 --pub-conns 16 \
+		--rates "$rates_1k" --duration "$step_s" --drain 2
+	cb "$sys" fan5k fanout "${common[@]}" --subs 5000 --pub-conns 16 \
+		--rates "$rates_5k" --duration "$step_s" --drain 2
+	if [ "$multi" = 1 ]; then
+		cb "$sys" multi fanout "${common[@]}" --subs 10000 --channels 1000 \
+			--pub-conns 32 --rates "$rates_mc" --duration "$step_s" --drain 2
+	fi
+}
+
+run_raw() { # run_raw once|coalesce
+	local port pid
+	port=$(free_port)
+	taskset -c $SRV_CPU "$bin/ctbench-raw" "$port" "$1" --max-seconds 300 \
+		2>>"$out/raw.log" &
+	pid=$!
+	pids+=("$pid")
+	wait_port "$port" || { log "raw server did not start"; return 1; }
+	peer_scenarios "raw-$1" "$port" "$pid" 0
+	stop_pid "$pid"
+}
+
+run_node() {
+	local port pid
+	if [ ! -d "$src/bench/node/node_modules/ws" ]; then
+		(cd "$src/bench/node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+			{ log "npm ci failed in bench/node"; return 1; }
+	fi
+	port=$(free_port)
+	taskset -c $SRV_CPU node "$src/bench/node/server.js" "$port" 300 \
+		2>>"$out/node.log" &
+	pid=$!
+	pids+=("$pid")
+	wait_port "$port" || { log "node server did not start"; return 1; }
+	peer_scenarios node "$port" "$pid" 1
+	stop_pid "$pid"
+}
+
+run_nchan() {
+	local port pid worker dir=$out/nchan
+	port=$(free_port)
+	rm -rf "$dir"
+	mkdir -p "$dir/tmp"
+	sed -e "s#@DIR@#$dir#g" -e "s#@PORT@#$port#g" \
+		-e "s#@NOFILE@#$(($(ulimit -Hn) - 100))#g" \
+		"$src/bench/nchan.conf.in" >"$dir/nginx.conf"
+	nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' &
+	pid=$!
+	pids+=("$pid")
+	wait_port "$port" || { log "nginx+nchan did not start"; cat "$dir/error.log" >&2; return 1; }
+	worker=$(pgrep -P "$pid" | head -n 1)
+	taskset -pc $SRV_CPU "$worker" >/dev/null
+	peer_scenarios nchan "$port" "$worker" 1
+	cb nchan longpoll longpoll --proto plain --http "$port" --lp-path "/lp/%c" \
+		--pub-path "/pub/%c" --polls 500 --hold 1 --drain 10
+	stop_pid "$pid"
+}
+
+# -- crosstalk ---------------------------------------------------------------
+run_crosstalk() {
+	local st=$out/stack env wsd fcgi ngx pm stack_pids http_port ws_port ref
+	rm -rf "$st"
+	mkdir -p "$st"
+	stack_state=$st
+	# limits raised for load: one user publishes for the whole run
+	CT_PG_EXTRA="-c fsync=on" CT_HTTP_WORKERS=16 CT_LOG_LEVEL=warn \
+		CT_EXTRA_CONF=$'[limits]\npublish_count = 1000000\npublish_window = 1\nticket_ttl = 3600\nidle_timeout = 600\n[http]\nmax_waiters = 600' \
+		"$src/scripts/stack.sh" up "$st" "$build" >"$out/stack.log" 2>&1 ||
+		{ log "crosstalk stack did not start:"; tail -n 30 "$out/stack.log" >&2; return 1; }
+	set -a
+	# shellcheck disable=SC1091
+	. "$st/env"
+	set +a
+	wsd=$(awk '$1 == "wsd" { print $2 }' "$st/pids" | tail -n 1)
+	fcgi=$(awk '$1 == "fcgi" { print $2 }' "$st/pids" | tail -n 1)
+	ngx=$(awk '$1 == "nginx" { print $2 }' "$st/pids" | tail -n 1)
+	pm=$(head -n 1 "$PGDATA/postmaster.pid")
+	taskset -apc $SRV_CPU "$wsd" >/dev/null
+	stack_list() {
+		echo "$wsd,$fcgi,$ngx,$(pgrep -P "$ngx" | paste -sd,),$pm,$(pgrep -P "$pm" | paste -sd,)"
+	}
+	http_port=${CROSSTALK_HTTP#http://127.0.0.1:}
+	http_port=${http_port%%/*}
+	ws_port=${CROSSTALK_WS#ws://127.0.0.1:}
+	ws_port=${ws_port%%/*}
+	local psql=(psql -X -q -v ON_ERROR_STOP=1)
+	"${psql[@]}" -c "INSERT INTO crosstalk.channels (name, title)
+		SELECT 'bench' || i, 'bench ' || i FROM generate_series(0, 999) i
+		ON CONFLICT DO NOTHING" >/dev/null
+	"${psql[@]}" -At -c "SELECT name, setting FROM pg_settings WHERE name IN
+		('fsync','synchronous_commit','wal_sync_method','shared_buffers',
+		 'max_connections','commit_delay','full_page_writes','wal_level')
+		ORDER BY name" >"$out/pg-settings.txt"
+	"$bin/ctbench-tickets" app1 1 1 3600 /dev/null "$out/session.txt" ||
+		{ log "ticket minting failed"; return 1; }
+	ref=$(head -n 1 "$out/session.txt")
+	mint() { "$bin/ctbench-tickets" app1 "$1" "$2" 3600 "$out/tickets.txt"; }
+	local common=(--proto ct --ws "$ws_port" --http "$http_port" --ws-path /ws
+		--subproto crosstalk.v1 --origin "$APP1_ORIGIN" --tickets "$out/tickets.txt"
+		--pub-path /api/v1/messages --header "Authorization: Bearer $APP1_KEY"
+		--header "X-Crosstalk-Session: $ref" --cpu-pids "$wsd")
+
+	mint "$idle_n" 100
+	cb crosstalk idle idle "${common[@]}" --stack-pids "$(stack_list)" \
+		--subs "$idle_n" --rss-pids "$wsd" --hold 2 --setup-timeout 90
+	sleep 0.5
+	mint 1000 100
+	cb crosstalk fan1k fanout "${common[@]}" --stack-pids "$(stack_list)" \
+		--subs 1000 --pub-conns 16 --rates "$rates_1k" --duration "$step_s" --drain 2
+	mint 5000 100
+	cb crosstalk fan5k fanout "${common[@]}" --stack-pids "$(stack_list)" \
+		--subs 5000 --pub-conns 16 --rates "$rates_5k" --duration "$step_s" --drain 2
+	mint 10000 100
+	cb crosstalk multi fanout "${common[@]}" --stack-pids "$(stack_list)" \
+		--subs 10000 --channels 1000 --pub-conns 32 --rates "$rates_mc" \
+		--duration "$step_s" --drain 2 --setup-timeout 90
+	# WebSocket publish: 64 publishers (distinct users), 8 in flight each
+	mint 64 64
+	cb crosstalk wspub fanout "${common[@]}" --stack-pids "$(stack_list)" \
+		--subs 0 --pub-ws --pub-conns 64 --window 8 --channels 100 --rates 0 \
+		--duration 4 --drain 3
+	# HTTP publish through nginx -> crosstalk-fcgi -> PostgreSQL (wrk)
+	for nch in 1 100; do
+		log "crosstalk / wrk POST messages, $nch channel(s)"
+		APP1_KEY=$APP1_KEY BENCH_SESSION=$ref BENCH_CHANNELS=$nch \
+			taskset -c $CLI_CPU wrk -t1 -c16 -d4s --latency \
+			-s "$src/bench/wrk-post.lua" "http://127.0.0.1:$http_port" \
+			>"$out/wrk-$nch.txt" 2>&1
+		printf 'sys=crosstalk scen=wrk%s rps=%s non2xx=%s p99=%s\n' "$nch" \
+			"$(awk '/^Requests\/sec/ { print $2 }' "$out/wrk-$nch.txt")" \
+			"$(awk '/Non-2xx/ { print $5 }' "$out/wrk-$nch.txt" | grep . || echo 0)" \
+			"$(awk '$1 == "99%" { print $2 }' "$out/wrk-$nch.txt")" | tee -a "$results" >&2
+	done
+	# the database's own ceiling: the same post_message(), no HTTP
+	for s in post1 post1-spread post10 insert insert-notify; do
+		log "postgres / pgbench $s"
+		"${psql[@]}" -c "CREATE TABLE IF NOT EXISTS public.bench_t (id bigserial PRIMARY KEY, body text)" >/dev/null
+		pgbench -n -c 16 -j 2 -T 4 -f "$src/bench/pgbench-$s.sql" >"$out/pgbench-$s.txt" 2>&1
+		printf 'sys=postgres scen=pgbench-%s tps=%s\n' "$s" \
+			"$(awk '/^tps = / { print $3; exit }' "$out/pgbench-$s.txt")" | tee -a "$results" >&2
+	done
+	# long-poll: 500 waiting polls woken by one post
+	local last
+	last=$("${psql[@]}" -At -c "SELECT last_seq FROM crosstalk.channels WHERE name = 'bench0'")
+	cb crosstalk longpoll longpoll --proto ct --http "$http_port" \
+		--header "Authorization: Bearer $APP1_KEY" --header "X-Crosstalk-Session: $ref" \
+		--lp-path "/api/v1/messages/poll?channel=%c&after=$last&wait=20" \
+		--pub-path /api/v1/messages --polls 500 --hold 1 --drain 15
+	[ "$profile" = 1 ] && profile_wsd "$wsd" "$ws_port" "$http_port" "$ref"
+	cleanup
+}
+
+# Where crosstalk-wsd spends its time during fan-out to 1,000 subscribers at
+# a fixed rate: perf when the kernel lets us count, else callgrind.
+profile_wsd() {
+	local wsd=$1 ws_port=$2 http_port=$3 ref=$4 rate=400
+	"$bin/ctbench-tickets" app1 1000 100 3600 "$out/tickets.txt" || return 0
+	local args=(fanout --proto ct --ws "$ws_port" --http "$http_port" --ws-path /ws
+		--subproto crosstalk.v1 --origin "$APP1_ORIGIN" --tickets "$out/tickets.txt"
+		--pub-path /api/v1/messages --header "Authorization: Bearer $APP1_KEY"
+		--header "X-Crosstalk-Session: $ref" --cpu-pids "$wsd"
+		--subs 1000 --pub-conns 16 --rates "$rate" --duration 4 --drain 2 --keep-going)
+	if perf stat -e instructions true >/dev/null 2>&1; then
+		log "profile: perf on crosstalk-wsd, 1,000 subscribers x $rate msg/s"
+		taskset -c $CLI_CPU "$bin/ctbench" "${args[@]}" >"$out/profile-run.txt" 2>>"$out/ctbench.log" &
+		local cbpid=$!
+		sleep 2.5 # subscribers connected, publishing under way
+		perf stat -e instructions,cycles -p "$wsd" -o "$out/perf-stat.txt" -- sleep 3 2>/dev/null
+		perf record -F 2000 -g -p "$wsd" -o "$out/perf.data" -- sleep 1 >/dev/null 2>&1
+		wait "$cbpid"
+		perf report -i "$out/perf.data" --stdio --no-children --sort symbol \
+			--percent-limit 1.5 -g none 2>/dev/null | grep -v '^$' | head -n 40 >"$out/perf-top.txt"
+		perf report -i "$out/perf.data" --stdio --no-children --sort dso \
+			-g none 2>/dev/null | grep '%' | head -n 12 >"$out/perf-dso.txt"
+		sed "s/^RESULT /sys=crosstalk scen=profile /" "$out/profile-run.txt" >>"$results"
+	else
+		log "profile: perf unavailable; callgrind is not run by make bench (too slow)"
+	fi
+}
+
+for s in $systems; do
+	case $s in
+	raw-once) run_raw once ;;
+	raw-coalesce) run_raw coalesce ;;
+	node) run_node ;;
+	nchan) run_nchan ;;
+	crosstalk) run_crosstalk ;;
+	*) log "unknown system $s" ;;
+	esac
+done
+cleanup
+
+elapsed=$(($(date +%s) - started))
+log "runs took ${elapsed}s; writing bench/RESULTS.md"
+$py "$src/bench/report.py" "$results" "$out" "$src/bench/RESULTS.md" "$elapsed" "$step_s" "$idle_n"

@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""test_longpoll.py - messages/poll with wait: it returns as soon as a
+message commits (woken by NOTIFY), times out with an empty list, and many
+more waiting polls than database connections all wake on one post while
+other requests still get through. Timing is printed; only generous bounds
+are asserted."""
+import statistics
+import threading
+import time
+
+from ct import T, api
+from hx import expect, key, new_channel, new_session, post
+
+ref, user = new_session()
+ch = new_channel()
+
+
+def poll_in_thread(out, channel, after, wait, **kw):
+    def run():
+        t0 = time.monotonic()
+        r = api("GET", "messages/poll", query={"channel": channel, "after": after,
+                                               "wait": wait}, timeout=60, **kw)
+        out.append((r, time.monotonic(), time.monotonic() - t0))
+    th = threading.Thread(target=run)
+    th.start()
+    return th
+
+
+# 1. wake latency: post while a poll waits
+lat = []
+for i in range(8):
+    after = i
+    got = []
+    th = poll_in_thread(got, ch, after, 20, key=key("app2"))
+    time.sleep(0.3)  # let the poll reach its wait
+    r = post(ref, ch, "wake %d" % i)
+    t_commit = time.monotonic()  # the post's 201 comes after the commit
+    th.join(30)
+    T.ok(got, "poll %d returned" % i)
+    if not got:
+        continue
+    pr, t_back, took = got[0]
+    expect("woken poll %d" % i, pr, 200)
+    T.eq([m["text"] for m in pr.json["messages"]], ["wake %d" % i], "woken poll got the message")
+    T.eq(pr.json.get("waited"), True, "waited flag")
+    T.ok(took < 10, "poll returned long before its 20 s wait", "%.2f s" % took)
+    lat.append(max(0.0, t_back - t_commit) * 1000)
+if lat:
+    print("long-poll wake after the post's reply: median %.1f ms, max %.1f ms (n=%d)"
+          % (statistics.median(lat), max(lat), len(lat)), flush=True)
+
+# 2. nothing comes: answers after wait with an empty list and the cursor
+t0 = time.monotonic()
+r = expect("poll timeout", api("GET", "messages/poll", query={
+    "channel": ch, "after": 8, "wait": "1.0"}), 200)
+took = time.monotonic() - t0
+T.eq((r.json["messages"], r.json["last_seq"], r.json.get("waited")), ([], "8", True),
+     "timed-out poll is empty")
+T.ok(0.9 <= took < 6, "waited about 1 s", "%.2f s" % took)
+
+# 3. a poll that has something answers at once even with wait
+t0 = time.monotonic()
+r = expect("poll with backlog", api("GET", "messages/poll", query={
+    "channel": ch, "after": 0, "wait": 20}), 200)
+T.ok(len(r.json["messages"]) == 8 and time.monotonic() - t0 < 5, "backlog answers at once")
+
+# 4. 40 waiting polls (the stack has 8 database connections): all wake on
+# one post, and ordinary requests are served while they wait
+ch2 = new_channel()
+outs = []
+threads = []
+for i in range(40):
+    threads.append(poll_in_thread(outs, ch2, 0, 20))
+time.sleep(1.0)
+t0 = time.monotonic()
+h = api("GET", "health", key="")
+T.eq(h.status, 200, "health answers while 40 polls wait")
+r = expect("channels while 40 polls wait", api("GET", "channels"), 200)
+T.ok(time.monotonic() - t0 < 5, "other requests are not starved",
+     "%.2f s" % (time.monotonic() - t0))
+post(ref, ch2, "to all waiters")
+for th in threads:
+    th.join(30)
+T.eq(len(outs), 40, "all 40 polls returned")
+T.eq(sum(1 for r, _, _ in outs if r.status == 200 and len(r.json["messages"]) == 1), 40,
+     "all 40 got the message")
+T.ok(all(took < 15 for _, _, took in outs), "none waited for its timeout")
+
+# 5. a DM long-poll wakes too, and access is checked before waiting
+ref_b, ub = new_session("app2")
+dm = "dm:%s:%s" % tuple(sorted([user, ub]))
+post(ref, dm, "first")
+got = []
+th = poll_in_thread(got, dm, 1, 20, key=key("app2"), session=ref_b)
+time.sleep(0.3)
+post(ref, dm, "second")
+th.join(30)
+T.ok(got and [m["text"] for m in got[0][0].json["messages"]] == ["second"], "DM long-poll")
+t0 = time.monotonic()
+expect("forbidden long-poll answers at once", api("GET", "messages/poll", key=key("app2"),
+                                                  query={"channel": "app1-only", "wait": 20}),
+       403, "forbidden")
+T.ok(time.monotonic() - t0 < 5, "no waiting before a 403")
+
+T.done()

@@ -1,0 +1,159 @@
+// chat.mjs - users of app1 and app2 chat both ways through the embedded
+// widgets; the parent pages get crosstalk:message and crosstalk:unread;
+// msgHook fires; markup in a message shows as text and runs nothing;
+// edit and delete reach the other side. Saves screenshots.
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+	readEnv, run, startApp, launch, loginContext, newChannel, watchPage, widget, widgetState,
+	messageTexts, sendInWidget, until, SHOTS, sleep,
+} from './lib.mjs';
+
+await run('browser_chat', 150, async (T, logs) => {
+	const state = process.env.CT_STATE;
+	const env = readEnv(state);
+	const o1 = env.APP1_ORIGIN || 'http://127.0.0.1:8081';
+	const o2 = env.APP2_ORIGIN || 'http://127.0.0.1:8082';
+	await startApp(path.join(state, 'env'), new URL(o1).port, ['--app', 'app1'], state);
+	await startApp(path.join(state, 'env'), new URL(o2).port, ['--app', 'app2'], state);
+	const channel = await newChannel(env, 'chat');
+	fs.mkdirSync(SHOTS, { recursive: true });
+
+	const browser = await launch();
+	try {
+		const ca = await loginContext(browser, o1, 'alice', 'Alice Adams');
+		const cb = await loginContext(browser, o2, 'carol', 'Carol Chen');
+		const pa = await ca.newPage();
+		const pb = await cb.newPage();
+		watchPage(pa, 'app1', logs);
+		watchPage(pb, 'app2', logs);
+		await pa.goto(`${o1}/hook?channel=${channel}`);
+		await pb.goto(`${o2}/chat?channel=${channel}`);
+
+		T.ok(await until(async () => (await widgetState(pa)) === 'open', 15000), 'app1 widget connects',
+			String(await widgetState(pa)));
+		T.ok(await until(async () => (await widgetState(pb)) === 'open', 15000), 'app2 widget connects',
+			String(await widgetState(pb)));
+		const wa = widget(pa), wb = widget(pb);
+		const evA = () => pa.evaluate(() => window.ctEvents.map((e) => e.type));
+		T.ok((await evA()).includes('crosstalk:authenticated'), 'parent got crosstalk:authenticated');
+		T.ok(await until(async () => (await wa.evaluate(() => !!document.querySelector('.ct-chan[aria-current="true"]'))), 5000),
+			'channel list shows the current channel');
+
+		// app1 -> app2
+		await sendInWidget(wa, 'hello from app1');
+		T.ok(await until(async () => (await messageTexts(wb)).includes('hello from app1'), 10000),
+			'app2 widget shows app1 message');
+		T.ok(await until(() => pb.evaluate(() => window.ctEvents.some((e) => e.type === 'crosstalk:message' &&
+			e.text === 'hello from app1' && e.user && e.user.id === 'alice' && !e.mine)), 5000),
+			'app2 parent got crosstalk:message');
+
+		// app2 -> app1, and msgHook on app1's page
+		await sendInWidget(wb, 'hi back from app2');
+		T.ok(await until(async () => (await messageTexts(wa)).includes('hi back from app2'), 10000),
+			'app1 widget shows app2 message');
+		T.ok(await until(() => pa.evaluate(() => window.hookCalls.includes('hi back from app2')), 5000),
+			'msgHook fired on app1 page');
+		T.ok(!(await pa.evaluate(() => window.hookCalls.includes('hello from app1'))),
+			'msgHook is not called for own messages');
+		T.ok(await pa.evaluate(() => window.ctEvents.some((e) => e.type === 'crosstalk:message' &&
+			e.text === 'hello from app1' && e.mine)), 'own message reported with mine=true');
+
+		// unread: app1's widget is hidden, app2 writes twice
+		await pa.evaluate(() => window.crosstalkChat.setVisible(false));
+		await sleep(200);
+		await sendInWidget(wb, 'unread one');
+		await sendInWidget(wb, 'unread two');
+		const unread = await until(() => pa.evaluate((ch) => {
+			const u = window.ctEvents.filter((e) => e.type === 'crosstalk:unread').pop();
+			return u && u.channels && u.channels[ch] >= 2 && u.total >= 2 ? u : null;
+		}, channel), 10000);
+		T.ok(unread, 'app1 parent got crosstalk:unread with 2 for the channel');
+		T.ok(await pa.evaluate(() => !document.getElementById('unread').hidden), 'app1 page shows an unread badge');
+		await pa.evaluate(() => window.crosstalkChat.setVisible(true));
+		T.ok(await until(() => pa.evaluate((ch) => {
+			const u = window.ctEvents.filter((e) => e.type === 'crosstalk:unread').pop();
+			return u && u.channels[ch] === 0;
+		}, channel), 10000), 'unread back to 0 when visible again');
+
+		// markup is text
+		const evil = ['<img src=x onerror="window.top.pwned=1;alert(1)">',
+			'<script>window.top.pwned2=1;alert(2)</script>',
+			'<b onmouseover="alert(3)">bold?</b> & &amp; "quotes"'];
+		for (const t of evil)
+			await sendInWidget(wb, t);
+		T.ok(await until(async () => {
+			const got = await messageTexts(wa);
+			return evil.every((t) => got.includes(t));
+		}, 10000), 'markup shows verbatim as text in app1 widget');
+		await sleep(500);
+		const inject = await wa.evaluate(() => ({
+			img: document.querySelectorAll('#ct-messages img').length,
+			script: document.querySelectorAll('#ct-messages script').length,
+			b: document.querySelectorAll('#ct-messages b').length,
+		}));
+		T.eq(inject, { img: 0, script: 0, b: 0 }, 'no elements created from message text');
+		const pwned = await pa.evaluate(() => [window.pwned, window.pwned2]);
+		T.ok(pwned[0] === undefined && pwned[1] === undefined, 'nothing ran on app1 page', JSON.stringify(pwned));
+		T.ok(!logs.some((l) => l.includes('dialog]')), 'no alert() ran', logs.filter((l) => l.includes('dialog]')).join('; '));
+		T.ok(await pa.evaluate((t) => Array.from(document.querySelectorAll('#hooked li')).some((li) => li.textContent === t),
+			evil[0]), 'msgHook page shows the markup as text');
+
+		// edit and delete own message reach the other side
+		const mine = await wa.evaluate(() => {
+			const li = Array.from(document.querySelectorAll('#ct-messages .ct-msg.ct-mine'))
+				.find((l) => l.querySelector('.ct-text').textContent === 'hello from app1');
+			return li && li.getAttribute('data-id');
+		});
+		T.ok(mine, 'own message has edit controls');
+		if (mine) {
+			await wa.click(`.ct-msg[data-id="${mine}"] .ct-act >> text=Edit`);
+			await wa.fill(`.ct-msg[data-id="${mine}"] .ct-edit textarea`, 'hello from app1 (edited)');
+			await wa.press(`.ct-msg[data-id="${mine}"] .ct-edit textarea`, 'Enter');
+			T.ok(await until(() => wb.evaluate((id) => {
+				const li = document.querySelector(`.ct-msg[data-id="${id}"]`);
+				return li && li.querySelector('.ct-text').textContent === 'hello from app1 (edited)' &&
+					!!li.querySelector('.ct-edited');
+			}, mine), 10000), 'edit shows in app2 widget');
+			await sendInWidget(wa, 'to be deleted');
+			const del = await until(() => wa.evaluate(() => {
+				const li = Array.from(document.querySelectorAll('#ct-messages .ct-msg.ct-mine'))
+					.find((l) => l.querySelector('.ct-text').textContent === 'to be deleted');
+				return li && li.getAttribute('data-id');
+			}), 10000);
+			if (del) {
+				await wa.click(`.ct-msg[data-id="${del}"] .ct-act >> text=Delete`);
+				await wa.click(`.ct-msg[data-id="${del}"] .ct-act >> text=Really delete?`);
+				T.ok(await until(() => wb.evaluate((id) => {
+					const li = document.querySelector(`.ct-msg[data-id="${id}"]`);
+					return li && li.classList.contains('ct-deleted');
+				}, del), 10000), 'delete shows in app2 widget');
+			} else {
+				T.ok(false, 'message to delete arrived');
+			}
+		}
+
+		// presence: both users listed in the widget
+		T.ok(await until(() => wa.evaluate(() => Array.from(document.querySelectorAll('#ct-people-list .ct-person-name'))
+			.map((e) => e.textContent).sort().join(',')) .then((s) => s === 'Alice Adams,Carol Chen'), 10000),
+		'presence lists both users');
+
+		// a friendly conversation for the pictures
+		for (const [w, t] of [[wa, 'Order #1042 ships today, can billing send the invoice?'],
+			[wb, 'Sure, invoice goes out within the hour.']]) {
+			await sendInWidget(w, t);
+			await sleep(300);
+		}
+		await sleep(800);
+		await pa.screenshot({ path: path.join(SHOTS, 'app1.png') });
+		await pb.screenshot({ path: path.join(SHOTS, 'app2.png') });
+		// narrow widget, as in a 360 px iframe
+		await pb.setViewportSize({ width: 400, height: 760 });
+		await sleep(300);
+		await pb.screenshot({ path: path.join(SHOTS, 'app2-narrow.png') });
+		const overflow = await wb.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth + 1);
+		T.ok(!overflow, 'widget has no horizontal overflow when narrow');
+	} finally {
+		await browser.close();
+	}
+});

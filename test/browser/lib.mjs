@@ -1,0 +1,235 @@
+// lib.mjs - shared pieces of crosstalk's browser tests: Debian's chromium
+// driven by playwright-core, the demo stand-in apps, the stack's env file,
+// and the "N passed, N failed" bookkeeping every test ends with.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const here = path.dirname(fileURLToPath(import.meta.url));
+export const SRC = process.env.CT_SRC || path.resolve(here, '../..');
+export const BIN = process.env.CT_BIN || path.join(SRC, 'build');
+export const SHOTS = process.env.CT_SHOTS || path.join(BIN, 'browser-shots');
+const PY = '/usr/bin/python3';
+
+export function readEnv(state) {
+	const env = {};
+	for (const line of fs.readFileSync(path.join(state, 'env'), 'utf8').split('\n')) {
+		const i = line.indexOf('=');
+		if (i > 0)
+			env[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+	}
+	return env;
+}
+
+export class Checks {
+	constructor(name) {
+		this.name = name;
+		this.passed = 0;
+		this.failed = 0;
+	}
+	ok(cond, what, detail = '') {
+		if (cond)
+			this.passed++;
+		else {
+			this.failed++;
+			console.log(`FAIL: ${what} ${detail}`);
+		}
+		return !!cond;
+	}
+	eq(got, want, what) {
+		const g = JSON.stringify(got), w = JSON.stringify(want);
+		return this.ok(g === w, what, `got ${g.slice(0, 400)} want ${w.slice(0, 400)}`);
+	}
+	done() {
+		console.log(`${this.passed} passed, ${this.failed} failed`);
+		if (this.passed === 0 && this.failed === 0)
+			console.log('no checks ran');
+		return this.failed || !this.passed ? 1 : 0;
+	}
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// poll fn() until it returns a truthy value or ms pass; returns the value
+export async function until(fn, ms = 10000, step = 100) {
+	const end = Date.now() + ms;
+	let v;
+	for (let i = 0; i < 100000 && Date.now() < end; i++) {
+		try {
+			v = await fn();
+		} catch (e) {
+			v = undefined;
+		}
+		if (v)
+			return v;
+		await sleep(step);
+	}
+	return v;
+}
+
+export function freePort() {
+	return new Promise((resolve, reject) => {
+		const s = net.createServer();
+		s.once('error', reject);
+		s.listen(0, '127.0.0.1', () => {
+			const p = s.address().port;
+			s.close(() => resolve(p));
+		});
+	});
+}
+
+const children = [];
+export function cleanup() {
+	for (const c of children.splice(0)) {
+		if (c.exitCode === null && c.signalCode === null) {
+			try {
+				c.kill('SIGTERM');
+			} catch (e) { /* gone */ }
+		}
+	}
+}
+process.on('exit', cleanup);
+
+// start one demo app (demo/app.py) on port; resolves when it answers
+export async function startApp(envFile, port, args, logDir) {
+	const log = fs.openSync(path.join(logDir, `demo-${port}.log`), 'a');
+	const c = spawn(PY, [path.join(SRC, 'demo/app.py'), '--env', envFile, '--port', String(port), ...args],
+		{ stdio: ['ignore', log, log], env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+	children.push(c);
+	const up = await until(async () => {
+		const r = await fetch(`http://127.0.0.1:${port}/health`);
+		return r.ok;
+	}, 10000, 100);
+	if (!up)
+		throw new Error(`demo app on ${port} did not start (see ${logDir}/demo-${port}.log)`);
+	return c;
+}
+
+export async function launch() {
+	// launch() gives every run a fresh, throwaway profile directory
+	return chromium.launch({
+		executablePath: '/usr/bin/chromium',
+		headless: true,
+		args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+			'--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
+		timeout: 30000,
+	});
+}
+
+// the HTTP API, as the app servers use it
+export async function api(env, method, p, { key, session, body } = {}) {
+	const h = { Authorization: `Bearer ${key || env.APP1_KEY}`, 'Content-Type': 'application/json' };
+	if (session)
+		h['X-Crosstalk-Session'] = session;
+	const r = await fetch(`${env.CROSSTALK_HTTP}/${p}`, {
+		method, headers: h, body: method === 'GET' ? undefined : JSON.stringify(body || {}),
+	});
+	let json = null;
+	try {
+		json = await r.json();
+	} catch (e) { /* not JSON */ }
+	return { status: r.status, json };
+}
+
+export async function newChannel(env, prefix = 'bt') {
+	const name = `${prefix}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+	const r = await api(env, 'POST', 'channels/create', { body: { name, title: `Test ${name}` } });
+	if (r.status !== 200 && r.status !== 201) {
+		// fall back to crosstalkctl with the owner's config
+		execFileSync(path.join(env.CROSSTALK_BIN, 'ctl/crosstalkctl'),
+			['--config', env.CROSSTALK_CONFIG, 'channel', 'add', name, '--title', `Test ${name}`]);
+	}
+	return name;
+}
+
+export async function session(env, app, user, name) {
+	const key = app === 'app2' ? env.APP2_KEY : env.APP1_KEY;
+	const r = await api(env, 'POST', 'sessions', { key, body: { user_id: user, display_name: name, ttl: 3600 } });
+	if (!r.json || !r.json.session)
+		throw new Error(`sessions: ${r.status} ${JSON.stringify(r.json)}`);
+	return r.json.session;
+}
+
+export async function ticket(env, app, ref) {
+	const key = app === 'app2' ? env.APP2_KEY : env.APP1_KEY;
+	const r = await api(env, 'POST', 'tickets', { key, session: ref });
+	if (!r.json || !r.json.ticket)
+		throw new Error(`tickets: ${r.status} ${JSON.stringify(r.json)}`);
+	return r.json.ticket;
+}
+
+// a browser context logged into a demo app as user
+export async function loginContext(browser, appUrl, user, name, viewport = { width: 900, height: 760 }) {
+	const ctx = await browser.newContext({ viewport });
+	const r = await ctx.request.post(`${appUrl}/login`, {
+		form: { user_id: user, display_name: name }, maxRedirects: 0,
+	});
+	if (r.status() !== 303)
+		throw new Error(`login at ${appUrl}: ${r.status()} ${await r.text()}`);
+	return ctx;
+}
+
+// collect what a page prints, to show when a test fails
+export function watchPage(page, label, sink) {
+	page.on('console', (m) => sink.push(`[${label} console.${m.type()}] ${m.text()}`));
+	page.on('pageerror', (e) => sink.push(`[${label} pageerror] ${e.message}`));
+	page.on('dialog', (d) => {
+		sink.push(`[${label} dialog] ${d.message()}`);
+		d.dismiss().catch(() => {});
+	});
+}
+
+// the widget inside a page that embedded it
+export function widget(page) {
+	return page.frames().find((f) => f.url().includes('/widget'));
+}
+
+export async function widgetState(page) {
+	const f = widget(page);
+	if (!f)
+		return null;
+	return f.evaluate(() => document.getElementById('ct-app').getAttribute('data-state'));
+}
+
+export async function messageTexts(frame) {
+	return frame.evaluate(() => Array.from(document.querySelectorAll('#ct-messages .ct-msg:not(.ct-pending) .ct-text'))
+		.map((e) => e.textContent));
+}
+
+export async function sendInWidget(frame, text) {
+	await frame.fill('#ct-input', text);
+	await frame.press('#ct-input', 'Enter');
+}
+
+export function mkTmp(prefix) {
+	return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+// run main() under a hard time limit; print the tally; exit non-zero on failure
+export async function run(name, seconds, main) {
+	const T = new Checks(name);
+	const logs = [];
+	const timer = setTimeout(() => {
+		console.log(`FAIL: ${name} took longer than ${seconds} s`);
+		console.log(logs.slice(-60).join('\n'));
+		T.failed++;
+		T.done();
+		cleanup();
+		process.exit(1);
+	}, seconds * 1000);
+	try {
+		await main(T, logs);
+	} catch (e) {
+		T.ok(false, 'no exception', e && e.stack || String(e));
+	}
+	clearTimeout(timer);
+	if (T.failed)
+		console.log(logs.slice(-80).join('\n'));
+	const rc = T.done();
+	cleanup();
+	process.exit(rc);
+}

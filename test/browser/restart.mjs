@@ -1,0 +1,145 @@
+// restart.mjs - crosstalk-wsd is stopped and started again in the middle of
+// a chat between app1 and app2 widgets. Messages typed while it is down wait
+// in the widget and go out after the reconnect; messages posted over HTTP
+// meanwhile arrive by resume. In the end each widget shows every message
+// exactly once, in seq order. Runs on its own stack (it restarts a daemon).
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+	readEnv, run, startApp, launch, loginContext, newChannel, watchPage, widget, widgetState,
+	messageTexts, sendInWidget, until, sleep, freePort, api, session, BIN, SRC, mkTmp,
+} from './lib.mjs';
+
+const STACK = path.join(SRC, 'scripts/stack.sh');
+
+function wsdPid(state) {
+	const line = fs.readFileSync(path.join(state, 'pids'), 'utf8').split('\n')
+		.find((l) => l.startsWith('wsd '));
+	return line ? parseInt(line.split(' ')[1], 10) : 0;
+}
+
+function alive(pid) {
+	try {
+		process.kill(pid, 0);
+		return true;
+	} catch (e) {
+		return false;
+	}
+}
+
+// stop crosstalk-wsd and start it again exactly as stack.sh did (same argv,
+// same log), recording the new pid where stack.sh will find it
+async function restartWsd(state, env, downMs, whileDown) {
+	const pid = wsdPid(state);
+	const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((x) => x);
+	process.kill(pid, 'SIGTERM');
+	await until(() => !alive(pid), 10000, 50);
+	if (alive(pid))
+		process.kill(pid, 'SIGKILL');
+	const t0 = Date.now();
+	await whileDown();
+	await sleep(Math.max(0, downMs - (Date.now() - t0)));
+	const log = fs.openSync(path.join(state, 'wsd.log'), 'a');
+	const c = spawn(argv[0], argv.slice(1), { stdio: ['ignore', log, log], detached: true });
+	c.unref();
+	const pids = fs.readFileSync(path.join(state, 'pids'), 'utf8')
+		.replace(new RegExp(`^wsd ${pid}$`, 'm'), `wsd ${c.pid}`);
+	fs.writeFileSync(path.join(state, 'pids'), pids);
+	return until(async () => (await fetch(`${env.CROSSTALK_WSD}/health`)).ok, 15000, 100);
+}
+
+const state = mkTmp('ct-restart-');
+let stackUp = false;
+
+process.on('exit', () => {
+	if (stackUp) {
+		try {
+			execFileSync(STACK, ['down', state, BIN], { stdio: 'ignore' });
+		} catch (e) { /* best effort */ }
+	}
+	fs.rmSync(state, { recursive: true, force: true });
+});
+
+await run('browser_restart', 200, async (T, logs) => {
+	const p1 = await freePort(), p2 = await freePort();
+	const o1 = `http://127.0.0.1:${p1}`, o2 = `http://127.0.0.1:${p2}`;
+	stackUp = true;
+	execFileSync(STACK, ['up', state, BIN], {
+		stdio: ['ignore', 'ignore', 'inherit'],
+		env: { ...process.env, APP1_ORIGIN: o1, APP2_ORIGIN: o2, CT_FIXED_PORTS: '0',
+			CT_PG_PORT: '', CT_HTTP_PORT: '', CT_WS_PORT: '' },
+	});
+	const env = readEnv(state);
+	await startApp(path.join(state, 'env'), p1, ['--app', 'app1'], state);
+	await startApp(path.join(state, 'env'), p2, ['--app', 'app2'], state);
+	const channel = await newChannel(env, 'restart');
+
+	const browser = await launch();
+	try {
+		const ca = await loginContext(browser, o1, 'alice', 'Alice Adams');
+		const cb = await loginContext(browser, o2, 'carol', 'Carol Chen');
+		const pa = await ca.newPage(), pb = await cb.newPage();
+		watchPage(pa, 'app1', logs);
+		watchPage(pb, 'app2', logs);
+		await pa.goto(`${o1}/chat?channel=${channel}`);
+		await pb.goto(`${o2}/chat?channel=${channel}`);
+		T.ok(await until(async () => (await widgetState(pa)) === 'open' && (await widgetState(pb)) === 'open', 15000),
+			'both widgets connect');
+		const wa = widget(pa), wb = widget(pb);
+		const sent = [];
+		const say = async (w, who, i) => {
+			const t = `${who} ${String(i).padStart(2, '0')}`;
+			sent.push(t);
+			await sendInWidget(w, t);
+		};
+
+		for (let i = 1; i <= 8; i++)
+			await say(i % 2 ? wa : wb, i % 2 ? 'alice' : 'carol', i);
+		T.ok(await until(async () => (await messageTexts(wb)).length === 8, 10000), 'first 8 arrive before the restart');
+
+		const carolRef = await session(env, 'app2', 'carol', 'Carol Chen');
+		const up = await restartWsd(state, env, 1500, async () => {
+			T.ok(await until(async () => (await widgetState(pa)) === 'reconnecting', 5000),
+				'app1 widget shows that it is reconnecting');
+			T.ok(await wa.evaluate(() => !document.getElementById('ct-conn').hidden &&
+				/Reconnect|Connection lost/.test(document.getElementById('ct-conn').textContent)),
+			'connection state is visible in the widget');
+			// typed while the daemon is down: queued in the widget
+			for (let i = 9; i <= 12; i++)
+				await say(i % 2 ? wa : wb, i % 2 ? 'alice' : 'carol', i);
+			// posted over HTTP while the daemon is down: arrives by resume
+			for (let i = 13; i <= 14; i++) {
+				const t = `http ${i}`;
+				const r = await api(env, 'POST', 'messages', { key: env.APP2_KEY, session: carolRef, body: { channel, text: t } });
+				T.ok(r.status === 201 || r.status === 200, `HTTP post ${i} while wsd is down`);
+			}
+		});
+		T.ok(up, 'crosstalk-wsd is back');
+		T.ok(await until(async () => (await widgetState(pa)) === 'open' && (await widgetState(pb)) === 'open', 30000),
+			'both widgets reconnect');
+		for (let i = 15; i <= 20; i++)
+			await say(i % 2 ? wa : wb, i % 2 ? 'alice' : 'carol', i);
+
+		// the truth: the channel's stream as the API has it, in seq order
+		let truth = [];
+		await until(async () => {
+			const r = await api(env, 'GET', `messages/poll?channel=${channel}&after=0&limit=200`, { key: env.APP2_KEY, session: carolRef });
+			truth = ((r.json && r.json.messages) || []).map((m) => m.text);
+			return truth.length >= 20;
+		}, 20000, 250);
+		T.eq(truth.length, 20, 'the channel holds each message once');
+		T.eq([...truth].filter((t) => !t.startsWith('http')).sort(), [...sent].sort(), 'every typed message was stored');
+
+		for (const [label, w] of [['app1', wa], ['app2', wb]]) {
+			await until(async () => (await messageTexts(w)).length >= 20 &&
+				(await w.evaluate(() => document.querySelectorAll('.ct-pending').length)) === 0, 20000, 200);
+			const shown = await messageTexts(w);
+			T.eq(shown, truth, `${label} widget shows every message once, in order`);
+			T.eq(await w.evaluate(() => document.querySelectorAll('.ct-pending, .ct-failed').length), 0,
+				`${label} widget has no unsent leftovers`);
+		}
+	} finally {
+		await browser.close();
+	}
+});

@@ -99,13 +99,29 @@ cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The full list, to one watcher that asked. */
+static void
+answer(struct channel *c, struct sub *sb)
+{
+	json_t *users = json_array(), *o;
+
+	sb->pres_want = 0;
+	for (unsigned i = 0; i < c->npres; i++)
+		json_array_append_new(users, user_of(c->pres[i]));
+	o = json_pack("{s:s, s:s, s:o}", "type", "presence", "channel", c->name,
+		      "users", users);
+	if (o && sb->ref)
+		json_object_set_new(o, "ref", json_string(sb->ref));
+	if (o)
+		sess_send_json(sb->pss, o);
+}
+
 static void
 on_presence(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 {
 	struct channel *c = arg;
 	unsigned n, i = 0, j = 0;
 	char **keys;
-	json_t *users, *o;
 
 	c->pres_busy = 0;
 	if (rc != CT_OK)
@@ -154,18 +170,8 @@ on_presence(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 	{
 		struct sub *sb = lws_container_of(d, struct sub, in_chan);
 
-		if (!sb->pres_want)
-			continue;
-		sb->pres_want = 0;
-		users = json_array();
-		for (i = 0; i < n; i++)
-			json_array_append_new(users, user_of(keys[i]));
-		o = json_pack("{s:s, s:s, s:o}", "type", "presence", "channel",
-			      c->name, "users", users);
-		if (o && sb->ref)
-			json_object_set_new(o, "ref", json_string(sb->ref));
-		if (o)
-			sess_send_json(sb->pss, o);
+		if (sb->pres_want)
+			answer(c, sb);
 	}
 	lws_end_foreach_dll(d);
 	if (c->pres_again) {

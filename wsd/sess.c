@@ -390,7 +390,23 @@ on_published(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 static void
 on_changed(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 {
-	on_published(arg, res, rc, msg, tag); /* same ack, no retry column */
+	struct pss *p = arg;
+	const char *rest;
+	char ref[256];
+	json_t *o;
+
+	split_tag(tag, ref, sizeof(ref), &rest);
+	if (rc != CT_OK) {
+		sess_error(p, rc, msg, *ref ? ref : NULL, 0);
+		return;
+	}
+	o = json_pack("{s:s, s:s, s:s, s:s}", "type", "ack", "id",
+		      PQgetvalue(res, 0, 0), "seq", PQgetvalue(res, 0, 1),
+		      "channel", PQgetvalue(res, 0, 2));
+	if (o && *ref)
+		json_object_set_new(o, "ref", json_string(ref));
+	if (o)
+		sess_send_json(p, o);
 }
 
 static void

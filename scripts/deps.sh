@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 core="cmake make gcc pkg-config libfcgi-dev spawn-fcgi libwebsockets-dev
 libjansson-dev libpq-dev libinih-dev libcmocka-dev postgresql nginx curl
 python3-websockets clang-format"
-browser="chromium nodejs npm"
+browser="chromium nodejs npm openjdk-17-jre-headless"
 bench="libnginx-mod-nchan wrk nodejs npm postgresql-contrib"
 fuzz="clang libclang-rt-14-dev"
 deb="dpkg-dev fakeroot lintian openssl"
@@ -57,6 +57,14 @@ case " $* " in
 	   [ ! -d "$here/test/browser/node_modules/ws" ]; then
 		echo "deps: npm install (test/browser)"
 		(cd "$here/test/browser" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+	fi ;;
+esac
+# CFLint's jar (run with Java) for the ColdFusion client's lint, in test/cfml/node_modules
+case " $* " in
+*" browser "*)
+	if [ ! -d "$here/test/cfml/node_modules/cflint" ]; then
+		echo "deps: npm install (test/cfml)"
+		(cd "$here/test/cfml" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 	fi ;;
 esac
 exit 0

@@ -203,6 +203,22 @@
 		<cfreturn send("GET", "channels", structNew(), arguments.session)>
 	</cffunction>
 
+	<cffunction name="createChannel" access="public" returntype="struct" output="false"
+		hint="Creates a channel. Returns {ok, channel}; throws crosstalk.conflict when it exists.">
+		<cfargument name="name" type="string" required="true" hint="[a-z0-9][a-z0-9_.-]{0,63}">
+		<cfargument name="title" type="string" required="false" default="" hint="shown in the widget">
+		<cfargument name="apps" type="string" required="false" default="" hint="comma-separated app ids that may use it (empty: all apps)">
+		<cfset var fields = structNew()>
+		<cfset fields["NAME"] = arguments.name>
+		<cfif len(arguments.title)>
+			<cfset fields["TITLE"] = arguments.title>
+		</cfif>
+		<cfif len(arguments.apps)>
+			<cfset fields["APPS"] = arguments.apps>
+		</cfif>
+		<cfreturn send("POST", "channels/create", fields, "")>
+	</cffunction>
+
 	<cffunction name="getUnread" access="public" returntype="struct" output="false"
 		hint="A user's unread counts per channel, for a badge rendered on the server.">
 		<cfargument name="session" type="string" required="true" hint="the user's session ref">

@@ -1,0 +1,262 @@
+#!/usr/bin/python3
+"""lint.py - the ColdFusion client without a ColdFusion engine.
+
+1. CFLint (the jar from the npm package in test/cfml, run with the machine's
+   Java) over clients/cfml with the package's .cflintrc. CFLint exits 0
+   whatever it finds, so this reads its JSON report and fails on a parse
+   error, on a config it could not read, on a file it did not scan, and on
+   any finding at all (the rules the package does not follow are excluded,
+   with reasons, in the .cflintrc and below).
+   Before that, a deliberately broken file must come out as PARSE_ERROR:
+   proof that a parse error would be caught.
+2. What CFLint cannot know: every <cfhttp> as the contract wants it, the
+   package laid out as a ColdBox module, no helper named like a built-in,
+   one exception type per API error code, and each recording marked
+   @client sending what the client's method sends.
+Prints "N passed, N failed"; exits non-zero on any failure.
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.environ.get("CT_SRC") or os.path.abspath(os.path.join(HERE, "..", ".."))
+PKG = os.path.join(SRC, "clients", "cfml")
+
+# Findings accepted where the rule is wrong for the file: ColdBox reads a
+# module's title, mapping and helpers from `this` in ModuleConfig.cfc.
+ALLOW = {("ModuleConfig.cfc", "GLOBAL_VAR")}
+
+# The contract's error codes, in the order of their statuses.
+CODES = ["bad_request", "unauthorized", "forbidden", "not_found",
+         "method_not_allowed", "conflict", "too_large",
+         "unsupported_media_type", "invalid", "rate_limited", "unavailable"]
+STATUSES = [400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 503]
+
+
+class Checks:
+    passed = failed = 0
+
+    def ok(self, cond, what, detail=""):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print("FAIL: %s %s" % (what, detail), flush=True)
+        return cond
+
+    def done(self):
+        print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
+        sys.exit(1 if self.failed or not self.passed else 0)
+
+
+T = Checks()
+
+
+def find_jar():
+    want = json.load(open(os.path.join(HERE, "package.json")))["devDependencies"]["cflint"]
+    jars = glob.glob(os.path.join(HERE, "node_modules", "cflint", "bin",
+                                  "CFLint-%s-all.jar" % want.lstrip("^~=")))
+    return jars[0] if jars else None
+
+
+def cflint(jar, folder):
+    """Run CFLint on folder; returns (report dict or None, console text)."""
+    out = tempfile.mktemp(suffix=".json", prefix="cflint-")
+    try:
+        p = subprocess.run(["java", "-jar", jar, "-folder", folder, "-e", "-q",
+                            "-json", "-jsonfile", out],
+                           capture_output=True, text=True, timeout=300)
+        console = p.stdout + p.stderr
+        if not os.path.exists(out):
+            return None, console
+        with open(out) as f:
+            return json.load(f), console
+    finally:
+        if os.path.exists(out):
+            os.unlink(out)
+
+
+def findings(report):
+    for issue in report.get("issues", []):
+        for loc in issue.get("locations", []):
+            yield (issue.get("id"), issue.get("severity"),
+                   os.path.basename(loc.get("file", "")), loc.get("line"),
+                   loc.get("message", ""))
+
+
+def lint():
+    jar = find_jar()
+    if not T.ok(jar, "CFLint jar in test/cfml/node_modules",
+                "(scripts/deps.sh browser installs it)"):
+        return
+    if not T.ok(shutil.which("java"), "java on PATH", "(openjdk-17-jre-headless)"):
+        return
+
+    # the harness itself: a parse error must show up
+    tmp = tempfile.mkdtemp(prefix="cflint-self-")
+    try:
+        with open(os.path.join(tmp, "Broken.cfc"), "w") as f:
+            f.write('<cfcomponent>\n<cffunction name="f">\n<cfset var x = >\n'
+                    '</cffunction>\n</cfcomponent>\n')
+        report, console = cflint(jar, tmp)
+        T.ok(report is not None, "CFLint writes a JSON report", console[-500:])
+        if report:
+            T.ok(any(f[0] == "PARSE_ERROR" for f in findings(report)),
+                 "a broken file is reported as PARSE_ERROR", list(findings(report))[:3])
+    finally:
+        shutil.rmtree(tmp)
+
+    report, console = cflint(jar, PKG)
+    if not T.ok(report is not None, "CFLint report for clients/cfml", console[-500:]):
+        return
+    T.ok("Could not read config" not in console, "CFLint read clients/cfml/.cflintrc",
+         console.strip()[-300:])
+    sources = [p for p in glob.glob(os.path.join(PKG, "**", "*"), recursive=True)
+               if p.endswith((".cfc", ".cfm"))]
+    T.ok(report.get("counts", {}).get("totalFiles") == len(sources),
+         "CFLint scanned every .cfc/.cfm", "%r of %d" % (report.get("counts"), len(sources)))
+    found = list(findings(report))
+    parse = [f for f in found if f[0] in ("PARSE_ERROR", "MISSING_SEMI", "PLUGIN_ERROR")]
+    T.ok(not parse, "CFLint: no parse errors", parse)
+    rest = [f for f in found if f not in parse and (f[2], f[0]) not in ALLOW]
+    T.ok(not rest, "CFLint: no findings", "\n  " + "\n  ".join(
+        "%s %s %s:%s %s" % f for f in rest[:40]))
+    print("cflint: %d files, %d findings (%d allowed), %d parse errors" % (
+        len(sources), len(found), len(found) - len(rest) - len(parse), len(parse)))
+
+
+def read(rel):
+    with open(os.path.join(PKG, rel), encoding="utf-8") as f:
+        return f.read()
+
+
+def functions(cfc):
+    """name -> body of each <cffunction> in a tag-based CFC."""
+    return {m.group(1): m.group(2) for m in re.finditer(
+        r'<cffunction\s+name="(\w+)"(.*?)</cffunction>', cfc, re.S)}
+
+
+def structure():
+    cfc = read("models/Crosstalk.cfc")
+    https = re.findall(r"<cfhttp\b[^>]*>", cfc, re.S)
+    T.ok(len(https) >= 1, "Crosstalk.cfc uses the <cfhttp> tag")
+    for tag in https:
+        T.ok('getAsBinary="never"' in tag, "cfhttp getAsBinary=\"never\"", tag)
+        T.ok('throwOnError="no"' in tag, "cfhttp throwOnError=\"no\" (errors are typed here)", tag)
+        T.ok(re.search(r'timeout="#\w+#"', tag), "cfhttp timeout from the settings", tag)
+        T.ok('redirect="no"' in tag, "cfhttp redirect=\"no\"", tag)
+    T.ok(re.search(r'listFirst\(\s*statusLine\s*,\s*" "\s*\)', cfc) and
+         "statusLine = arguments.res.statusCode" in cfc,
+         "status from listFirst(cfhttp.statusCode, \" \")")
+    T.ok(not re.search(r"<cfscript", cfc, re.I), "Crosstalk.cfc is tag-based (CF10)")
+    m = re.search(r'ERROR_CODES = "([^"]+)"', cfc)
+    T.ok(m and m.group(1).split(",") == CODES, "one exception type per API error code",
+         m and m.group(1))
+    m = re.search(r'var statuses = "([^"]+)"', cfc)
+    T.ok(m and [int(x) for x in m.group(1).split(",")] == STATUSES,
+         "error codes line up with their statuses", m and m.group(1))
+    T.ok('type="crosstalk.#code#"' in cfc, "errors thrown as crosstalk.<code>")
+    fns = functions(cfc)
+    for name in ("registerSession", "endSession", "mintTicket", "publish", "poll",
+                 "getSubscribers", "embed"):
+        T.ok(name in fns and 'access="public"' in fns[name], "public method " + name)
+    T.ok("crosstalk-embed.js" in fns.get("embed", "") and "mintTicket(" in fns.get("embed", ""),
+         "embed() loads crosstalk-embed.js with a fresh ticket")
+    T.ok("encodeForHTMLAttribute" in fns.get("scriptTags", "") and
+         "encodeForJavaScript" in fns.get("mountOptions", ""),
+         "embed() escapes what it writes into HTML and JavaScript")
+
+    box = json.loads(read("box.json"))
+    T.ok(box.get("type") == "modules" and box.get("slug") == "crosstalk",
+         "box.json: a ColdBox module named crosstalk")
+    mc = read("ModuleConfig.cfc")
+    for rel in re.findall(r'"(helpers/[\w.]+)"', mc):
+        T.ok(os.path.exists(os.path.join(PKG, rel)), "ModuleConfig helper exists: " + rel)
+    for rel in re.findall(r'#moduleMapping#\.([\w.]+)"', mc):
+        T.ok(os.path.exists(os.path.join(PKG, rel.replace(".", "/") + ".cfc")),
+             "ModuleConfig maps an existing CFC: " + rel)
+    T.ok('"postLogin"' in mc and '"preLogout"' in mc, "cbauth interception points declared")
+    icpt = read("interceptors/ChatSession.cfc")
+    T.ok(re.search(r"function\s+postLogin\s*\(", icpt) and
+         re.search(r"function\s+preLogout\s*\(", icpt),
+         "interceptor listens to postLogin and preLogout")
+    helpers = read("helpers/ChatHelpers.cfm")
+    names = re.findall(r"function\s+(\w+)\s*\(", helpers)
+    T.ok("chatPublish" in names, "chatPublish() helper")
+    T.ok(not [n for n in names if n.lower().startswith("ws")],
+         "no helper named like the built-in ws* functions", names)
+    T.ok(all(n.startswith("chat") for n in names), "every helper starts with chat", names)
+
+
+def recordings():
+    """Each @client recording sends what that method of the client sends."""
+    fns = functions(read("models/Crosstalk.cfc"))
+    files = sorted(glob.glob(os.path.join(PKG, "recordings", "*.http")))
+    T.ok(len(files) >= 7, "recordings exist")
+    for path in files:
+        name = os.path.basename(path)
+        text = open(path, encoding="utf-8").read()
+        lines = text.split("\n")
+        T.ok(text.endswith("\n") and "\r" not in text, name + ": LF lines")
+        client = [l.split("@client", 1)[1].split() for l in lines if l.startswith("# @client")]
+        req = next(l for l in lines if l and not l.startswith("#"))
+        hdrs, i = {}, lines.index(req) + 1
+        while lines[i] != "":
+            k, _, v = lines[i].partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+            i += 1
+        body = "\n".join(lines[i + 1:]).rstrip("\n")
+        T.ok(hdrs.get("user-agent") == "ColdFusion", name + ": cfhttp's User-Agent")
+        T.ok(hdrs.get("authorization", "").startswith("Bearer "), name + ": Bearer key")
+        verb, target, _ = req.split(" ", 2)
+        T.ok(target.startswith("{{BASE}}/"), name + ": under {{BASE}}")
+        route, _, query = target[len("{{BASE}}/"):].partition("?")
+        sent = [kv.split("=", 1)[0] for kv in query.split("&") if kv]
+        ctype = hdrs.get("content-type", "")
+        if body and ctype.startswith("application/x-www-form-urlencoded"):
+            sent += [kv.split("=", 1)[0] for kv in body.split("&")]
+        elif body and ctype.startswith("application/json"):
+            try:
+                doc = json.loads(re.sub(r"\{\{[^}]+\}\}", "0", body.lstrip("/")))
+                sent += list(doc)
+            except ValueError:
+                pass  # the malformed-JSON recording
+        T.ok(all(k == k.upper() for k in sent), name + ": upper-case field names", sent)
+        if not client:
+            continue
+        method, mode = client[0][0], (client[0][1:] or ["form"])[0]
+        fn = fns.get(method)
+        if not T.ok(fn, name + ": @client %s is a method of Crosstalk.cfc" % method):
+            continue
+        m = re.search(r'send\("(\w+)",\s*"([\w/]+)",\s*(\w+|structNew\(\)),\s*([\w."]+)', fn)
+        if not T.ok(m, name + ": %s calls send()" % method):
+            continue
+        T.ok(m.group(1) == verb, name + ": %s uses %s" % (method, m.group(1)), verb)
+        T.ok(m.group(2) == route, name + ": %s calls %s" % (method, m.group(2)), route)
+        fields = set(re.findall(r'fields\["(\w+)"\]', fn))
+        T.ok(set(sent) <= fields, name + ": fields the client sends", "%r vs %r" % (sent, fields))
+        has = "x-crosstalk-session" in hdrs
+        if m.group(4) != "arguments.session":
+            T.ok(not has, name + ": no session header: %s sends none" % method)
+        elif re.search(r'<cfargument name="session"[^>]*required="true"', fn):
+            T.ok(has, name + ": session header: %s always sends it" % method)
+        if verb == "POST" and sent:
+            want = "application/json" if mode == "json" else "application/x-www-form-urlencoded"
+            T.ok(ctype.startswith(want), name + ": %s body" % mode, ctype)
+
+
+def main():
+    lint()
+    structure()
+    recordings()
+    T.done()
+
+
+if __name__ == "__main__":
+    main()

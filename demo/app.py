@@ -372,7 +372,7 @@ window.tryDrive = function (ticket) {
   return true;
 };
 document.getElementById('open').addEventListener('click', function () { window.tryDrive(); });
-</script>""" % (esc(cfg["origin"]), esc(widget), esc(json.dumps(widget)))
+</script>""" % (esc(cfg["origin"]), esc(widget), json.dumps(widget).replace("<", "\\u003c"))
             self.send(200, PAGE.format(title="Unregistered site", color="#7a1f1f", nav="",
                                        body=body, origin=esc(cfg["origin"])))
 

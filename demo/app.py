@@ -85,6 +85,7 @@ PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
+<link rel="icon" href="data:,">
 <style>
 body {{ font: 15px/1.45 system-ui, sans-serif; margin: 0; background: #f3f4f7; color: #1d2330; }}
 header {{ background: {color}; color: #fff; padding: 10px 16px; display: flex; gap: 12px;

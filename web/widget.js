@@ -315,12 +315,37 @@
 	function openChannel(name, title) {
 		if (!/^([a-z0-9][a-z0-9_.-]{0,63}|dm:[^:]+:[^:]+)$/.test(name))
 			return;
+		var known = !!channels[name];
 		ensureChannel(name, title);
 		if (me)
 			subscribe(channels[name]);
 		renderChannels();
 		showChannel(name);
+		if (!known && me)
+			refreshChannels();
 	}
+
+	/* new channels and direct conversations, and titles, from the daemon */
+	function refreshChannels() {
+		if (!conn.isOpen())
+			return;
+		conn.listChannels().then(function (r) {
+			(r.channels || []).forEach(function (ch) {
+				var fresh = !channels[ch.name];
+				var c = ensureChannel(ch.name, ch.title);
+				if (fresh)
+					c.unread = parseInt(ch.unread, 10) || 0;
+				if (c.baseline === null && ch.last_seq !== undefined)
+					c.baseline = parseInt(ch.last_seq, 10) || 0;
+				subscribe(c);
+			});
+			renderChannels();
+			postUnread();
+			if (active && channels[active])
+				ui.title.textContent = label(channels[active]);
+		}, function () {});
+	}
+	setInterval(refreshChannels, 30000);
 
 	function renderChannels() {
 		var list = ui.channelList;

@@ -138,18 +138,31 @@ await run('browser_chat', 150, async (T, logs) => {
 			.map((e) => e.textContent).sort().join(',')) .then((s) => s === 'Alice Adams,Carol Chen'), 10000),
 		'presence lists both users');
 
-		// a friendly conversation for the pictures
-		for (const [w, t] of [[wa, 'Order #1042 ships today, can billing send the invoice?'],
-			[wb, 'Sure, invoice goes out within the hour.']]) {
+		// a friendly conversation for the pictures, in a channel the pages
+		// open with crosstalk:open-channel
+		const orders = await newChannel(env, 'orders', 'Orders & invoices');
+		await pa.evaluate((ch) => window.crosstalkChat.openChannel(ch), orders);
+		await pb.evaluate((ch) => window.crosstalkChat.openChannel(ch), orders);
+		T.ok(await until(async () => (await wa.evaluate(() => document.querySelector('.ct-chan[aria-current="true"]').textContent))
+			.includes('Orders & invoices'), 5000), 'crosstalk:open-channel switches the widget');
+		await sleep(500);
+		for (const [w, t] of [[wa, 'Order #1042 ships today. Can billing send the invoice?'],
+			[wb, 'Sure! Invoice 2026-311 goes out within the hour.'],
+			[wa, 'Thanks. The customer asked for net 30.'],
+			[wb, 'Noted, net 30 it is.']]) {
 			await sendInWidget(w, t);
-			await sleep(300);
+			await sleep(400);
 		}
-		await sleep(800);
+		await wa.type('#ct-input', 'Perfect, I will');
+		await sleep(1200);
+		await pa.evaluate(() => { const t = document.getElementById('toast'); if (t) t.hidden = true; });
+		await pa.setViewportSize({ width: 900, height: 640 });
 		await pa.screenshot({ path: path.join(SHOTS, 'app1.png') });
 		await pb.screenshot({ path: path.join(SHOTS, 'app2.png') });
-		// narrow widget, as in a 360 px iframe
-		await pb.setViewportSize({ width: 400, height: 760 });
-		await sleep(300);
+		// narrow, as in a phone-sized window, with the people panel open
+		await pb.setViewportSize({ width: 400, height: 720 });
+		await wb.click('#ct-people-toggle');
+		await sleep(400);
 		await pb.screenshot({ path: path.join(SHOTS, 'app2-narrow.png') });
 		const overflow = await wb.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth + 1);
 		T.ok(!overflow, 'widget has no horizontal overflow when narrow');

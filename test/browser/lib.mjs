@@ -135,13 +135,14 @@ export async function api(env, method, p, { key, session, body } = {}) {
 	return { status: r.status, json };
 }
 
-export async function newChannel(env, prefix = 'bt') {
+export async function newChannel(env, prefix = 'bt', title = '') {
 	const name = `${prefix}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-	const r = await api(env, 'POST', 'channels/create', { body: { name, title: `Test ${name}` } });
+	title = title || `Test ${name}`;
+	const r = await api(env, 'POST', 'channels/create', { body: { name, title } });
 	if (r.status !== 200 && r.status !== 201) {
 		// fall back to crosstalkctl with the owner's config
 		execFileSync(path.join(env.CROSSTALK_BIN, 'ctl/crosstalkctl'),
-			['--config', env.CROSSTALK_CONFIG, 'channel', 'add', name, '--title', `Test ${name}`]);
+			['--config', env.CROSSTALK_CONFIG, 'channel', 'add', name, '--title', title]);
 	}
 	return name;
 }

@@ -22,6 +22,10 @@ struct worker {
 /* Check out a connection (waiting up to 10 s for a free one) and
  * (re)connect it if needed; 0 or CT_EUNAVAIL. Logs once per outage. */
 int worker_db(struct worker *w);
+/* Run sql on w->db (held) as a statement prepared once per connection,
+ * keyed by the address of sql: pass string literals only. */
+PGresult *worker_exec(struct worker *w, const char *sql, int n,
+		      const char *const *params);
 /* Give the connection back (safe when none is held). */
 void worker_db_release(struct worker *w);
 

@@ -31,18 +31,21 @@ static const char usage[] =
 
 static int listen_fd;
 
+#define MAX_PREPARED 48
+
 /* The connection pool: [http] workers connections shared by all threads.
  * A slot's connection is made lazily and remade after an outage. */
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	PGconn **conns; /* owned; NULL slots connect on first use */
+	/* per slot: the statements prepared on its connection, by the address
+	 * of their SQL text (string literals: stable for the process) */
+	const char *(*prepared)[MAX_PREPARED];
 	int *busy;
 	int n;
 	int warned;
-} pool = {
-	PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0
-};
+} pool = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 int
 pool_init(const struct ct_cfg *cfg)
@@ -50,7 +53,8 @@ pool_init(const struct ct_cfg *cfg)
 	pool.n = cfg->http_workers;
 	pool.conns = calloc((size_t)pool.n, sizeof(*pool.conns));
 	pool.busy = calloc((size_t)pool.n, sizeof(*pool.busy));
-	return pool.conns && pool.busy ? 0 : -1;
+	pool.prepared = calloc((size_t)pool.n, sizeof(*pool.prepared));
+	return pool.conns && pool.busy && pool.prepared ? 0 : -1;
 }
 
 void
@@ -60,6 +64,8 @@ pool_free(void)
 		PQfinish(pool.conns[i]);
 	free(pool.conns);
 	free(pool.busy);
+	free(pool.prepared);
+	pool.prepared = NULL;
 	pool.conns = NULL;
 	pool.busy = NULL;
 }
@@ -107,6 +113,7 @@ worker_db(struct worker *w)
 	if (*c && PQstatus(*c) == CONNECTION_OK)
 		return CT_OK;
 	PQfinish(*c);
+	memset(pool.prepared[w->slot], 0, sizeof(pool.prepared[w->slot]));
 	*c = w->db = ct_db_connect(w->cfg, "crosstalk-fcgi", err, sizeof(err));
 	if (!*c) {
 		if (!__atomic_exchange_n(&pool.warned, 1, __ATOMIC_RELAXED))
@@ -120,6 +127,29 @@ worker_db(struct worker *w)
 	return CT_OK;
 }
 
+PGresult *
+worker_exec(struct worker *w, const char *sql, int n, const char *const *params)
+{
+	const char **list = pool.prepared[w->slot];
+	char name[16];
+	int i;
+
+	for (i = 0; i < MAX_PREPARED && list[i] && list[i] != sql; i++)
+		;
+	if (i == MAX_PREPARED) /* more statements than slots: unprepared */
+		return PQexecParams(w->db, sql, n, NULL, params, NULL, NULL, 0);
+	snprintf(name, sizeof(name), "ct%d", i);
+	if (!list[i]) {
+		PGresult *res = PQprepare(w->db, name, sql, n, NULL);
+
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			return res; /* the caller reports it like any failure */
+		PQclear(res);
+		list[i] = sql;
+	}
+	return PQexecPrepared(w->db, name, n, params, NULL, NULL, 0);
+}
+
 void
 worker_db_release(struct worker *w)
 {
@@ -131,6 +161,8 @@ worker_db_release(struct worker *w)
 	    PQtransactionStatus(pool.conns[w->slot]) != PQTRANS_IDLE) {
 		PQfinish(pool.conns[w->slot]);
 		pool.conns[w->slot] = NULL;
+		memset(pool.prepared[w->slot], 0,
+		       sizeof(pool.prepared[w->slot]));
 	}
 	pool.busy[w->slot] = 0;
 	pthread_cond_signal(&pool.cv);

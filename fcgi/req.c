@@ -270,8 +270,7 @@ req_sql(struct req *r, const char *sql, int n, const char *const *params,
 			req_error(r, CT_EUNAVAIL, "database unavailable");
 			return NULL;
 		}
-		res = PQexecParams(r->w->db, sql, n, NULL, params, NULL, NULL,
-				   0);
+		res = worker_exec(r->w, sql, n, params);
 		st = PQresultStatus(res);
 		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
 			return res; /* caller PQclear()s */

@@ -169,7 +169,7 @@
 		hint="Messages after a seq. Returns {ok, messages, last_seq, has_more}; pass last_seq back as after. With wait > 0 the call waits up to that many seconds for a new message.">
 		<cfargument name="channel" type="string" required="true" hint="channel name, or dm:a:b">
 		<cfargument name="after" type="string" required="false" default="0" hint="the last seq already seen (a string: seqs can pass 2^53)">
-		<cfargument name="limit" type="numeric" required="false" default="50" hint="1 to 200">
+		<cfargument name="limit" type="numeric" required="false" default="100" hint="1 to 200">
 		<cfargument name="wait" type="numeric" required="false" default="0" hint="0 to 25 seconds of long-poll">
 		<cfargument name="session" type="string" required="false" default="" hint="the reader's session ref">
 		<cfset var fields = structNew()>
@@ -182,6 +182,37 @@
 			<cfset seconds = ceiling(arguments.wait + variables.settings.pollGrace)>
 		</cfif>
 		<cfreturn send("GET", "messages/poll", fields, arguments.session, seconds)>
+	</cffunction>
+
+	<cffunction name="editMessage" access="public" returntype="struct" output="false"
+		hint="Changes a message's text: the author's session, or no session to moderate with the app key (not in dm: channels). Returns {ok, event}.">
+		<cfargument name="id" type="string" required="true" hint="message.id">
+		<cfargument name="text" type="string" required="true" hint="the new text">
+		<cfargument name="session" type="string" required="false" default="" hint="the author's session ref; empty: moderation">
+		<cfset var fields = structNew()>
+		<cfset fields["ID"] = arguments.id>
+		<cfset fields["TEXT"] = arguments.text>
+		<cfreturn send("POST", "messages/edit", fields, arguments.session)>
+	</cffunction>
+
+	<cffunction name="deleteMessage" access="public" returntype="struct" output="false"
+		hint="Deletes a message: the author's session, or no session to moderate with the app key (not in dm: channels). Returns {ok, event}.">
+		<cfargument name="id" type="string" required="true" hint="message.id">
+		<cfargument name="session" type="string" required="false" default="" hint="the author's session ref; empty: moderation">
+		<cfset var fields = structNew()>
+		<cfset fields["ID"] = arguments.id>
+		<cfreturn send("POST", "messages/delete", fields, arguments.session)>
+	</cffunction>
+
+	<cffunction name="markRead" access="public" returntype="struct" output="false"
+		hint="Moves the user's read marker in a channel up to seq. Returns {ok, channel, unread}.">
+		<cfargument name="channel" type="string" required="true" hint="channel name, or dm:a:b">
+		<cfargument name="seq" type="string" required="true" hint="the last seq the user has seen">
+		<cfargument name="session" type="string" required="true" hint="the user's session ref">
+		<cfset var fields = structNew()>
+		<cfset fields["CHANNEL"] = arguments.channel>
+		<cfset fields["SEQ"] = arguments.seq>
+		<cfreturn send("POST", "messages/read", fields, arguments.session)>
 	</cffunction>
 
 	<!--- ================================================================ --->

@@ -14,8 +14,7 @@
 #include "wsd/wsd.h"
 
 static int
-reply2(struct lws *wsi, unsigned status, const char *type, const char *body,
-       int complete)
+reply(struct lws *wsi, unsigned status, const char *type, const char *body)
 {
 	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
 					   *end = buf + sizeof(buf);
@@ -30,15 +29,7 @@ reply2(struct lws *wsi, unsigned status, const char *type, const char *body,
 	if (n && lws_write(wsi, (unsigned char *)body, n,
 			   LWS_WRITE_HTTP_FINAL) != (int)n)
 		return -1;
-	if (!complete)
-		return 0;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
-}
-
-static int
-reply(struct lws *wsi, unsigned status, const char *type, const char *body)
-{
-	return reply2(wsi, status, type, body, 1);
 }
 
 static int
@@ -291,12 +282,25 @@ refuse_upgrade(struct lws *wsi)
 		return 0;
 	ct_info("msg=\"handshake refused\" origin=\"%s\"",
 		origin_clean(origin) ? origin : "?");
-	/* >0: we answered; lws finishes the transaction */
-	if (reply2(wsi, 403, "application/json",
-		   "{\"ok\":false,\"error\":{\"code\":\"forbidden\","
-		   "\"message\":\"origin not allowed\"}}",
-		   0))
-		return -1;
+	/* >0: we answered; lws finishes the transaction. The status line
+	 * is our own: at this point lws would write "HTTP/1.0". */
+	{
+		static const char body[] =
+			"{\"ok\":false,\"error\":{\"code\":\"forbidden\","
+			"\"message\":\"origin not allowed\"}}";
+		unsigned char buf[LWS_PRE + 512];
+
+		n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+			     "HTTP/1.1 403 Forbidden\x0d\x0a"
+			     "content-type: application/json\x0d\x0a"
+			     "content-length: %zu\x0d\x0a"
+			     "connection: close\x0d\x0a\x0d\x0a%s",
+			     sizeof(body) - 1, body);
+
+		if (lws_write(wsi, buf + LWS_PRE, (size_t)n,
+			      LWS_WRITE_HTTP_HEADERS) != n)
+			return -1;
+	}
 	return 1;
 }
 

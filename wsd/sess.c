@@ -192,7 +192,8 @@ static void auth_ticket(struct pss *p, const char *ticket);
 void
 sess_open(struct pss *p, struct lws *wsi)
 {
-	char ticket[CT_TOKEN_MAX];
+	char ticket[CT_TOKEN_MAX + 8];
+	const char *val;
 
 	memset(p, 0, sizeof(*p));
 	p->wsi = wsi;
@@ -205,8 +206,10 @@ sess_open(struct pss *p, struct lws *wsi)
 	lws_set_timer_usecs(wsi,
 			    (lws_usec_t)wsd->cfg->lim_auth_timeout * 1000000);
 	/* clients that cannot send a frame first may use ?ticket= */
-	if (lws_get_urlarg_by_name(wsi, "ticket=", ticket, sizeof(ticket)))
-		auth_ticket(p, ticket);
+	/* the value starts after "ticket=" inside our buffer */
+	if ((val = lws_get_urlarg_by_name(wsi, "ticket=", ticket,
+					  sizeof(ticket))))
+		auth_ticket(p, val);
 }
 
 void

@@ -41,7 +41,9 @@ static const char usage[] =
 
 static PGconn *conn;
 
-static void __attribute__((noreturn))
+static void die(const char *fmt, const char *arg) __attribute__((noreturn));
+
+static void
 die(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "crosstalkctl: ");

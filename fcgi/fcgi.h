@@ -46,8 +46,9 @@ void notify_stop(void);
 int waiter_add(struct waiter *w, const char *channel);
 /* Clear w's woken flag: call before each look at the database. */
 void waiter_arm(struct waiter *w);
-/* Sleep until w is woken or the monotonic deadline (ms) passes. */
-void waiter_wait(struct waiter *w, int64_t deadline_ms);
+/* Sleep until w is woken or the monotonic deadline (ms) passes; -1 when
+ * the process is stopping (answer now), else 0. */
+int waiter_wait(struct waiter *w, int64_t deadline_ms);
 void waiter_remove(struct waiter *w);
 /* Number of requests waiting now (health). */
 int waiter_count(void);

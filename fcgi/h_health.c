@@ -29,6 +29,7 @@ h_health(struct req *r)
 	usage = atof(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	req_reply(r, 200,
-		  json_pack("{s:b, s:s, s:f}", "ok", 1, "database", "up",
-			    "notify_queue_usage", usage));
+		  json_pack("{s:b, s:s, s:f, s:i}", "ok", 1, "database", "up",
+			    "notify_queue_usage", usage, "waiting_polls",
+			    waiter_count()));
 }

@@ -130,7 +130,8 @@ h_messages_poll(struct req *r)
 		/* give the connection back while asleep: waiting polls do
 		 * not hold the pool */
 		worker_db_release(r->w);
-		waiter_wait(&wt, deadline);
+		if (waiter_wait(&wt, deadline) != 0)
+			deadline = 0; /* stopping: one last look, then answer */
 	}
 	json_decref(doc);
 	if (registered)

@@ -192,9 +192,11 @@ waiter_arm(struct waiter *w)
 	pthread_mutex_unlock(&mu);
 }
 
-void
+int
 waiter_wait(struct waiter *w, int64_t deadline_ms)
 {
+	int rc;
+
 	pthread_mutex_lock(&mu);
 	while (!w->woken && !stopping) {
 		int64_t now = ct_mono_ms(), until = deadline_ms;
@@ -215,7 +217,9 @@ waiter_wait(struct waiter *w, int64_t deadline_ms)
 		    !listening)
 			break;
 	}
+	rc = stopping ? -1 : 0;
 	pthread_mutex_unlock(&mu);
+	return rc;
 }
 
 void

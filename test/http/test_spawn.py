@@ -114,7 +114,14 @@ try:
     th.join(20)
     T.ok(first and first[0][0] == 200 and len(first[0][2]["messages"]) == 1
          and first[0][2].get("waited") is True, "the waiting poll woke", repr(first)[:300])
+    # SIGTERM while a poll waits: it is answered and the process ends
+    last = []
+    th = threading.Thread(target=lambda: last.append(fcgi_request(
+        "messages/poll", P, query="channel=%s&after=1&wait=20" % ch, headers=auth)))
+    th.start()
+    time.sleep(0.5)
 finally:
+    t_term = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     try:
         rc = proc.wait(10)
@@ -123,6 +130,11 @@ finally:
         rc = "killed"
     log.close()
 T.eq(rc, 0, "SIGTERM: clean exit")
+th.join(20)
+T.ok(time.monotonic() - t_term < 8, "stopped promptly with a poll waiting",
+     "%.2f s" % (time.monotonic() - t_term))
+T.ok(last and last[0][0] == 200 and last[0][2]["messages"] == [],
+     "the waiting poll was answered at stop", repr(last)[:300])
 logtext = open(os.path.join(work, "fcgi.log")).read()
 T.ok('socket="fd:0"' in logtext, "listened on fd 0", logtext[-500:])
 T.ok("AddressSanitizer" not in logtext and "runtime error:" not in logtext,

@@ -377,6 +377,16 @@
 			li.appendChild(b);
 			list.appendChild(li);
 		});
+		/* keep the current tab in view (without scrolling the parent page) */
+		var cur = list.querySelector('.ct-chan[aria-current="true"]');
+		var nav = list.parentNode;
+		if (cur && nav) {
+			var left = cur.offsetLeft - list.offsetLeft;
+			if (left < nav.scrollLeft)
+				nav.scrollLeft = Math.max(0, left - 8);
+			else if (left + cur.offsetWidth > nav.scrollLeft + nav.clientWidth)
+				nav.scrollLeft = left + cur.offsetWidth - nav.clientWidth + 8;
+		}
 	}
 
 	function showChannel(name) {

@@ -153,6 +153,7 @@ await run('browser_chat', 150, async (T, logs) => {
 			await sendInWidget(w, t);
 			await sleep(400);
 		}
+		await sleep(2000);
 		await wa.type('#ct-input', 'Perfect, I will');
 		await sleep(1200);
 		await pa.evaluate(() => { const t = document.getElementById('toast'); if (t) t.hidden = true; });

@@ -114,6 +114,23 @@ try:
     th.join(20)
     T.ok(first and first[0][0] == 200 and len(first[0][2]["messages"]) == 1
          and first[0][2].get("waited") is True, "the waiting poll woke", repr(first)[:300])
+    # the rate limit holds across processes: 10 posts through nginx's
+    # responder and 10 through this one fill the window; the next is 429
+    rref, _ = new_session()
+    codes = [post(rref, "random", "n%d" % i).status for i in range(10)]
+    for i in range(10):
+        st, _, _ = fcgi_request("messages", P, method="POST",
+                                body=("channel=random&text=s%d" % i).encode(),
+                                headers=dict(auth, HTTP_X_CROSSTALK_SESSION=rref))
+        codes.append(st)
+    T.eq(codes, [201] * 20, "20 posts over two processes")
+    st, head, body = fcgi_request("messages", P, method="POST",
+                                  body=b"channel=random&text=one+too+many",
+                                  headers=dict(auth, HTTP_X_CROSSTALK_SESSION=rref))
+    T.eq(st, 429, "21st post in the window, on the other process: 429")
+    T.ok("Retry-After:" in head, "Retry-After from the spawned responder")
+    T.eq(post(rref, "random", "and here").status, 429, "and on the first process too")
+
     # SIGTERM while a poll waits: it is answered and the process ends
     last = []
     th = threading.Thread(target=lambda: last.append(fcgi_request(

@@ -296,7 +296,7 @@
 				detail="The API's ticket carried no widget_url and the widgetUrl setting is empty.">
 		</cfif>
 		<cfif not len(scriptUrl)>
-			<cfset scriptUrl = originOf(widgetUrl) & "/js/crosstalk-embed.js">
+			<cfset scriptUrl = originOf(widgetUrl) & "/crosstalk-embed.js">
 		</cfif>
 		<cfif not len(boxId)>
 			<cfset boxId = "crosstalk-" & lCase(left(replace(createUUID(), "-", "", "all"), 12))>

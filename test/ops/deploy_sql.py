@@ -181,6 +181,33 @@ def run(b):
     T.eq(rows("SELECT position('cf_session_data' IN prosrc) > 0 FROM pg_proc "
               "WHERE oid = 'crosstalk.resolve_session(text,text)'::regprocedure"),
          [["t"]], "migrate leaves the replaced resolver alone")
+
+    # --- check names what is missing, and what is too much ---
+    psql("REVOKE SELECT ON crosstalk.apps FROM %s; "
+         "GRANT TRUNCATE ON crosstalk.messages TO %s" % (RUNTIME, RUNTIME))
+    r = ctl(runtime, "check")
+    T.ok(r.returncode != 0 and
+         "%s lacks SELECT on table crosstalk.apps" % RUNTIME in r.stdout,
+         "check names a missing privilege and fails", r.stdout + r.stderr)
+    T.ok("more than it needs: TRUNCATE on table crosstalk.messages" in r.stdout,
+         "check names an excess privilege", r.stdout)
+    r = ctl(admin, "check")
+    T.ok(r.returncode != 0 and "connected as %s, the schema owner" % OWNER
+         in r.stdout and "%s lacks SELECT" % RUNTIME in r.stdout,
+         "check as the owner reports on the recorded runtime role",
+         r.stdout + r.stderr)
+    r = ctl(admin, "migrate")
+    T.ok("runtime role %s: privileges granted" % RUNTIME in r.stdout,
+         "migrate renews the recorded role's grants", r.stdout + r.stderr)
+    r = ctl(runtime, "check")
+    T.ok(r.returncode == 0 and "privileges: %s ok" % RUNTIME in r.stdout,
+         "after migrate: nothing missing, nothing in excess", r.stdout)
+    psql("REVOKE USAGE ON SCHEMA crosstalk FROM %s" % RUNTIME)
+    r = ctl(runtime, "check")
+    T.ok(r.returncode != 0 and "no USAGE on schema crosstalk" in r.stderr,
+         "check without schema USAGE says so", r.stdout + r.stderr)
+    r = ctl(runtime, "app", "add", "evil", "--origin", "https://evil.example")
+    T.ok(r.returncode != 0, "the runtime role cannot register apps")
     for f in (admin, runtime):
         os.unlink(f)
 

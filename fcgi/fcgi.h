@@ -32,6 +32,7 @@ void worker_db_release(struct worker *w);
 /* Pool of cfg->http_workers connections; main.c. */
 int pool_init(const struct ct_cfg *cfg);
 void pool_free(void);
+int pool_busy(void); /* connections checked out now */
 
 /* notify.c: one thread per process LISTENs on "crosstalk" with its own
  * connection and wakes the long-polls waiting on a channel. */
@@ -52,5 +53,11 @@ int waiter_wait(struct waiter *w, int64_t deadline_ms);
 void waiter_remove(struct waiter *w);
 /* Number of requests waiting now (health). */
 int waiter_count(void);
+/* 1 while the listener holds a LISTENing connection. */
+int notify_listening(void);
+
+/* metrics.c: counters for GET metrics (Prometheus text). */
+void metrics_request(int route, int status, int64_t usec);
+void metrics_poll_refused(void); /* a long-poll past max_waiters */
 
 #endif /* CT_FCGI_H */

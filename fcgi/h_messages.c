@@ -99,6 +99,8 @@ h_messages_poll(struct req *r)
 	/* past [http] max_waiters the poll answers at once (as wait=0) */
 	if (wait > 0 && waiter_add(&wt, channel) == 0)
 		registered = 1;
+	else if (wait > 0)
+		metrics_poll_refused();
 	for (;;) {
 		PGresult *res;
 		json_t *msgs;

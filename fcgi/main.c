@@ -70,6 +70,18 @@ pool_free(void)
 	pool.busy = NULL;
 }
 
+int
+pool_busy(void)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&pool.mu);
+	for (int i = 0; i < pool.n; i++)
+		n += pool.busy[i];
+	pthread_mutex_unlock(&pool.mu);
+	return n;
+}
+
 static int
 pool_take(void)
 {
@@ -185,12 +197,19 @@ worker_main(void *arg)
 	/* no mutex around accept: with nginx keeping connections open, a
 	 * thread asleep in accept() would hold up every other request */
 	while (FCGX_Accept_r(&fr) >= 0) {
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		req_init(&r, &fr, w);
 		route_dispatch(&r);
 		if (!r.replied)
 			req_error(&r, CT_EINTERNAL, "no reply");
 		req_done(&r);
 		FCGX_Finish_r(&fr);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		metrics_request(r.route, r.status,
+				(int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
+					(t1.tv_nsec - t0.tv_nsec) / 1000);
 	}
 	FCGX_Free(&fr, 1);
 	return NULL;

@@ -246,3 +246,14 @@ waiter_count(void)
 	pthread_mutex_unlock(&mu);
 	return n;
 }
+
+int
+notify_listening(void)
+{
+	int on;
+
+	pthread_mutex_lock(&mu);
+	on = listening;
+	pthread_mutex_unlock(&mu);
+	return on;
+}

@@ -41,6 +41,7 @@ req_init(struct req *r, FCGX_Request *fr, struct worker *w)
 	else if (strcmp(uri, "/api/v1") == 0)
 		uri = "";
 	r->path = uri;
+	r->route = -1;
 	extra_header[0] = 0;
 }
 
@@ -393,6 +394,7 @@ req_reply(struct req *r, int status, json_t *body)
 		return;
 	}
 	r->replied = 1;
+	r->status = status;
 	if (!body)
 		body = json_object();
 	if (!json_object_get(body, "ok"))
@@ -400,7 +402,7 @@ req_reply(struct req *r, int status, json_t *body)
 	text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII); /* owned */
 	json_decref(body);
 	if (!text) {
-		status = 503;
+		status = r->status = 503;
 		text = strdup(
 			"{\"ok\":false,\"error\":{\"code\":\"unavailable\","
 			"\"message\":\"out of memory\"}}");
@@ -423,6 +425,26 @@ req_reply(struct req *r, int status, json_t *body)
 		FCGX_PutStr(head, hn, r->fr->out);
 	FCGX_PutStr(text, (int)n, r->fr->out);
 	free(text);
+}
+
+void
+req_reply_text(struct req *r, int status, const char *ctype, const char *text,
+	       size_t len)
+{
+	char head[256];
+	int hn;
+
+	if (r->replied)
+		return;
+	r->replied = 1;
+	r->status = status;
+	hn = snprintf(head, sizeof(head),
+		      "Status: %d %s\r\nContent-Type: %s\r\n"
+		      "Content-Length: %zu\r\nCache-Control: no-store\r\n\r\n",
+		      status, reason(status), ctype, len);
+	if (hn > 0 && (size_t)hn < sizeof(head))
+		FCGX_PutStr(head, hn, r->fr->out);
+	FCGX_PutStr(text, (int)len, r->fr->out);
 }
 
 void

@@ -19,6 +19,8 @@ struct req {
 	const char *method; /* "GET", "POST", ... */
 	const char *path;   /* below /api/v1, e.g. "messages/poll" */
 	int replied;
+	int status;          /* of the reply sent */
+	int route;           /* index in the route table, -1 for none */
 	json_t *in;          /* normalised input (input.h); owned */
 	char app[33];        /* authenticated app id, or "" */
 	const char *session; /* session ref (header or field), borrowed */
@@ -57,6 +59,9 @@ void req_reply(struct req *r, int status, json_t *body);
 /* {"ok":false,"error":{"code","message"}} with the code's status. */
 void req_error(struct req *r, int ct_err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Send a non-JSON body (metrics): status, content type, text (borrowed). */
+void req_reply_text(struct req *r, int status, const char *ctype,
+		    const char *text, size_t len);
 /* Extra header lines for the next reply ("Retry-After: 3"); copied. */
 void req_header(struct req *r, const char *line);
 

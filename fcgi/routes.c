@@ -34,9 +34,18 @@ static const struct route {
 	{ "channels/create", M_POST,         A_APP,      h_channels_create },
 	{ "presence",        M_GET | M_POST, A_USER_OPT, h_presence },
 	{ "unread",          M_GET | M_POST, A_USER,     h_unread },
+	{ "metrics",         M_GET,          A_NONE,     h_metrics },
 	{ NULL, 0, 0, NULL },
 };
 /* clang-format on */
+
+const char *
+route_name(int i)
+{
+	return i >= 0 && i < (int)(sizeof(routes) / sizeof(routes[0])) - 1
+		       ? routes[i].path
+		       : NULL;
+}
 
 void
 route_dispatch(struct req *r)
@@ -49,6 +58,7 @@ route_dispatch(struct req *r)
 	for (const struct route *rt = routes; rt->path; rt++) {
 		if (strcmp(rt->path, r->path) != 0)
 			continue;
+		r->route = (int)(rt - routes);
 		if (!(rt->methods & m)) {
 			req_header(r, (rt->methods & M_GET) ? "Allow: GET, POST"
 							    : "Allow: POST");

@@ -8,6 +8,9 @@ struct req;
  * session, then the handler; replies 404 itself when no route fits. */
 void route_dispatch(struct req *r);
 
+/* Route names by index, for metrics: NULL past the last. */
+const char *route_name(int i);
+
 /* Handlers (h_*.c). Each replies exactly once. */
 void h_health(struct req *r);
 void h_sessions(struct req *r);
@@ -22,5 +25,6 @@ void h_channels(struct req *r);
 void h_channels_create(struct req *r);
 void h_presence(struct req *r);
 void h_unread(struct req *r);
+void h_metrics(struct req *r);
 
 #endif /* CT_ROUTES_H */

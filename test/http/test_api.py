@@ -282,4 +282,14 @@ expect("body over nginx's cap", api("POST", "messages", session=ref_a,
                                     raw=b"a" * 200000, content_type="text/plain"), 413,
        "too_large")
 
+# --- metrics (not part of the JSON API: Prometheus text, loopback only) ---
+r = api("GET", "metrics", key="")
+T.eq(r.status, 200, "metrics from 127.0.0.1")
+T.ok(r.headers.get("Content-Type", "").startswith("text/plain"), "metrics text")
+text = r.raw.decode()
+T.ok('crosstalk_fcgi_requests_total{endpoint="messages",status="201"}' in text,
+     "metrics count posts", text[:500])
+T.ok("crosstalk_fcgi_listener_up 1" in text, "metrics: listener up")
+expect("metrics POST", api("POST", "metrics", key=""), 405, "method_not_allowed")
+
 T.done()

@@ -60,7 +60,11 @@ def fcgi_request(path, params, method="GET", query="", body=b"", headers=None, t
         data = data[8 + n + pad:]
     head, _, payload = stdout.partition(b"\r\n\r\n")
     m = re.search(rb"Status: (\d+)", head)
-    return int(m.group(1)) if m else 0, head.decode(), json.loads(payload or b"null")
+    try:
+        body = json.loads(payload or b"null")
+    except ValueError:
+        body = payload.decode(errors="replace")  # metrics: text
+    return int(m.group(1)) if m else 0, head.decode(), body
 
 
 work = tempfile.mkdtemp(prefix="ctspawn.", dir="/tmp")
@@ -110,6 +114,13 @@ try:
     T.eq((st, body.get("waited"), body.get("messages")), (200, False, []),
          "past max_waiters: answered at once, waited false")
     T.ok(took < 3, "second poll did not wait", "%.2f s" % took)
+    st, _, body = fcgi_request("metrics", P, headers={"REMOTE_ADDR": "127.0.0.1"})
+    T.ok(st == 200 and "crosstalk_fcgi_polls_not_waited_total 1" in body and
+         "crosstalk_fcgi_waiting_polls 1" in body, "metrics count the refused wait",
+         str(body)[-600:])
+    st, _, body = fcgi_request("metrics", P, headers={"REMOTE_ADDR": "192.0.2.7"})
+    T.eq((st, body.get("error", {}).get("code")), (403, "forbidden"),
+         "metrics refused to other addresses")
     post(ref, ch, "wake the one waiter")
     th.join(20)
     T.ok(first and first[0][0] == 200 and len(first[0][2]["messages"]) == 1

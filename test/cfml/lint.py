@@ -251,10 +251,47 @@ def recordings():
             T.ok(ctype.startswith(want), name + ": %s body" % mode, ctype)
 
 
+def camel(data_attr):
+    parts = data_attr[len("data-"):].split("-")
+    return parts[0] + "".join(x.title() for x in parts[1:])
+
+
+def embed():
+    """embed()'s HTML: the recorded output (recordings/embed.html, which
+    test/cfml/embed.mjs runs in a browser) matches the code, and
+    web/crosstalk-embed.js reads every attribute and option it writes."""
+    fns = functions(read("models/Crosstalk.cfc"))
+    m = re.search(r'<cfloop list="(data-[\w,-]+)" index="key">', fns.get("scriptTags", ""))
+    if not T.ok(m, "scriptTags() writes a known list of data-* attributes"):
+        return
+    written = m.group(1).split(",")
+    golden = read("recordings/embed.html")
+    used = re.findall(r'\s(data-[\w-]+)="', golden)
+    T.ok(used and [a for a in written if a in used] == used,
+         "recordings/embed.html: attributes in the order embed() writes them", used)
+    T.ok(golden.startswith('<div id="chat" class="crosstalk-chat"></div>\n<script src="'),
+         "recordings/embed.html: the container div, then one script element")
+    T.ok(golden.count("<script") == 1 and "crosstalkEmbed.mount" not in golden,
+         "recordings/embed.html: no inline script in the usual layout")
+    js_path = os.path.join(SRC, "web", "crosstalk-embed.js")
+    if not T.ok(os.path.exists(js_path), "web/crosstalk-embed.js exists"):
+        return
+    js = open(js_path, encoding="utf-8").read()
+    for a in written:
+        T.ok(re.search(r"\bd\.%s\b" % camel(a), js), "crosstalk-embed.js reads " + a)
+    m = re.search(r'var names = "([^"]+)"', fns.get("mountOptions", ""))
+    opts = [x.split("=")[1] for x in m.group(1).split(",")] + ["widgetUrl"] if m else []
+    T.ok(opts, "mountOptions() names its options")
+    for o in opts:
+        T.ok(re.search(r"\bopts\.%s\b" % o, js), "crosstalkEmbed.mount() takes " + o)
+    T.ok(re.search(r"global\.crosstalkEmbed\s*=", js), "crosstalk-embed.js defines crosstalkEmbed")
+
+
 def main():
     lint()
     structure()
     recordings()
+    embed()
     T.done()
 
 

@@ -211,16 +211,39 @@ ok "API health through nginx (https, www-data -> unix socket)" 'grep -q "\"ok\":
 body=$("${curl_tls[@]}" -w ' %{http_code}' "https://localhost:$https_port/health")
 ok "wsd health through nginx" '[[ "$body" == *" 200" ]]'
 [[ "$body" == *" 200" ]] || { echo "got: $body"; tail -n 5 "$work/crosstalk-wsd.log"; }
-ws=$($py - "$https_port" "$ng/cert.pem" <<'PY' 2>&1
-import asyncio, ssl, sys
+ws=$($py - "$https_port" "$ng/cert.pem" "$app_key" <<'PY' 2>&1
+import asyncio, json, ssl, sys, urllib.request
 import websockets
-port, ca = sys.argv[1], sys.argv[2]
+port, ca, key = sys.argv[1], sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+base = "https://localhost:%s" % port
+def api(path, body, extra=None):
+    h = {"Authorization": "Bearer " + key, "Content-Type": "application/json"}
+    h.update(extra or {})
+    req = urllib.request.Request(base + "/api/v1/" + path, method="POST",
+                                 data=json.dumps(body).encode(), headers=h)
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+        return json.loads(r.read())
+async def until(ws, pred):
+    while True:
+        for line in (await asyncio.wait_for(ws.recv(), 10)).split("\n"):
+            if line.strip() and pred(json.loads(line)):
+                return json.loads(line)
 async def main():
-    ctx = ssl.create_default_context(cafile=ca)
     ws = await websockets.connect("wss://localhost:%s/ws" % port, ssl=ctx,
         origin="https://app1.example.test", subprotocols=["crosstalk.v1"],
         ping_interval=None, open_timeout=10)
     print("subprotocol", ws.subprotocol)
+    ref = api("sessions", {"user_id": "debuser", "display_name": "Deb User", "ttl": 600})["session"]
+    ticket = api("tickets", {}, {"X-Crosstalk-Session": ref})["ticket"]
+    await ws.send(json.dumps({"type": "auth", "ticket": ticket}))
+    print("auth", (await until(ws, lambda e: e["type"] in ("welcome", "error")))["type"])
+    await ws.send(json.dumps({"type": "subscribe", "channel": "general", "after": "0"}))
+    await until(ws, lambda e: e["type"] in ("subscribed", "error"))
+    await ws.send(json.dumps({"type": "publish", "channel": "general",
+                              "text": "from the package", "client_id": "deb1"}))
+    ev = await until(ws, lambda e: e["type"] == "message" or e["type"] == "error")
+    print("message", ev.get("text"))
     await ws.close()
 try:
     asyncio.run(main())
@@ -228,9 +251,10 @@ except Exception as e:
     print("error", repr(e))
 PY
 )
-ok "wss:// handshake from the registered origin through nginx" '[ "$ws" = "subprotocol crosstalk.v1" ]'
-[ "$ws" = "subprotocol crosstalk.v1" ] || echo "got: $ws"
-: "$app_key"
+ok "wss:// handshake from the registered origin through nginx" 'grep -qx "subprotocol crosstalk.v1" <<<"$ws"'
+ok "a ticket from the https API authenticates over wss://" 'grep -qx "auth welcome" <<<"$ws"'
+ok "a published message comes back over wss://" 'grep -qx "message from the package" <<<"$ws"'
+grep -q "^error" <<<"$ws" && echo "got: $ws"
 
 # ---- stop, purge, nothing left ----
 for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done

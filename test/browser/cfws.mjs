@@ -3,14 +3,14 @@
 // names work; sendMessage() reaches the other user's direct channel.
 import path from 'node:path';
 import {
-	readEnv, run, startApp, launch, loginContext, newChannel, watchPage, until, api, session,
+	readEnv, run, startApp, testOrigins, launch, loginContext, newChannel, watchPage, until, api, session,
 } from './lib.mjs';
 
 await run('browser_cfws', 90, async (T, logs) => {
 	const state = process.env.CT_STATE;
 	const env = readEnv(state);
-	const o1 = env.APP1_ORIGIN || 'http://127.0.0.1:8081';
-	await startApp(path.join(state, 'env'), new URL(o1).port, ['--app', 'app1'], state);
+	const { o1, p1 } = await testOrigins(env, state);
+	await startApp(path.join(state, 'env'), p1, ['--app', 'app1'], state);
 	const channel = await newChannel(env, 'cfws');
 
 	const browser = await launch();

@@ -5,17 +5,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-	readEnv, run, startApp, launch, loginContext, newChannel, watchPage, widget, widgetState,
+	readEnv, run, startApp, testOrigins, launch, loginContext, newChannel, watchPage, widget, widgetState,
 	messageTexts, sendInWidget, until, SHOTS, sleep,
 } from './lib.mjs';
 
 await run('browser_chat', 150, async (T, logs) => {
 	const state = process.env.CT_STATE;
 	const env = readEnv(state);
-	const o1 = env.APP1_ORIGIN || 'http://127.0.0.1:8081';
-	const o2 = env.APP2_ORIGIN || 'http://127.0.0.1:8082';
-	await startApp(path.join(state, 'env'), new URL(o1).port, ['--app', 'app1'], state);
-	await startApp(path.join(state, 'env'), new URL(o2).port, ['--app', 'app2'], state);
+	const { o1, o2, p1, p2 } = await testOrigins(env, state);
+	await startApp(path.join(state, 'env'), p1, ['--app', 'app1'], state);
+	await startApp(path.join(state, 'env'), p2, ['--app', 'app2'], state);
 	const channel = await newChannel(env, 'chat');
 	fs.mkdirSync(SHOTS, { recursive: true });
 

@@ -135,6 +135,33 @@ export async function api(env, method, p, { key, session, body } = {}) {
 	return { status: r.status, json };
 }
 
+// Origins for this test's demo apps: free ports, added to app1's and app2's
+// registered origins, and crosstalk-wsd told to re-read them (SIGHUP). So a
+// test never needs the stack's default 8081/8082 (a running `make demo`, or
+// another build's suite, may hold them).
+export async function testOrigins(env, state) {
+	const p1 = await freePort(), p2 = await freePort();
+	const o1 = `http://127.0.0.1:${p1}`, o2 = `http://127.0.0.1:${p2}`;
+	psql(env, `UPDATE crosstalk.apps SET origins = array_append(origins, '${o1}') WHERE id = 'app1';
+		UPDATE crosstalk.apps SET origins = array_append(origins, '${o2}') WHERE id = 'app2';`);
+	const line = fs.readFileSync(path.join(state, 'pids'), 'utf8').split('\n').find((l) => l.startsWith('wsd '));
+	if (line)
+		process.kill(parseInt(line.split(' ')[1], 10), 'SIGHUP');
+	const ok = await until(async () => {
+		const r = await fetch(`${env.CROSSTALK_WSD}/widget/config`);
+		const j = await r.json();
+		return j.origins.includes(o1) && j.origins.includes(o2);
+	}, 10000, 100);
+	if (!ok)
+		throw new Error('crosstalk-wsd did not pick up the test origins');
+	return { o1, o2, p1, p2 };
+}
+
+export function psql(env, sql) {
+	return execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', env.PGHOST, '-p', env.PGPORT,
+		'-U', env.PGUSER, '-d', env.PGDATABASE], { input: sql, encoding: 'utf8' });
+}
+
 export async function newChannel(env, prefix = 'bt', title = '') {
 	const name = `${prefix}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 	title = title || `Test ${name}`;

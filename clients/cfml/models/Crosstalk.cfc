@@ -129,7 +129,7 @@
 	</cffunction>
 
 	<cffunction name="endSession" access="public" returntype="struct" output="false"
-		hint="Ends a login: its live chat connections close within a second. Ending one that is already over is not an error to worry about: it throws crosstalk.not_found or crosstalk.unauthorized, which a logout handler may ignore.">
+		hint="Ends a login: its live chat connections close within a second. Returns {ok, ended}; ended is false for a login that was already over (not an error).">
 		<cfargument name="session" type="string" required="true" hint="the ref registerSession returned">
 		<cfset var fields = structNew()>
 		<cfset fields["SESSION"] = arguments.session>

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-	readEnv, run, startApp, testOrigins, launch, loginContext, newChannel, watchPage, widget, widgetState,
+	readEnv, run, startApp, testOrigins, psql, launch, loginContext, newChannel, watchPage, widget, widgetState,
 	messageTexts, sendInWidget, until, SHOTS, sleep,
 } from './lib.mjs';
 
@@ -137,6 +137,22 @@ await run('browser_chat', 150, async (T, logs) => {
 			.map((e) => e.textContent).sort().join(',')) .then((s) => s === 'Alice Adams,Carol Chen'), 10000),
 		'presence lists both users');
 
+		// history: 70 stored messages, the widget shows the last 50, then
+		// "Load older messages" brings the rest, in order
+		const hist = await newChannel(env, 'hist');
+		psql(env, `SELECT count(*) FROM (SELECT crosstalk.post_message('app2', 'dave', 'Dave Diaz', '${hist}',
+			'old ' || lpad(g::text, 2, '0')) FROM generate_series(1, 70) g) x;`);
+		await pa.evaluate((ch) => window.crosstalkChat.openChannel(ch), hist);
+		T.ok(await until(async () => (await messageTexts(wa)).length === 50, 10000), 'a channel opens with its last 50 messages',
+			String((await messageTexts(wa)).length));
+		T.ok(await until(() => wa.evaluate(() => !document.getElementById('ct-older').hidden), 5000), '"Load older" is offered');
+		await wa.click('#ct-older');
+		const want = Array.from({ length: 70 }, (_, i) => `old ${String(i + 1).padStart(2, '0')}`);
+		T.ok(await until(async () => JSON.stringify(await messageTexts(wa)) === JSON.stringify(want), 10000),
+			'"Load older" brings the rest, in order');
+		T.ok(await until(() => wa.evaluate(() => document.getElementById('ct-older').hidden), 5000),
+			'"Load older" goes away at the start of the channel');
+
 		// a friendly conversation for the pictures, in a channel the pages
 		// open with crosstalk:open-channel
 		const orders = await newChannel(env, 'orders', 'Orders & invoices');
@@ -164,8 +180,16 @@ await run('browser_chat', 150, async (T, logs) => {
 		await wb.click('#ct-people-toggle');
 		await sleep(400);
 		await pb.screenshot({ path: path.join(SHOTS, 'app2-narrow.png') });
-		const overflow = await wb.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth + 1);
-		T.ok(!overflow, 'widget has no horizontal overflow when narrow');
+		await wb.click('#ct-people-toggle');
+		for (const width of [320, 480]) {
+			await pa.evaluate((w) => { window.crosstalkChat.iframe.style.width = w + 'px'; }, width);
+			await sleep(300);
+			const fit = await wa.evaluate(() => ({
+				doc: document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1,
+				send: document.getElementById('ct-send').getBoundingClientRect().right <= document.documentElement.clientWidth,
+			}));
+			T.eq(fit, { doc: true, send: true }, `widget fits a ${width} px iframe`);
+		}
 	} finally {
 		await browser.close();
 	}

@@ -81,6 +81,7 @@ channel_destroy(struct channel *c)
 	if (*pp)
 		*pp = c->hnext;
 	lws_sul_cancel(&c->pres_sul);
+	lws_sul_cancel(&c->fetch_sul);
 	pgq_forget(c);
 	for (unsigned i = 0; i < c->npres; i++)
 		free(c->pres[i]);

@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "wsd/wsd.h"
 
 static const char q_subscribe[] = "SELECT crosstalk.ws_subscribe($1, $2, $3)";
@@ -124,20 +125,59 @@ on_fetch(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 		fetch(c);
 }
 
+/* A live subscriber more than half full: give it a moment before the next
+ * batch lands, so that a burst (a transaction of a thousand messages) does
+ * not overflow readers that are merely busy. One that stays backlogged
+ * past STALL_MAX_MS no longer holds the channel back: it overflows and is
+ * closed with 4008. Notifications keep being read meanwhile. */
+#define STALL_MAX_MS 1000
+
+static int
+backlogged(struct channel *c)
+{
+	lws_start_foreach_dll(struct lws_dll2 *, d, c->subs.head)
+	{
+		struct pss *p = lws_container_of(d, struct sub, in_chan)->pss;
+
+		if (p->state == SESS_LIVE && p->q_count > p->q_cap / 2)
+			return 1;
+	}
+	lws_end_foreach_dll(d);
+	return 0;
+}
+
+static void
+fetch_later(lws_sorted_usec_list_t *sul)
+{
+	fetch(lws_container_of(sul, struct channel, fetch_sul));
+}
+
 static void
 fetch(struct channel *c)
 {
 	char after[24], lim[16];
 	const char *pv[3] = { c->name, after, lim };
+	int64_t now;
 
 	if (c->live_seq < 0 || c->subs.count == 0) {
 		c->fetch_again = c->live_seq < 0 && c->subs.count;
 		return;
 	}
-	if (c->fetching) {
+	if (c->fetching || c->fetch_sul.list.owner) {
 		c->fetch_again = 1;
 		return;
 	}
+	if (backlogged(c)) {
+		now = ct_mono_ms();
+		if (!c->stall_ms)
+			c->stall_ms = now;
+		if (now - c->stall_ms < STALL_MAX_MS) {
+			lws_sul_schedule(wsd->context, 0, &c->fetch_sul,
+					 fetch_later, 5 * 1000);
+			return;
+		}
+	}
+	c->stall_ms = 0;
 	c->fetching = 1;
 	c->fetch_again = 0;
 	snprintf(after, sizeof(after), "%" PRId64, c->live_seq);

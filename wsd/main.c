@@ -198,6 +198,7 @@ cancel_pres(struct channel *c, void *arg)
 {
 	(void)arg;
 	lws_sul_cancel(&c->pres_sul);
+	lws_sul_cancel(&c->fetch_sul);
 }
 
 int

@@ -282,6 +282,7 @@ on_redeemed(void *arg, PGresult *res, int rc, const char *msg,
 	}
 	lws_set_timer_usecs(p->wsi, LWS_SET_TIMER_USEC_CANCEL);
 	p->state = SESS_LIVE;
+	lws_rx_flow_control(p->wsi, 1);
 	lws_dll2_add_tail(&p->in_all, &wsd->conns);
 	o = json_pack("{s:s, s:{s:s, s:s, s:s}, s:s}", "type", "welcome",
 		      "user", "app", p->app, "id", p->user_id, "name", p->name,
@@ -304,6 +305,8 @@ auth_ticket(struct pss *p, const char *ticket)
 	}
 	ct_auth_hash_hex(ticket, hash);
 	p->state = SESS_AUTHING;
+	/* frames pipelined behind auth wait in lws until we know who it is */
+	lws_rx_flow_control(p->wsi, 0);
 	pgq_query(q_redeem, 1, pv, on_redeemed, p, p, ticket);
 }
 

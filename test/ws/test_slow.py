@@ -1,0 +1,67 @@
+"""A paused (SIGSTOP) subscriber overflows its bounded queue and is closed
+with 4008, while a live subscriber of the same channel gets every event."""
+import os
+import signal
+import subprocess
+import tempfile
+
+from wsh import *
+
+N = 5000
+
+
+async def main():
+    ch = new_channel("slow")
+    ref, user = session("app1")
+    out = tempfile.mktemp(prefix="ct-slow-")
+    child = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "slow_client.py"),
+                              ENV["CROSSTALK_WS"], ENV["APP1_ORIGIN"], ticket(ref), ch, out],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        T.eq(child.stdout.readline().strip(), "ready", "slow subscriber is subscribed")
+        live, ul, _ = await login("app2")
+        await subscribe(live, ch)
+        os.kill(child.pid, signal.SIGSTOP)
+        big = "x" * 3900
+        t0 = time.time()
+
+        def post():
+            for k in range(5):
+                sql("SELECT count(crosstalk.post_message('app1', 'bulk', 'Bulk', :'v1', :'v2' || g)) "
+                    "FROM generate_series(1, %d) g" % (N // 5), ch, big)
+        poster = asyncio.get_running_loop().run_in_executor(None, post)
+        seen = []
+        end = time.time() + 90
+        while len(seen) < N and time.time() < end:
+            for e in await ws_events(live, 30):
+                if e.get("type") == "message":
+                    seen.append(int(e["seq"]))
+        dt = time.time() - t0
+        await poster
+        T.ok(seen == list(range(1, N + 1)), "the live subscriber got all %d events in order (%.1fs)" % (N, dt),
+             "got %d" % len(seen))
+        os.kill(child.pid, signal.SIGCONT)
+        child.wait(60)
+        res = json.load(open(out))
+        T.eq(res["code"], 4008, "the paused subscriber is closed with 4008")
+        T.ok(res["events"] < N, "... having missed events it may resume (%d of %d)" % (res["events"], N))
+        # it can come back and resume from what it saw
+        c2, _, _ = await login("app1", user)
+        rep, sub = await subscribe(c2, ch, after=str(res["events"]), timeout=30)
+        got = [int(e["seq"]) for e in rep]
+        T.ok(got == list(range(res["events"] + 1, N + 1)), "resuming after 4008 gets the rest", len(got))
+        await ws_send(live, type="ping")
+        T.eq((await ws_until(live, lambda e: e["type"] == "pong"))[-1]["type"], "pong", "live one still fine")
+    finally:
+        try:
+            os.kill(child.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        if os.path.exists(out):
+            os.unlink(out)
+
+
+run(main())

@@ -1,0 +1,107 @@
+"""Two crosstalk-wsd nodes on one database act as one hub: each delivers
+the other's messages, presence spans both, sessions/end reaches both.
+Also SIGHUP (a bad file keeps the old config) and SIGTERM (clients get
+1001, the node's users leave)."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import urllib.request
+
+from wsh import *
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def health(port):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2) as r:
+            return r.status
+    except Exception:
+        return None
+
+
+async def main():
+    state = ENV["CROSSTALK_STATE"]
+    src = open(ENV.get("CROSSTALK_DAEMON_CONFIG", ENV["CROSSTALK_CONFIG"])).read()
+    port = free_port()
+    conf = os.path.join(state, "wsd-node-b.conf")
+    good = re.sub(r"(?m)^port = \d+$", "port = %d" % port, src)
+    good = good.replace("[wsd]\n", "[wsd]\nnode_id = node-b\n", 1)
+    open(conf, "w").write(good)
+    log = open(os.path.join(state, "wsd-node-b.log"), "a")
+    node = subprocess.Popen([os.path.join(ENV["CROSSTALK_BIN"], "wsd", "crosstalk-wsd"), "--config", conf],
+                            stdout=log, stderr=log)
+    try:
+        T.ok(wait_until(lambda: health(port) == 200, 10), "node B is up")
+        url_b = "ws://127.0.0.1:%d/ws" % port
+        ch = new_channel("nodes")
+        a, ua, ra = await login("app1")
+        ref, ub = session("app2")
+        b = await ws_open(ENV["APP2_ORIGIN"], url=url_b)
+        await ws_send(b, type="auth", ticket=ticket(ref, "app2"))
+        w = (await ws_until(b, lambda e: True))[0]
+        T.eq((w.get("type"), w.get("node")), ("welcome", "node-b"), "welcome from node B")
+        await subscribe(a, ch)
+        await subscribe(b, ch)
+        await ws_send(a, type="publish", channel=ch, text="from A")
+        m = (await ws_until(b, lambda e: e["type"] == "message"))[-1]
+        T.eq((m["text"], m["seq"]), ("from A", "1"), "node B's subscriber gets node A's message")
+        await ws_send(b, type="publish", channel=ch, text="from B")
+        got = await ws_until(a, lambda e: e["type"] == "message" and e["text"] == "from B")
+        T.eq([e["seq"] for e in msgs(got)], ["1", "2"], "node A's subscriber gets node B's message")
+        await ws_send(b, type="typing", channel=ch)
+        t = (await ws_until(a, lambda e: e["type"] == "typing"))[-1]
+        T.eq(t["user"]["id"], ub, "typing crosses nodes")
+
+        await ws_send(a, type="presence", channel=ch)
+        p = (await ws_until(a, lambda e: e["type"] == "presence"))[-1]
+        T.eq(sorted(u["id"] for u in p["users"]), sorted([ua, ub]), "presence spans both nodes")
+        n = sql1("SELECT count(DISTINCT node_id) FROM crosstalk.presence WHERE channel = :'v1'", ch)
+        T.eq(n, "2", "presence rows from two nodes")
+
+        # SIGHUP with a broken file: keeps running on the old config
+        open(conf, "w").write(good + "\n[wsd]\nqueue_max = banana\n")
+        node.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        T.eq(health(port), 200, "a bad reload keeps the node running")
+        await ws_send(b, type="ping")
+        T.eq((await ws_until(b, lambda e: e["type"] == "pong"))[-1]["type"], "pong", "and its clients")
+        T.ok("reload failed" in open(os.path.join(state, "wsd-node-b.log")).read(), "the bad reload is logged")
+        open(conf, "w").write(good.replace("[limits]\n", "[limits]\ntyping_per_s = 5\n", 1)
+                              if "[limits]\n" in good else good + "\n[limits]\ntyping_per_s = 5\n")
+        node.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        T.ok("config reloaded" in open(os.path.join(state, "wsd-node-b.log")).read(), "a good reload applies")
+
+        # sessions/end reaches node B
+        b2 = await ws_open(ENV["APP2_ORIGIN"], url=url_b)
+        ref2, u2 = session("app2")
+        await ws_send(b2, type="auth", ticket=ticket(ref2, "app2"))
+        await ws_until(b2, lambda e: e["type"] == "welcome")
+        r = api("POST", "sessions/end", key=ENV["APP2_KEY"], session=ref2)
+        T.ok(r.status == 200, "sessions/end", r)
+        T.eq(await close_code(b2, 3), 4001, "sessions/end closes a socket on node B")
+
+        # SIGTERM: 1001 to clients, exit 0, its users leave presence
+        node.send_signal(signal.SIGTERM)
+        T.eq(await close_code(b, 5), 1001, "SIGTERM closes clients with 1001")
+        T.eq(node.wait(10), 0, "node B exits 0")
+        lv = (await ws_until(a, lambda e: e["type"] == "leave", 5))[-1]
+        T.eq(lv["user"]["id"], ub, "node B's user leaves presence")
+        await a.close()
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+        log.close()
+
+
+run(main())

@@ -14,7 +14,8 @@
  *   - the ChatSession interceptor: registers the user's chat login on cbauth's postLogin
  *     and ends it on preLogout;
  *   - helpers in handlers, views and layouts: chatSession(), chatPublish(), chatPoll(),
- *     chatTicket(), chatSubscribers(), chatEmbed().
+ *     chatTicket(), chatSubscribers(), chatEmbed();
+ *   - POST /crosstalk/ticket, where the embedded widget gets a new ticket to sign in again.
  */
 component {
 
@@ -25,6 +26,8 @@ component {
 	this.modelNamespace = "crosstalk";
 	this.cfmapping      = "crosstalk";
 	this.autoMapModels  = false;
+	// POST /crosstalk/ticket: the widget's re-sign-in (handlers/Ticket.cfc)
+	this.entryPoint     = "crosstalk";
 	// cbauth is optional: without it the interceptor has nothing to listen to
 	this.dependencies   = [];
 	this.applicationHelper = [ "helpers/ChatHelpers.cfm" ];
@@ -51,8 +54,12 @@ component {
 			// a login's lifetime in seconds: match the app's session timeout
 			"ttl"            : 28800,
 			// log and carry on (true) or let a failure to reach crosstalk fail the login (false)
-			"quietFailures"  : true
+			"quietFailures"  : true,
+			// where chatEmbed() tells the widget to get a new ticket; "": this module's route
+			"ticketUrl"      : ""
 		};
+
+		variables.routes = [ { "pattern" : "/ticket", "handler" : "Ticket", "action" : "create" } ];
 
 		variables.interceptorSettings = {
 			// announced by cbauth; declared here too so that load order does not matter

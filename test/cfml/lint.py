@@ -181,6 +181,9 @@ def structure():
     for rel in re.findall(r'#moduleMapping#\.([\w.]+)"', mc):
         T.ok(os.path.exists(os.path.join(PKG, rel.replace(".", "/") + ".cfc")),
              "ModuleConfig maps an existing CFC: " + rel)
+    for h in re.findall(r'"handler"\s*:\s*"(\w+)"', mc):
+        T.ok(os.path.exists(os.path.join(PKG, "handlers", h + ".cfc")),
+             "ModuleConfig routes to an existing handler: " + h)
     T.ok('"postLogin"' in mc and '"preLogout"' in mc, "cbauth interception points declared")
     icpt = read("interceptors/ChatSession.cfc")
     T.ok(re.search(r"function\s+postLogin\s*\(", icpt) and

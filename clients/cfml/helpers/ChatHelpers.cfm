@@ -58,12 +58,23 @@ struct function chatSubscribers( required string channel, string sessionRef = ""
 	return chatCall( "getSubscribers", { "channel" : arguments.channel }, arguments.sessionRef );
 }
 
-/** The chat widget's HTML for the current user, or "" for a guest. Output it unescaped. */
+/**
+ * The chat widget's HTML for the current user, or "" for a guest. Output it unescaped.
+ * The widget gets new tickets from this module's POST /crosstalk/ticket (or the ticketUrl setting).
+ */
 string function chatEmbed( string channel = "", string height = "", string sessionRef = "" ) {
+	var ticketUrl = getModuleSettings( "crosstalk" ).ticketUrl;
 	if ( !len( arguments.sessionRef ) && !len( chatSession() ) ) {
 		return "";
 	}
-	return chatCall( "embed", { "channel" : arguments.channel, "height" : arguments.height }, arguments.sessionRef );
+	if ( !len( ticketUrl ) ) {
+		ticketUrl = getRequestContext().buildLink( "crosstalk/ticket" );
+	}
+	return chatCall(
+		"embed",
+		{ "channel" : arguments.channel, "height" : arguments.height, "ticketUrl" : ticketUrl },
+		arguments.sessionRef
+	);
 }
 
 /** Calls a client method with the session ref; re-registers once when the ref is no longer known. */

@@ -11,7 +11,6 @@ component singleton {
 	property name="wirebox"  inject="wirebox";
 	property name="settings" inject="coldbox:moduleSettings:crosstalk";
 	property name="api"      inject="Crosstalk@crosstalk";
-	property name="log"      inject="logbox:logger:{this}";
 
 	any function init() {
 		return this;
@@ -95,11 +94,14 @@ component singleton {
 		var name = "";
 		var methodName = "";
 		for ( methodName in listToArray( variables.settings.displayNameMethods ) ) {
-			if ( structKeyExists( arguments.user, methodName ) ) {
+			try {
 				name = invoke( arguments.user, methodName );
-				if ( !isNull( name ) && isSimpleValue( name ) && len( trim( name ) ) ) {
-					return trim( name );
-				}
+			} catch ( any e ) {
+				// the user object has no such method: try the next
+				continue;
+			}
+			if ( !isNull( name ) && isSimpleValue( name ) && len( trim( name ) ) ) {
+				return trim( name );
 			}
 		}
 		return arguments.fallback;

@@ -305,7 +305,7 @@
 		/* resume every channel from the last seq it saw */
 		for (var name in this.channels)
 			if (Object.prototype.hasOwnProperty.call(this.channels, name))
-				this.sendSubscribe(name);
+				this.sendSubscribe(name).then(null, noop); /* errors: 'error' event */
 		/* re-send what was never acknowledged; same client_id = same message */
 		for (var i = 0; i < this.outbox.length; i++)
 			this.sendRaw(this.outbox[i].frame);
@@ -624,7 +624,7 @@
 			self.call('onOpen', { type: 'response', reqType: 'welcome', code: 0,
 					      msg: 'ok', user: user });
 			if (opts.directMessages !== false)
-				self.refreshDirect();
+				self.refreshDirect(true);
 		});
 		c.on('close', function (d) {
 			if (wasOpen) {
@@ -663,7 +663,7 @@
 		c.on('unread', function (u) {
 			if (opts.directMessages !== false && /^dm:/.test(u.channel) &&
 			    !c.channels[u.channel])
-				c.subscribe(u.channel, { after: -50 });
+				self.refreshDirect(false);
 		});
 		var subs = opts.subscribeTo;
 		if (typeof subs === 'string')
@@ -671,14 +671,14 @@
 		(subs || []).forEach(function (s) {
 			s = String(s).trim();
 			if (s)
-				c.subscribe(s, { after: 'live' });
+				c.subscribe(s, { after: 'live' }).then(null, noop);
 		});
 		if (opts.autoOpen !== false)
 			c.open();
 		if (opts.directMessages !== false) {
 			this.dmTimer = setInterval(function () {
 				if (c.isOpen())
-					self.refreshDirect();
+					self.refreshDirect(false);
 			}, 20000);
 		}
 	}
@@ -700,13 +700,18 @@
 			this.safe(fn, arg);
 	};
 
-	/* subscribe to the user's direct channels, so sendMessage replies arrive */
-	CfWebSocket.prototype.refreshDirect = function () {
+	/* subscribe to the user's direct channels, so sendMessage replies
+	 * arrive: at connect from now on; one that appears later (someone wrote
+	 * first) from its first unread message */
+	CfWebSocket.prototype.refreshDirect = function (initial) {
 		var c = this.conn;
 		c.listChannels().then(function (r) {
 			(r.channels || []).forEach(function (ch) {
-				if (/^dm:/.test(ch.name) && !c.channels[ch.name])
-					c.subscribe(ch.name, { after: 'live' });
+				if (!/^dm:/.test(ch.name) || c.channels[ch.name])
+					return;
+				var after = initial ? 'live' :
+					Math.max(0, seqNum(ch.last_seq) - (parseInt(ch.unread, 10) || 0));
+				c.subscribe(ch.name, { after: after }).then(null, noop);
 			});
 		}, noop);
 	};

@@ -53,32 +53,56 @@ run(PGconn *conn, const char *sql, const char *what, char *err, size_t errlen)
 	return rc;
 }
 
+/* 1 if version v is recorded, 0 if not, -1 on error. */
+static int
+applied(PGconn *conn, int v)
+{
+	char sql[128];
+	PGresult *res;
+	int rc = -1;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT 1 FROM crosstalk.migrations WHERE version = %d", v);
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		rc = PQntuples(res) > 0;
+	PQclear(res);
+	return rc;
+}
+
 int
-ct_migrate(PGconn *conn, int *applied, char *err, size_t errlen)
+ct_migrate(PGconn *conn, int *applied_out, char *err, size_t errlen)
 {
 	int rc, have;
 
-	*applied = 0;
+	*applied_out = 0;
 	/* The lock comes before anything else: two migrates serialize here,
-	 * and the second finds every version already recorded. */
+	 * and the second finds every version already recorded. The schema is
+	 * created only when missing, so an owner without CREATE on the
+	 * database can still migrate an existing schema. */
 	if ((rc = run(conn,
 		      "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ");"
 		      "SET LOCAL client_min_messages = warning;"
-		      "CREATE SCHEMA IF NOT EXISTS crosstalk;"
+		      "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace "
+		      "WHERE nspname = 'crosstalk') THEN "
+		      "CREATE SCHEMA crosstalk; END IF; END $$;"
 		      "CREATE TABLE IF NOT EXISTS crosstalk.migrations ("
 		      " version int PRIMARY KEY, name text NOT NULL,"
 		      " applied_at timestamptz NOT NULL DEFAULT now())",
 		      "prepare", err, errlen)) != CT_OK)
 		goto fail;
-	if ((have = ct_schema_version(conn)) < 0) {
-		snprintf(err, errlen, "cannot read crosstalk.migrations");
-		rc = CT_EINTERNAL;
-		goto fail;
-	}
 	for (const struct ct_migration *m = ct_migrations; m->version; m++) {
 		char rec[256];
 
-		if (m->version <= have)
+		/* every unrecorded version runs, even one numbered below the
+		 * newest applied (migrations merged out of order) */
+		if ((have = applied(conn, m->version)) < 0) {
+			snprintf(err, errlen,
+				 "cannot read crosstalk.migrations");
+			rc = CT_EINTERNAL;
+			goto fail;
+		}
+		if (have)
 			continue;
 		if ((rc = run(conn, m->sql, m->name, err, errlen)) != CT_OK)
 			goto fail;
@@ -88,13 +112,13 @@ ct_migrate(PGconn *conn, int *applied, char *err, size_t errlen)
 			 m->version, m->name); /* names are ours: [0-9a-z_.] */
 		if ((rc = run(conn, rec, m->name, err, errlen)) != CT_OK)
 			goto fail;
-		(*applied)++;
+		(*applied_out)++;
 	}
 	if ((rc = run(conn, "COMMIT", "commit", err, errlen)) != CT_OK)
 		goto fail;
 	return CT_OK;
 fail:
 	PQclear(PQexec(conn, "ROLLBACK"));
-	*applied = 0;
+	*applied_out = 0;
 	return rc;
 }

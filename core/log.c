@@ -79,6 +79,11 @@ ct_log(enum ct_log_level level, const char *fmt, ...)
 	if (r > 0)
 		n += (size_t)r < sizeof(line) - n - 1 ? (size_t)r
 						      : sizeof(line) - n - 2;
+	/* one event, one line: a value carrying control characters (a user's
+	 * text, a server message) must not split it or forge another line */
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20)
+			line[i] = ' ';
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, n) < 0) {
 		/* nowhere left to report it */

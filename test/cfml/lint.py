@@ -155,6 +155,11 @@ def structure():
          "statusLine = arguments.res.statusCode" in cfc,
          "status from listFirst(cfhttp.statusCode, \" \")")
     T.ok(not re.search(r"<cfscript", cfc, re.I), "Crosstalk.cfc is tag-based (CF10)")
+    code = re.sub(r"<!---.*?--->", "", cfc, flags=re.S)
+    newer = [p for p in (r"\?:", r"=>", r"\bfunction\s*\(", r"\)\.\w+\(",
+                         r"\b(?:fields|merged|attrs|arguments\.\w+)\.(?:len|append|each|map|keyExists|find)\(")
+             if re.search(p, code)]
+    T.ok(not newer, "Crosstalk.cfc: no syntax newer than ColdFusion 10", newer)
     m = re.search(r'ERROR_CODES = "([^"]+)"', cfc)
     T.ok(m and m.group(1).split(",") == CODES, "one exception type per API error code",
          m and m.group(1))

@@ -71,7 +71,7 @@ static struct {
 	int proto;
 	int ws_port, http_port;
 	const char *ws_path, *pub_path, *lp_path, *origin, *subproto;
-	const char *tickets_file, *chan_prefix, *after;
+	const char *tickets_file, *chan_prefix, *after, *ready_file;
 	const char *headers[MAX_HEADERS];
 	int nheaders;
 	int subs, channels, pub_conns, pub_ws, window, size, conc, polls;
@@ -1177,7 +1177,7 @@ usage(void)
 	      "  --pub-ws (publish over WebSocket) --window N --size BYTES\n"
 	      "  --rates R1,R2,.. (0 = as fast as possible) --duration S\n"
 	      "  --drain S --hold S --keep-going --max-p99-ms MS --conc N\n"
-	      "  --polls N --setup-timeout S --timeout S\n"
+	      "  --polls N --setup-timeout S --timeout S --ready-file PATH\n"
 	      "  --cpu-pids P,.. --stack-pids P,.. --rss-pids P,..\n",
 	      stderr);
 	exit(2);
@@ -1214,6 +1214,8 @@ main(int argc, char **argv)
 			opt.subproto = v;
 		else if (ARG("--tickets"))
 			opt.tickets_file = v;
+		else if (ARG("--ready-file"))
+			opt.ready_file = v;
 		else if (ARG("--after"))
 			opt.after = v;
 		else if (ARG("--chan-prefix"))
@@ -1348,7 +1350,8 @@ main(int argc, char **argv)
 	double setup_s = (now_ns() - t_setup) / 1e9;
 	note("%d of %d subscribers ready in %.1f s (%d failed)", ready_subs,
 	     opt.subs, setup_s, failed);
-	if (strcmp(opt.mode, "idle") == 0) {
+	if (opt.nrss > 0 || npubs == 0) {
+		/* memory of the idle, subscribed connections before any load */
 		int64_t end = now_ns() + (int64_t)(opt.hold * 1e9);
 		while (now_ns() < end)
 			loop_once(5000000);
@@ -1358,11 +1361,19 @@ main(int argc, char **argv)
 		       "rss0_kb=%ld rss1_kb=%ld per_conn_bytes=%.0f\n",
 		       opt.subs, ready_subs, failed, setup_s, rss0, rss1,
 		       ready_subs ? (rss1 - rss0) * 1024.0 / ready_subs : 0.0);
-		return 0;
+		fflush(stdout);
+		if (npubs == 0)
+			return 0;
 	}
 	connect_all(opt.subs, nconns);
 	if (ready_pubs == 0)
 		die("no publisher connection is ready");
+	if (opt.ready_file) {
+		FILE *f =
+			fopen(opt.ready_file, "w"); /* tells: publishing now */
+		if (f)
+			fclose(f);
+	}
 	for (int r = 0; r < opt.nrates; r++)
 		run_step(opt.rates[r]);
 	return 0;

@@ -24,7 +24,15 @@ with open(res_txt) as f:
 
 
 def steps(sys_, scen):
-    return [r for r in rows if r["sys"] == sys_ and r["scen"] == scen]
+    return [r for r in rows if r["sys"] == sys_ and r["scen"] == scen
+            and r.get("mode") != "idle"]
+
+
+def idle(sys_, key):
+    for r in rows:
+        if r["sys"] == sys_ and r.get("mode") == "idle":
+            return num(r, key)
+    return None
 
 
 def num(r, k):
@@ -109,9 +117,9 @@ FIGS = [
     ("  server CPU ms per 1,000 deliveries", "cpu", "low",
      lambda s: cpu_per_1k(s, "multi")),
     (f"RSS per idle connection at {int(idle_n):,} (bytes)", "int", "low",
-     lambda s: one(s, "idle", "per_conn_bytes")),
+     lambda s: idle(s, "per_conn_bytes")),
     ("  connections held", "int", "high",
-     lambda s: one(s, "idle", "ready")),
+     lambda s: idle(s, "ready")),
     ("long-poll: 500 waiting polls, one post -> all answered (ms)", "ms",
      "low", lambda s: one(s, "longpoll", "all_ms")),
     ("WebSocket publish, 64 publishers: acks/s", "int", "high",
@@ -236,9 +244,9 @@ tline("HTTP durable publish >= pgbench's post_message() 1/tx",
       ("met" if w1 >= pb1 and (not w100 or not pb100 or w100 >= pb100)
        else f"{w1 / pb1:.0%} / " + (f"{w100 / pb100:.0%}" if w100 and pb100
                                     else "-") + " of pgbench"))
-r = one("crosstalk", "idle", "per_conn_bytes")
+r = idle("crosstalk", "per_conn_bytes")
 tline(f"<= 4 KiB RSS per idle authenticated connection at {int(idle_n):,}",
-      f"{fmt(r, 'int')} B ({fmt(one('crosstalk', 'idle', 'ready'), 'int')} held)",
+      f"{fmt(r, 'int')} B ({fmt(idle('crosstalk', 'ready'), 'int')} held)",
       "no data" if r is None else ("met" if r <= 4096 else "not met"))
 
 analysis = ""
@@ -329,13 +337,21 @@ perf stat:
 ```
 {readf("perf-stat.txt") or "(not run)"}
 ```
-Hottest symbols (perf record -g, self time):
+Hottest symbols (perf record -g, cpu-clock samples, self time):
 ```
 {readf("perf-top.txt") or "(not run)"}
 ```
 By shared object:
 ```
 {readf("perf-dso.txt") or "(not run)"}
+```
+Including callees (>= 5 %):
+```
+{readf("perf-children.txt") or "(not run)"}
+```
+The profiled run itself:
+```
+{readf("profile-run.txt") or "(not run)"}
 ```
 
 ## Raw result lines

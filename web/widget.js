@@ -836,11 +836,19 @@
 		});
 	}
 
-	ui.peopleToggle.addEventListener('click', function () {
-		var open = ui.people.hidden;
+	function setPeople(open) {
 		ui.people.hidden = !open;
 		ui.peopleToggle.setAttribute('aria-expanded', open ? 'true' : 'false');
 		queueResize();
+	}
+	ui.peopleToggle.addEventListener('click', function () {
+		setPeople(ui.people.hidden);
+	});
+	ui.people.addEventListener('keydown', function (e) {
+		if (e.key === 'Escape') {
+			setPeople(false);
+			ui.peopleToggle.focus();
+		}
 	});
 
 	function markRead() {

@@ -48,9 +48,15 @@ struct function chatPoll(
 	return chatCall( "poll", args, arguments.sessionRef );
 }
 
-/** A fresh single-use ticket for the current user's browser. Returns {ok, ticket, ...}. */
-struct function chatTicket( string sessionRef = "" ) {
-	return chatCall( "mintTicket", {}, arguments.sessionRef );
+/**
+ * A fresh single-use ticket for the current user's browser (the string), "" for a guest:
+ * data-ticket="#encodeForHTMLAttribute( chatTicket() )#".
+ */
+string function chatTicket( string sessionRef = "" ) {
+	if ( !len( arguments.sessionRef ) && !len( chatSession() ) ) {
+		return "";
+	}
+	return chatCall( "mintTicket", {}, arguments.sessionRef ).ticket;
 }
 
 /** Who is in a channel now. Returns {ok, channel, users}. */

@@ -42,6 +42,7 @@ static const struct cfg_key keys[] = {
 	S ("http", "public_ws_url",    http_public_ws_url,     "ws://127.0.0.1:8888/ws"),
 	S ("http", "public_widget_url", http_public_widget_url, "http://127.0.0.1:8888/widget"),
 	S ("http", "metrics_allow",    http_metrics_allow,     "127.0.0.1 ::1"),
+	SS("http", "metrics_token",    http_metrics_token,     ""),
 
 	S ("wsd", "listen",          wsd_listen,          "127.0.0.1"),
 	I ("wsd", "port",            wsd_port,            "8888", 1, 65535),
@@ -52,6 +53,7 @@ static const struct cfg_key keys[] = {
 	I ("wsd", "queue_max",       wsd_queue_max,       "1024", 8, 1000000),
 	I ("wsd", "replay_batch",    wsd_replay_batch,    "500", 1, 100000),
 	S ("wsd", "metrics_allow",   wsd_metrics_allow,   "127.0.0.1 ::1"),
+	SS("wsd", "metrics_token",   wsd_metrics_token,   ""),
 	S ("wsd", "trusted_proxies", wsd_trusted_proxies, ""),
 
 	I ("limits", "text_max",        lim_text_max,        "4000", 1, 1000000),

@@ -25,6 +25,7 @@ struct ct_cfg {
 	char *http_public_ws_url; /* ws_url in ticket replies */
 	char *http_public_widget_url; /* widget_url in ticket replies */
 	char *http_metrics_allow;     /* addresses allowed to scrape */
+	char *http_metrics_token;     /* or a Bearer token; "" = none */
 
 	/* [wsd] crosstalk-wsd */
 	char *wsd_listen; /* address to bind, e.g. 127.0.0.1 */
@@ -36,6 +37,7 @@ struct ct_cfg {
 	int wsd_queue_max;    /* events queued per connection before 4008 */
 	int wsd_replay_batch; /* events fetched per replay query */
 	char *wsd_metrics_allow;
+	char *wsd_metrics_token;
 	char *wsd_trusted_proxies; /* X-Forwarded-* honoured from these */
 
 	/* [limits] */

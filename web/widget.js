@@ -816,6 +816,9 @@
 			}
 			if (me && u.id !== me.id) {
 				var b = actionButton('Message', 'Direct message to ' + u.name, function () {
+					/* the panel covers the messages when narrow: close it */
+					if (getComputedStyle(ui.people).position === 'absolute')
+						setPeople(false);
 					openChannel(ct.dmChannel(me.id, u.id));
 					ui.input.focus();
 				});

@@ -137,6 +137,17 @@ await run('browser_chat', 150, async (T, logs) => {
 			.map((e) => e.textContent).sort().join(',')) .then((s) => s === 'Alice Adams,Carol Chen'), 10000),
 		'presence lists both users');
 
+		// a direct conversation: alice starts it from the people list
+		await wa.click('#ct-people-toggle');
+		await wa.click('#ct-people-list button[aria-label="Direct message to Carol Chen"]');
+		T.ok(await until(() => wa.evaluate(() => document.querySelector('.ct-chan[aria-current="true"]').textContent === '@ Carol Chen'), 5000),
+			'"Message" opens a direct conversation tab');
+		await sendInWidget(wa, 'psst, carol');
+		await pb.evaluate(() => window.crosstalkChat.openChannel('dm:alice:carol'));
+		T.ok(await until(async () => (await messageTexts(wb)).includes('psst, carol'), 10000), 'carol reads the direct message');
+		await sendInWidget(wb, 'psst back');
+		T.ok(await until(async () => (await messageTexts(wa)).includes('psst back'), 10000), 'alice reads the reply');
+
 		// history: 70 stored messages, the widget shows the last 50, then
 		// "Load older messages" brings the rest, in order
 		const hist = await newChannel(env, 'hist');

@@ -77,6 +77,8 @@ h_messages_poll(struct req *r)
 	int registered = 0;
 	int64_t deadline;
 	json_t *doc = NULL;
+	char msg[256];
+	int rc;
 
 	if (req_str(r, "channel", "channel", 1, &channel) < 0 ||
 	    req_long(r, "after", "after", 0, 1L << 53, &after) < 0 ||
@@ -108,12 +110,27 @@ h_messages_poll(struct req *r)
 		/* armed before looking: a NOTIFY after the look wakes us */
 		if (registered)
 			waiter_arm(&wt);
-		res = req_sql(r,
-			      "SELECT crosstalk.poll($1, $2, $3, "
-			      "$4::bigint, $5::int)",
-			      5, params, 1);
-		if (!res)
+		res = req_sql_try(r,
+				  "SELECT crosstalk.poll($1, $2, $3, "
+				  "$4::bigint, $5::int)",
+				  5, params, 1, &rc, msg, sizeof(msg));
+		if (!res && rc == CT_EUNAVAIL && doc &&
+		    ct_mono_ms() < deadline) {
+			/* the database went away while we waited: keep
+			 * waiting (re-checking each second) until it is back
+			 * or the wait is over */
+			int64_t until = ct_mono_ms() + 1000;
+
+			worker_db_release(r->w);
+			if (waiter_wait(&wt, until < deadline ? until
+							      : deadline) != 0)
+				deadline = 0;
+			continue;
+		}
+		if (!res) {
+			req_error(r, rc, "%s", msg);
 			break;
+		}
 		json_decref(doc);
 		doc = req_json_col(r, res, 0, 0);
 		PQclear(res);

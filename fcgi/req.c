@@ -257,18 +257,17 @@ req_auth_user(struct req *r, int required)
 }
 
 PGresult *
-req_sql(struct req *r, const char *sql, int n, const char *const *params,
-	int idempotent)
+req_sql_try(struct req *r, const char *sql, int n, const char *const *params,
+	    int idempotent, int *rc, char *msg, size_t msglen)
 {
-	char msg[256];
 	PGresult *res;
-	int rc;
 
 	for (int attempt = 0;; attempt++) {
 		ExecStatusType st;
 
 		if (worker_db(r->w) != CT_OK) {
-			req_error(r, CT_EUNAVAIL, "database unavailable");
+			*rc = CT_EUNAVAIL;
+			snprintf(msg, msglen, "database unavailable");
 			return NULL;
 		}
 		res = worker_exec(r->w, sql, n, params);
@@ -282,12 +281,25 @@ req_sql(struct req *r, const char *sql, int n, const char *const *params,
 		}
 		break;
 	}
-	rc = ct_db_error(r->w->db, res, msg, sizeof(msg));
+	*rc = ct_db_error(r->w->db, res, msg, msglen);
 	PQclear(res);
-	if (rc == CT_EINTERNAL)
-		rc = CT_EUNAVAIL; /* logged by ct_db_error; never a 500 */
-	req_error(r, rc, "%s", msg);
+	if (*rc == CT_EINTERNAL)
+		*rc = CT_EUNAVAIL; /* logged by ct_db_error; never a 500 */
 	return NULL;
+}
+
+PGresult *
+req_sql(struct req *r, const char *sql, int n, const char *const *params,
+	int idempotent)
+{
+	char msg[256];
+	PGresult *res;
+	int rc;
+
+	res = req_sql_try(r, sql, n, params, idempotent, &rc, msg, sizeof(msg));
+	if (!res)
+		req_error(r, rc, "%s", msg);
+	return res;
 }
 
 json_t *

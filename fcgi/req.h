@@ -54,6 +54,11 @@ PGresult *req_sql(struct req *r, const char *sql, int n,
 /* Parse a json column of res (a new reference; NULL after replying). */
 json_t *req_json_col(struct req *r, PGresult *res, int row, int col);
 
+/* req_sql without the reply: NULL with *rc = CT_E* and the reason in msg. */
+PGresult *req_sql_try(struct req *r, const char *sql, int n,
+		      const char *const *params, int idempotent, int *rc,
+		      char *msg, size_t msglen);
+
 /* Send status + body (takes body). Adds "ok" if absent. */
 void req_reply(struct req *r, int status, json_t *body);
 /* {"ok":false,"error":{"code","message"}} with the code's status. */

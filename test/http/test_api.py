@@ -282,6 +282,10 @@ expect("body over nginx's cap", api("POST", "messages", session=ref_a,
                                     raw=b"a" * 200000, content_type="text/plain"), 413,
        "too_large")
 
+# /api/v1 without the slash: JSON 404, not nginx's 301 redirect
+from ct import http as raw_http
+expect("/api/v1 without slash", raw_http("GET", ENV["CROSSTALK_HTTP"]), 404, "not_found")
+
 # --- metrics (not part of the JSON API: Prometheus text, loopback only) ---
 r = api("GET", "metrics", key="")
 T.eq(r.status, 200, "metrics from 127.0.0.1")

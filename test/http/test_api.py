@@ -284,7 +284,9 @@ expect("body over nginx's cap", api("POST", "messages", session=ref_a,
 
 # /api/v1 without the slash: JSON 404, not nginx's 301 redirect
 from ct import http as raw_http
-expect("/api/v1 without slash", raw_http("GET", ENV["CROSSTALK_HTTP"]), 404, "not_found")
+r = expect("/api/v1 without slash", raw_http("GET", ENV["CROSSTALK_HTTP"]), 404, "not_found")
+# urllib follows redirects: the message tells whose 404 this is
+T.eq(r.json["error"]["message"], "the API lives under /api/v1/", "answered, not redirected")
 
 # --- metrics (not part of the JSON API: Prometheus text, loopback only) ---
 r = api("GET", "metrics", key="")

@@ -31,7 +31,8 @@ static const char usage[] =
 
 static int listen_fd;
 
-#define MAX_PREPARED 48
+#define MAX_PREPARED    48
+#define MAX_WAITERS_CAP 4096 /* threads are cheap, not free */
 
 /* The connection pool: [http] workers connections shared by all threads.
  * A slot's connection is made lazily and remade after an outage. */
@@ -301,6 +302,12 @@ main(int argc, char **argv)
 	/* threads: one per database connection for ordinary requests, plus
 	 * one per long-poll that may wait (each gives its connection back
 	 * while it waits), so waiting polls never starve other requests */
+	if (cfg->http_max_waiters > MAX_WAITERS_CAP) {
+		ct_warn("msg=\"max_waiters capped\" configured=%d cap=%d "
+			"reason=\"each waiting poll holds a thread\"",
+			cfg->http_max_waiters, MAX_WAITERS_CAP);
+		cfg->http_max_waiters = MAX_WAITERS_CAP;
+	}
 	nthreads = cfg->http_workers + cfg->http_max_waiters;
 	workers = calloc((size_t)nthreads, sizeof(*workers)); /* freed at out */
 	tids = calloc((size_t)nthreads, sizeof(*tids));       /* freed at out */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -128,6 +129,7 @@ static const struct lws_protocols protocols[] = {
 	{ "ct-signal", signal_callback, 0, 0, 0, NULL, 0 },
 	{ "ct-pgq", pgq_callback, 0, 0, 0, NULL, 0 },
 	{ "ct-pgl", pgl_callback, 0, 0, 0, NULL, 0 },
+	{ "ct-listen", listen_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 /* clang-format on */
@@ -201,6 +203,91 @@ cancel_pres(struct channel *c, void *arg)
 	lws_sul_cancel(&c->fetch_sul);
 }
 
+/* [wsd] workers = N > 1: this process only supervises N worker processes
+ * that share the port with SO_REUSEPORT (the kernel spreads connections),
+ * each a full node with its own loop, database connections and node id.
+ * Returns -1 in a worker (go on serving), else the parent's exit code. */
+static int worker_index = -1;
+
+static int
+supervise(int n)
+{
+	pid_t kids[256] = { 0 };
+	sigset_t set;
+	int sig, live = 0, stopping = 0, rc = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			worker_index = i;
+			return -1;
+		}
+		if (pid < 0) {
+			ct_err("msg=\"fork failed\"");
+			stopping = 1;
+			rc = 1;
+			break;
+		}
+		kids[i] = pid;
+		live++;
+	}
+	ct_info("msg=\"workers started\" workers=%d", live);
+	if (stopping)
+		for (int i = 0; i < n; i++)
+			if (kids[i])
+				kill(kids[i], SIGTERM);
+	while (live > 0) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGCHLD) {
+			pid_t pid;
+			int st;
+
+			while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+				for (int i = 0; i < n; i++) {
+					if (kids[i] != pid)
+						continue;
+					kids[i] = 0;
+					live--;
+					if (!WIFEXITED(st) || WEXITSTATUS(st))
+						rc = stopping ? 1 : rc;
+					if (stopping)
+						break;
+					ct_warn("msg=\"worker exited; "
+						"restarting\" worker=%d",
+						i);
+					sleep(1);
+					if ((pid = fork()) == 0) {
+						worker_index = i;
+						return -1;
+					}
+					if (pid > 0) {
+						kids[i] = pid;
+						live++;
+					}
+					break;
+				}
+			}
+		} else {
+			if (sig != SIGHUP)
+				stopping = 1;
+			for (int i = 0; i < n; i++)
+				if (kids[i])
+					kill(kids[i],
+					     sig == SIGHUP ? SIGHUP : SIGTERM);
+		}
+	}
+	ct_info("msg=\"workers stopped\"");
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -244,7 +331,21 @@ main(int argc, char **argv)
 		    (enum ct_log_level)ct_log_parse_level(wsd->cfg->log_level));
 	lws_set_log_level(LLL_ERR, NULL);
 	wsd->cfg_path = path;
-	if (*wsd->cfg->wsd_node_id) {
+	if (first_contact() != 0)
+		goto out;
+	if (wsd->cfg->wsd_workers > 1) {
+		int prc = supervise(wsd->cfg->wsd_workers);
+
+		if (prc >= 0) { /* the supervisor is done */
+			origins_free();
+			ct_cfg_free(wsd->cfg);
+			return prc;
+		}
+	}
+	if (*wsd->cfg->wsd_node_id && worker_index >= 0) {
+		snprintf(wsd->node_id, sizeof(wsd->node_id), "%s-%d",
+			 wsd->cfg->wsd_node_id, worker_index);
+	} else if (*wsd->cfg->wsd_node_id) {
 		snprintf(wsd->node_id, sizeof(wsd->node_id), "%s",
 			 wsd->cfg->wsd_node_id);
 	} else {
@@ -254,8 +355,6 @@ main(int argc, char **argv)
 		snprintf(wsd->node_id, sizeof(wsd->node_id), "%s:%d", host,
 			 (int)getpid());
 	}
-	if (first_contact() != 0)
-		goto out;
 
 	memset(&info, 0, sizeof(info));
 	info.port = wsd->cfg->wsd_port;
@@ -266,6 +365,8 @@ main(int argc, char **argv)
 	/* an IPv4 listen address must not end up bound to [::] */
 	if (!strchr(wsd->cfg->wsd_listen, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (wsd->cfg->wsd_workers > 1) /* listen.c binds, with SO_REUSEPORT */
+		info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.vhost_name = "crosstalk";
 	/* keepalive: lws pings a connection idle for ping_interval and hangs
 	 * up one silent for idle_timeout (any frame or pong resets it) */
@@ -277,6 +378,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (!(wsd->vhost = lws_create_vhost(wsd->context, &info))) {
+		fprintf(stderr, "crosstalk-wsd: cannot listen on %s:%d\n",
+			wsd->cfg->wsd_listen, wsd->cfg->wsd_port);
+		goto out;
+	}
+	if (wsd->cfg->wsd_workers > 1 && listen_open() != 0) {
 		fprintf(stderr, "crosstalk-wsd: cannot listen on %s:%d\n",
 			wsd->cfg->wsd_listen, wsd->cfg->wsd_port);
 		goto out;

@@ -216,6 +216,11 @@ void pgl_stop(void);
 int pgl_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		 void *in, size_t len);
 
+/* listen.c: an SO_REUSEPORT listener for workers > 1 */
+int listen_open(void);
+int listen_callback(struct lws *wsi, enum lws_callback_reasons reason,
+		    void *user, void *in, size_t len);
+
 /* origins + health, refreshed by the tick (http.c) */
 void origins_refresh(void);
 void health_refresh(void);

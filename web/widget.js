@@ -377,17 +377,25 @@
 			li.appendChild(b);
 			list.appendChild(li);
 		});
-		/* keep the current tab in view (without scrolling the parent page) */
-		var cur = list.querySelector('.ct-chan[aria-current="true"]');
-		var nav = list.parentNode;
-		if (cur && nav) {
-			var left = cur.offsetLeft - list.offsetLeft;
-			if (left < nav.scrollLeft)
-				nav.scrollLeft = Math.max(0, left - 8);
-			else if (left + cur.offsetWidth > nav.scrollLeft + nav.clientWidth)
-				nav.scrollLeft = left + cur.offsetWidth - nav.clientWidth + 8;
-		}
+		requestAnimationFrame(showCurrentTab);
+		setTimeout(showCurrentTab, 150); /* again, once fonts and badges settle */
 	}
+
+	/* keep the current tab in view (without scrolling the parent page) */
+	function showCurrentTab() {
+		var list = ui.channelList, nav = list.parentNode;
+		var cur = list.querySelector('.ct-chan[aria-current="true"]');
+		if (!cur || !nav)
+			return;
+		var left = cur.offsetLeft - list.offsetLeft, right = left + cur.offsetWidth;
+		if (left < nav.scrollLeft)
+			nav.scrollLeft = Math.max(0, left - 8);
+		else if (right > nav.scrollLeft + nav.clientWidth)
+			nav.scrollLeft = right - nav.clientWidth + 8;
+	}
+	window.addEventListener('resize', function () {
+		requestAnimationFrame(showCurrentTab);
+	});
 
 	function showChannel(name) {
 		var c = ensureChannel(name);

@@ -116,9 +116,9 @@ on_origins(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 void
 origins_refresh(void)
 {
-	pgq_query("SELECT DISTINCT unnest(origins) FROM crosstalk.apps "
-		  "ORDER BY 1",
-		  0, NULL, on_origins, NULL, NULL, NULL);
+	pgq_query_bg("SELECT DISTINCT unnest(origins) FROM crosstalk.apps "
+		     "ORDER BY 1",
+		     0, NULL, on_origins, NULL, NULL, NULL);
 }
 
 /* --- health -------------------------------------------------------------- */
@@ -133,8 +133,8 @@ on_health(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 void
 health_refresh(void)
 {
-	pgq_query("SELECT pg_notification_queue_usage()", 0, NULL, on_health,
-		  NULL, NULL, NULL);
+	pgq_query_bg("SELECT pg_notification_queue_usage()", 0, NULL, on_health,
+		     NULL, NULL, NULL);
 }
 
 static int

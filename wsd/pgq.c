@@ -6,7 +6,9 @@
  * adopted socket hands results to the loop with no locks, no wakeups and
  * no copies; one connection keeps the order of requests, which the replay
  * and fetch logic relies on. Statements are short (a publish, a batch of
- * at most replay_batch events), so one in flight at a time is enough. The
+ * at most replay_batch events), so one in flight at a time is enough;
+ * housekeeping (presence rows, heartbeats, origins, health) waits in a
+ * background lane so that a burst of it never delays a fetch or an ack. The
  * LISTEN connection is separate (pglisten.c): a busy query here never
  * delays reading notifications. */
 #include <stdlib.h>
@@ -35,7 +37,8 @@ struct req {
 static struct {
 	PGconn *conn; /* owned */
 	struct lws *wsi;
-	struct req *head, *tail; /* waiting to be sent */
+	struct req *head, *tail;   /* waiting to be sent */
+	struct req *bhead, *btail; /* background: sent when head is empty */
 	struct req *inflight;
 	PGresult *res; /* first result of the statement in flight */
 	int err;       /* first error of it */
@@ -72,12 +75,19 @@ send_next(void)
 {
 	struct req *r;
 
-	if (q.inflight || !q.head || !q.conn || !q.wsi)
+	if (q.inflight || (!q.head && !q.bhead) || !q.conn || !q.wsi)
 		return;
-	r = q.head;
-	q.head = r->next;
-	if (!q.head)
-		q.tail = NULL;
+	if (q.head) {
+		r = q.head;
+		q.head = r->next;
+		if (!q.head)
+			q.tail = NULL;
+	} else {
+		r = q.bhead;
+		q.bhead = r->next;
+		if (!q.bhead)
+			q.btail = NULL;
+	}
 	q.queued--;
 	if (r->dead) { /* owner gone before it was sent */
 		req_free(r);
@@ -100,9 +110,9 @@ send_next(void)
 		lws_callback_on_writable(q.wsi);
 }
 
-void
-pgq_query(const char *sql, int n, const char *const *params, pgq_cb cb,
-	  void *arg, void *owner, const char *tag)
+static void
+enqueue(const char *sql, int n, const char *const *params, pgq_cb cb, void *arg,
+	void *owner, const char *tag, int bg)
 {
 	struct req *r = NULL;
 
@@ -128,13 +138,35 @@ pgq_query(const char *sql, int n, const char *const *params, pgq_cb cb,
 		r->params[i] = params[i] ? strdup(params[i]) : NULL;
 		r->n = i + 1;
 	}
-	if (q.tail)
-		q.tail->next = r;
-	else
-		q.head = r;
-	q.tail = r;
+	if (bg) {
+		if (q.btail)
+			q.btail->next = r;
+		else
+			q.bhead = r;
+		q.btail = r;
+	} else {
+		if (q.tail)
+			q.tail->next = r;
+		else
+			q.head = r;
+		q.tail = r;
+	}
 	q.queued++;
 	send_next();
+}
+
+void
+pgq_query(const char *sql, int n, const char *const *params, pgq_cb cb,
+	  void *arg, void *owner, const char *tag)
+{
+	enqueue(sql, n, params, cb, arg, owner, tag, 0);
+}
+
+void
+pgq_query_bg(const char *sql, int n, const char *const *params, pgq_cb cb,
+	     void *arg, void *owner, const char *tag)
+{
+	enqueue(sql, n, params, cb, arg, owner, tag, 1);
 }
 
 void
@@ -143,6 +175,9 @@ pgq_forget(void *owner)
 	if (!owner)
 		return;
 	for (struct req *r = q.head; r; r = r->next)
+		if (r->owner == owner)
+			r->dead = 1;
+	for (struct req *r = q.bhead; r; r = r->next)
 		if (r->owner == owner)
 			r->dead = 1;
 	if (q.inflight && q.inflight->owner == owner)
@@ -264,7 +299,11 @@ pgq_stop(void)
 		q.head = r->next;
 		req_free(r);
 	}
-	q.tail = NULL;
+	while ((r = q.bhead)) {
+		q.bhead = r->next;
+		req_free(r);
+	}
+	q.tail = q.btail = NULL;
 	q.queued = 0;
 	req_free(q.inflight);
 	q.inflight = NULL;

@@ -41,7 +41,7 @@ presence_sub(struct sub *s, int on)
 		return;
 	snprintf(id, sizeof(id), "%" PRIu64, p->id);
 	s->present = on ? 1 : 0;
-	pgq_query(q_set, 7, pv, NULL, NULL, NULL, NULL);
+	pgq_query_bg(q_set, 7, pv, NULL, NULL, NULL, NULL);
 }
 
 static int
@@ -266,7 +266,7 @@ presence_tick(void)
 {
 	const char *pv[1] = { wsd->node_id };
 
-	pgq_query(q_beat, 1, pv, NULL, NULL, NULL, NULL);
+	pgq_query_bg(q_beat, 1, pv, NULL, NULL, NULL, NULL);
 	channel_foreach(refresh_watched, NULL);
 }
 
@@ -275,7 +275,7 @@ presence_node_up(void)
 {
 	const char *pv[1] = { wsd->node_id };
 
-	pgq_query(q_up, 1, pv, NULL, NULL, NULL, NULL);
+	pgq_query_bg(q_up, 1, pv, NULL, NULL, NULL, NULL);
 }
 
 /* At shutdown, blocking: this node's users leave everywhere at once. */

@@ -2,6 +2,8 @@
  * CLOSING. Parses client frames, runs their queries through pgq, and owns
  * the outbound queue of shared frames that WRITEABLE flushes in one write. */
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +199,13 @@ sess_open(struct pss *p, struct lws *wsi)
 
 	memset(p, 0, sizeof(*p));
 	p->wsi = wsi;
+	/* one coalesced write per turn: never hold it back for an ACK */
+	{
+		int one = 1;
+
+		setsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP, TCP_NODELAY,
+			   &one, sizeof(one));
+	}
 	p->id = ++wsd->next_conn_id;
 	p->state = SESS_AWAIT_AUTH;
 	if (wsd->stopping) {
@@ -556,7 +565,7 @@ sess_recheck(void)
 	strcat(refs, "}");
 	pv[0] = apps;
 	pv[1] = refs;
-	pgq_query(q_ended, 2, pv, on_ended, NULL, NULL, NULL);
+	pgq_query_bg(q_ended, 2, pv, on_ended, NULL, NULL, NULL);
 out:
 	free(apps);
 	free(refs);

@@ -206,6 +206,9 @@ void pgq_stop(void);
  * tag (copied, may be NULL) comes back to cb: small per-request context. */
 void pgq_query(const char *sql, int n, const char *const *params, pgq_cb cb,
 	       void *arg, void *owner, const char *tag);
+/* The same in the background lane: sent only when nothing else waits. */
+void pgq_query_bg(const char *sql, int n, const char *const *params, pgq_cb cb,
+		  void *arg, void *owner, const char *tag);
 void pgq_forget(void *owner);
 int pgq_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		 void *in, size_t len);

@@ -86,6 +86,20 @@ wait_port() {
 	return 1
 }
 
+# settle PID: wait (at most 90 s) until the process uses < 2 % of a core,
+# so that one scenario's teardown does not land in the next one's figures
+settle() {
+	local t0 t1 hz i
+	hz=$(getconf CLK_TCK)
+	for i in $(seq 1 180); do
+		t0=$(awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null) || return 0
+		sleep 0.5
+		t1=$(awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null) || return 0
+		[ $(((t1 - t0) * 100 / hz)) -le 1 ] && { [ "$i" -gt 1 ] && log "settled after ${i}x0.5 s"; return 0; }
+	done
+	log "process $1 still busy after 90 s"
+}
+
 # ctbench with its results tagged: cb SYSTEM SCENARIO ARGS...
 cb() {
 	local sys=$1 scen=$2
@@ -206,22 +220,25 @@ run_crosstalk() {
 	local common=(--proto ct --ws "$ws_port" --http "$http_port" --ws-path /ws
 		--subproto crosstalk.v1 --origin "$APP1_ORIGIN" --tickets "$out/tickets.txt"
 		--pub-path /api/v1/messages --header "Authorization: Bearer $APP1_KEY"
-		--header "X-Crosstalk-Session: $ref" --cpu-pids "$wsd" --conc 128)
+		--header "X-Crosstalk-Session: $ref" --cpu-pids "$wsd" --conc 256)
 
 	# idle memory, then 1,000 channels x 10 on the same connections
 	mint "$idle_n" 100
 	cb crosstalk multi fanout "${common[@]}" --stack-pids "$(stack_list)" \
 		--subs "$idle_n" --channels 1000 --rss-pids "$wsd" --hold 2 \
 		--pub-conns 32 --rates "$rates_mc" --duration "$step_s" --drain 2 \
-		--setup-timeout 120
+		--setup-timeout 150
+	settle "$wsd"
 	mint 1000 100
 	cb crosstalk fan1k fanout "${common[@]}" --stack-pids "$(stack_list)" \
 		--subs 1000 --pub-conns 16 --rates "$rates_1k" --duration "$step_s" --drain 2
+	settle "$wsd"
 	mint 5000 100
 	cb crosstalk fan5k fanout "${common[@]}" --stack-pids "$(stack_list)" \
 		--subs 5000 --pub-conns 16 --rates "$rates_5k" --duration "$step_s" --drain 2 \
 		--setup-timeout 90
 	# WebSocket publish: 64 publishers (distinct users), 8 in flight each
+	settle "$wsd"
 	mint 64 64
 	cb crosstalk wspub fanout "${common[@]}" --stack-pids "$(stack_list)" \
 		--subs 0 --pub-ws --pub-conns 64 --window 8 --channels 100 --rates 0 \
@@ -253,6 +270,7 @@ run_crosstalk() {
 		--header "Authorization: Bearer $APP1_KEY" --header "X-Crosstalk-Session: $ref" \
 		--lp-path "/api/v1/messages/poll?channel=%c&after=$last&wait=20" \
 		--pub-path /api/v1/messages --polls 500 --hold 1 --drain 15
+	settle "$wsd"
 	[ "$profile" = 1 ] && profile_wsd "$wsd" "$ws_port" "$http_port" "$ref"
 	cleanup
 }

@@ -135,6 +135,28 @@ export async function api(env, method, p, { key, session, body } = {}) {
 	return { status: r.status, json };
 }
 
+// A private stack for a test that breaks things or wants a clean slate:
+// scripts/stack.sh up with app origins on free ports; stopped (stack.sh
+// down) and removed when the process exits.
+export async function ownStack(prefix) {
+	const state = mkTmp(prefix);
+	const p1 = await freePort(), p2 = await freePort();
+	const o1 = `http://127.0.0.1:${p1}`, o2 = `http://127.0.0.1:${p2}`;
+	const stack = path.join(SRC, 'scripts/stack.sh');
+	process.on('exit', () => {
+		try {
+			execFileSync(stack, ['down', state, BIN], { stdio: 'ignore' });
+		} catch (e) { /* best effort */ }
+		fs.rmSync(state, { recursive: true, force: true });
+	});
+	execFileSync(stack, ['up', state, BIN], {
+		stdio: ['ignore', 'ignore', 'inherit'],
+		env: { ...process.env, APP1_ORIGIN: o1, APP2_ORIGIN: o2, CT_FIXED_PORTS: '0',
+			CT_PG_PORT: '', CT_HTTP_PORT: '', CT_WS_PORT: '' },
+	});
+	return { state, env: readEnv(state), o1, o2, p1, p2 };
+}
+
 // Origins for this test's demo apps: free ports, added to app1's and app2's
 // registered origins, and crosstalk-wsd told to re-read them (SIGHUP). So a
 // test never needs the stack's default 8081/8082 (a running `make demo`, or

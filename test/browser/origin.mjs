@@ -1,6 +1,7 @@
 // origin.mjs - an origin that is not a registered app can neither frame
 // the widget (CSP frame-ancestors) nor drive it with postMessage; the widget
 // posts nothing to it and never spends a ticket it was handed.
+import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import {
@@ -43,6 +44,7 @@ await run('browser_origin', 90, async (T, logs) => {
 	T.ok(csp.includes(env.APP1_ORIGIN) && csp.includes(env.APP2_ORIGIN), 'CSP lists the app origins', csp);
 	T.ok(!csp.includes(evil), 'CSP does not list the unregistered origin');
 
+	fs.mkdirSync(SHOTS, { recursive: true });
 	const browser = await launch();
 	try {
 		const ctx = await browser.newContext({ viewport: { width: 900, height: 700 } });

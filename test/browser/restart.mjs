@@ -3,15 +3,13 @@
 // in the widget and go out after the reconnect; messages posted over HTTP
 // meanwhile arrive by resume. In the end each widget shows every message
 // exactly once, in seq order. Runs on its own stack (it restarts a daemon).
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-	readEnv, run, startApp, launch, loginContext, newChannel, watchPage, widget, widgetState,
-	messageTexts, sendInWidget, until, sleep, freePort, api, session, BIN, SRC, mkTmp,
+	run, startApp, launch, loginContext, newChannel, watchPage, widget, widgetState,
+	messageTexts, sendInWidget, until, sleep, api, session, ownStack,
 } from './lib.mjs';
-
-const STACK = path.join(SRC, 'scripts/stack.sh');
 
 function wsdPid(state) {
 	const line = fs.readFileSync(path.join(state, 'pids'), 'utf8').split('\n')
@@ -49,28 +47,8 @@ async function restartWsd(state, env, downMs, whileDown) {
 	return until(async () => (await fetch(`${env.CROSSTALK_WSD}/health`)).ok, 15000, 100);
 }
 
-const state = mkTmp('ct-restart-');
-let stackUp = false;
-
-process.on('exit', () => {
-	if (stackUp) {
-		try {
-			execFileSync(STACK, ['down', state, BIN], { stdio: 'ignore' });
-		} catch (e) { /* best effort */ }
-	}
-	fs.rmSync(state, { recursive: true, force: true });
-});
-
 await run('browser_restart', 200, async (T, logs) => {
-	const p1 = await freePort(), p2 = await freePort();
-	const o1 = `http://127.0.0.1:${p1}`, o2 = `http://127.0.0.1:${p2}`;
-	stackUp = true;
-	execFileSync(STACK, ['up', state, BIN], {
-		stdio: ['ignore', 'ignore', 'inherit'],
-		env: { ...process.env, APP1_ORIGIN: o1, APP2_ORIGIN: o2, CT_FIXED_PORTS: '0',
-			CT_PG_PORT: '', CT_HTTP_PORT: '', CT_WS_PORT: '' },
-	});
-	const env = readEnv(state);
+	const { state, env, o1, o2, p1, p2 } = await ownStack('ct-restart-');
 	await startApp(path.join(state, 'env'), p1, ['--app', 'app1'], state);
 	await startApp(path.join(state, 'env'), p2, ['--app', 'app2'], state);
 	const channel = await newChannel(env, 'restart');

@@ -37,7 +37,8 @@ h_channels(struct req *r)
 		  "SELECT coalesce(json_agg(json_strip_nulls(json_build_object("
 		  "'name', c.name, 'title', c.title, 'apps', "
 		  "coalesce(to_json(c.apps), '[]'::json), 'open', c.apps IS "
-		  "NULL, 'direct', c.name LIKE 'dm:%', 'last_seq', "
+		  "NULL AND c.name NOT LIKE 'dm:%', 'direct', c.name LIKE "
+		  "'dm:%', 'last_seq', "
 		  "c.last_seq::text, 'unread', CASE WHEN $2::text IS NOT NULL "
 		  "THEN c.unread END)) ORDER BY c.name), '[]'::json) FROM "
 		  "crosstalk.channels_for($1, $2) c",

@@ -204,6 +204,7 @@ T.ok("app1-only" in byname and dm in byname, "app1 user lists app1-only and the 
 T.eq((byname["app1-only"]["open"], byname["app1-only"]["apps"]), (False, ["app1"]),
      "restricted channel apps")
 T.ok(isinstance(byname["general"].get("unread"), int), "unread with a session")
+T.eq((byname[dm]["direct"], byname[dm]["open"]), (True, False), "a DM is direct, not open")
 T.ok(isinstance(byname["general"]["last_seq"], str), "last_seq as string")
 
 name = uniq("cr")

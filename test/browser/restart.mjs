@@ -2,7 +2,8 @@
 // a chat between app1 and app2 widgets. Messages typed while it is down wait
 // in the widget and go out after the reconnect; messages posted over HTTP
 // meanwhile arrive by resume. In the end each widget shows every message
-// exactly once, in seq order. Runs on its own stack (it restarts a daemon).
+// exactly once, in seq order; so does a page on crosstalk.js. Runs on its
+// own stack (it restarts a daemon).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -62,8 +63,16 @@ await run('browser_restart', 200, async (T, logs) => {
 		watchPage(pb, 'app2', logs);
 		await pa.goto(`${o1}/chat?channel=${channel}`);
 		await pb.goto(`${o2}/chat?channel=${channel}`);
+		// and a page on crosstalk.js through the <cfwebsocket>-style loader
+		const cc = await loginContext(browser, o1, 'bob', 'Bob Brown');
+		const pc = await cc.newPage();
+		watchPage(pc, 'cfws', logs);
+		await pc.goto(`${o1}/cfws?channel=${channel}`);
 		T.ok(await until(async () => (await widgetState(pa)) === 'open' && (await widgetState(pb)) === 'open', 15000),
 			'both widgets connect');
+		T.ok(await until(() => pc.evaluate((ch) => window.mysocket.isConnectionOpen() &&
+			window.mysocket.conn.channels[ch] && window.mysocket.conn.channels[ch].live, channel), 15000),
+		'crosstalk.js page connects and subscribes');
 		const wa = widget(pa), wb = widget(pb);
 		const sent = [];
 		const say = async (w, who, i) => {
@@ -117,6 +126,8 @@ await run('browser_restart', 200, async (T, logs) => {
 			T.eq(await w.evaluate(() => document.querySelectorAll('.ct-pending, .ct-failed').length), 0,
 				`${label} widget has no unsent leftovers`);
 		}
+		await until(async () => (await pc.evaluate(() => window.received.length)) >= 20, 20000, 200);
+		T.eq(await pc.evaluate(() => window.received), truth, 'crosstalk.js page got every message once, in order');
 	} finally {
 		await browser.close();
 	}

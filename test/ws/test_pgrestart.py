@@ -2,7 +2,9 @@
 stay open, the daemon reconnects (LISTEN first, then catch up), and live
 subscribers get every committed message exactly once, in order. Also the
 batched resolve_session re-check closes a login ended without a NOTIFY.
-Starts its own stack (CT_EXTRA_CONF: session_recheck = 2)."""
+Keepalive: with ping_interval 1 s and idle_timeout 3 s, a client that
+answers pings stays, a silent raw socket is dropped.
+Starts its own stack (CT_EXTRA_CONF: session_recheck = 2, ping 1, idle 3)."""
 import os
 import subprocess
 import sys
@@ -12,7 +14,7 @@ import time
 here = os.path.dirname(os.path.abspath(__file__))
 src = os.environ.get("CT_SRC", os.path.join(here, "..", ".."))
 state = os.path.join(os.environ["CT_BIN"], "ws-pgrestart-stack")
-env = dict(os.environ, CT_EXTRA_CONF="[limits]\nsession_recheck = 2\n")
+env = dict(os.environ, CT_EXTRA_CONF="[limits]\nsession_recheck = 2\nping_interval = 1\nidle_timeout = 3\n")
 up = subprocess.run([os.path.join(src, "scripts", "stack.sh"), "up", state, os.environ["CT_BIN"]], env=env)
 if up.returncode != 0:
     print("FAIL: stack did not start")
@@ -95,6 +97,36 @@ async def main():
     t0 = time.time()
     T.eq(await close_code(b, 6), 4001, "resolve_session re-check closes an ended login")
     T.ok(time.time() - t0 < 4, "within session_recheck (2 s) + 1 (%.1fs)" % (time.time() - t0))
+
+    # keepalive: a WebSocket that never answers pings is dropped
+    import socket as so
+    port = int(ENV["CROSSTALK_WS"].rsplit(":", 1)[1].split("/")[0])
+    def silent():  # in a thread: the event loop must keep answering pings
+        raw = so.create_connection(("127.0.0.1", port))
+        raw.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                    b"Sec-WebSocket-Protocol: crosstalk.v1\r\n\r\n")
+        raw.settimeout(8)
+        data = b""
+        try:
+            while True:
+                x = raw.recv(4096)
+                if not x:
+                    break
+                data += x
+        except (so.timeout, ConnectionResetError):
+            pass
+        raw.close()
+        return data
+    t0 = time.time()
+    data = await asyncio.get_running_loop().run_in_executor(None, silent)
+    T.ok(data.startswith(b"HTTP/1.1 101"), "raw socket upgraded")
+    T.ok(b"\x89" in data[data.find(b"\r\n\r\n"):], "the daemon pinged it")
+    T.ok(time.time() - t0 < 7.5, "a silent socket is closed (%.1fs)" % (time.time() - t0))
+    await asyncio.sleep(3.5)  # a (pong-answering) client survives idle_timeout
+    await ws_send(a, type="ping")
+    T.eq((await ws_until(a, lambda e: e["type"] == "pong"))[-1]["type"], "pong",
+         "a client that answers pings outlives idle_timeout")
     await a.close()
 
 

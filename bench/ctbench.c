@@ -72,6 +72,7 @@ static struct {
 	int ws_port, http_port;
 	const char *ws_path, *pub_path, *lp_path, *origin, *subproto;
 	const char *tickets_file, *chan_prefix, *after, *ready_file;
+	const char *sessions_file;
 	const char *headers[MAX_HEADERS];
 	int nheaders;
 	int subs, channels, pub_conns, pub_ws, window, size, conc, polls;
@@ -159,8 +160,8 @@ hist_pct_ms(const struct hist *h, double pct)
 
 static struct conn *conns;
 static int nconns, epfd;
-static char **tickets;
-static int ntickets, next_ticket;
+static char **tickets, **sessions;
+static int ntickets, next_ticket, nsessions;
 static int *sub_ready; /* ready subscribers per channel */
 static int ready_subs, ready_pubs, failed, setup_active, closes_in_run;
 static int last_close_code;
@@ -821,6 +822,13 @@ http_request(struct conn *c, const char *method, const char *path,
 		buf_add(&c->out, opt.headers[i], strlen(opt.headers[i]));
 		buf_add(&c->out, "\r\n", 2);
 	}
+	if (nsessions > 0) {
+		/* publishes spread over the sessions (users), as from many */
+		const char *ref = sessions[c->req_idx % (uint64_t)nsessions];
+		n = snprintf(head, sizeof(head), "X-Crosstalk-Session: %s\r\n",
+			     ref);
+		buf_add(&c->out, head, (size_t)n);
+	}
 	if (body) {
 		n = snprintf(head, sizeof(head),
 			     "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
@@ -1090,27 +1098,25 @@ run_step(double rate)
 /* ---- setup -----------------------------------------------------------------
  */
 
-static void
-load_tickets(void)
+static char **
+load_lines(const char *path, int *n)
 {
 	FILE *f;
-	char line[256];
+	char line[256], **v = NULL;
 
-	if (!opt.tickets_file)
-		return;
-	if (!(f = fopen(opt.tickets_file, "r")))
-		die("%s: %s", opt.tickets_file, strerror(errno));
+	if (!(f = fopen(path, "r")))
+		die("%s: %s", path, strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\r\n")] = 0;
 		if (!line[0])
 			continue;
-		tickets = xrealloc(tickets,
-				   sizeof(*tickets) * (size_t)(ntickets + 1));
-		tickets[ntickets] = strdup(line);
-		if (!tickets[ntickets++])
+		v = xrealloc(v, sizeof(*v) * (size_t)(*n + 1));
+		if (!(v[*n] = strdup(line)))
 			die("out of memory");
+		(*n)++;
 	}
 	fclose(f);
+	return v;
 }
 
 static void
@@ -1173,6 +1179,8 @@ usage(void)
 	      "  --proto ct|plain   --ws PORT --ws-path TPL (%c = channel)\n"
 	      "  --http PORT --pub-path TPL --lp-path TPL --header 'K: V'\n"
 	      "  --origin URL --subproto NAME --tickets FILE --after N\n"
+	      "  --sessions FILE (X-Crosstalk-Session per request, round "
+	      "robin)\n"
 	      "  --subs N --channels N --chan-prefix S --pub-conns N\n"
 	      "  --pub-ws (publish over WebSocket) --window N --size BYTES\n"
 	      "  --rates R1,R2,.. (0 = as fast as possible) --duration S\n"
@@ -1214,6 +1222,8 @@ main(int argc, char **argv)
 			opt.subproto = v;
 		else if (ARG("--tickets"))
 			opt.tickets_file = v;
+		else if (ARG("--sessions"))
+			opt.sessions_file = v;
 		else if (ARG("--ready-file"))
 			opt.ready_file = v;
 		else if (ARG("--after"))
@@ -1278,7 +1288,10 @@ main(int argc, char **argv)
 	rng_state ^= (uint64_t)now_ns() ^ (uint64_t)getpid() << 32;
 	runid = (unsigned)(getpid() % 10000) * 100;
 	deadline_ns = now_ns() + (int64_t)(opt.timeout * 1e9);
-	load_tickets();
+	if (opt.tickets_file)
+		tickets = load_lines(opt.tickets_file, &ntickets);
+	if (opt.sessions_file)
+		sessions = load_lines(opt.sessions_file, &nsessions);
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		die("epoll: %s", strerror(errno));
 	sub_ready = calloc((size_t)opt.channels, sizeof(int));

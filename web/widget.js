@@ -244,7 +244,7 @@
 			c = channels[name] = {
 				name: name, title: title || '', unread: 0, baseline: null,
 				msgs: {}, els: {}, oldest: null, hasOlder: true, loaded: false,
-				typing: {}, presence: {}, pending: {}, subscribed: false
+				typing: {}, presence: {}, pending: {}, subscribed: false, backlog: false
 			};
 			order.push(name);
 		} else if (title) {
@@ -271,7 +271,15 @@
 		if (c.subscribed)
 			return;
 		c.subscribed = true;
-		conn.subscribe(c.name, { after: -50 }).then(null, function (err) {
+		/* the open channel starts with its last 50 events; the others only
+		 * from their current end (for unread counts), their backlog comes
+		 * with history when they are opened */
+		var after = -50;
+		if (c.name !== active && c.baseline !== null)
+			after = c.baseline;
+		else
+			c.backlog = true;
+		conn.subscribe(c.name, { after: after }).then(null, function (err) {
 			c.subscribed = false;
 			if (err && err.code === 'not_found' && /^dm:/.test(c.name)) {
 				/* a direct channel exists once someone writes in it */
@@ -418,8 +426,35 @@
 		if (me) {
 			conn.presence(name).then(null, function () {});
 			markRead();
+			if (!c.backlog && c.subscribed)
+				loadBacklog(c);
 		}
 		queueResize();
+	}
+
+	/* the last 50 events before what a channel has shown so far */
+	function loadBacklog(c) {
+		var ch = conn.channels[c.name];
+		var before = c.oldest !== null ? c.oldest : ch ? ch.lastSeq + 1 : 0;
+		c.backlog = true;
+		if (before <= 1) {
+			c.hasOlder = false;
+			return;
+		}
+		conn.history(c.name, before, 50).then(function (r) {
+			(r.events || []).forEach(function (ev) {
+				var m = apply(c, ev);
+				if (m)
+					placeMsg(c, m);
+			});
+			c.hasOlder = !!r.has_more;
+			if (c.name === active) {
+				scrollToEnd();
+				updateOlder();
+			}
+		}, function () {
+			c.backlog = false; /* try again when opened next */
+		});
 	}
 
 	/* ---- messages ---------------------------------------------------- */

@@ -34,7 +34,8 @@ await run('browser_chat', 150, async (T, logs) => {
 			String(await widgetState(pa)));
 		T.ok(await until(async () => (await widgetState(pb)) === 'open', 15000), 'app2 widget connects',
 			String(await widgetState(pb)));
-		const wa = widget(pa), wb = widget(pb);
+		let wa = widget(pa);
+		const wb = widget(pb);
 		const evA = () => pa.evaluate(() => window.ctEvents.map((e) => e.type));
 		T.ok((await evA()).includes('crosstalk:authenticated'), 'parent got crosstalk:authenticated');
 		T.ok(await until(async () => (await wa.evaluate(() => !!document.querySelector('.ct-chan[aria-current="true"]'))), 5000),
@@ -154,7 +155,14 @@ await run('browser_chat', 150, async (T, logs) => {
 		const hist = await newChannel(env, 'hist');
 		psql(env, `SELECT count(*) FROM (SELECT crosstalk.post_message('app2', 'dave', 'Dave Diaz', '${hist}',
 			'old ' || lpad(g::text, 2, '0')) FROM generate_series(1, 70) g) x;`);
-		await pa.evaluate((ch) => window.crosstalkChat.openChannel(ch), hist);
+		// reload: the widget now knows the channel at start, subscribes it
+		// from its end, and fetches its backlog when the tab is opened
+		await pa.reload();
+		T.ok(await until(async () => (await widgetState(pa)) === 'open', 15000), 'app1 widget reconnects after a reload');
+		wa = widget(pa);
+		T.ok(await until(() => wa.evaluate((ch) => !!document.querySelector(`.ct-chan[data-channel="${ch}"]`), hist), 5000),
+			'the history channel has a tab');
+		await wa.click(`.ct-chan[data-channel="${hist}"]`);
 		T.ok(await until(async () => (await messageTexts(wa)).length === 50, 10000), 'a channel opens with its last 50 messages',
 			String((await messageTexts(wa)).length));
 		T.ok(await until(() => wa.evaluate(() => !document.getElementById('ct-older').hidden), 5000), '"Load older" is offered');

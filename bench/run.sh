@@ -86,18 +86,18 @@ wait_port() {
 	return 1
 }
 
-# settle PID: wait (at most 90 s) until the process uses < 2 % of a core,
+# settle PID: wait (at most 30 s) until the process uses < 2 % of a core,
 # so that one scenario's teardown does not land in the next one's figures
 settle() {
 	local t0 t1 hz i
 	hz=$(getconf CLK_TCK)
-	for i in $(seq 1 180); do
+	for i in $(seq 1 60); do
 		t0=$(awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null) || return 0
 		sleep 0.5
 		t1=$(awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null) || return 0
 		[ $(((t1 - t0) * 100 / hz)) -le 1 ] && { [ "$i" -gt 1 ] && log "settled after ${i}x0.5 s"; return 0; }
 	done
-	log "process $1 still busy after 90 s"
+	log "process $1 still busy after 30 s"
 }
 
 # ctbench with its results tagged: cb SYSTEM SCENARIO ARGS...
@@ -229,7 +229,7 @@ run_crosstalk() {
 	cb crosstalk multi fanout "${common[@]}" --stack-pids "$(stack_list)" \
 		--subs "$idle_n" --channels 1000 --rss-pids "$wsd" --hold 2 \
 		--pub-conns 32 --rates "$rates_mc" --duration "$step_s" --drain 2 \
-		--setup-timeout 150
+		--setup-timeout 120
 	settle "$wsd"
 	mint 1000 100
 	cb crosstalk fan1k fanout "${common[@]}" --stack-pids "$(stack_list)" \

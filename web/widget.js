@@ -937,6 +937,7 @@
 		if (key === lastUnread)
 			return;
 		lastUnread = key;
+		document.title = total ? '(' + total + ') Chat' : 'Chat';
 		post('unread', { total: total, channels: per });
 	}
 
@@ -1041,8 +1042,13 @@
 
 	if (inFrame) {
 		loadRegistered().then(function (list) {
+			/* compare origins as the browser spells them (no default port) */
 			registered = (list || []).map(function (o) {
-				return String(o).toLowerCase();
+				try {
+					return new URL(String(o)).origin.toLowerCase();
+				} catch (e) {
+					return String(o).toLowerCase();
+				}
 			});
 			var claimed = claimedParentOrigin();
 			if (!claimed || !isRegistered(claimed)) {

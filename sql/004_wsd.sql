@@ -139,3 +139,29 @@ CREATE FUNCTION crosstalk.ws_typing(p_channel text, p_user json) RETURNS void
 LANGUAGE sql AS $$
     SELECT pg_notify('crosstalk', 't ' || p_channel || ' ' || p_user::text)
 $$;
+
+-- presence_set for many rows at once, applied in order (a node batches its
+-- joins and leaves); one 'p <channel>' per channel touched.
+CREATE FUNCTION crosstalk.presence_apply(
+    p_node text, p_conns bigint[], p_channels text[], p_apps text[],
+    p_users text[], p_names text[], p_on boolean[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    i int;
+    c text;
+BEGIN
+    INSERT INTO crosstalk.nodes (node_id) VALUES (p_node) ON CONFLICT DO NOTHING;
+    FOR i IN 1 .. coalesce(array_length(p_conns, 1), 0) LOOP
+        IF p_on[i] THEN
+            INSERT INTO crosstalk.presence (node_id, conn_id, channel, app, user_id, display_name)
+            VALUES (p_node, p_conns[i], p_channels[i], p_apps[i], p_users[i], p_names[i])
+            ON CONFLICT DO NOTHING;
+        ELSE
+            DELETE FROM crosstalk.presence
+            WHERE node_id = p_node AND conn_id = p_conns[i] AND channel = p_channels[i];
+        END IF;
+    END LOOP;
+    FOR c IN SELECT DISTINCT x FROM unnest(p_channels) x LOOP
+        PERFORM pg_notify('crosstalk', 'p ' || c);
+    END LOOP;
+END $$;

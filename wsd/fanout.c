@@ -139,7 +139,8 @@ backlogged(struct channel *c)
 	{
 		struct pss *p = lws_container_of(d, struct sub, in_chan)->pss;
 
-		if (p->state == SESS_LIVE && p->q_count > p->q_cap / 2)
+		if (p->state == SESS_LIVE &&
+		    p->q_count > (unsigned)wsd->cfg->wsd_queue_max / 2)
 			return 1;
 	}
 	lws_end_foreach_dll(d);

@@ -412,6 +412,7 @@ out:
 	lws_sul_cancel(&wsd->sul_tick);
 	lws_sul_cancel(&wsd->sul_stop);
 	channel_foreach(cancel_pres, NULL);
+	presence_free();
 	pgl_stop();
 	pgq_stop(); /* before: its timer; after: what closing queued */
 	if (wsd->context)
@@ -419,6 +420,7 @@ out:
 	if (rc == 0)
 		presence_node_down();
 	pgq_stop();
+	presence_free(); /* what closing connections queued */
 	channel_free_all();
 	origins_free();
 	free(wsd->wbuf);

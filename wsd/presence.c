@@ -17,8 +17,25 @@
 
 #define DEBOUNCE_US (300 * 1000)
 
-static const char q_set[] =
-	"SELECT crosstalk.presence_set($1, $2, $3, $4, $5, $6, $7)";
+static const char q_apply[] =
+	"SELECT crosstalk.presence_apply($1, $2, $3, $4, $5, $6, $7)";
+
+#define BATCH_US (100 * 1000)
+
+/* Presence rows are written in batches: a thousand subscribers arriving
+ * at once (a node restart, a reconnect storm) cost one transaction and one
+ * NOTIFY per channel, not a thousand. */
+struct pres_op {
+	char conn[24];
+	char *channel, *app, *user, *name; /* owned */
+	int on;
+};
+
+static struct {
+	struct pres_op *ops; /* owned */
+	unsigned n, cap;
+	lws_sorted_usec_list_t sul;
+} batch;
 static const char q_of[] =
 	"SELECT app, user_id, display_name FROM crosstalk.presence_of($1, $2)";
 static const char q_access[] = "SELECT crosstalk.check_access($1, $2, $3)";
@@ -27,21 +44,100 @@ static const char q_beat[] = "SELECT crosstalk.node_heartbeat($1)";
 
 static void refresh(struct channel *c);
 
+static void
+op_free(struct pres_op *o)
+{
+	free(o->channel);
+	free(o->app);
+	free(o->user);
+	free(o->name);
+}
+
+void
+presence_free(void)
+{
+	lws_sul_cancel(&batch.sul);
+	for (unsigned i = 0; i < batch.n; i++)
+		op_free(&batch.ops[i]);
+	free(batch.ops);
+	memset(&batch, 0, sizeof(batch));
+}
+
+static void
+flush(lws_sorted_usec_list_t *sul)
+{
+	char *a[6] = { NULL };
+	size_t len[6] = { 0 }, cap[6] = { 0 };
+	const char *pv[7];
+	unsigned i;
+	int k, bad = 0;
+
+	(void)sul;
+	for (i = 0; i < batch.n && !bad; i++) {
+		struct pres_op *o = &batch.ops[i];
+
+		bad = pgarr_add(&a[0], &len[0], &cap[0], o->conn) ||
+		      pgarr_add(&a[1], &len[1], &cap[1], o->channel) ||
+		      pgarr_add(&a[2], &len[2], &cap[2], o->app) ||
+		      pgarr_add(&a[3], &len[3], &cap[3], o->user) ||
+		      pgarr_add(&a[4], &len[4], &cap[4], o->name) ||
+		      pgarr_add(&a[5], &len[5], &cap[5], o->on ? "t" : "f");
+	}
+	if (!bad && batch.n) {
+		pv[0] = wsd->node_id;
+		for (k = 0; k < 6; k++) {
+			char *t = realloc(a[k], len[k] + 2);
+
+			if (!t) {
+				bad = 1;
+				break;
+			}
+			a[k] = t;
+			memcpy(a[k] + len[k], "}", 2);
+			pv[k + 1] = a[k];
+		}
+		if (!bad)
+			pgq_query_bg(q_apply, 7, pv, NULL, NULL, NULL, NULL);
+	}
+	for (k = 0; k < 6; k++)
+		free(a[k]);
+	for (i = 0; i < batch.n; i++)
+		op_free(&batch.ops[i]);
+	batch.n = 0;
+}
+
 void
 presence_sub(struct sub *s, int on)
 {
 	struct pss *p = s->pss;
-	char id[24];
-	const char *pv[7] = { wsd->node_id,         id,
-			      s->chan->name,        p->app,
-			      p->user_id,           p->name,
-			      on ? "true" : "false" };
+	struct pres_op *o;
 
 	if (!p->app)
 		return;
-	snprintf(id, sizeof(id), "%" PRIu64, p->id);
 	s->present = on ? 1 : 0;
-	pgq_query_bg(q_set, 7, pv, NULL, NULL, NULL, NULL);
+	if (batch.n == batch.cap) {
+		unsigned ncap = batch.cap ? batch.cap * 2 : 64;
+		struct pres_op *n = realloc(batch.ops, ncap * sizeof(*n));
+
+		if (!n)
+			return;
+		batch.ops = n;
+		batch.cap = ncap;
+	}
+	o = &batch.ops[batch.n];
+	snprintf(o->conn, sizeof(o->conn), "%" PRIu64, p->id);
+	o->on = on;
+	o->channel = strdup(s->chan->name);
+	o->app = strdup(p->app);
+	o->user = strdup(p->user_id);
+	o->name = strdup(p->name);
+	if (!o->channel || !o->app || !o->user || !o->name) {
+		op_free(o);
+		return;
+	}
+	batch.n++;
+	if (!batch.sul.list.owner && !wsd->stopping)
+		lws_sul_schedule(wsd->context, 0, &batch.sul, flush, BATCH_US);
 }
 
 static int
@@ -192,7 +288,10 @@ refresh(struct channel *c)
 	}
 	c->pres_busy = 1;
 	snprintf(ttl, sizeof(ttl), "%d", wsd->cfg->lim_presence_ttl);
-	pgq_query(q_of, 2, pv, on_presence, c, c, NULL);
+	/* behind the batched row writes, so an answer includes them */
+	if (batch.n)
+		flush(NULL);
+	pgq_query_bg(q_of, 2, pv, on_presence, c, c, NULL);
 }
 
 static void

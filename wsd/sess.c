@@ -56,19 +56,36 @@ sess_close(struct pss *p, int code)
 	lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, 10);
 }
 
+/* The ring starts small and doubles up to queue_max: an idle connection
+ * costs 16 pointers, not queue_max. */
+static int
+ring_grow(struct pss *p)
+{
+	unsigned max = (unsigned)wsd->cfg->wsd_queue_max;
+	unsigned ncap = p->q_cap ? p->q_cap * 2 : 16;
+	struct frame **nq;
+
+	if (p->q_cap >= max)
+		return -1;
+	if (ncap > max)
+		ncap = max;
+	if (!(nq = malloc(ncap * sizeof(*nq)))) /* owned by p */
+		return -1;
+	for (unsigned i = 0; i < p->q_count; i++)
+		nq[i] = p->q[(p->q_head + i) % p->q_cap];
+	free(p->q);
+	p->q = nq;
+	p->q_cap = ncap;
+	p->q_head = 0;
+	return 0;
+}
+
 void
 sess_push(struct pss *p, struct frame *f)
 {
 	if (p->state == SESS_CLOSING)
 		return;
-	if (!p->q) {
-		p->q_cap = (unsigned)wsd->cfg->wsd_queue_max;
-		if (!(p->q = calloc(p->q_cap, sizeof(*p->q)))) {
-			sess_close(p, 1011);
-			return;
-		}
-	}
-	if (p->q_count >= p->q_cap) {
+	if (p->q_count >= p->q_cap && ring_grow(p) != 0) {
 		ct_info("msg=\"queue full, closing\" conn=%" PRIu64
 			" user=%s code=4008",
 			p->id, p->user_id ? p->user_id : "-");
@@ -511,8 +528,8 @@ on_ended(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 
 /* Append s to a PostgreSQL array literal being built in *buf ("{" is
  * written before the first element; the caller adds the "}"). */
-static int
-arr_add(char **buf, size_t *len, size_t *cap, const char *s)
+int
+pgarr_add(char **buf, size_t *len, size_t *cap, const char *s)
 {
 	size_t need = *len + 2 * strlen(s) + 5;
 
@@ -554,8 +571,8 @@ sess_recheck(void)
 		struct pss *p = lws_container_of(d, struct pss, in_all);
 
 		if (p->state == SESS_LIVE &&
-		    (arr_add(&apps, &al, &ac, p->app) ||
-		     arr_add(&refs, &rl, &rcap, p->ref)))
+		    (pgarr_add(&apps, &al, &ac, p->app) ||
+		     pgarr_add(&refs, &rl, &rcap, p->ref)))
 			goto out;
 	}
 	lws_end_foreach_dll(d);

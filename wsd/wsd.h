@@ -168,6 +168,9 @@ void sess_recheck(void); /* batched resolve_session check */
 void sess_session_ended(const char *app, const char *ref_hash);
 void sess_read_moved(const char *channel, const char *user_id);
 void sess_typing_notify(const char *payload); /* 't <channel> <json>' */
+/* Append s, quoted, to a PostgreSQL array literal in *buf (realloc'd;
+ * "{" before the first element, the caller closes with "}"). */
+int pgarr_add(char **buf, size_t *len, size_t *cap, const char *s);
 
 /* channel.c: channel table, shared frames. */
 struct frame *frame_new(const char *s, size_t len); /* refs 0 */
@@ -197,6 +200,7 @@ void presence_request(struct pss *p, const char *channel, const char *ref);
 void presence_tick(void); /* heartbeat + refresh of watched channels */
 void presence_node_up(void);
 void presence_node_down(void); /* blocking; at shutdown */
+void presence_free(void);      /* pending batch, at shutdown */
 
 /* pgq.c: the async query connection (see pgq.c for why). */
 int pgq_start(void);

@@ -1,13 +1,16 @@
 /* metrics.c - GET metrics: request counters by endpoint and status,
  * durations, long-poll and pool gauges, in Prometheus' text format, for
- * the addresses in [http] metrics_allow only. */
+ * the addresses in [http] metrics_allow or the bearer of metrics_token
+ * (core/metrics.h decides, renders the histogram). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/config.h"
 #include "core/err.h"
+#include "core/metrics.h"
 #include "fcgi/fcgi.h"
 #include "fcgi/req.h"
 #include "fcgi/routes.h"
@@ -21,6 +24,11 @@ static const int statuses[] = { 200, 201, 400, 401, 403, 404, 405,
 static unsigned long requests[MAX_ROUTES + 1][NSTATUS];
 static unsigned long long usec_sum[MAX_ROUTES + 1];
 static unsigned long polls_refused;
+static struct ct_histogram answer_hist = {
+	.name = "crosstalk_fcgi_request_seconds",
+	.help = "Time to answer a request (messages/poll excluded: it may "
+		"wait).",
+};
 
 void
 metrics_request(int route, int status, int64_t usec)
@@ -36,31 +44,15 @@ metrics_request(int route, int status, int64_t usec)
 	__atomic_fetch_add(&usec_sum[route],
 			   (unsigned long long)(usec > 0 ? usec : 0),
 			   __ATOMIC_RELAXED);
+	if (route == MAX_ROUTES || !route_name(route) ||
+	    strcmp(route_name(route), "messages/poll") != 0)
+		ct_hist_observe(&answer_hist, (double)usec / 1000.0);
 }
 
 void
 metrics_poll_refused(void)
 {
 	__atomic_fetch_add(&polls_refused, 1, __ATOMIC_RELAXED);
-}
-
-/* Is addr one of the blank-separated addresses in list? */
-static int
-allowed(const char *list, const char *addr)
-{
-	size_t n = strlen(addr);
-
-	while (list && *list) {
-		size_t k;
-
-		while (*list == ' ' || *list == ',')
-			list++;
-		k = strcspn(list, " ,");
-		if (k && k == n && memcmp(list, addr, n) == 0)
-			return 1;
-		list += k;
-	}
-	return 0;
 }
 
 /* Append to a growing buffer; on failure *buf is freed and NULL. */
@@ -105,12 +97,20 @@ h_metrics(struct req *r)
 {
 	const struct ct_cfg *cfg = r->w->cfg;
 	const char *addr = req_param(r, "REMOTE_ADDR");
+	const char *auth = req_param(r, "HTTP_AUTHORIZATION");
+	struct ct_histogram *hists[] = { &answer_hist };
 	size_t len = 0, cap = 8192;
-	char *buf;
+	char *buf, *hist;
 
-	if (!addr || !allowed(cfg->http_metrics_allow, addr)) {
+	if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+		auth += 7;
+	else
+		auth = NULL;
+	if (!ct_metrics_allowed(cfg->http_metrics_allow, addr,
+				cfg->http_metrics_token, auth)) {
 		req_error(r, CT_EFORBIDDEN,
-			  "metrics are served to [http] metrics_allow only");
+			  "metrics are served to [http] metrics_allow or "
+			  "with metrics_token only");
 		return;
 	}
 	if (!(buf = malloc(cap))) { /* owned here */
@@ -171,7 +171,12 @@ h_metrics(struct req *r)
 	    waiter_count(), cfg->http_max_waiters,
 	    __atomic_load_n(&polls_refused, __ATOMIC_RELAXED),
 	    cfg->http_workers, pool_busy(), notify_listening());
-	if (!buf) {
+	hist = ct_metrics_render(NULL, 0, hists, 1); /* owned here */
+	if (hist)
+		add(&buf, &len, &cap, "%s", hist);
+	free(hist);
+	if (!buf || !hist) {
+		free(buf);
 		req_error(r, CT_ENOMEM, "out of memory");
 		return;
 	}

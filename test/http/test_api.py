@@ -297,6 +297,7 @@ text = r.raw.decode()
 T.ok('crosstalk_fcgi_requests_total{endpoint="messages",status="201"}' in text,
      "metrics count posts", text[:500])
 T.ok("crosstalk_fcgi_listener_up 1" in text, "metrics: listener up")
+T.ok("crosstalk_fcgi_request_seconds_count" in text, "metrics: answer-time histogram")
 expect("metrics POST", api("POST", "metrics", key=""), 405, "method_not_allowed")
 
 T.done()

@@ -73,7 +73,8 @@ sock = os.path.join(work, "fcgi.sock")
 conf = os.path.join(work, "crosstalk.conf")
 with open(ENV["CROSSTALK_CONFIG"]) as f:
     text = f.read()
-text = re.sub(r"(?m)^socket = .*$", "socket =\nmax_waiters = 1", text)
+text = re.sub(r"(?m)^socket = .*$",
+              "socket =\nmax_waiters = 1\nmetrics_token = spawn-metrics-token", text)
 text = re.sub(r"(?m)^workers = .*$", "workers = 2", text)
 with open(conf, "w") as f:
     f.write(text)
@@ -121,6 +122,10 @@ try:
     st, _, body = fcgi_request("metrics", P, headers={"REMOTE_ADDR": "192.0.2.7"})
     T.eq((st, body.get("error", {}).get("code")), (403, "forbidden"),
          "metrics refused to other addresses")
+    st, _, body = fcgi_request("metrics", P, headers={
+        "REMOTE_ADDR": "192.0.2.7", "HTTP_AUTHORIZATION": "Bearer spawn-metrics-token"})
+    T.ok(st == 200 and "crosstalk_fcgi_request_seconds_bucket" in body,
+         "metrics_token lets another address in", str(body)[:200])
     post(ref, ch, "wake the one waiter")
     th.join(20)
     T.ok(first and first[0][0] == 200 and len(first[0][2]["messages"]) == 1

@@ -179,6 +179,29 @@ await run('browser_chat', 150, async (T, logs) => {
 		T.ok(await until(async () => (await wa.evaluate(() => document.querySelector('.ct-chan[aria-current="true"]').textContent))
 			.includes('Orders & invoices'), 5000), 'crosstalk:open-channel switches the widget');
 
+		// keyboard only: Tab from the first channel tab reaches the composer
+		await wa.focus('.ct-chan');
+		let reached = false;
+		for (let i = 0; i < 60 && !reached; i++) {
+			await pa.keyboard.press('Tab');
+			reached = await wa.evaluate(() => document.activeElement && document.activeElement.id === 'ct-input');
+		}
+		T.ok(reached, 'Tab reaches the composer');
+		await pa.keyboard.type('typed with the keyboard only');
+		await pa.keyboard.press('Enter');
+		T.ok(await until(async () => (await messageTexts(wb)).includes('typed with the keyboard only') ||
+			(await messageTexts(wa)).includes('typed with the keyboard only'), 10000), 'Enter sends');
+		// every control has a name a screen reader can read
+		const unnamed = await wa.evaluate(() => Array.from(document.querySelectorAll('button, textarea, input, [role="log"], nav, aside'))
+			.filter((e) => !e.hidden && !(e.closest('[hidden]')))
+			.filter((e) => {
+				const byLabel = e.id && document.querySelector(`label[for="${e.id}"]`);
+				const name = e.getAttribute('aria-label') || (byLabel && byLabel.textContent) ||
+					(e.tagName === 'BUTTON' ? e.textContent : '');
+				return !(name && name.trim());
+			}).map((e) => e.outerHTML.slice(0, 80)));
+		T.eq(unnamed, [], 'controls and regions are labelled');
+
 		for (const width of [320, 480]) {
 			await pa.evaluate((w) => { window.crosstalkChat.iframe.style.width = w + 'px'; }, width);
 			await sleep(300);
@@ -188,6 +211,11 @@ await run('browser_chat', 150, async (T, logs) => {
 			}));
 			T.eq(fit, { doc: true, send: true }, `widget fits a ${width} px iframe`);
 		}
+		// crosstalk:logout from the page: the widget signs out and forgets
+		await pb.evaluate(() => window.crosstalkChat.logout());
+		T.ok(await until(() => wb.evaluate(() => document.getElementById('ct-app').getAttribute('data-state') === 'closed' &&
+			document.querySelectorAll('#ct-messages .ct-msg').length === 0 &&
+			/Signed out/.test(document.getElementById('ct-conn').textContent)), 5000), 'crosstalk:logout signs the widget out');
 	} finally {
 		await browser.close();
 	}

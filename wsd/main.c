@@ -38,6 +38,14 @@ stop_now(lws_sorted_usec_list_t *sul)
 	lws_cancel_service(wsd->context);
 }
 
+/* The last client has gone after SIGTERM: no need to wait out the grace. */
+void
+wsd_stop_soon(void)
+{
+	if (wsd->stopping && !wsd->stopped)
+		lws_sul_schedule(wsd->context, 0, &wsd->sul_stop, stop_now, 1);
+}
+
 /* SIGHUP: parse, validate, then swap; a bad file keeps the running config.
  * listen, port and workers need a restart (the socket is bound). */
 static void
@@ -408,6 +416,7 @@ main(int argc, char **argv)
 	rc = 0;
 out:
 	wsd->stopping = 1;
+	wsd->stopped = 1; /* no timer may be scheduled from here */
 	/* timers first: their lists die with the context */
 	lws_sul_cancel(&wsd->sul_tick);
 	lws_sul_cancel(&wsd->sul_stop);

@@ -252,6 +252,8 @@ sess_closed(struct pss *p)
 	while (p->subs)
 		sub_free(p->subs);
 	lws_dll2_remove(&p->in_all);
+	if (wsd->stopping && !wsd->conns.count && p->state == SESS_CLOSING)
+		wsd_stop_soon();
 	while (p->q_count) {
 		frame_unref(p->q[p->q_head]);
 		p->q_head = (p->q_head + 1) % p->q_cap;

@@ -137,7 +137,8 @@ struct wsd {
 		last_health_ms;
 };
 
-extern struct wsd *wsd; /* the process's one instance (main.c) */
+extern struct wsd *wsd;   /* the process's one instance (main.c) */
+void wsd_stop_soon(void); /* after SIGTERM, once no client is left */
 
 /* http.c: the "http" protocol: /health, /widget, /widget/config, static
  * files; refuses WebSocket upgrades from foreign origins. */

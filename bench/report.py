@@ -286,7 +286,7 @@ from run to run on this kind of machine.
   step is not sustained: sustained = >= 97 % of planned publishes sent, no
   failed publish, loss <= 0.1 %, p99 <= 500 ms, no connection closed.
   Rates: 1x1,000: 50..3,200 msg/s; 1x5,000: 10..640 msg/s; 1,000x10:
-  1,000..16,000 msg/s spread round-robin over the channels.
+  250..16,000 msg/s spread round-robin over the channels.
 - CPU: utime+stime of the server's own process(es) from /proc/PID/stat,
   summed over all steps of a scenario, divided by deliveries (or
   publishes). "whole stack" for crosstalk adds crosstalk-fcgi, nginx and all
@@ -297,8 +297,10 @@ from run to run on this kind of machine.
 - crosstalk: scripts/stack.sh with PostgreSQL options
   `-c fsync=on -c synchronous_commit=on` (so every acknowledged message is
   on disk), 16 FastCGI workers, `[limits] publish_count = 1000000`,
-  `publish_window = 1`, `ticket_ttl = 3600`, `idle_timeout = 600`, `[http]
-  max_waiters = 600`. Subscribers authenticate with tickets minted in bulk in
+  `publish_window = 1`, `ticket_ttl = 3600`, `idle_timeout = 600`,
+  `auth_timeout = 60` (512 handshakes in flight queue behind one another in
+  the daemon), `[http] max_waiters = 600`. HTTP publishes go round-robin
+  over 100 users' sessions. Subscribers authenticate with tickets minted in bulk in
   SQL (bench/tickets.c, the same sealing as the API).
 - nchan: bench/nchan.conf.in (1 worker, 256 MB shared memory, 32 messages
   kept per channel, subscribers start at the newest message). Node:

@@ -29,7 +29,7 @@ SRV_CPU=0
 CLI_CPU=1
 rates_1k=50,100,200,400,800,1600,3200
 rates_5k=10,20,40,80,160,320,640
-rates_mc=1000,2000,4000,8000,16000
+rates_mc=250,500,1000,2000,4000,8000,16000
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
@@ -186,7 +186,7 @@ run_crosstalk() {
 	stack_state=$st
 	# limits raised for load: one user publishes for the whole run
 	CT_PG_EXTRA="-c fsync=on" CT_HTTP_WORKERS=16 CT_LOG_LEVEL=warn \
-		CT_EXTRA_CONF=$'[limits]\npublish_count = 1000000\npublish_window = 1\nticket_ttl = 3600\nidle_timeout = 600\n[http]\nmax_waiters = 600' \
+		CT_EXTRA_CONF=$'[limits]\npublish_count = 1000000\npublish_window = 1\nticket_ttl = 3600\nidle_timeout = 600\nauth_timeout = 60\n[http]\nmax_waiters = 600' \
 		"$src/scripts/stack.sh" up "$st" "$build" >"$out/stack.log" 2>&1 ||
 		{ log "crosstalk stack did not start:"; tail -n 30 "$out/stack.log" >&2; return 1; }
 	set -a
@@ -222,7 +222,7 @@ run_crosstalk() {
 	local common=(--proto ct --ws "$ws_port" --http "$http_port" --ws-path /ws
 		--subproto crosstalk.v1 --origin "$APP1_ORIGIN" --tickets "$out/tickets.txt"
 		--pub-path /api/v1/messages --header "Authorization: Bearer $APP1_KEY"
-		--sessions "$out/sessions.txt" --cpu-pids "$wsd" --conc 256)
+		--sessions "$out/sessions.txt" --cpu-pids "$wsd" --conc 512)
 
 	# idle memory, then 1,000 channels x 10 on the same connections
 	mint "$idle_n" 100

@@ -76,7 +76,7 @@ def one(sys_, scen, key):
 def fmt(v, kind):
     if v is None:
         return "-"
-    if kind == "int":
+    if kind in ("int", "count"):
         return f"{v:,.0f}"
     if kind == "ms":
         return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
@@ -118,7 +118,7 @@ FIGS = [
      lambda s: cpu_per_1k(s, "multi")),
     (f"RSS per idle connection at {int(idle_n):,} (bytes)", "int", "low",
      lambda s: idle(s, "per_conn_bytes")),
-    ("  connections held", "int", "high",
+    ("  connections held", "count", "high",
      lambda s: idle(s, "ready")),
     ("long-poll: 500 waiting polls, one post -> all answered (ms)", "ms",
      "low", lambda s: one(s, "longpoll", "all_ms")),
@@ -134,7 +134,8 @@ for label, kind, better, fn in FIGS:
     line = [label] + [fmt(vals[s], kind) for s in SYSTEMS]
     for p in PEERS:
         a, b = vals["crosstalk"], vals[p]
-        line.append(f"{a / b:.2f}" if a is not None and b else "-")
+        line.append(f"{a / b:.2f}" if a is not None and b and kind != "count"
+                    else "-")
     table.append(line)
 
 

@@ -1383,7 +1383,7 @@ main(int argc, char **argv)
 		die("no publisher connection is ready");
 	/* let the server finish the setup's work (at most 30 s) so that it
 	 * is not counted against the first step */
-	for (int i = 0; i < 60 && opt.ncpu > 0; i++) {
+	for (int q = 0; q < 60 && opt.ncpu > 0; q++) {
 		double c0 = cpu_ms(opt.cpu_pids, opt.ncpu);
 		int64_t end = now_ns() + 500000000;
 		while (now_ns() < end)

@@ -31,7 +31,7 @@ rates_1k=50,100,200,400,800,1600,3200
 rates_5k=10,20,40,80,160,320,640
 rates_mc=250,500,1000,2000,4000,8000,16000
 
-log() { printf 'bench: %s\n' "$*" >&2; }
+log() { printf 'bench: [%3ds] %s\n' "$(($(date +%s) - started))" "$*" >&2; }
 
 [ -x "$bin/ctbench" ] || { log "no $bin/ctbench (build first)"; exit 1; }
 mkdir -p "$out"

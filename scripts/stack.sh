@@ -167,6 +167,9 @@ if [ "${CT_RUNTIME_ROLE:-1}" = 1 ]; then
 		"$state/crosstalk.conf" >"$daemon_conf"
 fi
 
+# like the systemd units' LimitNOFILE: the daemons may hold thousands of
+# sockets (the security suite holds 2,000 idle ones)
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 start_bg fcgi "$state/fcgi.log" "$bindir/fcgi/crosstalk-fcgi" --config "$daemon_conf"
 for _ in $(seq 1 50); do [ -S "$pgdir/fcgi.sock" ] && break; sleep 0.1; done
 [ -S "$pgdir/fcgi.sock" ] || { log "crosstalk-fcgi did not open its socket"; cat "$state/fcgi.log" >&2; false; }

@@ -104,11 +104,13 @@ on_fetch(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 	int n, i;
 
 	c->fetching = 0;
+	if (rc == CT_EUNAVAIL) { /* its connection died: ask again */
+		fetch(c);
+		return;
+	}
 	if (rc != CT_OK) {
-		/* a lost connection is caught up when it is back */
-		if (rc != CT_EUNAVAIL)
-			ct_err("msg=\"fetch failed\" channel=%s err=\"%s\"",
-			       c->name, msg);
+		ct_err("msg=\"fetch failed\" channel=%s err=\"%s\"", c->name,
+		       msg);
 		return;
 	}
 	n = PQntuples(res);
@@ -283,8 +285,10 @@ on_replay(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 	char *buf;
 
 	s->replay_busy = 0;
-	if (rc == CT_EUNAVAIL)
-		return; /* resumed by fanout_catchup_all() */
+	if (rc == CT_EUNAVAIL) { /* its connection died: ask again */
+		replay(s);
+		return;
+	}
 	if (rc != CT_OK) {
 		sess_error(s->pss, rc, msg, s->ref, 0);
 		sub_free(s);
@@ -310,10 +314,12 @@ on_replay(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 		free(buf);
 		s->sent = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
 	}
-	if (n < wsd->cfg->wsd_replay_batch)
-		go_live(s);
-	else
+	if (n >= wsd->cfg->wsd_replay_batch)
 		s->replay_wait = 1; /* the next batch once these are written */
+	else if (s->chan->live_seq > s->sent)
+		replay(s); /* fan-out passed us meanwhile: read up to it */
+	else
+		go_live(s);
 }
 
 static void

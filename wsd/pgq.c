@@ -4,9 +4,12 @@
  * Why async libpq and not a worker pool: lws is single-threaded, and every
  * answer (an ack, a batch of events) must end up in that thread anyway. An
  * adopted socket hands results to the loop with no locks, no wakeups and
- * no copies; one connection keeps the order of requests, which the replay
- * and fetch logic relies on. Statements are short (a publish, a batch of
- * at most replay_batch events), so one in flight at a time is enough;
+ * no copies. A few connections (PGQ_CONNS) take requests from one FIFO,
+ * one statement in flight each: a thousand clients logging in at once are
+ * not served one round trip at a time. Callers that need order keep one
+ * request of theirs in flight at a time (a channel's fetch, a
+ * subscription's replay), and fanout.c never assumes that a fetch and a
+ * replay come back in the order they were sent;
  * housekeeping (presence rows, heartbeats, origins, health) waits in a
  * background lane so that a burst of it never delays a fetch or an ack. The
  * LISTEN connection is separate (pglisten.c): a busy query here never
@@ -34,21 +37,29 @@ struct req {
 	char *tag; /* owned, may be NULL */
 };
 
-static struct {
-	PGconn *conn; /* owned */
+#define PGQ_CONNS 3
+
+/* One query connection. */
+struct pgc {
+	lws_sorted_usec_list_t sul; /* first: reconnect timer */
+	PGconn *conn;               /* owned */
 	struct lws *wsi;
-	struct req *head, *tail;   /* waiting to be sent */
-	struct req *bhead, *btail; /* background: sent when head is empty */
 	struct req *inflight;
 	PGresult *res; /* first result of the statement in flight */
 	int err;       /* first error of it */
 	char msg[256];
-	unsigned queued;
 	int backoff_ms;
-	lws_sorted_usec_list_t sul;
+};
+
+static struct {
+	struct pgc c[PGQ_CONNS];
+	struct req *head, *tail;   /* waiting to be sent */
+	struct req *bhead, *btail; /* background: sent when head is empty */
+	unsigned queued;
 } q;
 
 static void pgq_connect(lws_sorted_usec_list_t *sul);
+static void send_next(void);
 
 static void
 req_free(struct req *r)
@@ -70,12 +81,14 @@ finish(struct req *r, PGresult *res, int rc, const char *msg)
 	req_free(r);
 }
 
+/* Give connection c the next request, if it is idle and one waits. */
 static void
-send_next(void)
+send_on(struct pgc *c)
 {
 	struct req *r;
 
-	if (q.inflight || (!q.head && !q.bhead) || !q.conn || !q.wsi)
+again:
+	if (c->inflight || (!q.head && !q.bhead) || !c->conn || !c->wsi)
 		return;
 	if (q.head) {
 		r = q.head;
@@ -91,23 +104,29 @@ send_next(void)
 	q.queued--;
 	if (r->dead) { /* owner gone before it was sent */
 		req_free(r);
-		send_next();
-		return;
+		goto again;
 	}
-	q.inflight = r;
-	q.res = NULL;
-	q.err = CT_OK;
-	q.msg[0] = 0;
-	if (!PQsendQueryParams(q.conn, r->sql, r->n, NULL,
+	c->inflight = r;
+	c->res = NULL;
+	c->err = CT_OK;
+	c->msg[0] = 0;
+	if (!PQsendQueryParams(c->conn, r->sql, r->n, NULL,
 			       (const char *const *)r->params, NULL, NULL, 0)) {
 		/* the connection is broken: RX will see it and close */
 		ct_warn("msg=\"query send failed\" err=\"%s\"",
-			PQerrorMessage(q.conn));
-		lws_callback_on_writable(q.wsi);
+			PQerrorMessage(c->conn));
+		lws_callback_on_writable(c->wsi);
 		return;
 	}
-	if (PQflush(q.conn) == 1)
-		lws_callback_on_writable(q.wsi);
+	if (PQflush(c->conn) == 1)
+		lws_callback_on_writable(c->wsi);
+}
+
+static void
+send_next(void)
+{
+	for (int i = 0; i < PGQ_CONNS && (q.head || q.bhead); i++)
+		send_on(&q.c[i]);
 }
 
 static void
@@ -180,28 +199,29 @@ pgq_forget(void *owner)
 	for (struct req *r = q.bhead; r; r = r->next)
 		if (r->owner == owner)
 			r->dead = 1;
-	if (q.inflight && q.inflight->owner == owner)
-		q.inflight->dead = 1;
+	for (int i = 0; i < PGQ_CONNS; i++)
+		if (q.c[i].inflight && q.c[i].inflight->owner == owner)
+			q.c[i].inflight->dead = 1;
 }
 
 static void
-drain_results(void)
+drain_results(struct pgc *c)
 {
 	PGresult *res;
 
-	while (q.inflight && !PQisBusy(q.conn)) {
-		res = PQgetResult(q.conn);
+	while (c->inflight && !PQisBusy(c->conn)) {
+		res = PQgetResult(c->conn);
 		if (res) {
 			ExecStatusType st = PQresultStatus(res);
 
 			if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-				if (!q.res && q.err == CT_OK) {
-					q.res = res; /* kept until the end */
+				if (!c->res && c->err == CT_OK) {
+					c->res = res; /* kept until the end */
 					continue;
 				}
-			} else if (q.err == CT_OK) {
-				q.err = ct_db_error(q.conn, res, q.msg,
-						    sizeof(q.msg));
+			} else if (c->err == CT_OK) {
+				c->err = ct_db_error(c->conn, res, c->msg,
+						     sizeof(c->msg));
 			}
 			PQclear(res);
 			continue;
@@ -209,41 +229,45 @@ drain_results(void)
 		/* NULL: the statement, and its implicit commit, are done.
 		 * An error after the rows (a failed commit) wins. */
 		{
-			struct req *r = q.inflight;
-			PGresult *keep = q.res;
-			int rc = q.err;
+			struct req *r = c->inflight;
+			PGresult *keep = c->res;
+			int rc = c->err;
 
-			q.inflight = NULL;
-			q.res = NULL;
+			c->inflight = NULL;
+			c->res = NULL;
 			if (rc == CT_OK && !keep)
 				rc = CT_EINTERNAL;
-			finish(r, keep, rc, q.msg);
+			finish(r, keep, rc, c->msg);
 			PQclear(keep);
 		}
-		send_next();
+		send_on(c);
 	}
 }
 
 static void
-lost(void)
+lost(struct pgc *c)
 {
-	if (q.inflight) {
-		struct req *r = q.inflight;
+	int up = 0;
 
-		q.inflight = NULL;
-		PQclear(q.res);
-		q.res = NULL;
+	if (c->inflight) {
+		struct req *r = c->inflight;
+
+		c->inflight = NULL;
+		PQclear(c->res);
+		c->res = NULL;
 		finish(r, NULL, CT_EUNAVAIL, "database connection lost");
 	}
-	PQfinish(q.conn);
-	q.conn = NULL;
-	wsd->query_up = 0;
+	PQfinish(c->conn);
+	c->conn = NULL;
+	for (int i = 0; i < PGQ_CONNS; i++)
+		up += q.c[i].conn != NULL;
+	wsd->query_up = up > 0;
 	if (wsd->stopping)
 		return;
-	ct_warn("msg=\"query connection lost\" retry_ms=%d", q.backoff_ms);
-	lws_sul_schedule(wsd->context, 0, &q.sul, pgq_connect,
-			 (lws_usec_t)q.backoff_ms * 1000);
-	q.backoff_ms = q.backoff_ms * 2 > 5000 ? 5000 : q.backoff_ms * 2;
+	ct_warn("msg=\"query connection lost\" retry_ms=%d", c->backoff_ms);
+	lws_sul_schedule(wsd->context, 0, &c->sul, pgq_connect,
+			 (lws_usec_t)c->backoff_ms * 1000);
+	c->backoff_ms = c->backoff_ms * 2 > 5000 ? 5000 : c->backoff_ms * 2;
 }
 
 /* Blocking connect: over a unix socket or to a down server it fails at
@@ -251,41 +275,47 @@ lost(void)
 static void
 pgq_connect(lws_sorted_usec_list_t *sul)
 {
+	struct pgc *c = (struct pgc *)sul; /* sul is the first member */
 	lws_sock_file_fd_type u;
 	char err[256];
+	int was_up = wsd->query_up;
 
-	(void)sul;
 	if (wsd->stopping)
 		return;
-	q.conn = ct_db_connect(wsd->cfg, "crosstalk-wsd", err, sizeof(err));
-	if (!q.conn) {
+	c->conn = ct_db_connect(wsd->cfg, "crosstalk-wsd", err, sizeof(err));
+	if (!c->conn) {
 		ct_warn("msg=\"database connect failed\" conn=query err=\"%s\"",
 			err);
-		lost();
+		lost(c);
 		return;
 	}
-	PQsetnonblocking(q.conn, 1);
-	u.filefd = dup(PQsocket(q.conn));
-	if (u.filefd < 0 || !(q.wsi = lws_adopt_descriptor_vhost(
+	PQsetnonblocking(c->conn, 1);
+	u.filefd = dup(PQsocket(c->conn));
+	if (u.filefd < 0 || !(c->wsi = lws_adopt_descriptor_vhost(
 				      wsd->vhost, LWS_ADOPT_RAW_FILE_DESC, u,
 				      "ct-pgq", NULL))) {
 		if (u.filefd >= 0)
 			close(u.filefd);
-		lost();
+		lost(c);
 		return;
 	}
-	q.backoff_ms = 250;
+	lws_set_opaque_user_data(c->wsi, c);
+	c->backoff_ms = 250;
 	wsd->query_up = 1;
-	ct_info("msg=\"query connection up\"");
-	send_next();
-	fanout_catchup_all();
+	if (!was_up)
+		ct_info("msg=\"query connection up\"");
+	send_on(c);
+	if (!was_up)
+		fanout_catchup_all();
 }
 
 int
 pgq_start(void)
 {
-	q.backoff_ms = 250;
-	pgq_connect(NULL);
+	for (int i = 0; i < PGQ_CONNS; i++) {
+		q.c[i].backoff_ms = 250;
+		pgq_connect(&q.c[i].sul);
+	}
 	return wsd->query_up ? CT_OK : CT_EUNAVAIL;
 }
 
@@ -294,7 +324,17 @@ pgq_stop(void)
 {
 	struct req *r;
 
-	lws_sul_cancel(&q.sul);
+	for (int i = 0; i < PGQ_CONNS; i++) {
+		struct pgc *c = &q.c[i];
+
+		lws_sul_cancel(&c->sul);
+		req_free(c->inflight);
+		c->inflight = NULL;
+		PQclear(c->res);
+		c->res = NULL;
+		PQfinish(c->conn);
+		c->conn = NULL;
+	}
 	while ((r = q.head)) {
 		q.head = r->next;
 		req_free(r);
@@ -305,37 +345,33 @@ pgq_stop(void)
 	}
 	q.tail = q.btail = NULL;
 	q.queued = 0;
-	req_free(q.inflight);
-	q.inflight = NULL;
-	PQclear(q.res);
-	q.res = NULL;
-	PQfinish(q.conn);
-	q.conn = NULL;
 }
 
 int
 pgq_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	     void *in, size_t len)
 {
+	struct pgc *c = lws_get_opaque_user_data(wsi);
+
+	if (!c)
+		return 0;
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE:
-		if (!q.conn || !PQconsumeInput(q.conn))
+		if (!c->conn || !PQconsumeInput(c->conn))
 			return -1; /* RAW_CLOSE_FILE cleans up */
-		drain_results();
+		drain_results(c);
 		break;
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
-		if (!q.conn)
+		if (!c->conn || PQstatus(c->conn) != CONNECTION_OK)
 			return -1;
-		if (PQstatus(q.conn) != CONNECTION_OK)
-			return -1;
-		if (PQflush(q.conn) == 1)
+		if (PQflush(c->conn) == 1)
 			lws_callback_on_writable(wsi);
 		break;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
-		if (wsi == q.wsi) {
-			q.wsi = NULL;
-			if (q.conn)
-				lost();
+		if (wsi == c->wsi) {
+			c->wsi = NULL;
+			if (c->conn)
+				lost(c);
 		}
 		break;
 	default:

@@ -34,15 +34,37 @@ struct pres_op {
 static struct {
 	struct pres_op *ops; /* owned */
 	unsigned n, cap;
+	unsigned applying; /* batches sent, not yet committed */
 	lws_sorted_usec_list_t sul;
 } batch;
+
+static void refresh(struct channel *c);
+
+static void
+refresh_waiting(struct channel *c, void *arg)
+{
+	(void)arg;
+	if (c->pres_wait) {
+		c->pres_wait = 0;
+		refresh(c);
+	}
+}
+
+/* A batch committed: answers that waited for it may be read now (the
+ * query connections run in parallel, so order is ours to keep). */
+static void
+on_applied(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+{
+	if (batch.applying)
+		batch.applying--;
+	if (!batch.applying && !batch.n)
+		channel_foreach(refresh_waiting, NULL);
+}
 static const char q_of[] =
 	"SELECT app, user_id, display_name FROM crosstalk.presence_of($1, $2)";
 static const char q_access[] = "SELECT crosstalk.check_access($1, $2, $3)";
 static const char q_up[] = "SELECT crosstalk.node_up($1)";
 static const char q_beat[] = "SELECT crosstalk.node_heartbeat($1)";
-
-static void refresh(struct channel *c);
 
 static void
 op_free(struct pres_op *o)
@@ -96,8 +118,11 @@ flush(lws_sorted_usec_list_t *sul)
 			memcpy(a[k] + len[k], "}", 2);
 			pv[k + 1] = a[k];
 		}
-		if (!bad)
-			pgq_query_bg(q_apply, 7, pv, NULL, NULL, NULL, NULL);
+		if (!bad) {
+			batch.applying++;
+			pgq_query_bg(q_apply, 7, pv, on_applied, NULL, NULL,
+				     NULL);
+		}
 	}
 	for (k = 0; k < 6; k++)
 		free(a[k]);
@@ -286,11 +311,15 @@ refresh(struct channel *c)
 		c->pres_again = 1;
 		return;
 	}
-	c->pres_busy = 1;
 	snprintf(ttl, sizeof(ttl), "%d", wsd->cfg->lim_presence_ttl);
-	/* behind the batched row writes, so an answer includes them */
+	/* after the batched row writes, so that an answer includes them */
 	if (batch.n)
 		flush(NULL);
+	if (batch.applying) {
+		c->pres_wait = 1;
+		return;
+	}
+	c->pres_busy = 1;
 	pgq_query_bg(q_of, 2, pv, on_presence, c, c, NULL);
 }
 

@@ -93,7 +93,8 @@ struct channel {
 	unsigned pres_busy : 1;
 	unsigned pres_again : 1;
 	unsigned pres_known : 1;
-	lws_sorted_usec_list_t pres_sul;  /* debounce presence refresh */
+	unsigned pres_wait : 1;          /* refresh once our rows are written */
+	lws_sorted_usec_list_t pres_sul; /* debounce presence refresh */
 	lws_sorted_usec_list_t fetch_sul; /* paced fetch (backlog) */
 	int64_t stall_ms;                 /* backlog wait began */
 	char **pres; /* sorted "app\x1fid\x1fname", owned */

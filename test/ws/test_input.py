@@ -57,6 +57,8 @@ async def main():
     await ws_send(other, type="ping")
     T.eq((await ws_until(other, lambda e: e["type"] == "pong"))[-1]["type"], "pong", "others undisturbed")
     T.ok(http("GET", ENV["CROSSTALK_WSD"] + "/health").status == 200, "daemon alive")
+    await w.close()
+    await other.close()
 
 
 run(main())

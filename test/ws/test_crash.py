@@ -1,0 +1,98 @@
+"""A node that crashes (SIGKILL: no goodbye) stops counting in presence once
+its heartbeat is older than presence_ttl: watchers on the other nodes get
+`leave`. Runs two extra nodes with presence_ttl = 5 on the shared database."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import urllib.request
+
+from wsh import *
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def health(port):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2) as r:
+            return r.status
+    except Exception:
+        return None
+
+
+def start(name):
+    state = ENV["CROSSTALK_STATE"]
+    src = open(ENV.get("CROSSTALK_DAEMON_CONFIG", ENV["CROSSTALK_CONFIG"])).read()
+    port = free_port()
+    text = re.sub(r"(?m)^port = \d+$", "port = %d" % port, src)
+    text = text.replace("[wsd]\n", "[wsd]\nnode_id = %s\n" % name, 1)
+    text += "\n[limits]\npresence_ttl = 5\n"
+    conf = os.path.join(state, "wsd-%s.conf" % name)
+    open(conf, "w").write(text)
+    log = open(os.path.join(state, "wsd-%s.log" % name), "a")
+    p = subprocess.Popen([os.path.join(ENV["CROSSTALK_BIN"], "wsd", "crosstalk-wsd"), "--config", conf],
+                         stdout=log, stderr=log)
+    log.close()
+    return p, port
+
+
+async def on(port, app):
+    ref, u = session(app)
+    w = await ws_open(ENV["APP1_ORIGIN" if app == "app1" else "APP2_ORIGIN"],
+                      url="ws://127.0.0.1:%d/ws" % port)
+    await ws_send(w, type="auth", ticket=ticket(ref, app))
+    await ws_until(w, lambda e: e["type"] == "welcome")
+    return w, u
+
+
+async def main():
+    c, pc = start("crash-c-" + uniq(""))
+    d, pd = start("crash-d-" + uniq(""))
+    try:
+        T.ok(wait_until(lambda: health(pc) == 200 and health(pd) == 200, 10), "two nodes up")
+        ch = new_channel("crash")
+        wc, uc = await on(pc, "app1")
+        wd, ud = await on(pd, "app2")
+        await subscribe(wc, ch)
+        await subscribe(wd, ch)
+        await ws_send(wc, type="presence", channel=ch)
+        ids = set()
+
+        def seen(e):
+            if e["type"] == "presence":
+                ids.update(u["id"] for u in e["users"])
+            elif e["type"] == "join":
+                ids.add(e["user"]["id"])
+            return ids >= {uc, ud}
+        await ws_until(wc, seen, 5)
+        T.eq(sorted(ids), sorted([uc, ud]), "presence across both nodes")
+        d.send_signal(signal.SIGKILL)
+        d.wait()
+        t0 = time.time()
+        lv = (await ws_until(wc, lambda e: e["type"] == "leave", 10))[-1]
+        dt = time.time() - t0
+        T.eq(lv["user"]["id"], ud, "the crashed node's user leaves")
+        T.ok(dt < 5 + 2.5, "within presence_ttl plus a heartbeat (%.1fs)" % dt)
+        await ws_send(wc, type="presence", channel=ch)
+        p = (await ws_until(wc, lambda e: e["type"] == "presence"))[-1]
+        T.eq([u["id"] for u in p["users"]], [uc], "presence without the crashed node")
+        await wc.close()
+    finally:
+        for p in (c, d):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+run(main())

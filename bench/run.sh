@@ -179,12 +179,14 @@ run_nchan() {
 }
 
 # -- crosstalk ---------------------------------------------------------------
-run_crosstalk() {
-	local st=$out/stack env wsd fcgi ngx pm stack_pids http_port ws_port ref
+# ct_up: a fresh private crosstalk stack (scripts/stack.sh), durable, with
+# limits raised for load; sets wsd, ws_port, http_port, common, stack_list.
+ct_up() {
+	local st=$out/stack
+	cleanup
 	rm -rf "$st"
 	mkdir -p "$st"
 	stack_state=$st
-	# limits raised for load: one user publishes for the whole run
 	CT_PG_EXTRA="-c fsync=on" CT_HTTP_WORKERS=16 CT_LOG_LEVEL=warn \
 		CT_EXTRA_CONF=$'[limits]\npublish_count = 1000000\npublish_window = 1\nticket_ttl = 3600\nidle_timeout = 600\nauth_timeout = 60\n[http]\nmax_waiters = 600' \
 		"$src/scripts/stack.sh" up "$st" "$build" >"$out/stack.log" 2>&1 ||
@@ -198,39 +200,38 @@ run_crosstalk() {
 	ngx=$(awk '$1 == "nginx" { print $2 }' "$st/pids" | tail -n 1)
 	pm=$(head -n 1 "$PGDATA/postmaster.pid")
 	taskset -apc $SRV_CPU "$wsd" >/dev/null
-	stack_list() {
-		echo "$wsd,$fcgi,$ngx,$(pgrep -P "$ngx" | paste -sd,),$pm,$(pgrep -P "$pm" | paste -sd,)"
-	}
 	http_port=${CROSSTALK_HTTP#http://127.0.0.1:}
 	http_port=${http_port%%/*}
 	ws_port=${CROSSTALK_WS#ws://127.0.0.1:}
 	ws_port=${ws_port%%/*}
-	local psql=(psql -X -q -v ON_ERROR_STOP=1)
 	"${psql[@]}" -c "INSERT INTO crosstalk.channels (name, title)
 		SELECT 'bench' || i, 'bench ' || i FROM generate_series(0, 999) i
 		ON CONFLICT DO NOTHING" >/dev/null
-	"${psql[@]}" -At -c "SELECT name, setting FROM pg_settings WHERE name IN
-		('fsync','synchronous_commit','wal_sync_method','shared_buffers',
-		 'max_connections','commit_delay','full_page_writes','wal_level')
-		ORDER BY name" >"$out/pg-settings.txt"
 	# 100 publishing users: the per-user rate limit is a row lock held to
 	# the commit, so one user's publishes serialize (by design)
 	"$bin/ctbench-tickets" app1 100 100 3600 /dev/null "$out/sessions.txt" ||
 		{ log "ticket minting failed"; return 1; }
 	ref=$(head -n 1 "$out/sessions.txt")
-	mint() { "$bin/ctbench-tickets" app1 "$1" "$2" 3600 "$out/tickets.txt"; }
-	local common=(--proto ct --ws "$ws_port" --http "$http_port" --ws-path /ws
+	common=(--proto ct --ws "$ws_port" --http "$http_port" --ws-path /ws
 		--subproto crosstalk.v1 --origin "$APP1_ORIGIN" --tickets "$out/tickets.txt"
 		--pub-path /api/v1/messages --header "Authorization: Bearer $APP1_KEY"
 		--sessions "$out/sessions.txt" --cpu-pids "$wsd" --conc 512)
+}
 
-	# idle memory, then 1,000 channels x 10 on the same connections
-	mint "$idle_n" 100
-	cb crosstalk multi fanout "${common[@]}" --stack-pids "$(stack_list)" \
-		--subs "$idle_n" --channels 1000 --rss-pids "$wsd" --hold 2 \
-		--pub-conns 32 --rates "$rates_mc" --duration "$step_s" --drain 2 \
-		--setup-timeout 120
-	settle "$wsd"
+stack_list() {
+	echo "$wsd,$fcgi,$ngx,$(pgrep -P "$ngx" | paste -sd,),$pm,$(pgrep -P "$pm" | paste -sd,)"
+}
+
+mint() { "$bin/ctbench-tickets" app1 "$1" "$2" 3600 "$out/tickets.txt"; }
+
+run_crosstalk() {
+	local wsd fcgi ngx pm http_port ws_port ref last common=()
+	local psql=(psql -X -q -v ON_ERROR_STOP=1)
+	ct_up || return 1
+	"${psql[@]}" -At -c "SELECT name, setting FROM pg_settings WHERE name IN
+		('fsync','synchronous_commit','wal_sync_method','shared_buffers',
+		 'max_connections','commit_delay','full_page_writes','wal_level')
+		ORDER BY name" >"$out/pg-settings.txt"
 	mint 1000 100
 	cb crosstalk fan1k fanout "${common[@]}" --stack-pids "$(stack_list)" \
 		--subs 1000 --pub-conns 16 --rates "$rates_1k" --duration "$step_s" --drain 2
@@ -258,15 +259,14 @@ run_crosstalk() {
 			"$(awk '$1 == "99%" { print $2 }' "$out/wrk-$nch.txt")" | tee -a "$results" >&2
 	done
 	# the database's own ceiling: the same post_message(), no HTTP
+	"${psql[@]}" -c "CREATE TABLE IF NOT EXISTS public.bench_t (id bigserial PRIMARY KEY, body text)" >/dev/null
 	for s in post1 post1-spread post10 insert insert-notify; do
 		log "postgres / pgbench $s"
-		"${psql[@]}" -c "CREATE TABLE IF NOT EXISTS public.bench_t (id bigserial PRIMARY KEY, body text)" >/dev/null
 		pgbench -n -c 16 -j 2 -T 4 -f "$src/bench/pgbench-$s.sql" >"$out/pgbench-$s.txt" 2>&1
 		printf 'sys=postgres scen=pgbench-%s tps=%s\n' "$s" \
 			"$(awk '/^tps = / { print $3; exit }' "$out/pgbench-$s.txt")" | tee -a "$results" >&2
 	done
 	# long-poll: 500 waiting polls woken by one post
-	local last
 	last=$("${psql[@]}" -At -c "SELECT last_seq FROM crosstalk.channels WHERE name = 'bench0'")
 	cb crosstalk longpoll longpoll --proto ct --http "$http_port" \
 		--header "Authorization: Bearer $APP1_KEY" --header "X-Crosstalk-Session: $ref" \
@@ -274,6 +274,14 @@ run_crosstalk() {
 		--pub-path /api/v1/messages --polls 500 --hold 1 --drain 15
 	settle "$wsd"
 	[ "$profile" = 1 ] && profile_wsd "$wsd" "$ws_port" "$http_port" "$ref"
+	# idle memory, then 1,000 channels x 10 on the same connections: on a
+	# fresh stack, so that earlier runs' heap does not hide the growth
+	ct_up || return 1
+	mint "$idle_n" 100
+	cb crosstalk multi fanout "${common[@]}" --stack-pids "$(stack_list)" \
+		--subs "$idle_n" --channels 1000 --rss-pids "$wsd" --hold 2 \
+		--pub-conns 32 --rates "$rates_mc" --duration "$step_s" --drain 2 \
+		--setup-timeout 120
 	cleanup
 }
 

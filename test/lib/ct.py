@@ -177,7 +177,12 @@ async def ws_send(ws, **obj):
 
 
 async def ws_events(ws, timeout=5.0):
-    """Read one frame; return the list of objects it carries."""
+    """Read one frame; return the list of objects it carries (first the
+    ones ws_until left over from a frame it stopped in the middle of)."""
+    pending = getattr(ws, "_ct_pending", None)
+    if pending:
+        ws._ct_pending = []
+        return pending
     frame = await asyncio.wait_for(ws.recv(), timeout)
     return [json.loads(l) for l in frame.split("\n") if l.strip()]
 
@@ -190,9 +195,12 @@ async def ws_until(ws, pred, timeout=5.0):
         left = end - time.time()
         if left <= 0:
             raise asyncio.TimeoutError("waited for event; got %r" % got[-5:])
-        for ev in await ws_events(ws, left):
+        evs = await ws_events(ws, left)
+        for i, ev in enumerate(evs):
             got.append(ev)
             if pred(ev):
+                # a frame may carry more events: keep them for the next read
+                ws._ct_pending = evs[i + 1:]
                 return got
 
 

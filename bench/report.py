@@ -364,7 +364,12 @@ Including callees (>= 5 %):
 ```
 {readf("perf-children.txt") or "(not run)"}
 ```
-The profiled run itself:
+With 10,000 connections, publishes spread over 1,000 channels (first step of
+that scenario), hottest symbols:
+```
+{readf("perf-multi-top.txt") or "(not run)"}
+```
+The profiled run itself (1,000 subscribers):
 ```
 {readf("profile-run.txt") or "(not run)"}
 ```

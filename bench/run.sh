@@ -278,10 +278,27 @@ run_crosstalk() {
 	# fresh stack, so that earlier runs' heap does not hide the growth
 	ct_up || return 1
 	mint "$idle_n" 100
+	rm -f "$out/multi.ready"
 	cb crosstalk multi fanout "${common[@]}" --stack-pids "$(stack_list)" \
 		--subs "$idle_n" --channels 1000 --rss-pids "$wsd" --hold 2 \
 		--pub-conns 32 --rates "$rates_mc" --duration "$step_s" --drain 2 \
-		--setup-timeout 120
+		--setup-timeout 120 --ready-file "$out/multi.ready" &
+	local cbpid=$!
+	# where the daemon's time goes with 10,000 connections and publishes
+	# spread over 1,000 channels (the first step)
+	if [ "$profile" = 1 ] && perf stat -e task-clock true >/dev/null 2>&1; then
+		for _ in $(seq 1 1500); do
+			[ -f "$out/multi.ready" ] && break
+			kill -0 "$cbpid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if [ -f "$out/multi.ready" ]; then
+			perf record -F 1999 -g -p "$wsd" -o "$out/perf-multi.data" -- sleep 1.5 >/dev/null 2>&1
+			perf report -i "$out/perf-multi.data" --stdio --no-children --sort symbol \
+				--percent-limit 1.5 -g none 2>/dev/null | grep '%' | head -n 20 >"$out/perf-multi-top.txt"
+		fi
+	fi
+	wait "$cbpid"
 	cleanup
 }
 

@@ -295,7 +295,7 @@ run_crosstalk() {
 		if [ -f "$out/multi.ready" ]; then
 			perf record -F 1999 -g -p "$wsd" -o "$out/perf-multi.data" -- sleep 1.5 >/dev/null 2>&1
 			perf report -i "$out/perf-multi.data" --stdio --no-children --sort symbol \
-				--percent-limit 1.5 -g none 2>/dev/null | grep '%' | head -n 20 >"$out/perf-multi-top.txt"
+				--percent-limit 1.5 -g none 2>/dev/null | grep -v '^#' | grep '%' | head -n 20 >"$out/perf-multi-top.txt"
 		fi
 	fi
 	wait "$cbpid"
@@ -334,11 +334,11 @@ profile_wsd() {
 	perf record -F 1999 -g -p "$wsd" -o "$out/perf.data" -- sleep 2 >/dev/null 2>&1
 	wait "$cbpid"
 	perf report -i "$out/perf.data" --stdio --no-children --sort symbol \
-		--percent-limit 1 -g none 2>/dev/null | grep '%' | head -n 30 >"$out/perf-top.txt"
+		--percent-limit 1 -g none 2>/dev/null | grep -v '^#' | grep '%' | head -n 30 >"$out/perf-top.txt"
 	perf report -i "$out/perf.data" --stdio --no-children --sort dso \
-		-g none 2>/dev/null | grep '%' | head -n 12 >"$out/perf-dso.txt"
+		-g none 2>/dev/null | grep -v '^#' | grep '%' | head -n 12 >"$out/perf-dso.txt"
 	perf report -i "$out/perf.data" --stdio --children --sort symbol \
-		--percent-limit 5 -g none 2>/dev/null | grep '%' | head -n 30 >"$out/perf-children.txt"
+		--percent-limit 5 -g none 2>/dev/null | grep -v '^#' | grep '%' | head -n 30 >"$out/perf-children.txt"
 	sed "s/^RESULT /sys=crosstalk scen=profile /" "$out/profile-run.txt" >>"$results"
 }
 

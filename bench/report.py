@@ -284,7 +284,10 @@ from run to run on this kind of machine.
   nginx, crosstalk-fcgi and PostgreSQL float over both cores, so on this
   2-core machine they share core 1 with the load generator.
 - The machine was shared: other builds and test runs may have been going on
-  during the run.
+  during the run. Load at the start and at the end of the run:
+```
+{readf("load.txt")}
+```
 
 ## Versions
 """ + "\n".join(f"- {k}: {v}" for k, v in versions.items()) + f"""

@@ -39,6 +39,7 @@ rm -f "$out"/results.txt "$out"/*.log
 results=$out/results.txt
 : >"$results"
 
+uptime >"$out/load.txt"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 log "open files limit $(ulimit -n)"
 
@@ -354,6 +355,7 @@ for s in $systems; do
 done
 cleanup
 
+uptime >>"$out/load.txt"
 elapsed=$(($(date +%s) - started))
 log "runs took ${elapsed}s; writing bench/RESULTS.md"
 $py "$src/bench/report.py" "$results" "$out" "$src/bench/RESULTS.md" "$elapsed" "$step_s" "$idle_n"

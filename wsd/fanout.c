@@ -14,12 +14,19 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "wsd/wsd.h"
 
 static const char q_subscribe[] = "SELECT crosstalk.ws_subscribe($1, $2, $3)";
 static const char q_after[] =
 	"SELECT seq, event FROM crosstalk.events_after($1, $2, $3)";
+/* live fetch: also the sender's login when it asked not to get its own
+ * message back (HTTP exclude_sender) */
+static const char q_live[] =
+	"SELECT m.seq, crosstalk.event_json(m)::text, "
+	"coalesce(m.exclude_ref_hash, '') FROM crosstalk.messages m "
+	"WHERE m.channel = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3";
 
 static void fetch(struct channel *c);
 static void replay(struct sub *s);
@@ -49,6 +56,7 @@ sub_new(struct pss *p, const char *channel, const char *ref)
 	s->pss = p;
 	s->state = SUB_WATCHING;
 	lws_dll2_add_tail(&s->in_chan, &s->chan->subs);
+	ct_metric_add(&m_subs, 1);
 	s->next = p->subs;
 	p->subs = s;
 	return s;
@@ -67,6 +75,7 @@ sub_free(struct sub *s)
 	if (s->present)
 		presence_sub(s, 0);
 	lws_dll2_remove(&s->in_chan);
+	ct_metric_add(&m_subs, -1);
 	channel_put(s->chan);
 	free(s->ref);
 	free(s);
@@ -74,8 +83,11 @@ sub_free(struct sub *s)
 
 /* --- live fan-out ------------------------------------------------------ */
 
+/* Queue one event to every live subscriber of c; connections of the login
+ * whose ref hash is exclude (may be "") skip it but move past its seq. */
 static void
-deliver(struct channel *c, int64_t seq, const char *json, size_t len)
+deliver(struct channel *c, int64_t seq, const char *json, size_t len,
+	const char *exclude)
 {
 	struct frame *f = frame_new(json, len);
 
@@ -83,6 +95,8 @@ deliver(struct channel *c, int64_t seq, const char *json, size_t len)
 		ct_err("msg=\"out of memory building a frame\"");
 		return;
 	}
+	unsigned pushed = 0;
+
 	f->refs = 1; /* ours while we push */
 	lws_start_foreach_dll(struct lws_dll2 *, d, c->subs.head)
 	{
@@ -90,11 +104,16 @@ deliver(struct channel *c, int64_t seq, const char *json, size_t len)
 
 		if (s->state == SUB_LIVE && seq > s->sent) {
 			s->sent = seq;
-			sess_push(s->pss, f);
+			if (!*exclude || !s->pss->ref_hash ||
+			    strcmp(s->pss->ref_hash, exclude) != 0) {
+				sess_push(s->pss, f);
+				pushed++;
+			}
 		}
 	}
 	lws_end_foreach_dll(d);
 	frame_unref(f);
+	ct_metric_add(&m_deliveries, pushed);
 }
 
 static void
@@ -120,8 +139,12 @@ on_fetch(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 		if (seq <= c->live_seq)
 			continue;
 		c->live_seq = seq;
+		ct_metric_add(&m_events_in, 1);
+		metrics_event_stored(PQgetvalue(res, i, 1),
+				     (size_t)PQgetlength(res, i, 1),
+				     ct_now_ms());
 		deliver(c, seq, PQgetvalue(res, i, 1),
-			(size_t)PQgetlength(res, i, 1));
+			(size_t)PQgetlength(res, i, 1), PQgetvalue(res, i, 2));
 	}
 	if (n >= wsd->cfg->wsd_replay_batch || c->fetch_again)
 		fetch(c);
@@ -185,7 +208,7 @@ fetch(struct channel *c)
 	c->fetch_again = 0;
 	snprintf(after, sizeof(after), "%" PRId64, c->live_seq);
 	snprintf(lim, sizeof(lim), "%d", wsd->cfg->wsd_replay_batch);
-	pgq_query(q_after, 3, pv, on_fetch, c, c, NULL);
+	pgq_query(q_live, 3, pv, on_fetch, c, c, NULL);
 }
 
 /* "m <event id> <channel> <seq>", "e <app> <ref hash>", "r <channel>
@@ -198,6 +221,7 @@ fanout_notify(const char *payload)
 	long long seq = 0;
 	struct channel *c;
 
+	ct_metric_add(&m_notifies, 1);
 	kind = payload[0];
 	if (!kind || payload[1] != ' ')
 		return;
@@ -332,6 +356,7 @@ replay(struct sub *s)
 	s->replay_wait = 0;
 	snprintf(after, sizeof(after), "%" PRId64, s->sent);
 	snprintf(lim, sizeof(lim), "%d", wsd->cfg->wsd_replay_batch);
+	ct_metric_add(&m_replay_batches, 1);
 	pgq_query(q_after, 3, pv, on_replay, s, s, NULL);
 }
 

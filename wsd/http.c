@@ -10,11 +10,12 @@
 #include "core/config.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "wsd/wsd.h"
 
-static int
-reply(struct lws *wsi, unsigned status, const char *type, const char *body)
+int
+http_reply(struct lws *wsi, unsigned status, const char *type, const char *body)
 {
 	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
 					   *end = buf + sizeof(buf);
@@ -41,7 +42,7 @@ reply_json(struct lws *wsi, unsigned status, json_t *o)
 	json_decref(o);
 	if (!s)
 		return -1;
-	rc = reply(wsi, status, "application/json", s);
+	rc = http_reply(wsi, status, "application/json", s);
 	free(s);
 	return rc;
 }
@@ -49,9 +50,9 @@ reply_json(struct lws *wsi, unsigned status, json_t *o)
 static int
 not_found(struct lws *wsi)
 {
-	return reply(wsi, 404, "application/json",
-		     "{\"ok\":false,\"error\":{\"code\":\"not_found\","
-		     "\"message\":\"no such path\"}}");
+	return http_reply(wsi, 404, "application/json",
+			  "{\"ok\":false,\"error\":{\"code\":\"not_found\","
+			  "\"message\":\"no such path\"}}");
 }
 
 /* --- origins ------------------------------------------------------------- */
@@ -271,37 +272,69 @@ widget_config(struct lws *wsi)
 	return reply_json(wsi, 200, o);
 }
 
+/* Answer a WebSocket upgrade with an error instead. >0: we answered and
+ * lws finishes the transaction. The status line is our own: at this point
+ * lws would write "HTTP/1.0". */
 static int
-refuse_upgrade(struct lws *wsi)
+refuse(struct lws *wsi, const char *status, const char *code,
+       const char *message)
+{
+	unsigned char buf[LWS_PRE + 512];
+	char body[256];
+	int n, blen;
+
+	blen = snprintf(body, sizeof(body),
+			"{\"ok\":false,\"error\":{\"code\":\"%s\","
+			"\"message\":\"%s\"}}",
+			code, message);
+	n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+		     "HTTP/1.1 %s\x0d\x0a"
+		     "content-type: application/json\x0d\x0a"
+		     "content-length: %d\x0d\x0a"
+		     "connection: close\x0d\x0a\x0d\x0a%s",
+		     status, blen, body);
+	if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_HEADERS) !=
+	    n)
+		return -1;
+	return 1;
+}
+
+/* 1 if the comma-separated Sec-WebSocket-Protocol list names ours. */
+static int
+offers_protocol(struct lws *wsi)
+{
+	char list[256];
+	int n = lws_hdr_copy(wsi, list, sizeof(list), WSI_TOKEN_PROTOCOL);
+
+	for (char *tok = n > 0 ? strtok(list, ", ") : NULL; tok;
+	     tok = strtok(NULL, ", "))
+		if (strcmp(tok, "crosstalk.v1") == 0)
+			return 1;
+	return 0;
+}
+
+static int
+check_upgrade(struct lws *wsi)
 {
 	char origin[256];
 	int n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
 
 	/* no Origin: not a browser (servers, tools), nothing to hijack */
-	if (n <= 0 || origin_allowed(origin))
-		return 0;
-	ct_info("msg=\"handshake refused\" origin=\"%s\"",
-		origin_clean(origin) ? origin : "?");
-	/* >0: we answered; lws finishes the transaction. The status line
-	 * is our own: at this point lws would write "HTTP/1.0". */
-	{
-		static const char body[] =
-			"{\"ok\":false,\"error\":{\"code\":\"forbidden\","
-			"\"message\":\"origin not allowed\"}}";
-		unsigned char buf[LWS_PRE + 512];
-
-		n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
-			     "HTTP/1.1 403 Forbidden\x0d\x0a"
-			     "content-type: application/json\x0d\x0a"
-			     "content-length: %zu\x0d\x0a"
-			     "connection: close\x0d\x0a\x0d\x0a%s",
-			     sizeof(body) - 1, body);
-
-		if (lws_write(wsi, buf + LWS_PRE, (size_t)n,
-			      LWS_WRITE_HTTP_HEADERS) != n)
-			return -1;
+	if (n > 0 && !origin_allowed(origin)) {
+		ct_metric_add(&m_auth_fail_origin, 1);
+		ct_info("msg=\"handshake refused\" origin=\"%s\"",
+			origin_clean(origin) ? origin : "?");
+		return refuse(wsi, "403 Forbidden", "forbidden",
+			      "origin not allowed");
 	}
-	return 1;
+	/* without the subprotocol lws would bind the socket to plain http,
+	 * where it would sit unauthenticated: refuse it at the door */
+	if (!offers_protocol(wsi)) {
+		ct_metric_add(&m_auth_fail_proto, 1);
+		return refuse(wsi, "400 Bad Request", "bad_request",
+			      "subprotocol crosstalk.v1 required");
+	}
+	return 0;
 }
 
 int
@@ -310,12 +343,14 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 {
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		return refuse_upgrade(wsi);
+		return check_upgrade(wsi);
 	case LWS_CALLBACK_HTTP: {
 		const char *uri = in;
 
 		if (strcmp(uri, "/health") == 0)
 			return health(wsi);
+		if (strcmp(uri, "/metrics") == 0)
+			return metrics_page(wsi);
 		if (strcmp(uri, "/widget") == 0 || strcmp(uri, "/widget/") == 0)
 			return widget(wsi);
 		if (strcmp(uri, "/widget/config") == 0)

@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "wsd/wsd.h"
 
 static struct {
@@ -86,6 +87,7 @@ pgl_connect(lws_sorted_usec_list_t *sul)
 	}
 	l.backoff_ms = 250;
 	wsd->listen_up = 1;
+	ct_metric_add(&m_db_reconnects, 1);
 	ct_info("msg=\"listening for notifications\"");
 	drain();
 	fanout_catchup_all();

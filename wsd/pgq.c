@@ -21,6 +21,7 @@
 #include "core/config.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "wsd/wsd.h"
 
 #define PGQ_MAX_QUEUED 20000
@@ -302,6 +303,7 @@ pgq_connect(lws_sorted_usec_list_t *sul)
 	lws_set_opaque_user_data(c->wsi, c);
 	c->backoff_ms = 250;
 	wsd->query_up = 1;
+	ct_metric_add(&m_db_reconnects, 1);
 	if (!was_up)
 		ct_info("msg=\"query connection up\"");
 	send_on(c);

@@ -11,6 +11,7 @@
 #include "core/auth.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "wsd/wsd.h"
 
@@ -89,6 +90,7 @@ sess_push(struct pss *p, struct frame *f)
 		ct_info("msg=\"queue full, closing\" conn=%" PRIu64
 			" user=%s code=4008",
 			p->id, p->user_id ? p->user_id : "-");
+		ct_metric_add(&m_slow, 1);
 		sess_close(p, 4008);
 		return;
 	}
@@ -197,6 +199,7 @@ sess_writeable(struct pss *p)
 	if (lws_write(p->wsi, wsd->wbuf + LWS_PRE, off, LWS_WRITE_TEXT) <
 	    (int)off)
 		return -1;
+	ct_metric_add(&m_frames, 1);
 	if (p->q_count)
 		lws_callback_on_writable(p->wsi);
 	else
@@ -241,8 +244,10 @@ sess_open(struct pss *p, struct lws *wsi)
 void
 sess_timer(struct pss *p)
 {
-	if (p->state == SESS_AWAIT_AUTH || p->state == SESS_AUTHING)
+	if (p->state == SESS_AWAIT_AUTH || p->state == SESS_AUTHING) {
+		ct_metric_add(&m_auth_fail_timeout, 1);
 		sess_close(p, 4001);
+	}
 }
 
 void
@@ -293,6 +298,7 @@ on_redeemed(void *arg, PGresult *res, int rc, const char *msg,
 	if (rc != CT_OK || PQntuples(res) != 1) {
 		ct_info("msg=\"auth refused\" conn=%" PRIu64 " err=\"%s\"",
 			p->id, rc == CT_OK ? "unknown or used ticket" : msg);
+		ct_metric_add(&m_auth_fail_ticket, 1);
 		sess_close(p, 4001);
 		return;
 	}
@@ -312,6 +318,7 @@ on_redeemed(void *arg, PGresult *res, int rc, const char *msg,
 	p->state = SESS_LIVE;
 	lws_rx_flow_control(p->wsi, 1);
 	lws_dll2_add_tail(&p->in_all, &wsd->conns);
+	ct_metric_add(&m_auth_ok, 1);
 	o = json_pack("{s:s, s:{s:s, s:s, s:s}, s:s}", "type", "welcome",
 		      "user", "app", p->app, "id", p->user_id, "name", p->name,
 		      "node", wsd->node_id);
@@ -328,6 +335,7 @@ auth_ticket(struct pss *p, const char *ticket)
 	const char *pv[1] = { hash };
 
 	if (!ticket || !*ticket || strlen(ticket) >= CT_TOKEN_MAX) {
+		ct_metric_add(&m_auth_fail_ticket, 1);
 		sess_close(p, 4001);
 		return;
 	}
@@ -344,6 +352,7 @@ on_auth_frame(struct pss *p, json_t *m)
 	const char *type = json_string_value(json_object_get(m, "type"));
 
 	if (!type || strcmp(type, "auth") != 0) {
+		ct_metric_add(&m_auth_fail_ticket, 1);
 		sess_close(p, 4001);
 		return 0;
 	}
@@ -397,13 +406,17 @@ on_published(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 	int retry;
 	json_t *o;
 
-	split_tag(tag, ref, sizeof(ref), &cid);
+	char *rest;
+	long long t0 = strtoll(tag, &rest, 10);
+
+	split_tag(*rest == '\x1d' ? rest + 1 : tag, ref, sizeof(ref), &cid);
 	if (rc != CT_OK) {
 		sess_error(p, rc, msg, *ref ? ref : NULL, 0);
 		return;
 	}
 	retry = atoi(PQgetvalue(res, 0, 0));
 	if (retry > 0) {
+		ct_metric_add(&m_rate_publish, 1);
 		sess_error(p, CT_ERATE, "too many messages", *ref ? ref : NULL,
 			   retry);
 		strike(p);
@@ -419,6 +432,9 @@ on_published(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 	if (*ref)
 		json_object_set_new(o, "ref", json_string(ref));
 	sess_send_json(p, o);
+	ct_metric_add(&m_publishes, 1);
+	if (*rest == '\x1d')
+		ct_hist_observe(&h_ack, (double)(ct_mono_ms() - t0));
 }
 
 static void
@@ -509,6 +525,7 @@ sess_session_ended(const char *app, const char *ref_hash)
 			ct_info("msg=\"login ended, closing\" conn=%" PRIu64
 				" user=%s",
 				p->id, p->user_id);
+			ct_metric_add(&m_auth_ended, 1);
 			sess_close(p, 4001);
 		}
 	}
@@ -742,6 +759,7 @@ on_typing(struct pss *p, const char *channel, const char *ref)
 		return;
 	}
 	if (p->typing_ms && now - p->typing_ms < 1000 / per_s) {
+		ct_metric_add(&m_rate_typing, 1);
 		sess_error(p, CT_ERATE, "typing too often", ref, 1);
 		strike(p);
 		return;
@@ -876,6 +894,7 @@ on_request(struct pss *p, json_t *m)
 		char lim[16], win[16];
 		const char *pv[8] = { p->app, p->user_id, p->name, channel,
 				      text,   cid,        lim,     win };
+		int n;
 
 		if (check_text(p, text, ref))
 			return 0;
@@ -886,7 +905,10 @@ on_request(struct pss *p, json_t *m)
 		}
 		snprintf(lim, sizeof(lim), "%d", wsd->cfg->lim_publish_count);
 		snprintf(win, sizeof(win), "%d", wsd->cfg->lim_publish_window);
-		make_tag(tag, sizeof(tag), ref, cid);
+		/* "<arrival ms>\x1d<ref>\x1f<client_id>": for the ack timing */
+		n = snprintf(tag, sizeof(tag), "%lld\x1d",
+			     (long long)ct_mono_ms());
+		make_tag(tag + n, sizeof(tag) - (size_t)n, ref, cid);
 		pgq_query(q_publish, 8, pv, on_published, p, p, tag);
 	} else if (strcmp(type, "typing") == 0) {
 		on_typing(p, channel, ref);

@@ -146,6 +146,24 @@ void wsd_stop_soon(void); /* after SIGTERM, once no client is left */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		  void *in, size_t len);
 int origin_allowed(const char *origin);
+/* A plain reply: status, content type, body (borrowed). 0, or -1 to close. */
+int http_reply(struct lws *wsi, unsigned status, const char *type,
+	       const char *body);
+/* The client's address (the peer, or X-Forwarded-For from a trusted
+ * proxy) into out. */
+void http_client_addr(struct lws *wsi, char *out, size_t outlen);
+
+/* metrics.c: counters (core/metrics.h) and the /metrics page. */
+struct ct_metric;
+struct ct_histogram;
+extern struct ct_metric m_conns, m_subs, m_notifies, m_events_in, m_deliveries,
+	m_frames, m_slow, m_auth_ok, m_auth_fail_ticket, m_auth_fail_timeout,
+	m_auth_fail_origin, m_auth_fail_proto, m_auth_ended, m_rate_publish,
+	m_rate_typing, m_publishes, m_db_reconnects, m_replay_batches;
+extern struct ct_histogram h_ack, h_delivery;
+int metrics_page(struct lws *wsi);
+/* Observe commit -> delivery for one event's JSON (its created_at_ms). */
+void metrics_event_stored(const char *json, size_t len, int64_t now_ms);
 
 /* proto_chat.c: the "crosstalk.v1" protocol. */
 int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,

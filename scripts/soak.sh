@@ -1,5 +1,5 @@
 #!/bin/bash
-# soak.sh BUILD_DIR [SECONDS] - mixed load over 2,000 connections for
+# soak.sh BUILD_DIR [SECONDS] | --report BUILD_DIR - mixed load over 2,000 connections for
 # SECONDS (default 600) against a private stack, sampling the RSS and open
 # fds of crosstalk-wsd and crosstalk-fcgi every 10 s. Not part of ctest.
 #
@@ -17,6 +17,21 @@
 # percent (default 25) from the first sample after warm-up to the last.
 set -euo pipefail
 
+if [ "${1:-}" = --report ]; then
+	# soak.sh --report BUILD_DIR: the last run's samples as a Markdown table
+	# (one row a minute), as docs/RELIABILITY.md quotes them
+	/usr/bin/python3 - "${2:?usage: soak.sh --report BUILD_DIR}/soak/samples.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+print("| t (s) | wsd RSS (kB) | wsd fds | fcgi RSS (kB) | fcgi fds | wsd connections |")
+print("|---|---|---|---|---|---|")
+for i, r in enumerate(rows):
+    if int(r["t_s"]) % 60 < 10 or i == len(rows) - 1:
+        print("| %s | %s | %s | %s | %s | %s |" % (r["t_s"], r["wsd_rss_kb"], r["wsd_fds"],
+              r["fcgi_rss_kb"], r["fcgi_fds"], r["wsd_conns"]))
+PY
+	exit 0
+fi
 bin=$(cd "${1:?usage: soak.sh BUILD_DIR [SECONDS]}" && pwd)
 secs=${2:-${SOAK_SECONDS:-600}}
 rate=${SOAK_RATE:-50}

@@ -26,8 +26,7 @@ PGBIN = sorted(d for d in (os.path.join("/usr/lib/postgresql", v, "bin")
 
 
 def figure(name, **kv):
-    print("FIGURE %s %s" % (name, " ".join("%s=%s" % kv_ for kv_ in
-                                           ((k, v) for k, v in kv.items()))),
+    print("FIGURE %s %s" % (name, " ".join("%s=%s" % (k, v) for k, v in kv.items())),
           flush=True)
 
 

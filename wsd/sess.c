@@ -59,6 +59,28 @@ sess_close(struct pss *p, int code)
 
 /* The ring starts small and doubles up to queue_max: an idle connection
  * costs 16 pointers, not queue_max. */
+/* Writes waiting behind one in flight, per connection; past this many the
+ * client is far ahead of its acks and is told to slow down. */
+#define WRITES_HELD_MAX 64
+
+struct held_write {
+	struct held_write *next;
+	const char *sql; /* static text */
+	int n;
+	char *params[8]; /* owned copies; NULL stays NULL */
+	pgq_cb cb;
+	char *tag; /* owned */
+};
+
+static void
+held_free(struct held_write *h)
+{
+	for (int i = 0; i < h->n; i++)
+		free(h->params[i]);
+	free(h->tag);
+	free(h);
+}
+
 static int
 ring_grow(struct pss *p)
 {
@@ -254,6 +276,14 @@ void
 sess_closed(struct pss *p)
 {
 	pgq_forget(p);
+	while (p->w_head) {
+		struct held_write *h = p->w_head;
+
+		p->w_head = h->next;
+		held_free(h);
+	}
+	p->w_tail = NULL;
+	p->w_count = 0;
 	while (p->subs)
 		sub_free(p->subs);
 	lws_dll2_remove(&p->in_all);
@@ -397,6 +427,67 @@ make_tag(char *out, size_t outlen, const char *ref, const char *rest)
 	snprintf(out, outlen, "%s\x1f%s", ref ? ref : "", rest ? rest : "");
 }
 
+/* --- ordered writes ------------------------------------------------------ */
+
+/* Send a write now if none of this connection's is in flight, else queue
+ * it behind the others. */
+static void
+write_query(struct pss *p, const char *sql, int n, const char *const *pv,
+	    pgq_cb cb, const char *tag, const char *ref)
+{
+	struct held_write *h;
+
+	if (!p->w_busy) {
+		p->w_busy = 1;
+		pgq_query(sql, n, pv, cb, p, p, tag);
+		return;
+	}
+	if (p->w_count >= WRITES_HELD_MAX ||
+	    !(h = calloc(1, sizeof(*h)))) { /* owned by p's list */
+		sess_error(p, CT_ERATE, "too many writes waiting for acks", ref,
+			   1);
+		return;
+	}
+	h->sql = sql;
+	h->n = n;
+	h->cb = cb;
+	h->tag = strdup(tag);
+	for (int i = 0; i < n; i++)
+		if (pv[i] && !(h->params[i] = strdup(pv[i])))
+			h->n = -1;
+	if (!h->tag || h->n < 0) {
+		h->n = n;
+		held_free(h);
+		sess_error(p, CT_ENOMEM, "out of memory", ref, 1);
+		return;
+	}
+	if (p->w_tail)
+		p->w_tail->next = h;
+	else
+		p->w_head = h;
+	p->w_tail = h;
+	p->w_count++;
+}
+
+/* The write in flight answered: send the next one waiting, if any. */
+static void
+write_done(struct pss *p)
+{
+	struct held_write *h = p->w_head;
+
+	if (!h) {
+		p->w_busy = 0;
+		return;
+	}
+	p->w_head = h->next;
+	if (!p->w_head)
+		p->w_tail = NULL;
+	p->w_count--;
+	pgq_query(h->sql, h->n, (const char *const *)h->params, h->cb, p, p,
+		  h->tag);
+	held_free(h);
+}
+
 static void
 on_published(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 {
@@ -408,6 +499,8 @@ on_published(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 
 	char *rest;
 	long long t0 = strtoll(tag, &rest, 10);
+
+	write_done(p);
 
 	split_tag(*rest == '\x1d' ? rest + 1 : tag, ref, sizeof(ref), &cid);
 	if (rc != CT_OK) {
@@ -445,6 +538,7 @@ on_changed(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 	char ref[256];
 	json_t *o;
 
+	write_done(p);
 	split_tag(tag, ref, sizeof(ref), &rest);
 	if (rc != CT_OK) {
 		sess_error(p, rc, msg, *ref ? ref : NULL, 0);
@@ -863,7 +957,7 @@ on_request(struct pss *p, json_t *m)
 			return 0;
 		snprintf(a, sizeof(a), "%" PRId64, x);
 		make_tag(tag, sizeof(tag), ref, NULL);
-		pgq_query(q_change, 5, pv, on_changed, p, p, tag);
+		write_query(p, q_change, 5, pv, on_changed, tag, ref);
 		return 0;
 	}
 	/* everything else names a channel */
@@ -909,7 +1003,7 @@ on_request(struct pss *p, json_t *m)
 		n = snprintf(tag, sizeof(tag), "%lld\x1d",
 			     (long long)ct_mono_ms());
 		make_tag(tag + n, sizeof(tag) - (size_t)n, ref, cid);
-		pgq_query(q_publish, 8, pv, on_published, p, p, tag);
+		write_query(p, q_publish, 8, pv, on_published, tag, ref);
 	} else if (strcmp(type, "typing") == 0) {
 		on_typing(p, channel, ref);
 	} else if (strcmp(type, "read") == 0) {

@@ -76,9 +76,14 @@ async def main():
         d.send_signal(signal.SIGKILL)
         d.wait()
         t0 = time.time()
-        lv = (await ws_until(wc, lambda e: e["type"] == "leave", 10))[-1]
+        # only ud is in ch besides us; a leave of anyone else, or of another
+        # channel, would be a daemon bug: keep them to report
+        got = await ws_until(wc, lambda e: e["type"] == "leave" and e["user"]["id"] == ud, 10)
         dt = time.time() - t0
-        T.eq(lv["user"]["id"], ud, "the crashed node's user leaves")
+        stray = [e for e in got if e["type"] in ("join", "leave") and
+                 (e.get("channel") != ch or e["user"]["id"] not in (uc, ud))]
+        T.eq(stray, [], "no presence events of other channels or users")
+        T.eq(got[-1].get("channel"), ch, "the crashed node's user leaves this channel")
         T.ok(dt < 5 + 2.5, "within presence_ttl plus a heartbeat (%.1fs)" % dt)
         await ws_send(wc, type="presence", channel=ch)
         p = (await ws_until(wc, lambda e: e["type"] == "presence"))[-1]

@@ -250,6 +250,14 @@ sess_open(struct pss *p, struct lws *wsi)
 	}
 	p->id = ++wsd->next_conn_id;
 	p->state = SESS_AWAIT_AUTH;
+	{
+		char addr[128];
+
+		/* behind a trusted proxy: the client it forwarded for */
+		http_client_addr(wsi, addr, sizeof(addr));
+		ct_info("msg=\"connection open\" conn=%" PRIu64 " client=%s",
+			p->id, addr);
+	}
 	if (wsd->stopping) {
 		sess_close(p, 1001);
 		return;

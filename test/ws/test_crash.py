@@ -11,35 +11,8 @@ import urllib.request
 from wsh import *
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def health(port):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2) as r:
-            return r.status
-    except Exception:
-        return None
-
-
 def start(name):
-    state = ENV["CROSSTALK_STATE"]
-    src = open(ENV.get("CROSSTALK_DAEMON_CONFIG", ENV["CROSSTALK_CONFIG"])).read()
-    port = free_port()
-    text = re.sub(r"(?m)^port = \d+$", "port = %d" % port, src)
-    text = text.replace("[wsd]\n", "[wsd]\nnode_id = %s\n" % name, 1)
-    text += "\n[limits]\npresence_ttl = 5\n"
-    conf = os.path.join(state, "wsd-%s.conf" % name)
-    open(conf, "w").write(text)
-    log = open(os.path.join(state, "wsd-%s.log" % name), "a")
-    p = subprocess.Popen([os.path.join(ENV["CROSSTALK_BIN"], "wsd", "crosstalk-wsd"), "--config", conf],
-                         stdout=log, stderr=log)
-    log.close()
+    p, port, _, _ = start_node(name, tail="\n[limits]\npresence_ttl = 5\n")
     return p, port
 
 

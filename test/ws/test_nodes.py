@@ -12,33 +12,9 @@ import urllib.request
 from wsh import *
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def health(port):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2) as r:
-            return r.status
-    except Exception:
-        return None
-
-
 async def main():
     state = ENV["CROSSTALK_STATE"]
-    src = open(ENV.get("CROSSTALK_DAEMON_CONFIG", ENV["CROSSTALK_CONFIG"])).read()
-    port = free_port()
-    conf = os.path.join(state, "wsd-node-b.conf")
-    good = re.sub(r"(?m)^port = \d+$", "port = %d" % port, src)
-    good = good.replace("[wsd]\n", "[wsd]\nnode_id = node-b\n", 1)
-    open(conf, "w").write(good)
-    log = open(os.path.join(state, "wsd-node-b.log"), "a")
-    node = subprocess.Popen([os.path.join(ENV["CROSSTALK_BIN"], "wsd", "crosstalk-wsd"), "--config", conf],
-                            stdout=log, stderr=log)
+    node, port, conf, good = start_node("node-b")
     try:
         T.ok(wait_until(lambda: health(port) == 200, 10), "node B is up")
         url_b = "ws://127.0.0.1:%d/ws" % port
@@ -114,7 +90,6 @@ async def main():
         if node.poll() is None:
             node.kill()
             node.wait()
-        log.close()
 
 
 run(main())

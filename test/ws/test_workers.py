@@ -11,33 +11,9 @@ import urllib.request
 from wsh import *
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def health(port):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2) as r:
-            return r.status
-    except Exception:
-        return None
-
-
 async def main():
     state = ENV["CROSSTALK_STATE"]
-    src = open(ENV.get("CROSSTALK_DAEMON_CONFIG", ENV["CROSSTALK_CONFIG"])).read()
-    port = free_port()
-    conf = os.path.join(state, "wsd-workers.conf")
-    text = re.sub(r"(?m)^port = \d+$", "port = %d" % port, src)
-    text = text.replace("[wsd]\n", "[wsd]\nworkers = 2\nnode_id = pool\n", 1)
-    open(conf, "w").write(text)
-    log = open(os.path.join(state, "wsd-workers.log"), "a")
-    sup = subprocess.Popen([os.path.join(ENV["CROSSTALK_BIN"], "wsd", "crosstalk-wsd"), "--config", conf],
-                           stdout=log, stderr=log)
+    sup, port, conf, _ = start_node("pool", "workers = 2\n")
     try:
         T.ok(wait_until(lambda: health(port) == 200, 10), "workers are up")
         time.sleep(0.5)
@@ -70,7 +46,6 @@ async def main():
         if sup.poll() is None:
             sup.kill()
             sup.wait()
-        log.close()
 
 
 run(main())

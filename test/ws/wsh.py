@@ -2,10 +2,13 @@
 import asyncio
 import json
 import os
+import re
+import socket
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import websockets
 
@@ -54,6 +57,46 @@ async def close_code(ws, timeout=5.0):
     except asyncio.TimeoutError:
         return None
     return None
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def health(port):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2) as r:
+            return r.status
+    except Exception:
+        return None
+
+
+def node_config(name, wsd_lines="", tail=""):
+    """The shared stack's daemon config for another node NAME on a free
+    port: (text, port, path of the file written)."""
+    state = ENV["CROSSTALK_STATE"]
+    src = open(ENV.get("CROSSTALK_DAEMON_CONFIG", ENV["CROSSTALK_CONFIG"])).read()
+    port = free_port()
+    text = re.sub(r"(?m)^port = \d+$", "port = %d" % port, src)
+    text = text.replace("[wsd]\n", "[wsd]\nnode_id = %s\n%s" % (name, wsd_lines), 1) + tail
+    conf = os.path.join(state, "wsd-%s.conf" % name)
+    open(conf, "w").write(text)
+    return text, port, conf
+
+
+def start_node(name, wsd_lines="", tail=""):
+    """Another crosstalk-wsd on the shared database; its log goes to
+    STATE/wsd-NAME.log. Returns (process, port, config path, config text)."""
+    text, port, conf = node_config(name, wsd_lines, tail)
+    log = open(os.path.join(ENV["CROSSTALK_STATE"], "wsd-%s.log" % name), "a")
+    p = subprocess.Popen([os.path.join(ENV["CROSSTALK_BIN"], "wsd", "crosstalk-wsd"), "--config", conf],
+                         stdout=log, stderr=log)
+    log.close()
+    return p, port, conf, text
 
 
 def msgs(evs, channel=None):

@@ -84,6 +84,7 @@ tick(lws_sorted_usec_list_t *sul)
 
 	if (wsd->stopping)
 		return;
+	pgq_tick();
 	if (now - wsd->last_recheck_ms >=
 	    (int64_t)c->lim_session_recheck * 1000) {
 		wsd->last_recheck_ms = now;

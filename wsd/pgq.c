@@ -349,6 +349,21 @@ pgq_stop(void)
 	q.queued = 0;
 }
 
+/* Once a second: push out any statement still partly unsent. A safety
+ * net: WRITEABLE normally does it, but a connection must never sit with
+ * a half-sent statement because one wakeup was missed. */
+void
+pgq_tick(void)
+{
+	for (int i = 0; i < PGQ_CONNS; i++) {
+		struct pgc *c = &q.c[i];
+
+		if (c->conn && c->wsi && c->inflight &&
+		    PQstatus(c->conn) == CONNECTION_OK && PQflush(c->conn) == 1)
+			lws_callback_on_writable(c->wsi);
+	}
+}
+
 int
 pgq_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	     void *in, size_t len)
@@ -361,6 +376,10 @@ pgq_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RAW_RX_FILE:
 		if (!c->conn || !PQconsumeInput(c->conn))
 			return -1; /* RAW_CLOSE_FILE cleans up */
+		/* libpq: with output pending, read-ready is also the time to
+		 * flush again (the server may wait on us to read) */
+		if (PQisnonblocking(c->conn) && PQflush(c->conn) == 1)
+			lws_callback_on_writable(wsi);
 		drain_results(c);
 		break;
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE:

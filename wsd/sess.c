@@ -681,20 +681,37 @@ pgarr_add(char **buf, size_t *len, size_t *cap, const char *s)
 void
 sess_recheck(void)
 {
+	/* In statements of RECHECK_CHUNK logins: one statement for ten
+	 * thousand refs would be most of a megabyte, and would hold a query
+	 * connection (and the socket buffer) for that long. */
+	enum { RECHECK_CHUNK = 200 };
 	char *apps = NULL, *refs = NULL;
 	size_t al = 0, ac = 0, rl = 0, rcap = 0;
 	const char *pv[2];
+	unsigned n = 0;
 
-	if (!wsd->conns.count)
-		return;
 	lws_start_foreach_dll(struct lws_dll2 *, d, wsd->conns.head)
 	{
 		struct pss *p = lws_container_of(d, struct pss, in_all);
 
-		if (p->state == SESS_LIVE &&
-		    (pgarr_add(&apps, &al, &ac, p->app) ||
-		     pgarr_add(&refs, &rl, &rcap, p->ref)))
+		if (p->state != SESS_LIVE)
+			continue;
+		if (pgarr_add(&apps, &al, &ac, p->app) ||
+		    pgarr_add(&refs, &rl, &rcap, p->ref))
 			goto out;
+		if (++n == RECHECK_CHUNK) {
+			strcat(apps, "}");
+			strcat(refs, "}");
+			pv[0] = apps;
+			pv[1] = refs;
+			pgq_query_bg(q_ended, 2, pv, on_ended, NULL, NULL,
+				     NULL);
+			free(apps);
+			free(refs);
+			apps = refs = NULL;
+			al = ac = rl = rcap = 0;
+			n = 0;
+		}
 	}
 	lws_end_foreach_dll(d);
 	if (!apps || !refs)

@@ -231,6 +231,7 @@ void presence_free(void);      /* pending batch, at shutdown */
 /* pgq.c: the async query connection (see pgq.c for why). */
 int pgq_start(void);
 void pgq_stop(void);
+void pgq_tick(void); /* once a second: flush half-sent statements */
 /* Send sql with n text params (copied) now or once connected. owner is
  * whoever must outlive the answer (a pss or a channel); NULL for none.
  * tag (copied, may be NULL) comes back to cb: small per-request context. */

@@ -30,9 +30,11 @@ async def main():
     d, pd = start("crash-d-" + uniq(""))
     try:
         T.ok(wait_until(lambda: health(pc) == 200 and health(pd) == 200, 10), "two nodes up")
-        ch = new_channel("crash")
         wc, uc = await on(pc, "app1")
         wd, ud = await on(pd, "app2")
+        # a direct channel of the two: on the shared stack, other tests'
+        # widgets subscribe to every open channel they can see
+        ch = "dm:%s:%s" % tuple(sorted([uc, ud]))
         await subscribe(wc, ch)
         await subscribe(wd, ch)
         await ws_send(wc, type="presence", channel=ch)

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
+#include "wsd/frame.h"
 #include "wsd/wsd.h"
 
 #define WRITE_MAX (256 * 1024) /* bytes joined into one frame per turn */
@@ -382,20 +383,6 @@ auth_ticket(struct pss *p, const char *ticket)
 	/* frames pipelined behind auth wait in lws until we know who it is */
 	lws_rx_flow_control(p->wsi, 0);
 	pgq_query(q_redeem, 1, pv, on_redeemed, p, p, ticket);
-}
-
-static int
-on_auth_frame(struct pss *p, json_t *m)
-{
-	const char *type = json_string_value(json_object_get(m, "type"));
-
-	if (!type || strcmp(type, "auth") != 0) {
-		ct_metric_add(&m_auth_fail_ticket, 1);
-		sess_close(p, 4001);
-		return 0;
-	}
-	auth_ticket(p, json_string_value(json_object_get(m, "ticket")));
-	return 0;
 }
 
 /* --- requests ------------------------------------------------------------ */
@@ -816,50 +803,6 @@ on_simple_error(void *arg, PGresult *res, int rc, const char *msg,
 }
 
 /* "after"/"seq"/"before": a string or a number; absent = dflt. */
-static int
-get_seq(json_t *m, const char *key, int64_t dflt, int64_t *out)
-{
-	json_t *v = json_object_get(m, key);
-	long x;
-
-	if (!v || json_is_null(v)) {
-		*out = dflt;
-		return 0;
-	}
-	if (json_is_integer(v)) {
-		*out = json_integer_value(v);
-		return 0;
-	}
-	if (json_is_string(v) &&
-	    ct_parse_long(json_string_value(v), -1000000000000000000L,
-			  1000000000000000000L, &x) == 0) {
-		*out = x;
-		return 0;
-	}
-	return -1;
-}
-
-static int
-check_text(struct pss *p, const char *text, const char *ref)
-{
-	long n;
-
-	if (!text) {
-		sess_error(p, CT_EINVALID, "text is required", ref, 0);
-		return -1;
-	}
-	n = ct_utf8_count(text, strlen(text));
-	if (n <= 0) {
-		sess_error(p, CT_EINVALID,
-			   "text must be non-empty UTF-8 without NUL", ref, 0);
-		return -1;
-	}
-	if (n > wsd->cfg->lim_text_max) {
-		sess_error(p, CT_ETOOLARGE, "text is too long", ref, 0);
-		return -1;
-	}
-	return 0;
-}
 
 static void
 on_typing(struct pss *p, const char *channel, const char *ref)
@@ -943,22 +886,17 @@ sess_typing_notify(const char *payload)
 	channel_put(c);
 }
 
+/* A frame creq_parse() accepted (types, names, numbers and text are
+ * checked): act on it. */
 static int
-on_request(struct pss *p, json_t *m)
+on_request(struct pss *p, const struct creq *r)
 {
-	const char *type = json_string_value(json_object_get(m, "type"));
-	const char *ref = json_string_value(json_object_get(m, "ref"));
+	json_t *m = r->m;
+	const char *type = r->type, *ref = r->ref;
 	const char *channel = json_string_value(json_object_get(m, "channel"));
 	const char *text = json_string_value(json_object_get(m, "text"));
 	char a[24], b[24], tag[512];
-	int64_t x;
 
-	if (ref && strlen(ref) > 200)
-		ref = NULL;
-	if (!type) {
-		sess_error(p, CT_EBADREQ, "a frame needs a type", ref, 0);
-		return 0;
-	}
 	if (strcmp(type, "ping") == 0) {
 		sess_send(p, "{\"type\":\"pong\"}", 15);
 		return 0;
@@ -974,37 +912,13 @@ on_request(struct pss *p, json_t *m)
 		const char *pv[5] = { edit ? "edited" : "deleted", p->app,
 				      p->user_id, a, edit ? text : NULL };
 
-		if (get_seq(m, "id", 0, &x) || x <= 0) {
-			sess_error(p, CT_EINVALID, "id is required", ref, 0);
-			return 0;
-		}
-		if (edit && check_text(p, text, ref))
-			return 0;
-		snprintf(a, sizeof(a), "%" PRId64, x);
+		snprintf(a, sizeof(a), "%" PRId64, r->seq);
 		make_tag(tag, sizeof(tag), ref, NULL);
 		write_query(p, q_change, 5, pv, on_changed, tag, ref);
 		return 0;
 	}
-	/* everything else names a channel */
-	if (strcmp(type, "subscribe") != 0 && strcmp(type, "unsubscribe") &&
-	    strcmp(type, "publish") && strcmp(type, "typing") &&
-	    strcmp(type, "read") && strcmp(type, "presence") &&
-	    strcmp(type, "history")) {
-		sess_error(p, CT_EBADREQ, "unknown type", ref, 0);
-		return 0;
-	}
-	if (!channel || !ct_valid_channel(channel)) {
-		sess_error(p, CT_EINVALID, "channel is missing or malformed",
-			   ref, 0);
-		return 0;
-	}
 	if (strcmp(type, "subscribe") == 0) {
-		if (get_seq(m, "after", 0, &x)) {
-			sess_error(p, CT_EINVALID, "after must be a seq", ref,
-				   0);
-			return 0;
-		}
-		fanout_subscribe(p, channel, x, ref);
+		fanout_subscribe(p, channel, r->seq, ref);
 	} else if (strcmp(type, "unsubscribe") == 0) {
 		fanout_unsubscribe(p, channel);
 	} else if (strcmp(type, "publish") == 0) {
@@ -1015,13 +929,6 @@ on_request(struct pss *p, json_t *m)
 				      text,   cid,        lim,     win };
 		int n;
 
-		if (check_text(p, text, ref))
-			return 0;
-		if (cid && strlen(cid) > 128) {
-			sess_error(p, CT_EINVALID, "client_id is too long", ref,
-				   0);
-			return 0;
-		}
 		snprintf(lim, sizeof(lim), "%d", wsd->cfg->lim_publish_count);
 		snprintf(win, sizeof(win), "%d", wsd->cfg->lim_publish_window);
 		/* "<arrival ms>\x1d<ref>\x1f<client_id>": for the ack timing */
@@ -1034,61 +941,52 @@ on_request(struct pss *p, json_t *m)
 	} else if (strcmp(type, "read") == 0) {
 		const char *pv[4] = { p->app, p->user_id, channel, a };
 
-		if (get_seq(m, "seq", -1, &x) || x < 0) {
-			sess_error(p, CT_EINVALID, "seq is required", ref, 0);
-			return 0;
-		}
-		snprintf(a, sizeof(a), "%" PRId64, x);
+		snprintf(a, sizeof(a), "%" PRId64, r->seq);
 		pgq_query(q_read, 4, pv, on_simple_error, p, p, ref);
 	} else if (strcmp(type, "presence") == 0) {
 		presence_request(p, channel, ref);
 	} else { /* history */
-		int64_t lim;
 		const char *pv[5] = { p->app, p->user_id, channel, a, b };
 
-		if (get_seq(m, "before", INT64_MAX, &x) ||
-		    get_seq(m, "limit", 50, &lim) || lim < 1 || lim > 200) {
-			sess_error(p, CT_EINVALID,
-				   "before must be a seq, limit 1-200", ref, 0);
-			return 0;
-		}
-		snprintf(a, sizeof(a), "%" PRId64, x);
-		snprintf(b, sizeof(b), "%" PRId64, lim + 1);
+		snprintf(a, sizeof(a), "%" PRId64, r->seq);
+		snprintf(b, sizeof(b), "%" PRId64, r->limit + 1);
 		snprintf(tag, sizeof(tag), "%s\x1f%" PRId64 "\x1f%s",
-			 ref ? ref : "", lim, channel);
+			 ref ? ref : "", r->limit, channel);
 		pgq_query(q_history, 5, pv, on_history, p, p, tag);
 	}
 	return 0;
 }
 
-/* One complete client message. */
+/* One complete client message: parsed and checked by creq_parse(), then
+ * acted on. */
 static int
 on_message(struct pss *p, const char *s, size_t len)
 {
-	json_t *m = json_loadb(s, len, JSON_REJECT_DUPLICATES, NULL);
-	int rc = 0;
+	struct creq r;
+	char msg[128];
+	int rc, first = p->state == SESS_AWAIT_AUTH;
 
-	if (!json_is_object(m)) {
-		json_decref(m);
-		if (p->state == SESS_AWAIT_AUTH) {
+	if (p->state != SESS_AWAIT_AUTH && p->state != SESS_LIVE)
+		return 0; /* authing or closing: drop */
+	rc = creq_parse(s, len, first, wsd->cfg->lim_text_max, &r, msg,
+			sizeof(msg));
+	if (rc != CT_OK) {
+		if (first) {
+			ct_metric_add(&m_auth_fail_ticket, 1);
 			sess_close(p, 4001);
-			return 0;
+		} else {
+			sess_error(p, rc, msg, r.ref, 0);
 		}
-		sess_error(p, CT_EBADREQ, "a frame is one JSON object", NULL,
-			   0);
+		creq_free(&r);
 		return 0;
 	}
-	switch (p->state) {
-	case SESS_AWAIT_AUTH:
-		rc = on_auth_frame(p, m);
-		break;
-	case SESS_LIVE:
-		rc = on_request(p, m);
-		break;
-	default: /* authing or closing: drop */
-		break;
-	}
-	json_decref(m);
+	rc = 0;
+	if (first)
+		auth_ticket(p,
+			    json_string_value(json_object_get(r.m, "ticket")));
+	else
+		rc = on_request(p, &r);
+	creq_free(&r);
 	return rc;
 }
 

@@ -218,7 +218,8 @@ versions = {
     "nginx": sh("nginx -v 2>&1 | sed 's/.*nginx\\///'"),
     "libnginx-mod-nchan": sh("dpkg-query -W -f='${Version}' libnginx-mod-nchan"),
     "node": sh("node --version"),
-    "ws (npm)": sh("node -p \"require('" + os.path.dirname(md_path) +
+    "ws (npm)": sh("node -p \"require('" +
+                   os.path.dirname(os.path.abspath(md_path)) +
                    "/node/node_modules/ws/package.json').version\""),
     "PostgreSQL": sh("/usr/lib/postgresql/15/bin/postgres --version"),
     "libwebsockets": sh("pkg-config --modversion libwebsockets"),

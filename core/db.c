@@ -9,37 +9,49 @@
 #include "core/log.h"
 #include "core/util.h"
 
-PGconn *
-ct_db_connect(const struct ct_cfg *cfg, const char *app_name, char *err,
-	      size_t errlen)
-{
-	const char *keys[] = { "dbname", "application_name", "connect_timeout",
-			       "client_encoding", NULL };
-	char timeout[16], set[128];
+/* The connection parameters every program uses: the conninfo expanded,
+ * our application_name, the timeout, UTF-8. */
+struct conn_params {
+	const char *keys[5];
 	const char *vals[5];
-	PGconn *conn;
+	char timeout[16];
+};
+
+static void
+conn_params(const struct ct_cfg *cfg, const char *app_name,
+	    struct conn_params *cp)
+{
+	static const char *const keys[] = { "dbname", "application_name",
+					    "connect_timeout",
+					    "client_encoding", NULL };
+
+	snprintf(cp->timeout, sizeof(cp->timeout), "%d",
+		 cfg->db_connect_timeout);
+	memcpy(cp->keys, keys, sizeof(keys));
+	cp->vals[0] = cfg->db_conninfo; /* expand_dbname: the whole conninfo */
+	cp->vals[1] = app_name;
+	cp->vals[2] = cp->timeout;
+	cp->vals[3] = "UTF8";
+	cp->vals[4] = NULL;
+}
+
+static void
+first_line(char *err, size_t errlen, const char *m)
+{
+	if (!err)
+		return;
+	snprintf(err, errlen, "%s", m);
+	err[strcspn(err, "\n")] = 0;
+}
+
+int
+ct_db_connected(PGconn *conn, const struct ct_cfg *cfg, char *err,
+		size_t errlen)
+{
+	char set[128];
 	PGresult *res;
+	int rc = CT_OK;
 
-	snprintf(timeout, sizeof(timeout), "%d", cfg->db_connect_timeout);
-	vals[0] = cfg->db_conninfo; /* expand_dbname: the whole conninfo */
-	vals[1] = app_name;
-	vals[2] = timeout;
-	vals[3] = "UTF8";
-	vals[4] = NULL;
-	conn = PQconnectdbParams(keys, vals, 1);
-	if (!conn || PQstatus(conn) != CONNECTION_OK) {
-		if (err) {
-			const char *m =
-				conn ? PQerrorMessage(conn) : "out of memory";
-			size_t n;
-
-			snprintf(err, errlen, "%s", m);
-			n = strcspn(err, "\n");
-			err[n] = 0;
-		}
-		PQfinish(conn);
-		return NULL;
-	}
 	/* the SQL functions read their limits from these settings */
 	snprintf(set, sizeof(set),
 		 "SELECT set_config('crosstalk.text_max', '%d', false)",
@@ -49,11 +61,49 @@ ct_db_connect(const struct ct_cfg *cfg, const char *app_name, char *err,
 		if (err)
 			snprintf(err, errlen, "setting limits failed: %s",
 				 PQresultErrorMessage(res));
-		PQclear(res);
+		rc = CT_EUNAVAIL;
+	}
+	PQclear(res);
+	return rc;
+}
+
+PGconn *
+ct_db_connect(const struct ct_cfg *cfg, const char *app_name, char *err,
+	      size_t errlen)
+{
+	struct conn_params cp;
+	PGconn *conn;
+
+	conn_params(cfg, app_name, &cp);
+	conn = PQconnectdbParams(cp.keys, cp.vals, 1);
+	if (!conn || PQstatus(conn) != CONNECTION_OK) {
+		first_line(err, errlen,
+			   conn ? PQerrorMessage(conn) : "out of memory");
 		PQfinish(conn);
 		return NULL;
 	}
-	PQclear(res);
+	if (ct_db_connected(conn, cfg, err, errlen) != CT_OK) {
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+PGconn *
+ct_db_connect_start(const struct ct_cfg *cfg, const char *app_name, char *err,
+		    size_t errlen)
+{
+	struct conn_params cp;
+	PGconn *conn;
+
+	conn_params(cfg, app_name, &cp);
+	conn = PQconnectStartParams(cp.keys, cp.vals, 1);
+	if (!conn || PQstatus(conn) == CONNECTION_BAD) {
+		first_line(err, errlen,
+			   conn ? PQerrorMessage(conn) : "out of memory");
+		PQfinish(conn);
+		return NULL;
+	}
 	return conn;
 }
 

@@ -17,6 +17,16 @@ struct ct_cfg;
 PGconn *ct_db_connect(const struct ct_cfg *cfg, const char *app_name, char *err,
 		      size_t errlen);
 
+/* The same without blocking: PQconnectStartParams() with the same
+ * parameters; drive it with PQconnectPoll(), then call ct_db_connected().
+ * NULL (reason in err) if it cannot even start. */
+PGconn *ct_db_connect_start(const struct ct_cfg *cfg, const char *app_name,
+			    char *err, size_t errlen);
+/* A new connection's session settings (the limits the SQL functions
+ * read); 0 or CT_EUNAVAIL. One short statement. */
+int ct_db_connected(PGconn *conn, const struct ct_cfg *cfg, char *err,
+		    size_t errlen);
+
 /* For daemons at start: ct_db_connect, retried with back-off (0.25 s
  * doubling to 5 s) for up to cfg->db_startup_wait seconds, logging one line
  * per failed attempt. NULL (reason in err) when time runs out. */

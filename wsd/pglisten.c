@@ -17,9 +17,11 @@ static struct {
 	struct lws *wsi;
 	int backoff_ms;
 	lws_sorted_usec_list_t sul;
+	struct pgconnect pc; /* a (re)connect in progress */
 } l;
 
 static void pgl_connect(lws_sorted_usec_list_t *sul);
+static void pgl_connected(void *arg, PGconn *conn, const char *err);
 
 static void
 lost(void)
@@ -54,21 +56,26 @@ drain(void)
 static void
 pgl_connect(lws_sorted_usec_list_t *sul)
 {
-	lws_sock_file_fd_type u;
-	char err[256];
-
 	(void)sul;
 	if (wsd->stopping)
 		return;
-	l.conn = ct_db_connect(wsd->cfg, "crosstalk-wsd-listen", err,
-			       sizeof(err));
-	if (!l.conn) {
+	pgconnect_start(&l.pc, "crosstalk-wsd-listen", pgl_connected, NULL);
+}
+
+static void
+pgl_connected(void *arg, PGconn *conn, const char *err)
+{
+	lws_sock_file_fd_type u;
+
+	(void)arg;
+	if (!conn) {
 		ct_warn("msg=\"database connect failed\" conn=listen "
 			"err=\"%s\"",
 			err);
 		lost();
 		return;
 	}
+	l.conn = conn;
 	/* LISTEN first, then catch up: the other order loses whatever
 	 * commits in between. */
 	if (ct_db_exec(l.conn, "LISTEN crosstalk") != CT_OK) {
@@ -96,15 +103,18 @@ pgl_connect(lws_sorted_usec_list_t *sul)
 int
 pgl_start(void)
 {
+	/* the connection comes up in the loop; the database answered at
+	 * start-up already (main.c) */
 	l.backoff_ms = 250;
 	pgl_connect(NULL);
-	return wsd->listen_up ? CT_OK : CT_EUNAVAIL;
+	return CT_OK;
 }
 
 void
 pgl_stop(void)
 {
 	lws_sul_cancel(&l.sul);
+	pgconnect_cancel(&l.pc);
 	PQfinish(l.conn);
 	l.conn = NULL;
 }

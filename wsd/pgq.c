@@ -50,6 +50,7 @@ struct pgc {
 	int err;       /* first error of it */
 	char msg[256];
 	int backoff_ms;
+	struct pgconnect pc; /* a (re)connect in progress */
 };
 
 static struct {
@@ -60,6 +61,7 @@ static struct {
 } q;
 
 static void pgq_connect(lws_sorted_usec_list_t *sul);
+static void pgq_connected(void *arg, PGconn *conn, const char *err);
 static void send_next(void);
 
 static void
@@ -277,19 +279,26 @@ static void
 pgq_connect(lws_sorted_usec_list_t *sul)
 {
 	struct pgc *c = (struct pgc *)sul; /* sul is the first member */
-	lws_sock_file_fd_type u;
-	char err[256];
-	int was_up = wsd->query_up;
 
 	if (wsd->stopping)
 		return;
-	c->conn = ct_db_connect(wsd->cfg, "crosstalk-wsd", err, sizeof(err));
-	if (!c->conn) {
+	pgconnect_start(&c->pc, "crosstalk-wsd", pgq_connected, c);
+}
+
+static void
+pgq_connected(void *arg, PGconn *conn, const char *err)
+{
+	struct pgc *c = arg;
+	lws_sock_file_fd_type u;
+	int was_up = wsd->query_up;
+
+	if (!conn) {
 		ct_warn("msg=\"database connect failed\" conn=query err=\"%s\"",
 			err);
 		lost(c);
 		return;
 	}
+	c->conn = conn;
 	PQsetnonblocking(c->conn, 1);
 	u.filefd = dup(PQsocket(c->conn));
 	if (u.filefd < 0 || !(c->wsi = lws_adopt_descriptor_vhost(
@@ -314,11 +323,12 @@ pgq_connect(lws_sorted_usec_list_t *sul)
 int
 pgq_start(void)
 {
+	/* the connections come up in the loop; requests queue meanwhile */
 	for (int i = 0; i < PGQ_CONNS; i++) {
 		q.c[i].backoff_ms = 250;
 		pgq_connect(&q.c[i].sul);
 	}
-	return wsd->query_up ? CT_OK : CT_EUNAVAIL;
+	return CT_OK;
 }
 
 void
@@ -330,6 +340,7 @@ pgq_stop(void)
 		struct pgc *c = &q.c[i];
 
 		lws_sul_cancel(&c->sul);
+		pgconnect_cancel(&c->pc);
 		req_free(c->inflight);
 		c->inflight = NULL;
 		PQclear(c->res);

@@ -232,6 +232,20 @@ void presence_free(void);      /* pending batch, at shutdown */
 int pgq_start(void);
 void pgq_stop(void);
 void pgq_tick(void); /* once a second: flush half-sent statements */
+
+/* pgconnect.c: a connection made without blocking the loop. done() gets
+ * the connection (the caller's to keep) or NULL and a reason. */
+struct pgconnect {
+	lws_sorted_usec_list_t sul;
+	PGconn *conn; /* owned while connecting */
+	int64_t deadline_ms;
+	void (*done)(void *arg, PGconn *conn, const char *err);
+	void *arg;
+};
+void pgconnect_start(struct pgconnect *pc, const char *app_name,
+		     void (*done)(void *arg, PGconn *conn, const char *err),
+		     void *arg);
+void pgconnect_cancel(struct pgconnect *pc); /* stop, free what was made */
 /* Send sql with n text params (copied) now or once connected. owner is
  * whoever must outlive the answer (a pss or a channel); NULL for none.
  * tag (copied, may be NULL) comes back to cb: small per-request context. */

@@ -273,8 +273,8 @@ lost(struct pgc *c)
 	c->backoff_ms = c->backoff_ms * 2 > 5000 ? 5000 : c->backoff_ms * 2;
 }
 
-/* Blocking connect: over a unix socket or to a down server it fails at
- * once; against an unreachable host it may take connect_timeout. */
+/* (Re)connect in the background (pgconnect.c): the loop never waits on
+ * an unreachable server. */
 static void
 pgq_connect(lws_sorted_usec_list_t *sul)
 {

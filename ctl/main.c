@@ -1,11 +1,11 @@
 /* crosstalkctl - administer crosstalk: migrate the schema, register apps
  * and channels, prune, check a deployment. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/auth.h"
+#include "core/cli.h"
 #include "core/config.h"
 #include "core/db.h"
 #include "core/log.h"
@@ -478,37 +478,17 @@ cmd_check(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *path = NULL;
 	struct ct_cfg *cfg = NULL;
 	char err[512];
 	int c, rc;
 
 	/* options stop at the command: its own flags follow it */
-	while ((c = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		case 'V':
-			printf("crosstalkctl %s\n", CT_VERSION);
-			return 0;
-		default:
-			fputs(usage, stderr);
-			return 2;
-		}
-	}
-	if (!path || optind >= argc) {
-		fprintf(stderr, "crosstalkctl: %s\n",
-			!path ? "--config FILE is required" : "no command");
+	if ((rc = ct_cli_options(argc, argv, "crosstalkctl", usage, &path,
+				 &c)) >= 0)
+		return rc;
+	if (c >= argc) {
+		fprintf(stderr, "crosstalkctl: no command\n");
 		return 2;
 	}
 	if (ct_cfg_load(path, &cfg, err, sizeof(err)) != CT_OK)
@@ -521,8 +501,8 @@ main(int argc, char **argv)
 		die("database unreachable: %s", err);
 	PQclear(PQexec(conn, "SET client_min_messages = warning"));
 
-	argv += optind;
-	argc -= optind;
+	argv += c;
+	argc -= c;
 	if (strcmp(argv[0], "migrate") == 0 && argc == 1)
 		rc = cmd_migrate();
 	else if (strcmp(argv[0], "app") == 0)

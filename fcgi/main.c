@@ -1,7 +1,6 @@
 /* crosstalk-fcgi - the HTTP API for app servers, as a threaded FastCGI
  * responder: N workers, each with its own PostgreSQL connection. */
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 
 #include <fcgiapp.h>
 
+#include "core/cli.h"
 #include "core/config.h"
 #include "core/db.h"
 #include "core/log.h"
@@ -219,12 +219,6 @@ worker_main(void *arg)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct worker *workers = NULL;
 	pthread_t *tids = NULL;
 	struct ct_cfg *cfg = NULL;
@@ -235,26 +229,9 @@ main(int argc, char **argv)
 	pthread_attr_t attr;
 	PGconn *probe;
 
-	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		case 'V':
-			printf("crosstalk-fcgi %s\n", CT_VERSION);
-			return 0;
-		default:
-			fputs(usage, stderr);
-			return 2;
-		}
-	}
-	if (!path) {
-		fprintf(stderr, "crosstalk-fcgi: --config FILE is required\n");
-		return 2;
-	}
+	if ((c = ct_cli_options(argc, argv, "crosstalk-fcgi", usage, &path,
+				NULL)) >= 0)
+		return c;
 	if (ct_cfg_load(path, &cfg, err, sizeof(err)) != CT_OK) {
 		fprintf(stderr, "crosstalk-fcgi: bad config: %s\n", err);
 		return 1;

@@ -7,7 +7,6 @@
  * this machine, and poll()'s O(n) per wakeup is paid once per loop turn,
  * not once per delivery (fan-out writes each connection once per turn), so
  * poll() stays until a measurement shows an event-lib winning. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/cli.h"
 #include "core/config.h"
 #include "core/db.h"
 #include "core/log.h"
@@ -300,38 +300,15 @@ supervise(int n)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct lws_context_creation_info info;
 	lws_retry_bo_t retry = { 0 };
 	const char *path = NULL;
 	char err[512];
 	int c, rc = 1;
 
-	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		case 'V':
-			printf("crosstalk-wsd %s\n", CT_VERSION);
-			return 0;
-		default:
-			fputs(usage, stderr);
-			return 2;
-		}
-	}
-	if (!path) {
-		fprintf(stderr, "crosstalk-wsd: --config FILE is required\n");
-		return 2;
-	}
+	if ((c = ct_cli_options(argc, argv, "crosstalk-wsd", usage, &path,
+				NULL)) >= 0)
+		return c;
 	if (ct_cfg_load(path, &wsd->cfg, err, sizeof(err)) != CT_OK) {
 		fprintf(stderr, "crosstalk-wsd: bad config: %s\n", err);
 		return 1;

@@ -44,31 +44,26 @@ BEGIN
     END IF;
 END $$;
 
--- May app p_app's user p_user_id read and write p_channel? Creates a DM
--- channel on first use. Returns nothing or fails with 403/404/422.
-CREATE FUNCTION crosstalk.check_access(p_app text, p_user_id text, p_channel text)
-RETURNS void LANGUAGE plpgsql AS $$
+-- The two members of direct channel dm:<a>:<b>, or 422 for a bad name.
+CREATE FUNCTION crosstalk.dm_members(p_channel text) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
-    a text;
-    b text;
+    a text := split_part(p_channel, ':', 2);
+    b text := substr(p_channel, 5 + length(split_part(p_channel, ':', 2)));
+BEGIN
+    IF a = '' OR b = '' OR position(':' IN b) > 0 OR a >= b
+       OR p_channel ~ '[[:cntrl:]]' OR char_length(p_channel) > 260 THEN
+        PERFORM crosstalk.fail(422, 'a direct channel is dm:<user_id>:<user_id>, ids sorted and distinct');
+    END IF;
+    RETURN ARRAY[a, b];
+END $$;
+
+-- A named channel exists and is open to app p_app, or 422/404/403.
+CREATE FUNCTION crosstalk.check_named(p_app text, p_channel text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
     allowed text[];
 BEGIN
-    IF p_channel IS NULL THEN
-        PERFORM crosstalk.fail(422, 'channel is required');
-    END IF;
-    IF p_channel LIKE 'dm:%' THEN
-        a := split_part(p_channel, ':', 2);
-        b := substr(p_channel, 5 + length(a));
-        IF a = '' OR b = '' OR position(':' IN b) > 0 OR a >= b
-           OR p_channel ~ '[[:cntrl:]]' OR char_length(p_channel) > 260 THEN
-            PERFORM crosstalk.fail(422, 'a direct channel is dm:<user_id>:<user_id>, ids sorted and distinct');
-        END IF;
-        IF p_user_id IS NOT NULL AND p_user_id <> a AND p_user_id <> b THEN
-            PERFORM crosstalk.fail(403, 'not a member of this direct channel');
-        END IF;
-        INSERT INTO crosstalk.channels (name) VALUES (p_channel) ON CONFLICT DO NOTHING;
-        RETURN;
-    END IF;
     IF p_channel !~ '^[a-z0-9][a-z0-9_.-]{0,63}$' THEN
         PERFORM crosstalk.fail(422, 'channel names are [a-z0-9][a-z0-9_.-]{0,63}');
     END IF;
@@ -79,6 +74,27 @@ BEGIN
     IF allowed IS NOT NULL AND NOT (p_app = ANY (allowed)) THEN
         PERFORM crosstalk.fail(403, 'this channel is not open to app ' || p_app);
     END IF;
+END $$;
+
+-- May app p_app's user p_user_id read and write p_channel? Creates a DM
+-- channel on first use. Returns nothing or fails with 403/404/422.
+CREATE FUNCTION crosstalk.check_access(p_app text, p_user_id text, p_channel text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    m text[];
+BEGIN
+    IF p_channel IS NULL THEN
+        PERFORM crosstalk.fail(422, 'channel is required');
+    END IF;
+    IF p_channel LIKE 'dm:%' THEN
+        m := crosstalk.dm_members(p_channel);
+        IF p_user_id IS NOT NULL AND NOT (p_user_id = ANY (m)) THEN
+            PERFORM crosstalk.fail(403, 'not a member of this direct channel');
+        END IF;
+        INSERT INTO crosstalk.channels (name) VALUES (p_channel) ON CONFLICT DO NOTHING;
+        RETURN;
+    END IF;
+    PERFORM crosstalk.check_named(p_app, p_channel);
 END $$;
 
 -- The JSON of one stream event, as the HTTP API and the WebSocket protocol

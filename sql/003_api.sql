@@ -14,38 +14,22 @@ ALTER TABLE crosstalk.messages ADD COLUMN exclude_ref_hash text;
 CREATE FUNCTION crosstalk.check_read(p_app text, p_user_id text, p_channel text)
 RETURNS boolean LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    a text;
-    b text;
-    allowed text[];
+    m text[];
 BEGIN
     IF p_channel IS NULL OR p_channel = '' THEN
         PERFORM crosstalk.fail(422, 'channel is required');
     END IF;
     IF p_channel LIKE 'dm:%' THEN
-        a := split_part(p_channel, ':', 2);
-        b := substr(p_channel, 5 + length(a));
-        IF a = '' OR b = '' OR position(':' IN b) > 0 OR a >= b
-           OR p_channel ~ '[[:cntrl:]]' OR char_length(p_channel) > 260 THEN
-            PERFORM crosstalk.fail(422, 'a direct channel is dm:<user_id>:<user_id>, ids sorted and distinct');
-        END IF;
+        m := crosstalk.dm_members(p_channel);
         IF p_user_id IS NULL THEN
             PERFORM crosstalk.fail(403, 'a direct channel is read with the session of one of its members');
         END IF;
-        IF p_user_id <> a AND p_user_id <> b THEN
+        IF NOT (p_user_id = ANY (m)) THEN
             PERFORM crosstalk.fail(403, 'not a member of this direct channel');
         END IF;
         RETURN EXISTS (SELECT 1 FROM crosstalk.channels c WHERE c.name = p_channel);
     END IF;
-    IF p_channel !~ '^[a-z0-9][a-z0-9_.-]{0,63}$' THEN
-        PERFORM crosstalk.fail(422, 'channel names are [a-z0-9][a-z0-9_.-]{0,63}');
-    END IF;
-    SELECT c.apps INTO allowed FROM crosstalk.channels c WHERE c.name = p_channel;
-    IF NOT FOUND THEN
-        PERFORM crosstalk.fail(404, 'no such channel');
-    END IF;
-    IF allowed IS NOT NULL AND NOT (p_app = ANY (allowed)) THEN
-        PERFORM crosstalk.fail(403, 'this channel is not open to app ' || p_app);
-    END IF;
+    PERFORM crosstalk.check_named(p_app, p_channel);
     RETURN true;
 END $$;
 

@@ -30,13 +30,6 @@ def figure(name, **kv):
           flush=True)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
 
 def alive(pid):
     try:

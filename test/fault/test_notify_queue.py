@@ -30,7 +30,7 @@ STATED_RATE = 1000  # posts/s
 stack = fx.Stack("notify_queue", extra_conf="[limits]\npublish_count = 1000000\n")
 stack.up()
 try:
-    port_b = fx.free_port()
+    port_b = ct.free_port()
     stack.start_wsd("wsd_b", port_b)
     health_b = "http://127.0.0.1:%d/health" % port_b
 

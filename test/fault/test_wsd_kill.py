@@ -31,7 +31,7 @@ stack = fx.Stack("wsd_kill", extra_conf="[limits]\npublish_count = 1000000\n")
 stack.up()
 try:
     port_a = int(ct.ENV["CROSSTALK_WS"].rsplit(":", 1)[1].split("/")[0])
-    port_b = fx.free_port()
+    port_b = ct.free_port()
     stack.start_wsd("wsd_b", port_b)
     url_a, url_b = fx.ws_url(port_a), fx.ws_url(port_b)
     r = api("POST", "channels/create", form={"name": "kill9", "title": "kill -9"})

@@ -7,6 +7,7 @@ Every test counts its checks with T and ends with T.done(), which prints
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -149,6 +150,15 @@ def ticket(ref, app="app1"):
     if r.status != 200:
         raise RuntimeError("tickets: %r" % r)
     return r.json["ticket"]
+
+
+def free_port():
+    """A port free on 127.0.0.1 right now (for a daemon a test starts)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
 
 
 def wait_until(pred, timeout=5.0, step=0.05):

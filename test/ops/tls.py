@@ -35,13 +35,6 @@ def sh(*cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def nginx_conf(env, port, tls_dir):
@@ -239,7 +232,7 @@ def main():
        "-days", "2", "-subj", "/CN=localhost",
        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
        "-keyout", tls_dir + "/key.pem", "-out", tls_dir + "/cert.pem")
-    port = free_port()
+    port = ct.free_port()
     d = nginx_conf(env, port, tls_dir)
     sh("nginx", "-t", "-e", d + "/error.log", "-p", d, "-c", d + "/nginx.conf")
     ng = subprocess.Popen(["nginx", "-e", d + "/error.log", "-p", d, "-c",

@@ -59,13 +59,6 @@ async def close_code(ws, timeout=5.0):
     return None
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
 
 def health(port):
     try:

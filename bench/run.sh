@@ -11,6 +11,8 @@
 #   BENCH_IDLE_N    idle connections for the memory figure [10000]
 #   BENCH_PROFILE   perf/callgrind profile of crosstalk-wsd [1]
 #   BENCH_OUT       working directory [bench/out]
+#   BENCH_CT        crosstalk scenarios to run [fan1k fan5k wspub wrk pgbench
+#                   longpoll profile multi]
 set -uo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +23,7 @@ systems=${BENCH_SYSTEMS:-raw-once raw-coalesce node nchan crosstalk}
 step_s=${BENCH_STEP_S:-2}
 idle_n=${BENCH_IDLE_N:-10000}
 profile=${BENCH_PROFILE:-1}
+ct_scen=" ${BENCH_CT:-fan1k fan5k wspub wrk pgbench longpoll profile multi} "
 py=/usr/bin/python3
 started=$(date +%s)
 
@@ -30,6 +33,8 @@ CLI_CPU=1
 rates_1k=50,100,200,400,800,1600,3200
 rates_5k=10,20,40,80,160,320,640
 rates_mc=250,500,1000,2000,4000,8000,16000
+
+want() { [[ $ct_scen == *" $1 "* ]]; }
 
 log() { printf 'bench: [%3ds] %s\n' "$(($(date +%s) - started))" "$*" >&2; }
 
@@ -233,22 +238,28 @@ run_crosstalk() {
 		('fsync','synchronous_commit','wal_sync_method','shared_buffers',
 		 'max_connections','commit_delay','full_page_writes','wal_level')
 		ORDER BY name" >"$out/pg-settings.txt"
-	mint 1000 100
-	cb crosstalk fan1k fanout "${common[@]}" --stack-pids "$(stack_list)" \
-		--subs 1000 --pub-conns 16 --rates "$rates_1k" --duration "$step_s" --drain 2
-	settle "$wsd"
-	mint 5000 100
-	cb crosstalk fan5k fanout "${common[@]}" --stack-pids "$(stack_list)" \
-		--subs 5000 --pub-conns 16 --rates "$rates_5k" --duration "$step_s" --drain 2 \
-		--setup-timeout 90
+	if want fan1k; then
+		mint 1000 100
+		cb crosstalk fan1k fanout "${common[@]}" --stack-pids "$(stack_list)" \
+			--subs 1000 --pub-conns 16 --rates "$rates_1k" --duration "$step_s" --drain 2
+		settle "$wsd"
+	fi
+	if want fan5k; then
+		mint 5000 100
+		cb crosstalk fan5k fanout "${common[@]}" --stack-pids "$(stack_list)" \
+			--subs 5000 --pub-conns 16 --rates "$rates_5k" --duration "$step_s" --drain 2 \
+			--setup-timeout 90
+		settle "$wsd"
+	fi
 	# WebSocket publish: 64 publishers (distinct users), 8 in flight each
-	settle "$wsd"
-	mint 64 64
-	cb crosstalk wspub fanout "${common[@]}" --stack-pids "$(stack_list)" \
-		--subs 0 --pub-ws --pub-conns 64 --window 8 --channels 100 --rates 0 \
-		--duration 4 --drain 3
+	if want wspub; then
+		mint 64 64
+		cb crosstalk wspub fanout "${common[@]}" --stack-pids "$(stack_list)" \
+			--subs 0 --pub-ws --pub-conns 64 --window 8 --channels 100 --rates 0 \
+			--duration 4 --drain 3
+	fi
 	# HTTP publish through nginx -> crosstalk-fcgi -> PostgreSQL (wrk)
-	for nch in 1 100; do
+	want wrk && for nch in 1 100; do
 		log "crosstalk / wrk POST messages, $nch channel(s)"
 		APP1_KEY=$APP1_KEY BENCH_SESSIONS=$out/sessions.txt BENCH_CHANNELS=$nch \
 			taskset -c $CLI_CPU wrk -t1 -c16 -d4s --latency \
@@ -261,7 +272,7 @@ run_crosstalk() {
 	done
 	# the database's own ceiling: the same post_message(), no HTTP
 	"${psql[@]}" -c "CREATE TABLE IF NOT EXISTS public.bench_t (id bigserial PRIMARY KEY, body text)" >/dev/null
-	for s in post1 post1-spread post10 insert insert-notify; do
+	want pgbench && for s in post1 post1-spread post10 insert insert-notify; do
 		log "postgres / pgbench $s"
 		pgbench -n -c 16 -j 2 -T 4 -f "$src/bench/pgbench-$s.sql" >"$out/pgbench-$s.txt" 2>&1
 		printf 'sys=postgres scen=pgbench-%s tps=%s\n' "$s" \
@@ -269,14 +280,15 @@ run_crosstalk() {
 	done
 	# long-poll: 500 waiting polls woken by one post
 	last=$("${psql[@]}" -At -c "SELECT last_seq FROM crosstalk.channels WHERE name = 'bench0'")
-	cb crosstalk longpoll longpoll --proto ct --http "$http_port" \
+	want longpoll && cb crosstalk longpoll longpoll --proto ct --http "$http_port" \
 		--header "Authorization: Bearer $APP1_KEY" --header "X-Crosstalk-Session: $ref" \
 		--lp-path "/api/v1/messages/poll?channel=%c&after=$last&wait=20" \
 		--pub-path /api/v1/messages --polls 500 --hold 1 --drain 15
 	settle "$wsd"
-	[ "$profile" = 1 ] && profile_wsd "$wsd" "$ws_port" "$http_port" "$ref"
+	[ "$profile" = 1 ] && want profile && profile_wsd "$wsd" "$ws_port" "$http_port" "$ref"
 	# idle memory, then 1,000 channels x 10 on the same connections: on a
 	# fresh stack, so that earlier runs' heap does not hide the growth
+	want multi || { cleanup; return 0; }
 	ct_up || return 1
 	mint "$idle_n" 100
 	rm -f "$out/multi.ready"
@@ -294,7 +306,7 @@ run_crosstalk() {
 			sleep 0.1
 		done
 		if [ -f "$out/multi.ready" ]; then
-			perf record -F 1999 -g -p "$wsd" -o "$out/perf-multi.data" -- sleep 1.5 >/dev/null 2>&1
+			perf record -F 1999 ${BENCH_PERF_CG:--g} -p "$wsd" -o "$out/perf-multi.data" -- sleep 1.5 >/dev/null 2>&1
 			perf report -i "$out/perf-multi.data" --stdio --no-children --sort symbol \
 				--percent-limit 1.5 -g none 2>/dev/null | grep -v '^#' | grep '%' | head -n 20 >"$out/perf-multi-top.txt"
 		fi

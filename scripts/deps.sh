@@ -4,7 +4,7 @@
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-core="cmake make gcc pkg-config libfcgi-dev spawn-fcgi libwebsockets-dev
+core="cmake make gcc pkg-config libfcgi-dev spawn-fcgi libwebsockets-dev libev-dev
 libjansson-dev libpq-dev libinih-dev libcmocka-dev postgresql nginx curl
 python3-websockets clang-format"
 browser="chromium nodejs npm openjdk-17-jre-headless"

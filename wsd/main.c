@@ -1,12 +1,18 @@
-/* crosstalk-wsd - the WebSocket daemon browsers connect to. One lws event
- * loop runs everything; signals arrive through a signalfd adopted into it,
- * both PostgreSQL connections are adopted sockets, timers are lws_sul.
+/* crosstalk-wsd - the WebSocket daemon browsers connect to. One event loop
+ * runs everything; signals arrive through a signalfd adopted into it, both
+ * PostgreSQL connections are adopted sockets, timers are lws_sul.
  *
- * Event loop: lws 4.1's default poll() backend. Debian's lws also carries
- * libuv and libev plugins; libuv was seen spinning at 100% CPU idle on
- * this machine, and poll()'s O(n) per wakeup is paid once per loop turn,
- * not once per delivery (fan-out writes each connection once per turn), so
- * poll() stays until a measurement shows an event-lib winning. */
+ * Event loop: a libev loop (epoll) we create, run and break ourselves,
+ * handed to lws as its foreign loop through Debian's libev event-lib
+ * plugin. lws 4.1's default poll() rescans every descriptor on each wakeup:
+ * at 10,000 connections that scan was 90% of the daemon's time while
+ * spreading messages over 1,000 channels (bench/RESULTS.md).
+ *
+ * Trap in lws 4.1.6 with libev: a timer scheduled outside lws' own
+ * callbacks does not re-arm the loop's timer; lws re-arms it only after it
+ * serviced a descriptor or a timer. Everything here schedules from inside
+ * a callback, and the first tick is kicked through lws_cancel_service(). */
+#include <ev.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +41,7 @@ stop_now(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
 	wsd->stopped = 1;
-	lws_cancel_service(wsd->context);
+	ev_break(wsd->loop, EVBREAK_ALL);
 }
 
 /* The last client has gone after SIGTERM: no need to wait out the grace. */
@@ -302,6 +308,7 @@ main(int argc, char **argv)
 {
 	struct lws_context_creation_info info;
 	lws_retry_bo_t retry = { 0 };
+	void *loops[1];
 	const char *path = NULL;
 	char err[512];
 	int c, rc = 1;
@@ -342,12 +349,20 @@ main(int argc, char **argv)
 			 (int)getpid());
 	}
 
+	/* ours: broken by stop_now, destroyed after the context */
+	if (!(wsd->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOSIGMASK))) {
+		fprintf(stderr, "crosstalk-wsd: cannot create the event loop\n");
+		goto out;
+	}
+	loops[0] = wsd->loop;
 	memset(&info, 0, sizeof(info));
+	info.foreign_loops = loops;
 	info.port = wsd->cfg->wsd_port;
 	info.iface = wsd->cfg->wsd_listen;
 	info.protocols = protocols;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
-		       LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+		       LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+		       LWS_SERVER_OPTION_LIBEV;
 	/* an IPv4 listen address must not end up bound to [::] */
 	if (!strchr(wsd->cfg->wsd_listen, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
@@ -387,9 +402,8 @@ main(int argc, char **argv)
 	tick(&wsd->sul_tick);
 	ct_info("msg=\"listening\" addr=%s port=%d node=%s",
 		wsd->cfg->wsd_listen, wsd->cfg->wsd_port, wsd->node_id);
-	while (!wsd->stopped)
-		if (lws_service(wsd->context, 0) < 0)
-			break;
+	lws_cancel_service(wsd->context); /* arms lws' timer (see top) */
+	ev_run(wsd->loop, 0);
 	ct_info("msg=\"stopped\"");
 	rc = 0;
 out:
@@ -404,6 +418,8 @@ out:
 	pgq_stop(); /* before: its timer; after: what closing queued */
 	if (wsd->context)
 		lws_context_destroy(wsd->context); /* closes every connection */
+	if (wsd->loop)
+		ev_loop_destroy(wsd->loop);
 	if (rc == 0)
 		presence_node_down();
 	pgq_stop();

@@ -12,6 +12,7 @@
 #include "core/err.h"
 
 struct ct_cfg;
+struct ev_loop;
 struct channel;
 struct pss;
 
@@ -117,6 +118,7 @@ typedef void (*pgq_cb)(void *arg, PGresult *res, int rc, const char *msg,
 struct wsd {
 	struct ct_cfg *cfg;          /* owned; swapped on SIGHUP */
 	const char *cfg_path;        /* borrowed from argv */
+	struct ev_loop *loop;	     /* owned; lws' foreign loop */
 	struct lws_context *context; /* owned */
 	struct lws_vhost *vhost;     /* borrowed from context */
 	char node_id[128];

@@ -140,7 +140,8 @@ signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 /* clang-format off */
 static const struct lws_protocols protocols[] = {
 	{ "http", http_callback, 0, 0, 0, NULL, 0 },
-	{ "crosstalk.v1", chat_callback, sizeof(struct pss), 4096, 0, NULL, 0 },
+	{ "crosstalk.v1", chat_callback, sizeof(struct pss), WSD_RX_BUFFER, 0,
+	  NULL, WSD_WRITE_MAX },
 	{ "ct-signal", signal_callback, 0, 0, 0, NULL, 0 },
 	{ "ct-pgq", pgq_callback, 0, 0, 0, NULL, 0 },
 	{ "ct-pgl", pgl_callback, 0, 0, 0, NULL, 0 },

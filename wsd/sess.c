@@ -16,7 +16,6 @@
 #include "wsd/frame.h"
 #include "wsd/wsd.h"
 
-#define WRITE_MAX (256 * 1024) /* bytes joined into one frame per turn */
 
 /* clang-format off */
 static const char q_redeem[] =
@@ -195,7 +194,7 @@ sess_writeable(struct pss *p)
 	while (n < p->q_count) {
 		struct frame *f = p->q[(p->q_head + n) % p->q_cap];
 
-		if (n && total + f->len + 1 > WRITE_MAX)
+		if (n && total + f->len + 1 > WSD_WRITE_MAX)
 			break;
 		total += f->len + (n ? 1 : 0);
 		n++;

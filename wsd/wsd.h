@@ -11,6 +11,14 @@
 
 #include "core/err.h"
 
+/* Bytes of waiting events joined into one frame per write; lws hands a
+ * write of up to this size to the kernel in one send (tx_packet_size). */
+#define WSD_WRITE_MAX (256 * 1024)
+/* lws' per-connection receive buffer (malloc'd for every connection):
+ * larger client frames arrive in pieces and sess_receive() joins them, so
+ * this sets memory per idle connection, not the largest frame. */
+#define WSD_RX_BUFFER 512
+
 struct ct_cfg;
 struct ev_loop;
 struct channel;

@@ -352,7 +352,8 @@ main(int argc, char **argv)
 
 	/* ours: broken by stop_now, destroyed after the context */
 	if (!(wsd->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOSIGMASK))) {
-		fprintf(stderr, "crosstalk-wsd: cannot create the event loop\n");
+		fprintf(stderr,
+			"crosstalk-wsd: cannot create the event loop\n");
 		goto out;
 	}
 	loops[0] = wsd->loop;

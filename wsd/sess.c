@@ -16,7 +16,6 @@
 #include "wsd/frame.h"
 #include "wsd/wsd.h"
 
-
 /* clang-format off */
 static const char q_redeem[] =
 	"SELECT app, user_id, display_name, ref_hash, ref_box "

@@ -126,7 +126,7 @@ typedef void (*pgq_cb)(void *arg, PGresult *res, int rc, const char *msg,
 struct wsd {
 	struct ct_cfg *cfg;          /* owned; swapped on SIGHUP */
 	const char *cfg_path;        /* borrowed from argv */
-	struct ev_loop *loop;	     /* owned; lws' foreign loop */
+	struct ev_loop *loop;        /* owned; lws' foreign loop */
 	struct lws_context *context; /* owned */
 	struct lws_vhost *vhost;     /* borrowed from context */
 	char node_id[128];

@@ -131,17 +131,9 @@ ct_db_connect_wait(const struct ct_cfg *cfg, const char *app_name, char *err,
 }
 
 int
-ct_db_error(PGconn *conn, const PGresult *res, char *msg, size_t msglen)
+ct_db_state_error(const char *state, const char *primary, char *msg,
+		  size_t msglen)
 {
-	const char *state =
-		res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *primary =
-		res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-
-	if (!conn || PQstatus(conn) != CONNECTION_OK) {
-		snprintf(msg, msglen, "database unavailable");
-		return CT_EUNAVAIL;
-	}
 	if (state && strncmp(state, "CT", 2) == 0) {
 		static const struct {
 			const char *state;
@@ -178,9 +170,24 @@ ct_db_error(PGconn *conn, const PGresult *res, char *msg, size_t msglen)
 		return CT_ECONFLICT;
 	}
 	ct_err("msg=\"database error\" sqlstate=%s error=\"%s\"",
-	       state ? state : "-", primary ? primary : PQerrorMessage(conn));
+	       state ? state : "-", primary ? primary : "-");
 	snprintf(msg, msglen, "internal database error");
 	return CT_EINTERNAL;
+}
+
+int
+ct_db_error(PGconn *conn, const PGresult *res, char *msg, size_t msglen)
+{
+	const char *primary =
+		res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (!conn || PQstatus(conn) != CONNECTION_OK) {
+		snprintf(msg, msglen, "database unavailable");
+		return CT_EUNAVAIL;
+	}
+	return ct_db_state_error(
+		res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL,
+		primary ? primary : PQerrorMessage(conn), msg, msglen);
 }
 
 int

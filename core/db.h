@@ -38,6 +38,10 @@ PGconn *ct_db_connect_wait(const struct ct_cfg *cfg, const char *app_name,
  * status nnn; connection failures are CT_EUNAVAIL; others CT_EINTERNAL.
  * Copies the server's primary message (or a generic one) into msg. */
 int ct_db_error(PGconn *conn, const PGresult *res, char *msg, size_t msglen);
+/* The same mapping from a SQLSTATE and message alone (errors reported
+ * per row, as by crosstalk.api_post_batch); state may be NULL. */
+int ct_db_state_error(const char *state, const char *primary, char *msg,
+		      size_t msglen);
 
 /* One statement without parameters; 0 on success, CT_E* (logged). */
 int ct_db_exec(PGconn *conn, const char *sql) CT_MUSTCHECK;

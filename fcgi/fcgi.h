@@ -56,6 +56,26 @@ int waiter_count(void);
 /* 1 while the listener holds a LISTENing connection. */
 int notify_listening(void);
 
+/* batch.c: one HTTP post (strings borrowed from the request) and its
+ * answer. post_submit() commits it, alone or in a group commit with the
+ * posts waiting beside it, using w's connection when this thread leads. */
+struct post {
+	const char *app, *user_id, *name, *channel, *text;
+	const char *client_id, *exclude_ref; /* may be NULL */
+	int limit, window;                   /* [limits] publish_* */
+	/* answer: rc CT_OK (retry_after > 0: rate-limited, else event is the
+	 * event's JSON, malloc'd, the caller frees) or CT_E* and msg */
+	int rc;
+	char msg[256];
+	long retry_after;
+	char *event;
+	int created;
+	int done; /* under batch.c's lock */
+	struct post *next;
+};
+int post_submit(struct worker *w, struct post *p);
+void post_batch_stats(unsigned long *batches, unsigned long *posts);
+
 /* metrics.c: counters for GET metrics (Prometheus text). */
 void metrics_request(int route, int status, int64_t usec);
 void metrics_poll_refused(void); /* a long-poll past max_waiters */

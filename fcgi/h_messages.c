@@ -1,6 +1,7 @@
-/* h_messages.c - POST messages (through crosstalk.post_message_ex, with the
- * per-user rate limit), messages/poll with its NOTIFY-woken long-poll,
- * messages/edit, messages/delete and messages/read. */
+/* h_messages.c - POST messages (committed by batch.c through
+ * crosstalk.api_post: post_message_ex with the per-user rate limit),
+ * messages/poll with its NOTIFY-woken long-poll, messages/edit,
+ * messages/delete and messages/read. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,54 +17,49 @@ void
 h_messages(struct req *r)
 {
 	const struct ct_cfg *cfg = r->w->cfg;
-	const char *channel, *text = NULL, *client_id = NULL, *params[9];
-	char limit[16], window[16], retry[48];
+	const char *channel, *text = NULL, *client_id = NULL;
+	struct post p;
+	char retry[48];
 	json_t *ev;
-	PGresult *res;
-	int excl = 0, created;
-	long wait;
+	int excl = 0;
 
 	if (req_str(r, "channel", "channel", 1, &channel) < 0 ||
 	    req_str(r, "text", "text", 0, &text) < 0 ||
 	    req_str(r, "clientid", "client_id", 0, &client_id) < 0 ||
 	    req_bool(r, "excludesender", "exclude_sender", &excl) < 0)
 		return;
-	snprintf(limit, sizeof(limit), "%d", cfg->lim_publish_count);
-	snprintf(window, sizeof(window), "%d", cfg->lim_publish_window);
-	params[0] = r->app;
-	params[1] = r->user_id;
-	params[2] = r->user_name;
-	params[3] = channel;
-	params[4] = text ? text : ""; /* "" gets the SQL's own 422 */
-	params[5] = client_id;
-	params[6] = excl ? r->session : NULL;
-	params[7] = limit;
-	params[8] = window;
-	res = req_sql(r,
-		      "SELECT retry_after, event, created FROM "
-		      "crosstalk.api_post($1, $2, $3, $4, $5, $6, $7, "
-		      "$8::int, $9::int)",
-		      9, params, 0);
-	if (!res)
+	memset(&p, 0, sizeof(p));
+	p.app = r->app;
+	p.user_id = r->user_id;
+	p.name = r->user_name;
+	p.channel = channel;
+	p.text = text ? text : ""; /* "" gets the SQL's own 422 */
+	p.client_id = client_id;
+	p.exclude_ref = excl ? r->session : NULL;
+	p.limit = cfg->lim_publish_count;
+	p.window = cfg->lim_publish_window;
+	if (post_submit(r->w, &p) != CT_OK) {
+		req_error(r, p.rc, "%s", p.msg);
 		return;
-	wait = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	if (wait > 0) {
-		PQclear(res);
-		snprintf(retry, sizeof(retry), "Retry-After: %ld", wait);
+	}
+	if (p.retry_after > 0) {
+		snprintf(retry, sizeof(retry), "Retry-After: %ld",
+			 p.retry_after);
 		req_header(r, retry);
 		req_error(r, CT_ERATE,
 			  "more than %d messages in %d s; retry after %ld s",
 			  cfg->lim_publish_count, cfg->lim_publish_window,
-			  wait);
+			  p.retry_after);
 		return;
 	}
-	created = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
-	ev = req_json_col(r, res, 0, 1);
-	PQclear(res);
-	if (!ev)
+	ev = json_loads(p.event, JSON_DECODE_ANY, NULL); /* owned */
+	free(p.event);
+	if (!ev) {
+		req_error(r, CT_EINTERNAL, "unexpected database answer");
 		return;
-	req_reply(r, created ? 201 : 200,
-		  json_pack("{s:o, s:b}", "message", ev, "created", created));
+	}
+	req_reply(r, p.created ? 201 : 200,
+		  json_pack("{s:o, s:b}", "message", ev, "created", p.created));
 }
 
 void

@@ -100,6 +100,7 @@ h_metrics(struct req *r)
 	const char *auth = req_param(r, "HTTP_AUTHORIZATION");
 	struct ct_histogram *hists[] = { &answer_hist };
 	size_t len = 0, cap = 8192;
+	unsigned long batches, batched;
 	char *buf, *hist;
 
 	if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
@@ -171,6 +172,17 @@ h_metrics(struct req *r)
 	    waiter_count(), cfg->http_max_waiters,
 	    __atomic_load_n(&polls_refused, __ATOMIC_RELAXED),
 	    cfg->http_workers, pool_busy(), notify_listening());
+	post_batch_stats(&batches, &batched);
+	add(&buf, &len, &cap,
+	    "# HELP crosstalk_fcgi_post_batches_total Transactions that "
+	    "committed more than one post (group commit).\n"
+	    "# TYPE crosstalk_fcgi_post_batches_total counter\n"
+	    "crosstalk_fcgi_post_batches_total %lu\n"
+	    "# HELP crosstalk_fcgi_posts_batched_total Posts committed in "
+	    "those transactions.\n"
+	    "# TYPE crosstalk_fcgi_posts_batched_total counter\n"
+	    "crosstalk_fcgi_posts_batched_total %lu\n",
+	    batches, batched);
 	hist = ct_metrics_render(NULL, 0, hists, 1); /* owned here */
 	if (hist)
 		add(&buf, &len, &cap, "%s", hist);

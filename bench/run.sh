@@ -8,6 +8,7 @@
 # Environment (defaults in brackets):
 #   BENCH_SYSTEMS   which to run [raw-once raw-coalesce node nchan crosstalk]
 #   BENCH_STEP_S    seconds per publish-rate step [2]
+#   BENCH_PUB_CONNS HTTP publish connections, fan-out scenarios [32]
 #   BENCH_IDLE_N    idle connections for the memory figure [10000]
 #   BENCH_PROFILE   perf/callgrind profile of crosstalk-wsd [1]
 #   BENCH_OUT       working directory [bench/out]
@@ -21,6 +22,7 @@ bin=$build/bench
 out=${BENCH_OUT:-$src/bench/out}
 systems=${BENCH_SYSTEMS:-raw-once raw-coalesce node nchan crosstalk}
 step_s=${BENCH_STEP_S:-2}
+pub_conns=${BENCH_PUB_CONNS:-32}
 idle_n=${BENCH_IDLE_N:-10000}
 profile=${BENCH_PROFILE:-1}
 ct_scen=" ${BENCH_CT:-fan1k fan5k wspub wrk pgbench longpoll profile multi} "
@@ -30,7 +32,7 @@ started=$(date +%s)
 # server on core 0, load generator on core 1 (2-core machine)
 SRV_CPU=0
 CLI_CPU=1
-rates_1k=50,100,200,400,800,1600,3200
+rates_1k=${BENCH_RATES_1K:-50,100,200,400,800,1000,1250,1600,3200}
 rates_5k=10,20,40,80,160,320,640
 rates_mc=250,500,1000,2000,4000,8000,16000
 
@@ -130,9 +132,9 @@ peer_scenarios() { # peer_scenarios SYS PORT SERVER_PIDS [multi-channel]
 		cb "$sys" idle idle "${common[@]}" --subs "$idle_n" --rss-pids "$spids" --hold 2
 	fi
 	sleep 0.5
-	cb "$sys" fan1k fanout "${common[@]}" --subs 1000 --pub-conns 16 \
+	cb "$sys" fan1k fanout "${common[@]}" --subs 1000 --pub-conns "$pub_conns" \
 		--rates "$rates_1k" --duration "$step_s" --drain 2
-	cb "$sys" fan5k fanout "${common[@]}" --subs 5000 --pub-conns 16 \
+	cb "$sys" fan5k fanout "${common[@]}" --subs 5000 --pub-conns "$pub_conns" \
 		--rates "$rates_5k" --duration "$step_s" --drain 2
 }
 
@@ -241,13 +243,13 @@ run_crosstalk() {
 	if want fan1k; then
 		mint 1000 100
 		cb crosstalk fan1k fanout "${common[@]}" --stack-pids "$(stack_list)" \
-			--subs 1000 --pub-conns 16 --rates "$rates_1k" --duration "$step_s" --drain 2
+			--subs 1000 --pub-conns "$pub_conns" --rates "$rates_1k" --duration "$step_s" --drain 2
 		settle "$wsd"
 	fi
 	if want fan5k; then
 		mint 5000 100
 		cb crosstalk fan5k fanout "${common[@]}" --stack-pids "$(stack_list)" \
-			--subs 5000 --pub-conns 16 --rates "$rates_5k" --duration "$step_s" --drain 2 \
+			--subs 5000 --pub-conns "$pub_conns" --rates "$rates_5k" --duration "$step_s" --drain 2 \
 			--setup-timeout 90
 		settle "$wsd"
 	fi
@@ -332,7 +334,7 @@ profile_wsd() {
 		--origin "$APP1_ORIGIN" --tickets "$out/tickets.txt" --conc 128 \
 		--pub-path /api/v1/messages --header "Authorization: Bearer $APP1_KEY" \
 		--sessions "$out/sessions.txt" --cpu-pids "$wsd" \
-		--subs 1000 --pub-conns 16 --rates "$rate" --duration 6 --drain 2 \
+		--subs 1000 --pub-conns "$pub_conns" --rates "$rate" --duration 6 --drain 2 \
 		--keep-going --ready-file "$out/profile.ready" \
 		>"$out/profile-run.txt" 2>>"$out/ctbench.log" &
 	local cbpid=$!

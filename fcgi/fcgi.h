@@ -39,14 +39,16 @@ int pool_busy(void); /* connections checked out now */
 struct waiter {
 	const char *channel; /* borrowed from the request */
 	int woken;           /* set under the notify lock */
+	uint64_t gen;        /* the wake-up that last woke it, 0: none */
 	struct waiter *next;
 };
 int notify_start(const struct ct_cfg *cfg);
 void notify_stop(void);
 /* Register w for channel; -1 when [http] max_waiters are waiting. */
 int waiter_add(struct waiter *w, const char *channel);
-/* Clear w's woken flag: call before each look at the database. */
-void waiter_arm(struct waiter *w);
+/* Clear w's woken flag: call before each look at the database. Returns
+ * the wake-up that last woke w (0: none yet), for pollshare. */
+uint64_t waiter_arm(struct waiter *w);
 /* Sleep until w is woken or the monotonic deadline (ms) passes; -1 when
  * the process is stopping (answer now), else 0. */
 int waiter_wait(struct waiter *w, int64_t deadline_ms);
@@ -75,6 +77,15 @@ struct post {
 };
 int post_submit(struct worker *w, struct post *p);
 void post_batch_stats(unsigned long *batches, unsigned long *posts);
+
+/* pollshare.c: the long-polls one wake-up (gen) woke, asking the same
+ * question (key), share one database look. pollshare_get: 1 with a copy of
+ * the answer (malloc'd, caller frees); else 0, and with *claim set this
+ * caller asks and must pollshare_put() the answer (NULL: failed). */
+int pollshare_get(uint64_t gen, const char *key, char **answer, void **claim);
+void pollshare_put(void *claim, const char *answer);
+unsigned long pollshare_count(void); /* answers shared so far */
+void pollshare_free(void);
 
 /* metrics.c: counters for GET metrics (Prometheus text). */
 void metrics_request(int route, int status, int64_t usec);

@@ -334,6 +334,7 @@ main(int argc, char **argv)
 out:
 	notify_stop();
 	pool_free();
+	pollshare_free();
 	free(workers);
 	free(tids);
 	ct_cfg_free(cfg);

@@ -181,8 +181,12 @@ h_metrics(struct req *r)
 	    "# HELP crosstalk_fcgi_posts_batched_total Posts committed in "
 	    "those transactions.\n"
 	    "# TYPE crosstalk_fcgi_posts_batched_total counter\n"
-	    "crosstalk_fcgi_posts_batched_total %lu\n",
-	    batches, batched);
+	    "crosstalk_fcgi_posts_batched_total %lu\n"
+	    "# HELP crosstalk_fcgi_polls_shared_total Long-polls answered "
+	    "with another poll's look after the same wake-up.\n"
+	    "# TYPE crosstalk_fcgi_polls_shared_total counter\n"
+	    "crosstalk_fcgi_polls_shared_total %lu\n",
+	    batches, batched, pollshare_count());
 	hist = ct_metrics_render(NULL, 0, hists, 1); /* owned here */
 	if (hist)
 		add(&buf, &len, &cap, "%s", hist);

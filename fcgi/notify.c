@@ -26,6 +26,7 @@ static int wake_pipe[2] = { -1, -1 };
 static pthread_t tid;
 static int started;
 static const struct ct_cfg *ncfg;
+static uint64_t wake_gen; /* one per wake(): who was woken together */
 
 /* Wake the waiters of channel (all when channel is NULL). Locked. */
 static void
@@ -33,10 +34,12 @@ wake(const char *channel, size_t len)
 {
 	int any = 0;
 
+	wake_gen++;
 	for (struct waiter *w = waiters; w; w = w->next) {
 		if (!channel || (strlen(w->channel) == len &&
 				 memcmp(w->channel, channel, len) == 0)) {
 			w->woken = 1;
+			w->gen = wake_gen;
 			any = 1;
 		}
 	}
@@ -175,6 +178,7 @@ waiter_add(struct waiter *w, const char *channel)
 	if (nwaiters < max_waiters && !stopping) {
 		w->channel = channel;
 		w->woken = 0;
+		w->gen = 0;
 		w->next = waiters;
 		waiters = w;
 		nwaiters++;
@@ -184,12 +188,16 @@ waiter_add(struct waiter *w, const char *channel)
 	return rc;
 }
 
-void
+uint64_t
 waiter_arm(struct waiter *w)
 {
+	uint64_t gen;
+
 	pthread_mutex_lock(&mu);
 	w->woken = 0;
+	gen = w->gen;
 	pthread_mutex_unlock(&mu);
+	return gen;
 }
 
 int

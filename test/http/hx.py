@@ -111,3 +111,10 @@ def last_seq(channel):
 
 def dumps(v):
     return json.dumps(v)
+
+
+def metric(name):
+    """A counter from crosstalk-fcgi's metrics, -1 when it is missing."""
+    r = api("GET", "metrics")
+    m = re.search(r"^%s (\d+)$" % re.escape(name), r.raw.decode(), re.M)
+    return int(m.group(1)) if m else -1

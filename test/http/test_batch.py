@@ -9,20 +9,13 @@ First api_post_batch is called directly (deterministic), then 16 threads
 post a mix of good and bad posts at once through nginx; the fcgi metrics
 must show that posts were in fact committed in groups."""
 import json
-import re
 import threading
 import time
 
-from ct import T, api, sql, sql1
-from hx import expect, new_channel, new_session, post
+from ct import T, sql, sql1
+from hx import expect, metric, new_channel, new_session, post
 
 LIMIT = 20  # [limits] publish_count, the stack's default (window 10 s)
-
-
-def metric(name):
-    r = api("GET", "metrics")
-    m = re.search(r"^%s (\d+)$" % name, r.raw.decode(), re.M)
-    return int(m.group(1)) if m else -1
 
 
 def rate_count(app, user):

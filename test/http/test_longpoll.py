@@ -9,7 +9,7 @@ import threading
 import time
 
 from ct import T, api
-from hx import expect, key, new_channel, new_session, post
+from hx import expect, key, metric, new_channel, new_session, post
 
 ref, user = new_session()
 ch = new_channel()
@@ -65,7 +65,8 @@ r = expect("poll with backlog", api("GET", "messages/poll", query={
 T.ok(len(r.json["messages"]) == 8 and time.monotonic() - t0 < 5, "backlog answers at once")
 
 # 4. 40 waiting polls (the stack has 8 database connections): all wake on
-# one post, and ordinary requests are served while they wait
+# one post, share one look at the database, and ordinary requests are
+# served while they wait
 ch2 = new_channel()
 outs = []
 threads = []
@@ -78,9 +79,14 @@ T.eq(h.status, 200, "health answers while 40 polls wait")
 r = expect("channels while 40 polls wait", api("GET", "channels"), 200)
 T.ok(time.monotonic() - t0 < 5, "other requests are not starved",
      "%.2f s" % (time.monotonic() - t0))
+shared0 = metric("crosstalk_fcgi_polls_shared_total")
 post(ref, ch2, "to all waiters")
 for th in threads:
     th.join(30)
+shared = metric("crosstalk_fcgi_polls_shared_total") - shared0
+print("polls answered with a shared look: %d of 40" % shared, flush=True)
+T.ok(shared0 >= 0 and shared >= 1, "woken polls share one database look (pollshare)",
+     "%d shared" % shared)
 T.eq(len(outs), 40, "all 40 polls returned")
 T.eq(sum(1 for r, _, _ in outs if r.status == 200 and len(r.json["messages"]) == 1), 40,
      "all 40 got the message")

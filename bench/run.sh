@@ -195,7 +195,7 @@ ct_up() {
 	rm -rf "$st"
 	mkdir -p "$st"
 	stack_state=$st
-	CT_PG_EXTRA="-c fsync=on" CT_HTTP_WORKERS=16 CT_LOG_LEVEL=warn \
+	CT_PG_EXTRA="-c fsync=on" CT_HTTP_WORKERS=${BENCH_HTTP_WORKERS:-16} CT_LOG_LEVEL=warn \
 		CT_EXTRA_CONF=$'[limits]\npublish_count = 1000000\npublish_window = 1\nticket_ttl = 3600\nidle_timeout = 600\nauth_timeout = 60\n[http]\nmax_waiters = 600' \
 		"$src/scripts/stack.sh" up "$st" "$build" >"$out/stack.log" 2>&1 ||
 		{ log "crosstalk stack did not start:"; tail -n 30 "$out/stack.log" >&2; return 1; }

@@ -1,9 +1,11 @@
 /* fanout.c - subscriptions and delivery. A notification "m <id> <channel>
- * <seq>" for a channel with local subscribers triggers one fetch of the
- * events after the channel's live cursor; each event is serialized once
- * (by event_json in the database) into one shared frame and queued to every
- * live subscriber: O(subscribers) pointer pushes, no per-delivery
- * allocation. A new subscriber replays stored events in batches of
+ * <seq>" for a channel with local subscribers carries the event's JSON
+ * (sql/007_notify.sql) and is delivered from it when it is the channel's
+ * next seq; otherwise (a gap, a fetch under way, a payload too big for
+ * NOTIFY) it triggers one fetch of the events after the channel's live
+ * cursor. Each event is serialized once (by event_json in the database)
+ * into one shared frame and queued to every live subscriber:
+ * O(subscribers) pointer pushes, no per-delivery allocation. A new subscriber replays stored events in batches of
  * replay_batch, one batch in flight and the next only once its queue has
  * drained, then turns live; its own cursor (sub->sent) drops any live
  * event it already got from the replay, so nothing is lost or doubled. */
@@ -211,9 +213,32 @@ fetch(struct channel *c)
 	pgq_query(q_live, 3, pv, on_fetch, c, c, NULL);
 }
 
-/* "m <event id> <channel> <seq>", "e <app> <ref hash>", "r <channel>
- * <user>", "p <channel>". Called for every notification: cheap unless the
- * channel has local subscribers. */
+/* An event notified with its JSON ("m <id> <channel> <seq> <exclude> <json>",
+ * sql/007_notify.sql): delivered from the payload when it is the channel's
+ * next seq and nothing else is under way; 0 means fetch instead. */
+static int
+deliver_inline(struct channel *c, int64_t seq, const char *rest)
+{
+	char excl[72];
+	const char *json;
+	int n = 0;
+
+	if (!rest || c->fetching || c->fetch_again || c->fetch_sul.list.owner ||
+	    seq != c->live_seq + 1 || sscanf(rest, " %71s %n", excl, &n) != 1 ||
+	    !n || *(json = rest + n) != '{' || backlogged(c))
+		return 0;
+	c->live_seq = seq;
+	c->stall_ms = 0;
+	ct_metric_add(&m_events_in, 1);
+	ct_metric_add(&m_events_inline, 1);
+	metrics_event_stored(json, strlen(json), ct_now_ms());
+	deliver(c, seq, json, strlen(json), strcmp(excl, "-") == 0 ? "" : excl);
+	return 1;
+}
+
+/* "m <event id> <channel> <seq> [<exclude> <json>]", "e <app> <ref hash>",
+ * "r <channel> <user>", "p <channel>". Called for every notification: cheap
+ * unless the channel has local subscribers. */
 void
 fanout_notify(const char *payload)
 {
@@ -226,17 +251,23 @@ fanout_notify(const char *payload)
 	if (!kind || payload[1] != ' ')
 		return;
 	switch (kind) {
-	case 'm':
-		if (sscanf(payload + 2, "%*s %299s %lld", a, &seq) != 2)
+	case 'm': {
+		int n = 0;
+
+		if (sscanf(payload + 2, "%*s %299s %lld%n", a, &seq, &n) != 2)
 			return;
 		if (!(c = channel_get(a, 0)))
 			return;
 		if (c->live_seq < 0)
 			c->fetch_again = 1;
-		else if (seq > c->live_seq)
+		else if (seq > c->live_seq &&
+			 !deliver_inline(c, seq,
+					 payload[2 + n] ? payload + 2 + n
+							: NULL))
 			fetch(c);
 		channel_put(c);
 		break;
+	}
 	case 'e':
 		if (sscanf(payload + 2, "%299s %299s", a, b) == 2)
 			sess_session_ended(a, b);

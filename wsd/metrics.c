@@ -17,7 +17,8 @@
 M(m_conns, "crosstalk_wsd_connections", "Authenticated WebSocket connections open.", CT_GAUGE, NULL);
 M(m_subs, "crosstalk_wsd_subscriptions", "Channel subscriptions open.", CT_GAUGE, NULL);
 M(m_notifies, "crosstalk_wsd_notifications_total", "NOTIFY payloads read from PostgreSQL.", CT_COUNTER, NULL);
-M(m_events_in, "crosstalk_wsd_events_in_total", "Stream events fetched for fan-out (once per node).", CT_COUNTER, NULL);
+M(m_events_in, "crosstalk_wsd_events_in_total", "Stream events taken in for fan-out (once per node).", CT_COUNTER, NULL);
+M(m_events_inline, "crosstalk_wsd_events_inline_total", "Of those, events delivered from their NOTIFY payload, without a fetch.", CT_COUNTER, NULL);
 M(m_deliveries, "crosstalk_wsd_deliveries_total", "Events queued to connections.", CT_COUNTER, NULL);
 M(m_frames, "crosstalk_wsd_frames_written_total", "WebSocket frames written (one may carry many events).", CT_COUNTER, NULL);
 M(m_slow, "crosstalk_wsd_slow_consumers_closed_total", "Connections closed with 4008 (outbound queue full).", CT_COUNTER, NULL);
@@ -53,6 +54,7 @@ static struct ct_metric *const all[] = {
 	&m_subs,
 	&m_notifies,
 	&m_events_in,
+	&m_events_inline,
 	&m_deliveries,
 	&m_frames,
 	&m_slow,

@@ -172,10 +172,11 @@ void http_client_addr(struct lws *wsi, char *out, size_t outlen);
 /* metrics.c: counters (core/metrics.h) and the /metrics page. */
 struct ct_metric;
 struct ct_histogram;
-extern struct ct_metric m_conns, m_subs, m_notifies, m_events_in, m_deliveries,
-	m_frames, m_slow, m_auth_ok, m_auth_fail_ticket, m_auth_fail_timeout,
-	m_auth_fail_origin, m_auth_fail_proto, m_auth_ended, m_rate_publish,
-	m_rate_typing, m_publishes, m_db_reconnects, m_replay_batches;
+extern struct ct_metric m_conns, m_subs, m_notifies, m_events_in,
+	m_events_inline, m_deliveries, m_frames, m_slow, m_auth_ok,
+	m_auth_fail_ticket, m_auth_fail_timeout, m_auth_fail_origin,
+	m_auth_fail_proto, m_auth_ended, m_rate_publish, m_rate_typing,
+	m_publishes, m_db_reconnects, m_replay_batches;
 extern struct ct_histogram h_ack, h_delivery;
 int metrics_page(struct lws *wsi);
 /* Observe commit -> delivery for one event's JSON (its created_at_ms). */

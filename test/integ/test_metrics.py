@@ -79,6 +79,7 @@ try:
     w0, f0 = scrape_wsd(), scrape_fcgi()
     for name in ["crosstalk_wsd_connections", "crosstalk_wsd_subscriptions",
                  "crosstalk_wsd_deliveries_total", "crosstalk_wsd_frames_written_total",
+                 "crosstalk_wsd_events_inline_total",
                  "crosstalk_wsd_slow_consumers_closed_total", "crosstalk_notify_queue_usage",
                  'crosstalk_wsd_auth_failures_total{reason="ticket"}',
                  'crosstalk_wsd_rate_limited_total{kind="publish"}',
@@ -120,6 +121,8 @@ try:
 
     moved(w0, w1, "crosstalk_wsd_publishes_total", 5)
     moved(w0, w1, "crosstalk_wsd_events_in_total", 5)
+    # the events came with their NOTIFY (sql/007_notify.sql): no fetch needed
+    moved(w0, w1, "crosstalk_wsd_events_inline_total", 1)
     moved(w0, w1, "crosstalk_wsd_deliveries_total", 10)  # 5 events x 2 subscribers
     moved(w0, w1, "crosstalk_wsd_frames_written_total", 2)
     moved(w0, w1, "crosstalk_wsd_notifications_total", 5)

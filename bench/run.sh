@@ -8,7 +8,8 @@
 # Environment (defaults in brackets):
 #   BENCH_SYSTEMS   which to run [raw-once raw-coalesce node nchan crosstalk]
 #   BENCH_STEP_S    seconds per publish-rate step [2]
-#   BENCH_PUB_CONNS HTTP publish connections, fan-out scenarios [32]
+#   BENCH_PUB_CONNS HTTP publish connections, fan-out scenarios [64]
+#   BENCH_HTTP_WORKERS crosstalk-fcgi worker threads [64]
 #   BENCH_IDLE_N    idle connections for the memory figure [10000]
 #   BENCH_PROFILE   perf/callgrind profile of crosstalk-wsd [1]
 #   BENCH_OUT       working directory [bench/out]
@@ -22,7 +23,7 @@ bin=$build/bench
 out=${BENCH_OUT:-$src/bench/out}
 systems=${BENCH_SYSTEMS:-raw-once raw-coalesce node nchan crosstalk}
 step_s=${BENCH_STEP_S:-2}
-pub_conns=${BENCH_PUB_CONNS:-32}
+pub_conns=${BENCH_PUB_CONNS:-64}
 idle_n=${BENCH_IDLE_N:-10000}
 profile=${BENCH_PROFILE:-1}
 ct_scen=" ${BENCH_CT:-fan1k fan5k wspub wrk pgbench longpoll profile multi} "
@@ -195,7 +196,7 @@ ct_up() {
 	rm -rf "$st"
 	mkdir -p "$st"
 	stack_state=$st
-	CT_PG_EXTRA="-c fsync=on" CT_HTTP_WORKERS=${BENCH_HTTP_WORKERS:-16} CT_LOG_LEVEL=warn \
+	CT_PG_EXTRA="-c fsync=on" CT_HTTP_WORKERS=${BENCH_HTTP_WORKERS:-64} CT_LOG_LEVEL=warn \
 		CT_EXTRA_CONF=$'[limits]\npublish_count = 1000000\npublish_window = 1\nticket_ttl = 3600\nidle_timeout = 600\nauth_timeout = 60\n[http]\nmax_waiters = 600' \
 		"$src/scripts/stack.sh" up "$st" "$build" >"$out/stack.log" 2>&1 ||
 		{ log "crosstalk stack did not start:"; tail -n 30 "$out/stack.log" >&2; return 1; }

@@ -8,8 +8,8 @@
  * O(subscribers) pointer pushes, no per-delivery allocation. A new
  * subscriber replays stored events in batches of replay_batch, one batch
  * in flight and the next only once its queue has drained, then turns live;
- * its own cursor (sub->sent) drops any live
- * event it already got from the replay, so nothing is lost or doubled. */
+ * its own cursor (sub->sent) drops any live event it already got from the
+ * replay, so nothing is lost or doubled. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

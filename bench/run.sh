@@ -33,7 +33,7 @@ started=$(date +%s)
 # server on core 0, load generator on core 1 (2-core machine)
 SRV_CPU=0
 CLI_CPU=1
-rates_1k=${BENCH_RATES_1K:-50,100,200,400,800,1000,1250,1600,3200}
+rates_1k=${BENCH_RATES_1K:-50,100,200,400,800,1000,1100,1250,1600,3200}
 rates_5k=10,20,40,80,160,320,640
 rates_mc=250,500,1000,2000,4000,8000,16000
 
@@ -127,7 +127,7 @@ peer_scenarios() { # peer_scenarios SYS PORT SERVER_PIDS [multi-channel]
 		# idle memory first (BENCH_IDLE_N connections over 1,000 channels),
 		# then publishing to the same connections
 		cb "$sys" multi fanout "${common[@]}" --subs "$idle_n" --channels 1000 \
-			--rss-pids "$spids" --hold 2 --pub-conns 32 --rates "$rates_mc" \
+			--rss-pids "$spids" --hold 2 --pub-conns "$pub_conns" --rates "$rates_mc" \
 			--duration "$step_s" --drain 2
 	else
 		cb "$sys" idle idle "${common[@]}" --subs "$idle_n" --rss-pids "$spids" --hold 2
@@ -297,7 +297,7 @@ run_crosstalk() {
 	rm -f "$out/multi.ready"
 	cb crosstalk multi fanout "${common[@]}" --stack-pids "$(stack_list)" \
 		--subs "$idle_n" --channels 1000 --rss-pids "$wsd" --hold 2 \
-		--pub-conns 32 --rates "$rates_mc" --duration "$step_s" --drain 2 \
+		--pub-conns "$pub_conns" --rates "$rates_mc" --duration "$step_s" --drain 2 \
 		--setup-timeout 120 --ready-file "$out/multi.ready" &
 	local cbpid=$!
 	# where the daemon's time goes with 10,000 connections and publishes

@@ -414,6 +414,7 @@ out:
 	/* timers first: their lists die with the context */
 	lws_sul_cancel(&wsd->sul_tick);
 	lws_sul_cancel(&wsd->sul_stop);
+	sess_flush_stop();
 	channel_foreach(cancel_pres, NULL);
 	presence_free();
 	pgl_stop();

@@ -39,6 +39,10 @@ static const char q_ended[] =
 
 /* --- outbound ---------------------------------------------------------- */
 
+static lws_dll2_owner_t dirty; /* pss with frames to write this turn */
+static lws_sorted_usec_list_t flush_sul;
+static void flush_dirty(lws_sorted_usec_list_t *sul);
+
 void
 sess_close(struct pss *p, int code)
 {
@@ -117,8 +121,12 @@ sess_push(struct pss *p, struct frame *f)
 	}
 	frame_ref(f);
 	p->q[(p->q_head + p->q_count) % p->q_cap] = f;
-	if (p->q_count++ == 0)
-		lws_callback_on_writable(p->wsi);
+	if (p->q_count++ == 0 && !p->in_dirty.owner) {
+		lws_dll2_add_tail(&p->in_dirty, &dirty);
+		if (!flush_sul.list.owner && !wsd->stopped)
+			lws_sul_schedule(wsd->context, 0, &flush_sul,
+					 flush_dirty, 1);
+	}
 }
 
 void
@@ -167,29 +175,14 @@ sess_error(struct pss *p, int rc, const char *msg, const char *ref,
 	sess_send_json(p, o);
 }
 
-/* All waiting frames, newline-joined, in one lws_write. */
-int
-sess_writeable(struct pss *p)
+/* All waiting frames, newline-joined, in one lws_write (at most
+ * WSD_WRITE_MAX bytes); -1 when the write failed. */
+static int
+write_out(struct pss *p)
 {
 	size_t total = 0, off = 0;
 	unsigned n = 0;
 
-	if (p->state == SESS_CLOSING) {
-		char reason[32];
-		int l = snprintf(reason, sizeof(reason), "%s",
-				 p->close_code == 4008   ? "too slow"
-				 : p->close_code == 4001 ? "unauthorized"
-				 : p->close_code == 1001 ? "going away"
-				 : p->close_code == 1009 ? "frame too big"
-				 : p->close_code == 1008 ? "rate limit"
-							 : "closing");
-
-		lws_close_reason(p->wsi, (enum lws_close_status)p->close_code,
-				 (unsigned char *)reason, (size_t)l);
-		return -1;
-	}
-	if (!p->q_count)
-		return 0; /* spurious writeable is legal */
 	while (n < p->q_count) {
 		struct frame *f = p->q[(p->q_head + n) % p->q_cap];
 
@@ -226,6 +219,67 @@ sess_writeable(struct pss *p)
 	else
 		fanout_drained(p);
 	return 0;
+}
+
+/* The connections that got frames during this loop turn, written once the
+ * turn's callbacks are done: everything queued in the turn (a whole burst
+ * of notifications) leaves in one frame, and straight away. Asking lws for
+ * a writable callback instead costs two epoll_ctl() calls and a wake-up
+ * per connection per event, which at low rates is most of the cost of a
+ * delivery. A connection whose previous write is not yet all out (lws
+ * holds the rest) waits for its writable callback, so what lws buffers
+ * stays one write per connection and a slow reader still fills its own
+ * queue (4008). */
+static void
+flush_dirty(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	while (dirty.head) {
+		struct pss *p =
+			lws_container_of(dirty.head, struct pss, in_dirty);
+
+		lws_dll2_remove(&p->in_dirty);
+		if (!p->q_count)
+			continue;
+		if (p->state == SESS_CLOSING || lws_partial_buffered(p->wsi)) {
+			lws_callback_on_writable(p->wsi);
+			continue;
+		}
+		if (write_out(p) < 0) /* let lws notice and close it */
+			lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK,
+					LWS_TO_KILL_ASYNC);
+	}
+}
+
+void
+sess_flush_stop(void)
+{
+	lws_sul_cancel(&flush_sul);
+	while (dirty.head)
+		lws_dll2_remove(dirty.head);
+}
+
+/* WRITEABLE: the close frame, or what a flush left for later. */
+int
+sess_writeable(struct pss *p)
+{
+	if (p->state == SESS_CLOSING) {
+		char reason[32];
+		int l = snprintf(reason, sizeof(reason), "%s",
+				 p->close_code == 4008   ? "too slow"
+				 : p->close_code == 4001 ? "unauthorized"
+				 : p->close_code == 1001 ? "going away"
+				 : p->close_code == 1009 ? "frame too big"
+				 : p->close_code == 1008 ? "rate limit"
+							 : "closing");
+
+		lws_close_reason(p->wsi, (enum lws_close_status)p->close_code,
+				 (unsigned char *)reason, (size_t)l);
+		return -1;
+	}
+	if (!p->q_count)
+		return 0; /* spurious writeable is legal */
+	return write_out(p);
 }
 
 static void auth_ticket(struct pss *p, const char *ticket);
@@ -294,6 +348,7 @@ sess_closed(struct pss *p)
 	while (p->subs)
 		sub_free(p->subs);
 	lws_dll2_remove(&p->in_all);
+	lws_dll2_remove(&p->in_dirty);
 	if (wsd->stopping && !wsd->conns.count && p->state == SESS_CLOSING)
 		wsd_stop_soon();
 	while (p->q_count) {

@@ -66,7 +66,8 @@ enum sess_state {
 /* Per-connection state, allocated and freed by lws (per_session_data). */
 struct pss {
 	struct lws *wsi;
-	lws_dll2_t in_all; /* in wsd->conns once LIVE */
+	lws_dll2_t in_all;   /* in wsd->conns once LIVE */
+	lws_dll2_t in_dirty; /* in sess.c's list of connections to flush */
 	enum sess_state state;
 	int close_code;
 	uint64_t id; /* unique within this node: presence conn_id */
@@ -190,6 +191,7 @@ int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 void sess_open(struct pss *p, struct lws *wsi);
 int sess_receive(struct pss *p, const void *in, size_t len);
 int sess_writeable(struct pss *p);
+void sess_flush_stop(void); /* at shutdown, before the context goes */
 void sess_closed(struct pss *p);
 void sess_timer(struct pss *p);
 /* Queue a shared frame (takes a reference); overflow closes with 4008. */

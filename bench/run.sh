@@ -33,7 +33,7 @@ started=$(date +%s)
 # server on core 0, load generator on core 1 (2-core machine)
 SRV_CPU=0
 CLI_CPU=1
-rates_1k=${BENCH_RATES_1K:-50,100,200,400,800,1000,1100,1250,1600,3200}
+rates_1k=${BENCH_RATES_1K:-50,100,100,100,100,100,200,400,800,1000,1100,1250,1600,3200}
 rates_5k=10,20,40,80,160,320,640
 rates_mc=250,500,1000,2000,4000,8000,16000
 
@@ -48,6 +48,8 @@ results=$out/results.txt
 : >"$results"
 
 uptime >"$out/load.txt"
+printf 'pub_conns=%s\nhttp_workers=%s\nrates_1k=%s\nrates_5k=%s\nrates_mc=%s\n' \
+	"$pub_conns" "${BENCH_HTTP_WORKERS:-64}" "$rates_1k" "$rates_5k" "$rates_mc" >"$out/params.txt"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 log "open files limit $(ulimit -n)"
 

@@ -394,6 +394,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "crosstalk-wsd: cannot adopt signalfd\n");
 		goto out;
 	}
+	sess_start();
 	if (pgl_start() != CT_OK || pgq_start() != CT_OK) {
 		fprintf(stderr,
 			"crosstalk-wsd: cannot connect to the database\n");

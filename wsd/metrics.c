@@ -33,6 +33,7 @@ M(m_rate_typing, "crosstalk_wsd_rate_limited_total", "Frames refused by a rate l
 M(m_publishes, "crosstalk_wsd_publishes_total", "Publishes acknowledged (committed).", CT_COUNTER, NULL);
 M(m_db_reconnects, "crosstalk_wsd_db_reconnects_total", "Database connections established (first connects included).", CT_COUNTER, NULL);
 M(m_replay_batches, "crosstalk_wsd_replay_batches_total", "Stored-event batches sent to catching-up subscribers.", CT_COUNTER, NULL);
+M(m_write_groups, "crosstalk_wsd_write_groups_total", "Groups of publishes sent to the database as one transaction (two or more each).", CT_COUNTER, NULL);
 #undef M
 /* clang-format on */
 
@@ -69,6 +70,7 @@ static struct ct_metric *const all[] = {
 	&m_publishes,
 	&m_db_reconnects,
 	&m_replay_batches,
+	&m_write_groups,
 };
 static struct ct_histogram *const hists[] = { &h_ack, &h_delivery };
 

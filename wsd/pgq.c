@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "core/config.h"
 #include "core/db.h"
 #include "core/log.h"
@@ -33,10 +35,18 @@ struct req {
 	char **params; /* owned, n strings */
 	pgq_cb cb;     /* NULL: nobody wants the answer */
 	int dead;      /* the owner is gone */
+	int alone;     /* never grouped (a group that failed is re-sent so) */
 	void *arg;
 	void *owner;
 	char *tag; /* owned, may be NULL */
+	/* a group (pgq_batch): the requests it carries, owned */
+	const struct pgq_batch *batch;
+	struct req **members;
+	int nmembers;
 };
+
+#define PGQ_BATCHES 4
+static const struct pgq_batch *batches[PGQ_BATCHES];
 
 #define PGQ_CONNS 3
 
@@ -69,6 +79,9 @@ req_free(struct req *r)
 {
 	if (!r)
 		return;
+	for (int i = 0; i < r->nmembers; i++)
+		req_free(r->members[i]);
+	free(r->members);
 	for (int i = 0; i < r->n; i++)
 		free(r->params[i]);
 	free(r->params);
@@ -76,12 +89,199 @@ req_free(struct req *r)
 	free(r);
 }
 
+/* Row `row` of a group's answer, columns from..from+ncols-1, as the
+ * one-row result the single statement would have given (caller clears). */
+static PGresult *
+one_row(PGconn *conn, const PGresult *res, int row, int from,
+	const struct pgq_batch *b)
+{
+	PGresAttDesc at[PGQ_BATCH_COLS];
+	PGresult *r1 = PQmakeEmptyPGresult(conn, PGRES_TUPLES_OK);
+
+	if (!r1)
+		return NULL;
+	memset(at, 0, sizeof(at));
+	for (int j = 0; j < b->ncols; j++) {
+		at[j].name = (char *)b->cols[j];
+		at[j].typid = PQftype(res, from + j);
+		at[j].typlen = -1;
+		at[j].atttypmod = -1;
+	}
+	if (!PQsetResultAttrs(r1, b->ncols, at))
+		goto fail;
+	for (int j = 0; j < b->ncols; j++) {
+		int null = PQgetisnull(res, row, from + j);
+
+		if (!PQsetvalue(r1, 0, j,
+				null ? NULL : PQgetvalue(res, row, from + j),
+				null ? -1 : PQgetlength(res, row, from + j)))
+			goto fail;
+	}
+	return r1;
+fail:
+	PQclear(r1);
+	return NULL;
+}
+
+static void finish(struct req *r, PGresult *res, int rc, const char *msg);
+
+/* A group answered: each member gets its own row, or its own error. */
+static void
+finish_group(struct req *g, PGconn *conn, PGresult *res)
+{
+	const struct pgq_batch *b = g->batch;
+	int rows = PQntuples(res);
+	char msg[256];
+
+	for (int r = 0; r < rows; r++) {
+		long i = strtol(PQgetvalue(res, r, 0), NULL, 10);
+		struct req *m;
+		PGresult *r1;
+
+		if (i < 0 || i >= g->nmembers || !(m = g->members[i]))
+			continue;
+		g->members[i] = NULL;
+		if (!PQgetisnull(res, r, 1 + b->ncols)) {
+			int rc = ct_db_state_error(
+				PQgetvalue(res, r, 1 + b->ncols),
+				PQgetvalue(res, r, 2 + b->ncols), msg,
+				sizeof(msg));
+
+			finish(m, NULL, rc, msg);
+			continue;
+		}
+		r1 = one_row(conn, res, r, 1, b);
+		finish(m, r1, r1 ? CT_OK : CT_ENOMEM,
+		       r1 ? "" : "out of memory");
+		PQclear(r1);
+	}
+	for (int i = 0; i < g->nmembers; i++) /* no row: should not be */
+		if (g->members[i]) {
+			finish(g->members[i], NULL, CT_EINTERNAL,
+			       "no answer in the group");
+			g->members[i] = NULL;
+		}
+	req_free(g);
+}
+
 static void
 finish(struct req *r, PGresult *res, int rc, const char *msg)
 {
+	if (r->members) { /* failed as a whole: each member is told */
+		for (int i = 0; i < r->nmembers; i++) {
+			if (r->members[i])
+				finish(r->members[i], NULL, rc, msg);
+			r->members[i] = NULL;
+		}
+		req_free(r);
+		return;
+	}
 	if (r->cb && !r->dead)
 		r->cb(r->arg, rc == CT_OK ? res : NULL, rc, msg, r->tag);
 	req_free(r);
+}
+
+void
+pgq_batch_register(const struct pgq_batch *b)
+{
+	for (int i = 0; i < PGQ_BATCHES; i++)
+		if (!batches[i] || batches[i] == b) {
+			batches[i] = b;
+			return;
+		}
+}
+
+/* Put requests back at the head of the queue, in their order. */
+static void
+requeue_front(struct req **m, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		if (!m[i])
+			continue;
+		m[i]->next = q.head;
+		q.head = m[i];
+		if (!q.tail)
+			q.tail = m[i];
+		q.queued++;
+	}
+}
+
+/* r was just taken from the head of the queue. When it is a batchable
+ * statement and more of the same wait, take them too (oldest first) and
+ * return one group request carrying them; else r. */
+static struct req *
+group(struct req *r)
+{
+	const struct pgq_batch *b = NULL;
+	struct req *g = NULL, **m = NULL, *prev = NULL, *x;
+	json_t *arr = NULL;
+	int n = 1, k = 1;
+
+	for (int i = 0; i < PGQ_BATCHES && batches[i]; i++)
+		if (batches[i]->single == r->sql)
+			b = batches[i];
+	if (!b || r->alone)
+		return r;
+	for (x = q.head; x && n < b->max; x = x->next)
+		n += x->sql == r->sql && !x->dead && !x->alone;
+	if (n == 1)
+		return r;
+	if (!(m = calloc((size_t)n, sizeof(*m))) || /* owned by g */
+	    !(g = calloc(1, sizeof(*g))) ||
+	    !(g->params = calloc(1, sizeof(char *))) || !(arr = json_array()))
+		goto alone;
+	m[0] = r;
+	for (x = q.head; x && k < n;) {
+		struct req *next = x->next;
+
+		if (x->sql == r->sql && !x->dead && !x->alone) {
+			if (prev)
+				prev->next = next;
+			else
+				q.head = next;
+			if (q.tail == x)
+				q.tail = prev;
+			q.queued--;
+			x->next = NULL;
+			m[k++] = x;
+		} else {
+			prev = x;
+		}
+		x = next;
+	}
+	for (int i = 0; i < k; i++) {
+		json_t *o = json_object();
+
+		if (!o || json_array_append_new(arr, o) != 0)
+			goto back;
+		for (int j = 0; j < b->nparams && j < m[i]->n; j++)
+			if (json_object_set_new(
+				    o, b->keys[j],
+				    m[i]->params[j]
+					    ? json_string(m[i]->params[j])
+					    : json_null()) != 0)
+				goto back;
+	}
+	if (!(g->params[0] = json_dumps(arr, JSON_COMPACT)))
+		goto back;
+	json_decref(arr);
+	g->n = 1;
+	g->sql = b->batch;
+	g->batch = b;
+	g->members = m;
+	g->nmembers = k;
+	ct_metric_add(&m_write_groups, 1);
+	return g;
+back: /* the others go back where they were; r goes alone */
+	requeue_front(m + 1, k - 1);
+alone:
+	json_decref(arr);
+	if (g)
+		free(g->params);
+	free(g);
+	free(m);
+	r->alone = 1;
+	return r;
 }
 
 /* Give connection c the next request, if it is idle and one waits. */
@@ -109,6 +309,7 @@ again:
 		req_free(r);
 		goto again;
 	}
+	r = group(r);
 	c->inflight = r;
 	c->res = NULL;
 	c->err = CT_OK;
@@ -202,9 +403,15 @@ pgq_forget(void *owner)
 	for (struct req *r = q.bhead; r; r = r->next)
 		if (r->owner == owner)
 			r->dead = 1;
-	for (int i = 0; i < PGQ_CONNS; i++)
-		if (q.c[i].inflight && q.c[i].inflight->owner == owner)
-			q.c[i].inflight->dead = 1;
+	for (int i = 0; i < PGQ_CONNS; i++) {
+		struct req *r = q.c[i].inflight;
+
+		if (r && r->owner == owner)
+			r->dead = 1;
+		for (int j = 0; r && j < r->nmembers; j++)
+			if (r->members[j] && r->members[j]->owner == owner)
+				r->members[j]->dead = 1;
+	}
 }
 
 static void
@@ -240,7 +447,23 @@ drain_results(struct pgc *c)
 			c->res = NULL;
 			if (rc == CT_OK && !keep)
 				rc = CT_EINTERNAL;
-			finish(r, keep, rc, c->msg);
+			if (r->members && rc == CT_OK) {
+				finish_group(r, c->conn, keep);
+			} else if (r->members &&
+				   PQstatus(c->conn) == CONNECTION_OK) {
+				/* rolled back as a whole (a deadlock with
+				 * another node's group, say): each alone */
+				ct_warn("msg=\"write group failed; sending one "
+					"by one\" writes=%d err=\"%s\"",
+					r->nmembers, c->msg);
+				for (int i = 0; i < r->nmembers; i++)
+					r->members[i]->alone = 1;
+				requeue_front(r->members, r->nmembers);
+				r->nmembers = 0;
+				req_free(r);
+			} else {
+				finish(r, keep, rc, c->msg);
+			}
 			PQclear(keep);
 		}
 		send_on(c);

@@ -23,6 +23,18 @@ static const char q_redeem[] =
 static const char q_publish[] =
 	"SELECT retry_after, id, seq, channel FROM crosstalk.ws_publish("
 	"$1, $2, $3, $4, $5, $6, $7, $8)";
+/* publishes waiting together commit together (sql/008_ws_batch.sql) */
+static const char q_publish_batch[] =
+	"SELECT i, retry_after, id, seq, channel, err_state, err_message "
+	"FROM crosstalk.ws_publish_batch($1::json)";
+static const char *const publish_keys[] = { "app",	 "user_id", "name",
+					    "channel",	 "text",    "client_id",
+					    "limit",	 "window" };
+static const char *const publish_cols[] = { "retry_after", "id", "seq",
+					    "channel" };
+static const struct pgq_batch publish_batch = {
+	q_publish, q_publish_batch, publish_keys, 8, publish_cols, 4, 32
+};
 static const char q_change[] =
 	"SELECT message_id, seq, channel FROM crosstalk.change_message("
 	"$1, $2, $3, $4, $5)";
@@ -249,6 +261,12 @@ flush_dirty(lws_sorted_usec_list_t *sul)
 			lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK,
 					LWS_TO_KILL_ASYNC);
 	}
+}
+
+void
+sess_start(void)
+{
+	pgq_batch_register(&publish_batch);
 }
 
 void

@@ -177,7 +177,7 @@ extern struct ct_metric m_conns, m_subs, m_notifies, m_events_in,
 	m_events_inline, m_deliveries, m_frames, m_slow, m_auth_ok,
 	m_auth_fail_ticket, m_auth_fail_timeout, m_auth_fail_origin,
 	m_auth_fail_proto, m_auth_ended, m_rate_publish, m_rate_typing,
-	m_publishes, m_db_reconnects, m_replay_batches;
+	m_publishes, m_db_reconnects, m_replay_batches, m_write_groups;
 extern struct ct_histogram h_ack, h_delivery;
 int metrics_page(struct lws *wsi);
 /* Observe commit -> delivery for one event's JSON (its created_at_ms). */
@@ -192,6 +192,7 @@ void sess_open(struct pss *p, struct lws *wsi);
 int sess_receive(struct pss *p, const void *in, size_t len);
 int sess_writeable(struct pss *p);
 void sess_flush_stop(void); /* at shutdown, before the context goes */
+void sess_start(void);      /* before pgq_start: registers write groups */
 void sess_closed(struct pss *p);
 void sess_timer(struct pss *p);
 /* Queue a shared frame (takes a reference); overflow closes with 4008. */
@@ -268,6 +269,24 @@ void pgq_query(const char *sql, int n, const char *const *params, pgq_cb cb,
 void pgq_query_bg(const char *sql, int n, const char *const *params, pgq_cb cb,
 		  void *arg, void *owner, const char *tag);
 void pgq_forget(void *owner);
+/* A statement whose requests may be sent in groups: when requests of
+ * `single` wait together behind busy connections, up to `max` of them go
+ * as one `batch` statement, whose $1 is a JSON array of objects (each
+ * request's params under keys[]) and which answers one row per request:
+ * (i, the single statement's ncols columns named cols[], err_state,
+ * err_message). Each request still gets its own callback, with a one-row
+ * result or its own error. Used for publishes: one commit for many. */
+#define PGQ_BATCH_COLS 8
+struct pgq_batch {
+	const char *single; /* static text, compared by address */
+	const char *batch;
+	const char *const *keys;
+	int nparams;
+	const char *const *cols;
+	int ncols; /* <= PGQ_BATCH_COLS */
+	int max;
+};
+void pgq_batch_register(const struct pgq_batch *b);
 int pgq_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		 void *in, size_t len);
 

@@ -23,13 +23,16 @@ static const char q_redeem[] =
 static const char q_publish[] =
 	"SELECT retry_after, id, seq, channel FROM crosstalk.ws_publish("
 	"$1, $2, $3, $4, $5, $6, $7, $8)";
-/* publishes waiting together commit together (sql/008_ws_batch.sql) */
+/* Publishes waiting together commit together, through the HTTP API's
+ * group commit (crosstalk.api_post_batch: api_post is ws_publish plus the
+ * event's JSON, from which the ack takes id, seq and channel). */
 static const char q_publish_batch[] =
-	"SELECT i, retry_after, id, seq, channel, err_state, err_message "
-	"FROM crosstalk.ws_publish_batch($1::json)";
-static const char *const publish_keys[] = { "app",	 "user_id", "name",
-					    "channel",	 "text",    "client_id",
-					    "limit",	 "window" };
+	"SELECT i, retry_after, event->>'id', event->>'seq', "
+	"event->>'channel', err_state, err_message "
+	"FROM crosstalk.api_post_batch($1::json)";
+static const char *const publish_keys[] = { "app",     "user_id", "name",
+					    "channel", "text",	  "client_id",
+					    "limit",   "window" };
 static const char *const publish_cols[] = { "retry_after", "id", "seq",
 					    "channel" };
 static const struct pgq_batch publish_batch = {

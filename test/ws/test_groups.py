@@ -1,6 +1,6 @@
-"""Group commit of WebSocket publishes (wsd/pgq.c groups, sql/008): when
-publishes from many connections wait behind busy database connections,
-they are sent as one crosstalk.ws_publish_batch call. Each publish must
+"""Group commit of WebSocket publishes (wsd/pgq.c groups): when publishes
+from many connections wait behind busy database connections, they are sent
+as one crosstalk.api_post_batch call. Each publish must
 still get its own answer: an ack in its connection's send order, or its own
 error (not_found, too_large, rate_limited), and a refused publish must
 leave nothing behind. The daemon's metrics must show that groups formed."""

@@ -4,6 +4,7 @@
  * While the listener is down (or reconnecting) waiters re-check the
  * database every second, so a missed NOTIFY costs at most a second. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv; /* CLOCK_MONOTONIC, set up in notify_start */
 static struct waiter *waiters;
 static int nwaiters, max_waiters, listening;
-static volatile int stopping;
+static _Atomic int stopping; /* set by notify_stop, read by all threads */
 static int wake_pipe[2] = { -1, -1 };
 static pthread_t tid;
 static int started;

@@ -1,17 +1,19 @@
 # crosstalk - top-level commands. Each installs what is missing first.
 #   make demo   private stack under ./var with two demo apps; Ctrl-C stops
-#   make test   the whole suite through ctest, plain and ASan+UBSan builds
+#   make test   the whole suite through ctest, plain and ASan+UBSan builds,
+#               crosstalk-fcgi's threaded paths under ThreadSanitizer
 #   make bench  benchmarks side by side with peers -> bench/RESULTS.md
 #   make deb    Debian package -> $(DEB_BUILD)/crosstalk_<version>_amd64.deb
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 DEB_BUILD  ?= build-deb
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 
-.PHONY: all deps build build-asan build-fuzz test test-plain test-asan demo bench fuzz soak deb clean format
+.PHONY: all deps build build-asan build-tsan build-fuzz test test-plain test-asan demo bench fuzz soak deb clean format
 
 all: build
 
@@ -27,6 +29,13 @@ build-asan: deps
 		-DCT_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+# ThreadSanitizer: crosstalk-fcgi is the threaded program (group commit,
+# shared long-polls, the NOTIFY listener); its tests run in this build too
+build-tsan: deps
+	@cmake -S . -B $(TSAN_BUILD) -DCT_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
+		-DCT_SANITIZE=thread $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS)
+
 build-fuzz: deps
 	@scripts/deps.sh fuzz
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCT_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
@@ -35,8 +44,10 @@ build-fuzz: deps
 
 test:
 	@scripts/deps.sh core browser fuzz
-	@$(MAKE) --no-print-directory build build-asan build-fuzz
-	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	@$(MAKE) --no-print-directory build build-asan build-tsan build-fuzz
+	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD) \
+		'$(TSAN_BUILD)=^(stack_up|stack_down|http_api|http_batch|http_longpoll|http_concurrency|http_ws_bridge|integ_metrics)$$' \
+		$(FUZZ_BUILD)
 
 test-plain: build
 	@scripts/run-tests.sh $(BUILD)

@@ -1,14 +1,19 @@
 #!/bin/sh
 # run-tests.sh BUILD... - run ctest in each build dir (ctest prints its own
 # summary). Tests labelled "once" (lint, packaging, pictures: they do not
-# exercise the build's own binaries) run in the first build dir only.
+# exercise the build's own binaries) run in the first build dir only. An
+# argument DIR=REGEX runs only the tests of DIR that REGEX matches.
 # Fails if any run fails.
 set -u
 rc=0
 first=1
-for b in "$@"; do
+for arg in "$@"; do
+	b=${arg%%=*}
 	echo "== ctest in $b"
-	if [ $first = 1 ]; then
+	if [ "$b" != "$arg" ]; then # DIR=REGEX: only the tests it names
+		ctest --test-dir "$b" --output-on-failure --timeout 600 -j "${CT_TEST_JOBS:-2}" \
+			-R "${arg#*=}" || rc=1
+	elif [ $first = 1 ]; then
 		ctest --test-dir "$b" --output-on-failure --timeout 600 -j "${CT_TEST_JOBS:-2}" || rc=1
 	else
 		ctest --test-dir "$b" --output-on-failure --timeout 600 -j "${CT_TEST_JOBS:-2}" -LE once || rc=1

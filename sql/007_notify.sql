@@ -7,7 +7,8 @@
 --   m <event id> <channel> <seq>
 -- A daemon that holds the channel's previous seq delivers the event from
 -- the payload at once; after a gap, during a fetch, or for the short form it
--- reads the stream by seq as before. So one post costs each node one
+-- reads the stream by seq as before. Edits and deletes (change_message, 002)
+-- keep the short form: they are rare, and are fetched. So one post costs each node one
 -- notification instead of a notification plus a query, and the commit
 -- reaches subscribers one round trip sooner. Readers of the old form keep
 -- working: the first four fields are unchanged.
@@ -106,47 +107,4 @@ BEGIN
              THEN encode(sha256(convert_to(p_exclude_ref, 'UTF8')), 'hex') END);
     event := r.event;
     created := r.created;
-END $$;
-
--- change_message as in 002, the NOTIFY through notify_event.
-CREATE OR REPLACE FUNCTION crosstalk.change_message(
-    p_kind text, p_app text, p_user_id text, p_id bigint, p_text text)
-RETURNS crosstalk.messages LANGUAGE plpgsql AS $$
-DECLARE
-    t crosstalk.messages;
-    ev crosstalk.messages;
-    s bigint;
-BEGIN
-    IF p_kind = 'edited' THEN
-        PERFORM crosstalk.check_text(p_text);
-    END IF;
-    SELECT * INTO t FROM crosstalk.messages WHERE id = p_id AND kind = 'message';
-    IF NOT FOUND THEN
-        PERFORM crosstalk.fail(404, 'no such message');
-    END IF;
-    PERFORM crosstalk.check_access(p_app, p_user_id, t.channel);
-    IF p_user_id IS NOT NULL AND (t.user_id <> p_user_id) THEN
-        PERFORM crosstalk.fail(403, 'only the author may change this message');
-    END IF;
-    UPDATE crosstalk.channels SET last_seq = last_seq + 1
-    WHERE name = t.channel RETURNING last_seq INTO s;
-    -- re-read under the channel lock: a concurrent delete may have won
-    SELECT * INTO t FROM crosstalk.messages WHERE id = p_id;
-    IF t.deleted_at IS NOT NULL THEN
-        PERFORM crosstalk.fail(409, 'message was deleted');
-    END IF;
-    IF p_kind = 'edited' THEN
-        UPDATE crosstalk.messages SET text = p_text, edited_at = clock_timestamp()
-        WHERE id = p_id;
-    ELSE
-        UPDATE crosstalk.messages SET text = '', deleted_at = clock_timestamp()
-        WHERE id = p_id;
-    END IF;
-    INSERT INTO crosstalk.messages
-        (channel, seq, kind, message_id, app, user_id, display_name, text)
-    VALUES (t.channel, s, p_kind, p_id, p_app, coalesce(p_user_id, ''),
-            coalesce(p_user_id, p_app), CASE WHEN p_kind = 'edited' THEN p_text ELSE '' END)
-    RETURNING * INTO ev;
-    PERFORM crosstalk.notify_event(ev, crosstalk.event_json(ev));
-    RETURN ev;
 END $$;

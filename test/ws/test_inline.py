@@ -2,14 +2,19 @@
 a short event straight from the notification (the daemon's
 crosstalk_wsd_events_inline_total moves), an event too big for a
 notification (8,000 bytes of text) through the fetch by seq, and a burst
-committed in one transaction in seq order, each exactly once."""
+committed in one transaction in seq order, each exactly once. It runs a
+node of its own, where nothing else subscribes, so the node's counters are
+this test's alone."""
 import urllib.request
 
 from wsh import *
 
 
+PORT = None  # the private node's
+
+
 def metric(name):
-    with urllib.request.urlopen(ENV["CROSSTALK_WSD"] + "/metrics", timeout=10) as r:
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % PORT, timeout=10) as r:
         body = r.read().decode()
     m = re.search(r"^%s (\d+)$" % re.escape(name), body, re.M)
     return int(m.group(1)) if m else -1
@@ -24,8 +29,23 @@ def payload_sizes(channel):
 
 
 async def main():
+    global PORT
+    node, PORT, _, _ = start_node("inline")
+    try:
+        T.ok(wait_until(lambda: health(PORT) == 200, 10), "a node of its own is up")
+        await on_node()
+    finally:
+        node.terminate()
+        node.wait(10)
+
+
+async def on_node():
     ch = new_channel("inl")
-    a, _, _ = await login("app1")
+    ref, _ = session("app1")
+    a = await ws_open(url="ws://127.0.0.1:%d/ws" % PORT)
+    await ws_send(a, type="auth", ticket=ticket(ref, "app1"))
+    w = (await ws_until(a, lambda e: e.get("type") in ("welcome", "error")))[-1]
+    T.eq((w.get("type"), w.get("node")), ("welcome", "inline"), "welcome from that node")
     await subscribe(a, ch)
 
     in0 = metric("crosstalk_wsd_events_inline_total")

@@ -5,7 +5,7 @@ set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 core="cmake make gcc pkg-config libfcgi-dev spawn-fcgi libwebsockets-dev libev-dev
-libjansson-dev libpq-dev libinih-dev libcmocka-dev postgresql nginx curl
+libjansson-dev libpq-dev libinih-dev libcmocka-dev postgresql nginx apache2 curl
 python3-websockets clang-format"
 browser="chromium nodejs npm openjdk-17-jre-headless"
 bench="libnginx-mod-nchan wrk nodejs npm postgresql-contrib"

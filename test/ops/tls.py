@@ -1,9 +1,11 @@
-"""tls.py - conf/nginx-crosstalk-tls.conf in front of a private stack.
+"""tls.py [apache] - conf/nginx-crosstalk-tls.conf (or, with "apache",
+conf/apache-crosstalk.conf under Apache 2.4) in front of a private stack.
 
 Starts its own stack (daemons as the runtime role, [wsd] trusted_proxies =
 127.0.0.1, app1 registered as https://app1.example.test), a self-signed
 certificate made with openssl, and nginx with the shipped TLS server block
-rewritten only for ports, paths and the certificate. Then: https:// API
+(or Apache with the shipped virtual host) rewritten only for ports, paths
+and the certificate. Then: https:// API
 health, wsd health and widget through the proxy, a wss:// handshake from the
 registered origin (and a refused one from another origin), a chat round
 trip when the API can mint tickets, and what the daemon makes of
@@ -25,7 +27,8 @@ import ct  # noqa: E402
 
 SRC = os.environ["CT_SRC"]
 BIN = os.environ["CT_BIN"]
-STATE = os.path.join(BIN, "ops-tls")
+PROXY = sys.argv[1] if len(sys.argv) > 1 else "nginx"
+STATE = os.path.join(BIN, "ops-tls" if PROXY == "nginx" else "ops-" + PROXY)
 ORIGIN = "https://app1.example.test"
 T = ct.T
 procs = []
@@ -82,6 +85,71 @@ http {
     with open(d + "/nginx.conf", "w") as f:
         f.write(main)
     return d
+
+
+APACHE_MODULES = ["mpm_event", "authz_core", "env", "headers", "proxy",
+                  "proxy_fcgi", "proxy_http", "proxy_wstunnel", "ssl",
+                  "socache_shmcb"]
+
+
+def apache_conf(env, port, tls_dir):
+    """The shipped virtual host, pointed at this stack, in an Apache of
+    its own (children run as www-data, as on a Debian server)."""
+    with open(os.path.join(SRC, "conf", "apache-crosstalk.conf")) as f:
+        text = f.read()
+    pgdir = env["PGHOST"]
+    ws_port = env["CROSSTALK_WSD"].rsplit(":", 1)[1]
+    subs = [
+        (r"<VirtualHost \*:443>", "<VirtualHost 127.0.0.1:%d>" % port),
+        (r"ServerName chat\.example\.com", "ServerName localhost"),
+        (r"/etc/ssl/certs/crosstalk\.pem", tls_dir + "/cert.pem"),
+        (r"/etc/ssl/private/crosstalk\.key", tls_dir + "/key.pem"),
+        (r"unix:/run/crosstalk/fcgi\.sock", "unix:%s/fcgi.sock" % pgdir),
+        (r"127\.0\.0\.1:8888", "127.0.0.1:%s" % ws_port),
+    ]
+    for pat, rep in subs:
+        text, n = re.subn(pat, rep, text)
+        if n == 0:
+            raise RuntimeError("apache-crosstalk.conf: no %r" % pat)
+    d = os.path.join(STATE, "apache")
+    os.makedirs(d, exist_ok=True)
+    mods = "\n".join("LoadModule %s_module /usr/lib/apache2/modules/mod_%s.so" % (m, m)
+                      for m in APACHE_MODULES)
+    main = """ServerRoot /etc/apache2
+DefaultRuntimeDir %(d)s
+PidFile %(d)s/httpd.pid
+Mutex posixsem default
+Listen 127.0.0.1:%(port)d
+User www-data
+Group www-data
+ErrorLog %(d)s/error.log
+LogLevel warn
+%(mods)s
+Include %(d)s/crosstalk.conf
+""" % {"d": d, "port": port, "mods": mods}
+    with open(d + "/crosstalk.conf", "w") as f:
+        f.write(text)
+    with open(d + "/httpd.conf", "w") as f:
+        f.write(main)
+    # the socket's group is the web server's, as the shipped unit sets it
+    import grp
+    os.chown(os.path.join(pgdir, "fcgi.sock"), -1, grp.getgrnam("www-data").gr_gid)
+    return d
+
+
+def start_proxy(env, port, tls_dir):
+    if PROXY == "apache":
+        d = apache_conf(env, port, tls_dir)
+        sh("apache2", "-t", "-f", d + "/httpd.conf")
+        p = subprocess.Popen(["apache2", "-f", d + "/httpd.conf", "-DFOREGROUND"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    else:
+        d = nginx_conf(env, port, tls_dir)
+        sh("nginx", "-t", "-e", d + "/error.log", "-p", d, "-c", d + "/nginx.conf")
+        p = subprocess.Popen(["nginx", "-e", d + "/error.log", "-p", d, "-c",
+                              d + "/nginx.conf", "-g", "daemon off;"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    procs.append(p)
 
 
 def https(ctx, method, url, body=None, headers=None):
@@ -176,7 +244,7 @@ async def ws_checks(ctx, base_wss, https_base, env):
 
 
 async def forwarded_checks(ctx, base_wss, env):
-    """Connect from 127.0.0.2, through nginx (which sets X-Forwarded-For)
+    """Connect from 127.0.0.2, through the proxy (which sets X-Forwarded-For)
     and straight to the daemon with a forged header; then look for what
     the daemon logged about its peers."""
     import websockets
@@ -203,15 +271,16 @@ async def forwarded_checks(ctx, base_wss, env):
          not re.search(r"(addr|peer|ip|client)=\"?203\.0\.113\.66", log),
          "a forged X-Forwarded-For is never taken as the client address")
     T.ok(re.search(r"client=127\.0\.0\.2\b", log),
-         "behind nginx (a trusted proxy) the daemon sees the real client 127.0.0.2")
+         "behind " + PROXY + " (a trusted proxy) the daemon sees the real client 127.0.0.2")
     T.ok(not re.search(r"client=203\.0\.113\.66\b", log),
          "a forged X-Forwarded-For sent straight to the daemon is ignored")
 
 
 def main():
-    if shutil.which("openssl") is None or shutil.which("nginx") is None:
-        print("skipped: needs openssl and nginx")
-        sys.exit(0)
+    need = "apache2" if PROXY == "apache" else "nginx"
+    if shutil.which("openssl") is None or shutil.which(need) is None:
+        T.ok(False, "needs openssl and %s (scripts/deps.sh installs them)" % need)
+        return
     env_over = dict(os.environ, APP1_ORIGIN=ORIGIN,
                     CT_EXTRA_CONF="trusted_proxies = 127.0.0.1")
     up = subprocess.run([SRC + "/scripts/stack.sh", "up", STATE, BIN],
@@ -233,12 +302,7 @@ def main():
        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
        "-keyout", tls_dir + "/key.pem", "-out", tls_dir + "/cert.pem")
     port = ct.free_port()
-    d = nginx_conf(env, port, tls_dir)
-    sh("nginx", "-t", "-e", d + "/error.log", "-p", d, "-c", d + "/nginx.conf")
-    ng = subprocess.Popen(["nginx", "-e", d + "/error.log", "-p", d, "-c",
-                           d + "/nginx.conf", "-g", "daemon off;"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    procs.append(ng)
+    start_proxy(env, port, tls_dir)
 
     ctx = ssl.create_default_context(cafile=tls_dir + "/cert.pem")
     base = "https://127.0.0.1:%d" % port
@@ -251,12 +315,12 @@ def main():
         except Exception:  # noqa: BLE001
             time.sleep(0.1)
     T.ok(r is not None and r.status == 200 and (r.json or {}).get("ok"),
-         "https:// API health through nginx", repr(r))
+         "https:// API health through " + PROXY, repr(r))
     T.ok(r is not None and "max-age" in r.headers.get(
         "Strict-Transport-Security", ""), "HSTS header")
     r = https(ctx, "GET", base + "/health")
-    T.eq(r.status, 200, "https:// wsd health through nginx")
-    # plain http on the TLS port is refused by nginx (400), never proxied
+    T.eq(r.status, 200, "https:// wsd health through " + PROXY)
+    # plain http on the TLS port is refused by the proxy (400), never proxied
     import urllib.request
     try:
         urllib.request.urlopen("http://127.0.0.1:%d/api/v1/health" % port,
@@ -272,9 +336,20 @@ def main():
         T.ok(True, "an untrusted certificate is rejected by the client")
     r = https(ctx, "GET", base + "/widget?channel=general")
     if r.status == 200:
-        T.ok(True, "widget through nginx")
+        T.ok(True, "widget through " + PROXY)
     else:
-        print("not yet: GET /widget through nginx answers %d" % r.status)
+        print("not yet: GET /widget through the proxy answers %d" % r.status)
+
+    # errors and long-polls pass through as the API sends them
+    r = https(ctx, "GET", base + "/api/v1/channels", headers={"Authorization": "Bearer app1.wrong"})
+    T.ok(r.status == 401 and (r.json or {}).get("error", {}).get("code") == "unauthorized",
+         "a 401 JSON error passes through " + PROXY, repr(r))
+    t0 = time.monotonic()
+    r = https(ctx, "GET", base + "/api/v1/messages/poll?channel=general&after=1000000&wait=2",
+              headers={"Authorization": "Bearer " + env["APP1_KEY"]})
+    took = time.monotonic() - t0
+    T.ok(r.status == 200 and (r.json or {}).get("waited") is True and 1.5 < took < 10,
+         "a long-poll waits its 2 s through " + PROXY, "%r after %.1f s" % (r, took))
 
     asyncio.run(ws_checks(ctx, wss, base, env))
     asyncio.run(forwarded_checks(ctx, wss, env))

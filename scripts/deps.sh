@@ -46,8 +46,20 @@ if [ -n "$missing" ]; then
 	echo "deps: installing$missing"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q >/dev/null
+	# The tests start their own nginx, Apache and PostgreSQL on free ports:
+	# where an init system would start the packaged services (two web
+	# servers both wanting port 80), keep them down while installing.
+	policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		trap 'rm -f "$policy"' EXIT
+	fi
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends $missing >/dev/null
+	[ -n "$policy" ] && rm -f "$policy"
+	trap - EXIT
 fi
 
 # npm pieces live in test/browser/node_modules (not committed).

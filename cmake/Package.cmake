@@ -38,7 +38,7 @@ install(FILES ${CMAKE_SOURCE_DIR}/conf/crosstalk-fcgi.service
   ${CMAKE_SOURCE_DIR}/conf/crosstalk-wsd.service
   DESTINATION /lib/systemd/system)
 
-file(GLOB ct_sql ${CMAKE_SOURCE_DIR}/sql/[0-9]*.sql)
+file(GLOB ct_sql ${CMAKE_SOURCE_DIR}/sql/[0-9]*.sql ${CMAKE_SOURCE_DIR}/sql/functions.sql)
 install(FILES ${ct_sql} DESTINATION ${CMAKE_INSTALL_DATADIR}/crosstalk/sql)
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/web/
   DESTINATION ${CMAKE_INSTALL_DATADIR}/crosstalk/web

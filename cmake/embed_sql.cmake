@@ -1,5 +1,6 @@
-# embed_sql.cmake - turn sql/NNN_name.sql into a C table of migrations.
-# -DOUT=file.c -DFILES=a.sql|b.sql
+# embed_sql.cmake - turn sql/NNN_name.sql into a C table of migrations,
+# and sql/functions.sql into ct_functions_sql.
+# -DOUT=file.c -DFILES=a.sql|b.sql -DFUNCS=functions.sql
 string(REPLACE "|" ";" FILES "${FILES}")
 set(body "/* generated from sql/ by cmake/embed_sql.cmake: do not edit */\n")
 string(APPEND body "#include \"core/migrations.h\"\n")
@@ -15,5 +16,8 @@ foreach(f ${FILES})
   string(APPEND rows "\t{ ${ver}, \"${name}\", sql_${i} },\n")
   math(EXPR i "${i} + 1")
 endforeach()
+file(READ ${FUNCS} hex HEX)
+string(REGEX REPLACE "(..)" "0x\\1," hex "${hex}")
+string(APPEND body "const char ct_functions_sql[] = {${hex}0x00};\n")
 string(APPEND body "const struct ct_migration ct_migrations[] = {\n${rows}\t{ 0, 0, 0 }\n};\n")
 file(WRITE ${OUT} "${body}")

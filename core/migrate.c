@@ -1,8 +1,10 @@
-/* migrate.c - apply sql/NNN_*.sql once each, in order, atomically. */
+/* migrate.c - apply sql/NNN_*.sql once each, in order, then
+ * sql/functions.sql when it changed; atomically. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/auth.h"
 #include "core/db.h"
 #include "core/migrations.h"
 
@@ -70,12 +72,51 @@ applied(PGconn *conn, int v)
 	return rc;
 }
 
+/* sql/functions.sql, when the text recorded in crosstalk.code differs. */
+static int
+functions(PGconn *conn, int *done, char *err, size_t errlen)
+{
+	char hash[CT_HASH_HEX], rec[256];
+	const char *pv[1] = { hash };
+	PGresult *res;
+	int same, rc;
+
+	ct_auth_hash_hex(ct_functions_sql, hash);
+	res = PQexecParams(conn,
+			   "SELECT 1 FROM crosstalk.code WHERE name = "
+			   "'functions' AND sha256 = $1",
+			   1, NULL, pv, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		PQclear(res);
+		snprintf(err, errlen, "cannot read crosstalk.code");
+		return CT_EINTERNAL;
+	}
+	same = PQntuples(res) > 0;
+	PQclear(res);
+	if (same)
+		return CT_OK;
+	if ((rc = run(conn, ct_functions_sql, "functions.sql", err, errlen)) !=
+	    CT_OK)
+		return rc;
+	snprintf(rec, sizeof(rec),
+		 "INSERT INTO crosstalk.code (name, sha256) VALUES "
+		 "('functions', '%s') ON CONFLICT (name) DO UPDATE SET "
+		 "sha256 = excluded.sha256, applied_at = now()",
+		 hash); /* hex digits only */
+	if ((rc = run(conn, rec, "functions.sql", err, errlen)) != CT_OK)
+		return rc;
+	*done = 1;
+	return CT_OK;
+}
+
 int
-ct_migrate(PGconn *conn, int *applied_out, char *err, size_t errlen)
+ct_migrate(PGconn *conn, int *applied_out, int *functions_out, char *err,
+	   size_t errlen)
 {
 	int rc, have;
 
 	*applied_out = 0;
+	*functions_out = 0;
 	/* The lock comes before anything else: two migrates serialize here,
 	 * and the second finds every version already recorded. The schema is
 	 * created only when missing, so an owner without CREATE on the
@@ -114,11 +155,14 @@ ct_migrate(PGconn *conn, int *applied_out, char *err, size_t errlen)
 			goto fail;
 		(*applied_out)++;
 	}
+	if ((rc = functions(conn, functions_out, err, errlen)) != CT_OK)
+		goto fail;
 	if ((rc = run(conn, "COMMIT", "commit", err, errlen)) != CT_OK)
 		goto fail;
 	return CT_OK;
 fail:
 	PQclear(PQexec(conn, "ROLLBACK"));
 	*applied_out = 0;
+	*functions_out = 0;
 	return rc;
 }

@@ -239,12 +239,13 @@ static int
 cmd_migrate(void)
 {
 	char err[512];
-	int applied;
+	int applied, functions;
 
-	if (ct_migrate(conn, &applied, err, sizeof(err)) != CT_OK)
+	if (ct_migrate(conn, &applied, &functions, err, sizeof(err)) != CT_OK)
 		die("migrate failed: %s", err);
-	printf("schema at version %d (%d applied)\n", ct_schema_version(conn),
-	       applied);
+	printf("schema at version %d (%d applied)\nfunctions: %s\n",
+	       ct_schema_version(conn), applied,
+	       functions ? "defined" : "unchanged");
 	return regrant();
 }
 
@@ -495,6 +496,10 @@ main(int argc, char **argv)
 		die("bad config: %s", err);
 	ct_log_init("ctl",
 		    (enum ct_log_level)ct_log_parse_level(cfg->log_level));
+	/* the daemons' timeouts are for their requests; migrate and prune
+	 * may rightly take long, and wait for a lock */
+	cfg->db_lock_timeout = 0;
+	cfg->db_statement_timeout = 0;
 	conn = ct_db_connect(cfg, "crosstalkctl", err, sizeof(err));
 	ct_cfg_free(cfg);
 	if (!conn)

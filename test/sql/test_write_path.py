@@ -72,8 +72,8 @@ ids = [int(r[0]) for r in sql("SELECT id FROM crosstalk.messages WHERE channel =
 T.eq(ids, sorted(ids), "ids grow with seq (allocated under the channel lock)")
 
 # idempotent client_id
-first = sql("SELECT (r).msg.id, (r).msg.seq, (r).created FROM (SELECT crosstalk.post_message_ex('app1', 'idem', 'I', :'v1', 'once', 'cid-1') r) x", ch)[0]
-again = sql("SELECT (r).msg.id, (r).msg.seq, (r).created FROM (SELECT crosstalk.post_message_ex('app1', 'idem', 'I', :'v1', 'changed', 'cid-1') r) x", ch)[0]
+first = sql("SELECT (r).msg.id, (r).msg.seq, (r).created FROM (SELECT crosstalk.post_message_x('app1', 'idem', 'I', :'v1', 'once', 'cid-1', NULL) r) x", ch)[0]
+again = sql("SELECT (r).msg.id, (r).msg.seq, (r).created FROM (SELECT crosstalk.post_message_x('app1', 'idem', 'I', :'v1', 'changed', 'cid-1', NULL) r) x", ch)[0]
 T.eq(first[2], "t", "first post creates")
 T.eq(again[:2], first[:2], "repeated client_id returns the original message")
 T.eq(again[2], "f", "repeated client_id does not create")

@@ -1,0 +1,976 @@
+-- functions.sql - the current definition of every function in schema
+-- crosstalk but the resolver. `crosstalkctl migrate` applies it after the
+-- numbered migrations whenever its text changed (its sha256 is recorded in
+-- crosstalk.code), so this file, not the migrations, is where a function's
+-- body is read and changed. A migration that changes a function's
+-- arguments or result type drops the old one first (see 008).
+--
+-- resolve_session is not here: a deployer replaces it, and migrate never
+-- redefines it (002).
+--
+-- Errors carry SQLSTATE 'CTnnn' where nnn is the HTTP status the API
+-- answers with.
+--
+-- NOTIFY channel "crosstalk" (core/notice.h parses these; every field is
+-- escaped with wire(), so a blank in a user id never splits a field):
+--   m <event id> <channel> <seq> [<exclude hash or -> <event JSON>]
+--   e <app> <ref hash>             a login ended
+--   r <channel> <user id>          a user's read marker moved
+--   p <channel>                    presence changed in a channel
+--   t <channel> <user JSON>        someone is typing (never stored)
+--
+-- Lock order, everywhere: channel rows (by name), then rate-limit rows (by
+-- key). Group commits take their channel rows without waiting (SKIP
+-- LOCKED) and hand back the posts whose channel another transaction holds.
+
+-- --- checks ----------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION crosstalk.fail(p_status int, p_message text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'CT' || p_status::text, MESSAGE = p_message;
+END $$;
+
+CREATE OR REPLACE FUNCTION crosstalk.text_max() RETURNS int
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(nullif(current_setting('crosstalk.text_max', true), '')::int, 4000)
+$$;
+
+CREATE OR REPLACE FUNCTION crosstalk.check_text(p_text text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    n int := char_length(p_text);
+BEGIN
+    IF p_text IS NULL OR n = 0 THEN
+        PERFORM crosstalk.fail(422, 'text must not be empty');
+    ELSIF n > crosstalk.text_max() THEN
+        PERFORM crosstalk.fail(413, format('text is longer than %s characters', crosstalk.text_max()));
+    END IF;
+END $$;
+
+-- What a user id may be, the one rule (core/util.c ct_valid_user_id and
+-- web/crosstalk.js say the same): 1-128 characters, none of them ':' or a
+-- control character (U+0000-U+001F, U+007F-U+009F). Blanks, quotes, upper
+-- case and any other script are fine. A display name: 1-128 characters
+-- without control characters.
+CREATE OR REPLACE FUNCTION crosstalk.check_user(p_user_id text, p_display_name text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_user_id IS NULL OR char_length(p_user_id) NOT BETWEEN 1 AND 128
+       OR p_user_id ~ '[\u0001-\u001f\u007f-\u009f:]' THEN
+        PERFORM crosstalk.fail(422, 'user_id must be 1-128 characters without ":" or control characters');
+    END IF;
+    IF p_display_name IS NULL OR char_length(p_display_name) NOT BETWEEN 1 AND 128
+       OR p_display_name ~ '[\u0001-\u001f\u007f-\u009f]' THEN
+        PERFORM crosstalk.fail(422, 'display_name must be 1-128 characters without control characters');
+    END IF;
+END $$;
+
+-- A field of a NOTIFY payload: '%' and ' ' escaped (core/notice.c).
+CREATE OR REPLACE FUNCTION crosstalk.wire(s text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT replace(replace(s, '%', '%25'), ' ', '%20')
+$$;
+
+CREATE OR REPLACE FUNCTION crosstalk.iso(t timestamptz) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+$$;
+CREATE OR REPLACE FUNCTION crosstalk.ms(t timestamptz) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT floor(extract(epoch FROM t) * 1000)::bigint
+$$;
+
+-- --- channels and access ---------------------------------------------------
+
+-- The two members of direct channel dm:<a>:<b>, or 422 for a bad name. The
+-- ids are sorted by code point (COLLATE "C": UTF-8 byte order, the order C
+-- and crosstalk.js use), whatever the database's collation.
+CREATE OR REPLACE FUNCTION crosstalk.dm_members(p_channel text) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    a text := split_part(p_channel, ':', 2);
+    b text := substr(p_channel, 5 + length(split_part(p_channel, ':', 2)));
+BEGIN
+    IF a = '' OR b = '' OR position(':' IN b) > 0
+       OR a COLLATE "C" >= b COLLATE "C"
+       OR char_length(a) > 128 OR char_length(b) > 128
+       OR p_channel ~ '[\u0001-\u001f\u007f-\u009f]' THEN
+        PERFORM crosstalk.fail(422, 'a direct channel is dm:<user_id>:<user_id>, ids sorted and distinct');
+    END IF;
+    RETURN ARRAY[a, b];
+END $$;
+
+-- A named channel exists and is open to app p_app, or 422/404/403.
+CREATE OR REPLACE FUNCTION crosstalk.check_named(p_app text, p_channel text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    allowed text[];
+BEGIN
+    IF p_channel !~ '^[a-z0-9][a-z0-9_.-]{0,63}$' THEN
+        PERFORM crosstalk.fail(422, 'channel names are [a-z0-9][a-z0-9_.-]{0,63}');
+    END IF;
+    SELECT c.apps INTO allowed FROM crosstalk.channels c WHERE c.name = p_channel;
+    IF NOT FOUND THEN
+        PERFORM crosstalk.fail(404, 'no such channel');
+    END IF;
+    IF allowed IS NOT NULL AND NOT (p_app = ANY (allowed)) THEN
+        PERFORM crosstalk.fail(403, 'this channel is not open to app ' || p_app);
+    END IF;
+END $$;
+
+-- May app p_app (and user p_user_id, NULL for an app-key-only request)
+-- read or write p_channel? Creates nothing: a DM channel nobody wrote to yet
+-- reads as empty, and only a post creates it (rate-limited). A DM needs a
+-- member's session. Returns whether the channel exists; fails with
+-- 403/404/422.
+CREATE OR REPLACE FUNCTION crosstalk.check_read(p_app text, p_user_id text, p_channel text)
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    m text[];
+BEGIN
+    IF p_channel IS NULL OR p_channel = '' THEN
+        PERFORM crosstalk.fail(422, 'channel is required');
+    END IF;
+    IF p_channel LIKE 'dm:%' THEN
+        m := crosstalk.dm_members(p_channel);
+        IF p_user_id IS NULL THEN
+            PERFORM crosstalk.fail(403, 'a direct channel needs the session of one of its members');
+        END IF;
+        IF NOT (p_user_id = ANY (m)) THEN
+            PERFORM crosstalk.fail(403, 'not a member of this direct channel');
+        END IF;
+        RETURN EXISTS (SELECT 1 FROM crosstalk.channels c WHERE c.name = p_channel);
+    END IF;
+    PERFORM crosstalk.check_named(p_app, p_channel);
+    RETURN true;
+END $$;
+
+CREATE OR REPLACE FUNCTION crosstalk.create_channel(p_name text, p_title text, p_apps text[])
+RETURNS crosstalk.channels LANGUAGE plpgsql AS $$
+DECLARE
+    c crosstalk.channels;
+BEGIN
+    IF p_name IS NULL OR p_name !~ '^[a-z0-9][a-z0-9_.-]{0,63}$' THEN
+        PERFORM crosstalk.fail(422, 'channel names are [a-z0-9][a-z0-9_.-]{0,63}');
+    END IF;
+    IF char_length(p_title) > 200 OR p_title ~ '[[:cntrl:]]' THEN
+        PERFORM crosstalk.fail(422, 'title must be at most 200 characters without control characters');
+    END IF;
+    IF p_apps IS NOT NULL AND EXISTS (
+        SELECT 1 FROM unnest(p_apps) a WHERE NOT EXISTS (
+            SELECT 1 FROM crosstalk.apps x WHERE x.id = a)) THEN
+        PERFORM crosstalk.fail(422, 'apps lists an unknown app');
+    END IF;
+    INSERT INTO crosstalk.channels (name, title, apps)
+    VALUES (p_name, coalesce(p_title, ''), p_apps)
+    ON CONFLICT DO NOTHING RETURNING * INTO c;
+    IF NOT FOUND THEN
+        PERFORM crosstalk.fail(409, 'channel already exists');
+    END IF;
+    RETURN c;
+END $$;
+
+-- --- events ----------------------------------------------------------------
+
+-- The JSON of one stream event, as the HTTP API and the WebSocket protocol
+-- send it: ids and seqs as strings, times as ISO-8601 UTC plus *_ms. A
+-- message event shows the message's current state. Never NULL: an edit or
+-- delete that outlived its message (prune) is shown from its own row.
+-- PL/pgSQL, so its plan is kept per connection.
+CREATE OR REPLACE FUNCTION crosstalk.event_json(e crosstalk.messages) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t crosstalk.messages;
+BEGIN
+    IF e.kind = 'message' THEN
+        t := e;
+    ELSE
+        SELECT * INTO t FROM crosstalk.messages m WHERE m.id = e.message_id;
+        IF NOT FOUND THEN
+            t := e;
+            t.id := e.message_id;
+            t.client_id := NULL;
+            IF e.kind = 'deleted' THEN
+                t.deleted_at := e.created_at;
+            ELSE
+                t.edited_at := e.created_at;
+            END IF;
+        END IF;
+    END IF;
+    RETURN json_strip_nulls(json_build_object(
+        'type', e.kind,
+        'id', t.id::text,
+        'seq', e.seq::text,
+        'channel', e.channel,
+        'app', t.app,
+        'user', json_build_object('id', t.user_id, 'name', t.display_name),
+        'text', t.text,
+        'client_id', coalesce(t.client_id, ''),
+        'created_at', crosstalk.iso(t.created_at),
+        'created_at_ms', crosstalk.ms(t.created_at),
+        'edited_at', crosstalk.iso(t.edited_at),
+        'edited_at_ms', crosstalk.ms(t.edited_at),
+        'deleted', CASE WHEN t.deleted_at IS NOT NULL THEN true END));
+END $$;
+
+-- The event rides in its NOTIFY when it fits in PostgreSQL's 8000 bytes
+-- (kept under 7900): a node that holds the channel's previous seq delivers
+-- it from the payload; otherwise it reads the stream by seq.
+CREATE OR REPLACE FUNCTION crosstalk.notify_event(e crosstalk.messages, p_event json)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    head text := 'm ' || e.id || ' ' || crosstalk.wire(e.channel) || ' ' || e.seq;
+    payload text;
+BEGIN
+    IF p_event IS NULL THEN
+        PERFORM pg_notify('crosstalk', head);
+        RETURN;
+    END IF;
+    payload := head || ' ' || coalesce(e.exclude_ref_hash, '-') || ' ' || p_event::text;
+    PERFORM pg_notify('crosstalk', CASE WHEN octet_length(payload) < 7900
+                                        THEN payload ELSE head END);
+END $$;
+
+-- Events of p_channel with seq > p_after, oldest first, at most p_limit:
+-- the replay and the live fetch both read through this.
+CREATE OR REPLACE FUNCTION crosstalk.events_after(p_channel text, p_after bigint, p_limit int)
+RETURNS TABLE (seq bigint, event text)
+LANGUAGE sql STABLE AS $$
+    SELECT m.seq, crosstalk.event_json(m)::text FROM crosstalk.messages m
+    WHERE m.channel = p_channel AND m.seq > p_after
+    ORDER BY m.seq LIMIT p_limit
+$$;
+
+-- History: the p_limit events before p_before, returned oldest first.
+CREATE OR REPLACE FUNCTION crosstalk.events_before(p_channel text, p_before bigint, p_limit int)
+RETURNS TABLE (seq bigint, event text)
+LANGUAGE sql STABLE AS $$
+    SELECT x.seq, x.event FROM (
+        SELECT m.seq, crosstalk.event_json(m)::text AS event FROM crosstalk.messages m
+        WHERE m.channel = p_channel AND m.seq < p_before
+        ORDER BY m.seq DESC LIMIT p_limit) x
+    ORDER BY x.seq
+$$;
+
+-- --- the write path ----------------------------------------------------------
+
+-- A post's input, then its access. Returns whether the channel exists.
+CREATE OR REPLACE FUNCTION crosstalk.post_check(
+    p_app text, p_user_id text, p_display_name text, p_channel text,
+    p_text text, p_client_id text) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM crosstalk.check_user(p_user_id, p_display_name);
+    PERFORM crosstalk.check_text(p_text);
+    IF char_length(p_client_id) > 128 THEN
+        PERFORM crosstalk.fail(422, 'client_id is longer than 128 characters');
+    END IF;
+    RETURN crosstalk.check_read(p_app, p_user_id, p_channel);
+END $$;
+
+-- The channel row's lock orders every writer of the channel: a seq taken
+-- under it commits before the next writer can take its own. A DM channel
+-- is created here, on its first post.
+CREATE OR REPLACE FUNCTION crosstalk.lock_channel(p_channel text, p_exists boolean)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT p_exists THEN
+        INSERT INTO crosstalk.channels (name) VALUES (p_channel) ON CONFLICT DO NOTHING;
+    END IF;
+    PERFORM 1 FROM crosstalk.channels WHERE name = p_channel FOR UPDATE;
+END $$;
+
+-- The post itself, for a caller that checked it (post_check) and holds the
+-- channel's lock (lock_channel): a repeated client_id returns the earlier
+-- message (created false); else the next seq, the row with the
+-- exclude_sender mark, its event JSON (made once, for the NOTIFY and the
+-- caller) and the NOTIFY.
+CREATE OR REPLACE FUNCTION crosstalk.post_locked(
+    p_app text, p_user_id text, p_display_name text, p_channel text,
+    p_text text, p_client_id text, p_exclude_hash text,
+    OUT msg crosstalk.messages, OUT created boolean, OUT event json)
+LANGUAGE plpgsql AS $$
+DECLARE
+    s bigint;
+BEGIN
+    IF p_client_id = '' THEN
+        p_client_id := NULL;
+    END IF;
+    IF p_client_id IS NOT NULL THEN
+        SELECT * INTO msg FROM crosstalk.messages m
+        WHERE m.app = p_app AND m.user_id = p_user_id
+          AND m.client_id = p_client_id AND m.kind = 'message';
+        IF FOUND THEN
+            IF msg.channel <> p_channel THEN
+                PERFORM crosstalk.fail(409, 'client_id was already used in another channel');
+            END IF;
+            created := false;
+            event := crosstalk.event_json(msg);
+            RETURN;
+        END IF;
+    END IF;
+    UPDATE crosstalk.channels SET last_seq = last_seq + 1
+    WHERE name = p_channel RETURNING last_seq INTO s;
+    msg.id := nextval(pg_get_serial_sequence('crosstalk.messages', 'id'));
+    INSERT INTO crosstalk.messages
+        (id, channel, seq, kind, message_id, app, user_id, display_name, text,
+         client_id, exclude_ref_hash)
+    VALUES (msg.id, p_channel, s, 'message', msg.id, p_app, p_user_id,
+            p_display_name, p_text, p_client_id, p_exclude_hash)
+    RETURNING * INTO msg;
+    event := crosstalk.event_json(msg);
+    PERFORM crosstalk.notify_event(msg, event);
+    created := true;
+END $$;
+
+-- post_message for callers that need more than the row: whether this call
+-- created it, and the event JSON. No rate limit (apps' own transactions).
+CREATE OR REPLACE FUNCTION crosstalk.post_message_x(
+    p_app text, p_user_id text, p_display_name text, p_channel text,
+    p_text text, p_client_id text, p_exclude_hash text,
+    OUT msg crosstalk.messages, OUT created boolean, OUT event json)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+BEGIN
+    PERFORM crosstalk.lock_channel(p_channel, crosstalk.post_check(
+        p_app, p_user_id, p_display_name, p_channel, p_text, p_client_id));
+    SELECT * INTO r FROM crosstalk.post_locked(p_app, p_user_id, p_display_name,
+        p_channel, p_text, p_client_id, p_exclude_hash);
+    msg := r.msg;
+    created := r.created;
+    event := r.event;
+END $$;
+
+-- The contract's post: a message committed in the caller's transaction
+-- reaches browsers when (and only if) that transaction commits.
+CREATE OR REPLACE FUNCTION crosstalk.post_message(
+    app text, user_id text, display_name text, channel text, text text,
+    client_id text DEFAULT NULL)
+RETURNS crosstalk.messages LANGUAGE sql AS $$
+    SELECT (crosstalk.post_message_x($1, $2, $3, $4, $5, $6, NULL)).msg
+$$;
+
+-- Fixed-window rate limit shared by every process: 0 when allowed, else
+-- the seconds until the window reopens.
+CREATE OR REPLACE FUNCTION crosstalk.rate_take(p_key text, p_limit int, p_window int)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    c int;
+    ws timestamptz;
+    w interval := make_interval(secs => p_window);
+BEGIN
+    INSERT INTO crosstalk.rate_limits AS r (key, window_start, count)
+    VALUES (p_key, now(), 1)
+    ON CONFLICT (key) DO UPDATE SET
+        window_start = CASE WHEN r.window_start <= now() - w THEN now() ELSE r.window_start END,
+        count = CASE WHEN r.window_start <= now() - w THEN 1 ELSE r.count + 1 END
+    RETURNING r.count, r.window_start INTO c, ws;
+    IF c > p_limit THEN
+        RETURN greatest(1, ceil(extract(epoch FROM ws + w - now()))::int);
+    END IF;
+    RETURN 0;
+END $$;
+
+-- A post from the daemons (HTTP POST messages, WebSocket publish): the
+-- checks, the channel's lock, the per-user rate limit (the same key on
+-- both paths), the post and the exclude_sender mark, in lock order. A
+-- throttled post returns retry_after > 0 and stores nothing, not even a
+-- new DM channel. event is the message's event JSON.
+CREATE OR REPLACE FUNCTION crosstalk.api_post(
+    p_app text, p_user_id text, p_display_name text, p_channel text,
+    p_text text, p_client_id text, p_exclude_ref text,
+    p_rate_limit int, p_rate_window int,
+    OUT retry_after int, OUT event json, OUT created boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    have boolean := crosstalk.post_check(p_app, p_user_id, p_display_name,
+                                         p_channel, p_text, p_client_id);
+    r record;
+BEGIN
+    IF have THEN
+        PERFORM crosstalk.lock_channel(p_channel, true);
+    END IF;
+    retry_after := crosstalk.rate_take('pub:' || p_app || ':' || p_user_id,
+                                       p_rate_limit, p_rate_window);
+    IF retry_after > 0 THEN
+        created := false;
+        RETURN;
+    END IF;
+    IF NOT have THEN
+        PERFORM crosstalk.lock_channel(p_channel, false);
+    END IF;
+    SELECT * INTO r FROM crosstalk.post_locked(
+        p_app, p_user_id, p_display_name, p_channel, p_text, p_client_id,
+        CASE WHEN p_exclude_ref IS NOT NULL
+             THEN encode(sha256(convert_to(p_exclude_ref, 'UTF8')), 'hex') END);
+    event := r.event;
+    created := r.created;
+END $$;
+
+-- Group commit (crosstalk-fcgi's posts, crosstalk-wsd's publishes that
+-- waited together): one transaction, one WAL flush. p_posts: a JSON array
+-- of {app, user_id, name, channel, text, client_id, exclude_ref, limit,
+-- window}. One row per post, i = its index (from 0): api_post's
+-- (retry_after, event, created), or the SQLSTATE and message of the error
+-- that refused it. Each post runs in its own subtransaction, so a refused
+-- post leaves no trace (not even a rate-limit count) and does not undo the
+-- others.
+--
+-- The batch never waits for another transaction's channel lock: it takes
+-- the rows of its channels first, all at once, with SKIP LOCKED, and a post
+-- whose channel is held elsewhere (an app's long transaction, another
+-- batch) comes back at once as 55P03 "busy", for the caller to send alone.
+-- Then the posts go in rate-key order (arrival order per key), so two
+-- batches take rate-limit rows in one order: no deadlock between batches.
+-- crosstalk-fcgi sends at most 32 posts at once: PostgreSQL keeps 64
+-- subtransaction ids per transaction in shared memory before it spills.
+CREATE OR REPLACE FUNCTION crosstalk.api_post_batch(p_posts json)
+RETURNS TABLE (i int, retry_after int, event json, created boolean,
+               err_state text, err_message text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    p record;
+    got text[];
+BEGIN
+    SELECT coalesce(array_agg(x.name), '{}') INTO got FROM (
+        SELECT c.name FROM crosstalk.channels c
+        WHERE c.name IN (SELECT v->>'channel' FROM json_array_elements(p_posts) v)
+        ORDER BY c.name COLLATE "C" FOR UPDATE SKIP LOCKED) x;
+    FOR p IN SELECT (x.n - 1)::int AS n, x.v
+             FROM json_array_elements(p_posts) WITH ORDINALITY AS x(v, n)
+             ORDER BY ('pub:' || (x.v->>'app') || ':' || (x.v->>'user_id')) COLLATE "C", x.n
+    LOOP
+        i := p.n;
+        retry_after := 0;
+        event := NULL;
+        created := false;
+        err_state := NULL;
+        err_message := NULL;
+        IF NOT (p.v->>'channel' = ANY (got)) AND EXISTS (
+            SELECT 1 FROM crosstalk.channels c WHERE c.name = p.v->>'channel') THEN
+            err_state := '55P03';
+            err_message := 'channel is busy';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        BEGIN
+            SELECT a.retry_after, a.event, a.created
+            INTO retry_after, event, created
+            FROM crosstalk.api_post(p.v->>'app', p.v->>'user_id', p.v->>'name',
+                                    p.v->>'channel', p.v->>'text', p.v->>'client_id',
+                                    p.v->>'exclude_ref', (p.v->>'limit')::int,
+                                    (p.v->>'window')::int) a;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE,
+                                    err_message = MESSAGE_TEXT;
+        END;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+
+-- Publish from a WebSocket: api_post, answered as the ack needs it.
+-- retry_after > 0: rate limited, nothing stored.
+CREATE OR REPLACE FUNCTION crosstalk.ws_publish(
+    p_app text, p_user_id text, p_display_name text, p_channel text,
+    p_text text, p_client_id text, p_limit int, p_window int,
+    OUT retry_after int, OUT id bigint, OUT seq bigint, OUT channel text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    ev json;
+BEGIN
+    SELECT a.retry_after, a.event INTO retry_after, ev
+    FROM crosstalk.api_post(p_app, p_user_id, p_display_name, p_channel, p_text,
+                            p_client_id, NULL, p_limit, p_window) a;
+    id := (ev->>'id')::bigint;
+    seq := (ev->>'seq')::bigint;
+    channel := ev->>'channel';
+END $$;
+
+-- Edit or delete message p_id. p_user_id NULL: moderation by the app key,
+-- which may delete any message in a channel the app may use but edit only
+-- its own app's (an edit keeps the author's name on the words). Otherwise
+-- only the author.
+CREATE OR REPLACE FUNCTION crosstalk.change_message(
+    p_kind text, p_app text, p_user_id text, p_id bigint, p_text text)
+RETURNS crosstalk.messages LANGUAGE plpgsql AS $$
+DECLARE
+    t crosstalk.messages;
+    ev crosstalk.messages;
+    s bigint;
+BEGIN
+    IF p_kind = 'edited' THEN
+        PERFORM crosstalk.check_text(p_text);
+    END IF;
+    SELECT * INTO t FROM crosstalk.messages WHERE id = p_id AND kind = 'message';
+    IF NOT FOUND THEN
+        PERFORM crosstalk.fail(404, 'no such message');
+    END IF;
+    PERFORM crosstalk.check_read(p_app, p_user_id, t.channel);
+    IF p_user_id IS NOT NULL AND (t.user_id <> p_user_id) THEN
+        PERFORM crosstalk.fail(403, 'only the author may change this message');
+    END IF;
+    IF p_user_id IS NULL AND p_kind = 'edited' AND t.app <> p_app THEN
+        PERFORM crosstalk.fail(403, 'an app key edits only its own app''s messages (it may delete others)');
+    END IF;
+    UPDATE crosstalk.channels SET last_seq = last_seq + 1
+    WHERE name = t.channel RETURNING last_seq INTO s;
+    -- re-read under the channel lock: a concurrent delete may have won
+    SELECT * INTO t FROM crosstalk.messages WHERE id = p_id;
+    IF t.deleted_at IS NOT NULL THEN
+        PERFORM crosstalk.fail(409, 'message was deleted');
+    END IF;
+    IF p_kind = 'edited' THEN
+        UPDATE crosstalk.messages SET text = p_text, edited_at = clock_timestamp()
+        WHERE id = p_id;
+    ELSE
+        UPDATE crosstalk.messages SET text = '', deleted_at = clock_timestamp()
+        WHERE id = p_id;
+    END IF;
+    INSERT INTO crosstalk.messages
+        (channel, seq, kind, message_id, app, user_id, display_name, text)
+    VALUES (t.channel, s, p_kind, p_id, p_app, coalesce(p_user_id, ''),
+            coalesce(p_user_id, p_app), CASE WHEN p_kind = 'edited' THEN p_text ELSE '' END)
+    RETURNING * INTO ev;
+    -- the short form: the event is read back (rare, and its JSON needs
+    -- the changed row, which event_json in this statement would not see)
+    PERFORM crosstalk.notify_event(ev, NULL);
+    RETURN ev;
+END $$;
+
+-- messages/edit and messages/delete: change_message, except that an
+-- app key alone (moderation) may not touch a direct conversation, which
+-- it may not read either. Returns the new event's JSON.
+CREATE OR REPLACE FUNCTION crosstalk.api_change(
+    p_kind text, p_app text, p_user_id text, p_id bigint, p_text text)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    ch text;
+    ev crosstalk.messages;
+BEGIN
+    SELECT m.channel INTO ch FROM crosstalk.messages m
+    WHERE m.id = p_id AND m.kind = 'message';
+    IF NOT FOUND THEN
+        PERFORM crosstalk.fail(404, 'no such message');
+    END IF;
+    IF p_user_id IS NULL AND ch LIKE 'dm:%' THEN
+        PERFORM crosstalk.fail(403, 'a direct message is changed only by its author''s session');
+    END IF;
+    ev := crosstalk.change_message(p_kind, p_app, p_user_id, p_id, p_text);
+    -- a statement of its own: event_json (STABLE) must see the change
+    RETURN crosstalk.event_json(ev);
+END $$;
+
+-- --- reading -------------------------------------------------------------------
+
+-- Events of p_channel with seq > p_after, oldest first, at most p_limit,
+-- as {"messages":[event...], "last_seq", "has_more"}. last_seq is the
+-- cursor to pass as the next after: the seq of the last event returned,
+-- else the channel's last seq. One statement, one snapshot: a seq below
+-- last_seq is always committed (seqs are taken under the channel lock).
+CREATE OR REPLACE FUNCTION crosstalk.poll(p_app text, p_user_id text, p_channel text,
+                                          p_after bigint, p_limit int)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    evs json;
+    n int;
+    top bigint;
+    last bigint;
+BEGIN
+    IF p_after IS NULL OR p_after < 0 THEN
+        PERFORM crosstalk.fail(422, 'after must be a seq >= 0');
+    END IF;
+    IF p_limit IS NULL OR p_limit < 1 THEN
+        PERFORM crosstalk.fail(422, 'limit must be >= 1');
+    END IF;
+    IF NOT crosstalk.check_read(p_app, p_user_id, p_channel) THEN
+        RETURN json_build_object('messages', '[]'::json, 'last_seq', '0',
+                                 'has_more', false);
+    END IF;
+    SELECT c.last_seq INTO last FROM crosstalk.channels c WHERE c.name = p_channel;
+    SELECT coalesce(json_agg(crosstalk.event_json(m) ORDER BY m.seq), '[]'::json),
+           count(*), max(m.seq)
+    INTO evs, n, top
+    FROM (SELECT * FROM crosstalk.messages x
+          WHERE x.channel = p_channel AND x.seq > p_after
+          ORDER BY x.seq LIMIT p_limit) m;
+    RETURN json_build_object('messages', evs,
+                             'last_seq', coalesce(top, last)::text,
+                             'has_more', coalesce(top, last) < last);
+END $$;
+
+-- Unread messages (by others, not deleted) after the user's read marker,
+-- counted up to 10000 so that a huge unread backlog stays cheap.
+CREATE OR REPLACE FUNCTION crosstalk.unread_count(p_user_id text, p_channel text) RETURNS int
+LANGUAGE sql STABLE AS $$
+    SELECT count(*)::int FROM (
+        SELECT 1 FROM crosstalk.messages m
+        WHERE m.channel = p_channel AND m.kind = 'message' AND m.deleted_at IS NULL
+          AND m.user_id <> p_user_id
+          AND m.seq > coalesce((SELECT r.seq FROM crosstalk.read_markers r
+                                WHERE r.user_id = p_user_id AND r.channel = p_channel), 0)
+        LIMIT 10000) x
+$$;
+
+CREATE OR REPLACE FUNCTION crosstalk.mark_read(p_user_id text, p_channel text, p_seq bigint)
+RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO crosstalk.read_markers AS r (user_id, channel, seq)
+    VALUES (p_user_id, p_channel, greatest(p_seq, 0))
+    ON CONFLICT (user_id, channel) DO UPDATE
+        SET seq = greatest(r.seq, excluded.seq), updated_at = now();
+    PERFORM pg_notify('crosstalk', 'r ' || crosstalk.wire(p_channel) || ' '
+                                   || crosstalk.wire(p_user_id));
+    RETURN crosstalk.unread_count(p_user_id, p_channel);
+END $$;
+
+-- Channels app p_app (and, when given, user p_user_id) may read.
+CREATE OR REPLACE FUNCTION crosstalk.channels_for(p_app text, p_user_id text)
+RETURNS TABLE (name text, title text, apps text[], last_seq bigint, unread int)
+LANGUAGE sql STABLE AS $$
+    SELECT c.name, c.title, c.apps, c.last_seq,
+           CASE WHEN p_user_id IS NULL THEN 0
+                ELSE crosstalk.unread_count(p_user_id, c.name) END
+    FROM crosstalk.channels c
+    WHERE (c.name NOT LIKE 'dm:%' AND (c.apps IS NULL OR p_app = ANY (c.apps)))
+       OR (p_user_id IS NOT NULL AND c.name LIKE 'dm:%'
+           AND (split_part(c.name, ':', 2) = p_user_id
+                OR substr(c.name, 5 + length(split_part(c.name, ':', 2))) = p_user_id))
+    ORDER BY c.name
+$$;
+
+-- --- sessions and tickets ----------------------------------------------------
+
+CREATE OR REPLACE FUNCTION crosstalk.register_session(
+    app text, user_id text, display_name text, ttl_seconds int DEFAULT 86400)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    ref text;
+BEGIN
+    PERFORM crosstalk.check_user($2, $3);
+    IF ttl_seconds IS NULL OR ttl_seconds NOT BETWEEN 60 AND 31 * 86400 THEN
+        PERFORM crosstalk.fail(422, 'ttl must be 60..2678400 seconds');
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM crosstalk.apps a WHERE a.id = $1) THEN
+        PERFORM crosstalk.fail(404, 'no such app');
+    END IF;
+    -- two v4 UUIDs from the server's strong random source: 244 random bits
+    ref := 'cs_' || replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
+    INSERT INTO crosstalk.sessions (ref_hash, app, user_id, display_name, expires_at)
+    VALUES (encode(sha256(convert_to(ref, 'UTF8')), 'hex'), $1, $2, $3,
+            now() + make_interval(secs => ttl_seconds));
+    RETURN ref;
+END $$;
+
+-- Ends a login: its unredeemed tickets go, and every daemon node closes its
+-- connections (NOTIFY), whichever resolver is in use. True if a session in
+-- crosstalk's own table was live.
+CREATE OR REPLACE FUNCTION crosstalk.end_session(app text, ref text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    h text := encode(sha256(convert_to(coalesce($2, ''), 'UTF8')), 'hex');
+    n int;
+BEGIN
+    UPDATE crosstalk.sessions s SET ended_at = now()
+    WHERE s.ref_hash = h AND s.app = $1 AND s.ended_at IS NULL;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM crosstalk.tickets t WHERE t.ref_hash = h AND t.app = $1;
+    PERFORM pg_notify('crosstalk', 'e ' || crosstalk.wire($1) || ' ' || h);
+    RETURN n > 0;
+END $$;
+
+-- Tickets: the HTTP API generates the random value and the sealed ref.
+CREATE OR REPLACE FUNCTION crosstalk.mint_ticket(
+    p_hash text, p_app text, p_ref text, p_ref_box text, p_ttl int,
+    OUT user_id text, OUT display_name text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT r.user_id, r.display_name INTO user_id, display_name
+    FROM crosstalk.resolve_session(p_app, p_ref) r LIMIT 1;
+    IF NOT FOUND THEN
+        PERFORM crosstalk.fail(401, 'session is not logged in');
+    END IF;
+    INSERT INTO crosstalk.tickets (hash, app, user_id, display_name, ref_hash, ref_box, expires_at)
+    VALUES (p_hash, p_app, user_id, display_name,
+            encode(sha256(convert_to(p_ref, 'UTF8')), 'hex'), p_ref_box,
+            now() + make_interval(secs => p_ttl));
+END $$;
+
+-- Single use: the row is gone whatever the outcome.
+CREATE OR REPLACE FUNCTION crosstalk.redeem_ticket(p_hash text)
+RETURNS TABLE (app text, user_id text, display_name text, ref_hash text, ref_box text)
+LANGUAGE sql AS $$
+    WITH t AS (DELETE FROM crosstalk.tickets WHERE hash = p_hash RETURNING *)
+    SELECT t.app, t.user_id, t.display_name, t.ref_hash, t.ref_box
+    FROM t WHERE t.expires_at > now()
+$$;
+
+-- Batched re-check of live logins: of the (app, ref) pairs given, those the
+-- resolver no longer returns, named by app and sha256(ref).
+CREATE OR REPLACE FUNCTION crosstalk.ended_sessions(p_apps text[], p_refs text[])
+RETURNS TABLE (app text, ref_hash text)
+LANGUAGE sql AS $$
+    SELECT x.app, encode(sha256(convert_to(x.ref, 'UTF8')), 'hex')
+    FROM unnest(p_apps, p_refs) AS x(app, ref)
+    WHERE NOT EXISTS (SELECT 1 FROM crosstalk.resolve_session(x.app, x.ref))
+$$;
+
+-- --- crosstalk-wsd -------------------------------------------------------------
+
+-- Subscribe: may the user read the channel (nothing is created), and the
+-- channel's current last seq (0 for a DM nobody wrote to yet).
+CREATE OR REPLACE FUNCTION crosstalk.ws_subscribe(p_app text, p_user_id text, p_channel text)
+RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF NOT crosstalk.check_read(p_app, p_user_id, p_channel) THEN
+        RETURN 0;
+    END IF;
+    RETURN (SELECT c.last_seq FROM crosstalk.channels c WHERE c.name = p_channel);
+END $$;
+
+-- read: access check, then the read marker (mark_read NOTIFYs
+-- 'r <channel> <user id>' so every node updates the user's connections).
+-- A DM nobody wrote to has nothing to mark.
+CREATE OR REPLACE FUNCTION crosstalk.ws_read(p_app text, p_user_id text, p_channel text, p_seq bigint)
+RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT crosstalk.check_read(p_app, p_user_id, p_channel) THEN
+        RETURN 0;
+    END IF;
+    RETURN crosstalk.mark_read(p_user_id, p_channel, p_seq);
+END $$;
+
+-- history: access check, then up to p_limit events before p_before.
+CREATE OR REPLACE FUNCTION crosstalk.ws_history(p_app text, p_user_id text, p_channel text,
+                                                p_before bigint, p_limit int)
+RETURNS TABLE (seq bigint, event text) LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM crosstalk.check_read(p_app, p_user_id, p_channel);
+    RETURN QUERY SELECT * FROM crosstalk.events_before(p_channel, p_before, p_limit);
+END $$;
+
+-- typing reaches the channel's subscribers on every node, never stored.
+CREATE OR REPLACE FUNCTION crosstalk.ws_typing(p_channel text, p_user json) RETURNS void
+LANGUAGE sql AS $$
+    SELECT pg_notify('crosstalk', 't ' || crosstalk.wire(p_channel) || ' ' || p_user::text)
+$$;
+
+-- --- presence --------------------------------------------------------------------
+
+-- Users online in a channel across all live nodes.
+CREATE OR REPLACE FUNCTION crosstalk.presence_of(p_channel text, p_ttl int DEFAULT 45)
+RETURNS TABLE (app text, user_id text, display_name text)
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT ON (p.app, p.user_id) p.app, p.user_id, p.display_name
+    FROM crosstalk.presence p JOIN crosstalk.nodes n USING (node_id)
+    WHERE p.channel = p_channel
+      AND n.heartbeat_at > now() - make_interval(secs => p_ttl)
+    ORDER BY p.app, p.user_id
+$$;
+
+-- A node announces itself (and forgets rows a previous run left behind).
+CREATE OR REPLACE FUNCTION crosstalk.node_up(p_node text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    c text;
+BEGIN
+    FOR c IN DELETE FROM crosstalk.presence WHERE node_id = p_node RETURNING channel LOOP
+        PERFORM pg_notify('crosstalk', 'p ' || crosstalk.wire(c));
+    END LOOP;
+    INSERT INTO crosstalk.nodes (node_id) VALUES (p_node)
+    ON CONFLICT (node_id) DO UPDATE SET started_at = now(), heartbeat_at = now();
+END $$;
+
+CREATE OR REPLACE FUNCTION crosstalk.node_heartbeat(p_node text) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO crosstalk.nodes (node_id) VALUES (p_node)
+    ON CONFLICT (node_id) DO UPDATE SET heartbeat_at = now()
+$$;
+
+-- A node that stops cleanly takes its users with it.
+CREATE OR REPLACE FUNCTION crosstalk.node_down(p_node text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    c text;
+BEGIN
+    FOR c IN SELECT DISTINCT channel FROM crosstalk.presence WHERE node_id = p_node LOOP
+        PERFORM pg_notify('crosstalk', 'p ' || crosstalk.wire(c));
+    END LOOP;
+    DELETE FROM crosstalk.nodes WHERE node_id = p_node;
+END $$;
+
+-- presence rows for many connections at once, applied in order (a node
+-- batches its joins and leaves); one 'p <channel>' per channel touched.
+CREATE OR REPLACE FUNCTION crosstalk.presence_apply(
+    p_node text, p_conns bigint[], p_channels text[], p_apps text[],
+    p_users text[], p_names text[], p_on boolean[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    i int;
+    c text;
+BEGIN
+    INSERT INTO crosstalk.nodes (node_id) VALUES (p_node) ON CONFLICT DO NOTHING;
+    FOR i IN 1 .. coalesce(array_length(p_conns, 1), 0) LOOP
+        IF p_on[i] THEN
+            INSERT INTO crosstalk.presence (node_id, conn_id, channel, app, user_id, display_name)
+            VALUES (p_node, p_conns[i], p_channels[i], p_apps[i], p_users[i], p_names[i])
+            ON CONFLICT DO NOTHING;
+        ELSE
+            DELETE FROM crosstalk.presence
+            WHERE node_id = p_node AND conn_id = p_conns[i] AND channel = p_channels[i];
+        END IF;
+    END LOOP;
+    FOR c IN SELECT DISTINCT x FROM unnest(p_channels) x LOOP
+        PERFORM pg_notify('crosstalk', 'p ' || crosstalk.wire(c));
+    END LOOP;
+END $$;
+
+-- One connection's presence in one channel: on = true adds the row, false
+-- removes it. Every node watching the channel hears 'p <channel>'.
+CREATE OR REPLACE FUNCTION crosstalk.presence_set(
+    p_node text, p_conn bigint, p_channel text, p_app text, p_user_id text,
+    p_display_name text, p_on boolean) RETURNS void
+LANGUAGE sql AS $$
+    SELECT crosstalk.presence_apply(p_node, ARRAY[p_conn], ARRAY[p_channel], ARRAY[p_app],
+                                    ARRAY[p_user_id], ARRAY[p_display_name], ARRAY[p_on])
+$$;
+
+-- --- retention ---------------------------------------------------------------------
+
+-- Messages older than p_days, and expired sessions and tickets. An edit or
+-- delete event that outlives its message stays in the stream (seqs stay
+-- gapless) and is shown from its own row (event_json).
+CREATE OR REPLACE FUNCTION crosstalk.prune(p_days int) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF p_days IS NULL OR p_days < 0 THEN
+        PERFORM crosstalk.fail(422, 'days must be >= 0');
+    END IF;
+    DELETE FROM crosstalk.messages WHERE created_at < now() - make_interval(days => p_days);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM crosstalk.sessions WHERE expires_at < now() - interval '1 day'
+                                      OR ended_at < now() - interval '1 day';
+    DELETE FROM crosstalk.tickets WHERE expires_at < now();
+    DELETE FROM crosstalk.rate_limits WHERE window_start < now() - interval '1 day';
+    DELETE FROM crosstalk.nodes WHERE heartbeat_at < now() - interval '1 day';
+    RETURN n;
+END $$;
+
+-- --- least privilege -----------------------------------------------------------------
+-- Three kinds of database role touch crosstalk:
+--   the owner    runs `crosstalkctl migrate`, owns schema crosstalk and
+--                every object in it (and so the SECURITY DEFINER resolver);
+--   runtime      crosstalk-fcgi and crosstalk-wsd: owns nothing, may use the
+--                schema, execute its functions and read/write the live
+--                tables; reads apps (keys, origins) and migrations only;
+--   apps' roles  may be given the runtime grants too, to call the SQL
+--                functions in their own transactions.
+-- `crosstalkctl grant ROLE` (as the owner) calls grant_runtime(), which
+-- records the role; every later `migrate` grants again, so objects added by
+-- later migrations reach the recorded roles. `crosstalkctl check` reports
+-- what privilege_report() finds missing or in excess.
+
+-- What a runtime role may do with each table of the schema. A table not
+-- listed here (added by a later migration) gets SELECT/INSERT/UPDATE/DELETE;
+-- list it to narrow that. NULL privileges: none at all.
+CREATE OR REPLACE FUNCTION crosstalk.runtime_table_privileges()
+RETURNS TABLE (tbl name, privileges text[])
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    WITH narrowed (tbl, privileges) AS (VALUES
+        ('apps'::name,      ARRAY['SELECT']),
+        ('migrations',      ARRAY['SELECT']),
+        ('code',            ARRAY['SELECT']),
+        ('runtime_roles',   NULL::text[]),
+        ('sessions',        ARRAY['SELECT', 'INSERT', 'UPDATE']),
+        ('channels',        ARRAY['SELECT', 'INSERT', 'UPDATE']),
+        ('messages',        ARRAY['SELECT', 'INSERT', 'UPDATE']),
+        ('read_markers',    ARRAY['SELECT', 'INSERT', 'UPDATE']))
+    SELECT c.relname,
+           CASE WHEN n.tbl IS NULL THEN ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']
+                ELSE n.privileges END
+    FROM pg_class c
+    JOIN pg_namespace s ON s.oid = c.relnamespace AND s.nspname = 'crosstalk'
+    LEFT JOIN narrowed n ON n.tbl = c.relname
+    WHERE c.relkind IN ('r', 'p')
+    ORDER BY c.relname
+$$;
+
+-- Grant p_role exactly the runtime privileges (and take back any other
+-- table privilege it had). Run by the owner; records p_role.
+CREATE OR REPLACE FUNCTION crosstalk.grant_runtime(p_role name) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    r record;
+    f record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_role) THEN
+        RAISE EXCEPTION USING ERRCODE = 'CT404',
+            MESSAGE = format('role %I does not exist (CREATE ROLE %I LOGIN first)', p_role, p_role);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'crosstalk'
+               AND nspowner = (SELECT oid FROM pg_roles WHERE rolname = p_role)) THEN
+        RAISE EXCEPTION USING ERRCODE = 'CT422',
+            MESSAGE = format('role %I owns schema crosstalk: the daemons need a role of their own', p_role);
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA crosstalk TO %I', p_role);
+    EXECUTE format('REVOKE CREATE ON SCHEMA crosstalk FROM %I', p_role);
+    FOR r IN SELECT * FROM crosstalk.runtime_table_privileges() LOOP
+        EXECUTE format('REVOKE ALL ON TABLE crosstalk.%I FROM %I', r.tbl, p_role);
+        IF r.privileges IS NOT NULL THEN
+            EXECUTE format('GRANT %s ON TABLE crosstalk.%I TO %I',
+                           array_to_string(r.privileges, ', '), r.tbl, p_role);
+        END IF;
+    END LOOP;
+    EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA crosstalk TO %I', p_role);
+    FOR f IN SELECT p.oid::regprocedure AS sig FROM pg_proc p
+             JOIN pg_namespace s ON s.oid = p.pronamespace AND s.nspname = 'crosstalk'
+             WHERE p.proname <> 'grant_runtime' LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', f.sig, p_role);
+    END LOOP;
+    INSERT INTO crosstalk.runtime_roles (role) VALUES (p_role)
+    ON CONFLICT (role) DO UPDATE SET granted_at = now();
+END $$;
+REVOKE ALL ON FUNCTION crosstalk.grant_runtime(name) FROM PUBLIC;
+
+-- What p_role lacks for the runtime, and what it holds beyond it:
+-- (problem 'missing' | 'excess', object, privilege). No rows: as it should be.
+CREATE OR REPLACE FUNCTION crosstalk.privilege_report(p_role name)
+RETURNS TABLE (problem text, object text, privilege text)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT 'missing', 'schema crosstalk', 'USAGE'
+    WHERE NOT has_schema_privilege(p_role, 'crosstalk', 'USAGE')
+    UNION ALL
+    SELECT 'missing', 'table crosstalk.' || t.tbl, p.priv
+    FROM crosstalk.runtime_table_privileges() t, unnest(t.privileges) p(priv)
+    WHERE NOT has_table_privilege(p_role, ('crosstalk.' || quote_ident(t.tbl))::regclass, p.priv)
+    UNION ALL
+    SELECT 'missing', 'sequence crosstalk.' || c.relname, 'USAGE'
+    FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace AND s.nspname = 'crosstalk'
+    WHERE c.relkind = 'S'
+      AND CASE WHEN c.relkind = 'S' THEN NOT has_sequence_privilege(p_role, c.oid, 'USAGE') END
+    UNION ALL
+    SELECT 'missing', 'function ' || p.oid::regprocedure::text, 'EXECUTE'
+    FROM pg_proc p JOIN pg_namespace s ON s.oid = p.pronamespace AND s.nspname = 'crosstalk'
+    WHERE p.proname <> 'grant_runtime' AND NOT has_function_privilege(p_role, p.oid, 'EXECUTE')
+    UNION ALL
+    SELECT 'excess', 'role ' || quote_ident(p_role), 'SUPERUSER'
+    FROM pg_roles WHERE rolname = p_role AND rolsuper
+    UNION ALL
+    SELECT 'excess', 'schema crosstalk', 'CREATE'
+    WHERE has_schema_privilege(p_role, 'crosstalk', 'CREATE')
+    UNION ALL
+    SELECT 'excess', 'table crosstalk.' || t.tbl, p.priv
+    FROM crosstalk.runtime_table_privileges() t,
+         unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p(priv)
+    WHERE NOT (p.priv = ANY (coalesce(t.privileges, '{}')))
+      AND has_table_privilege(p_role, ('crosstalk.' || quote_ident(t.tbl))::regclass, p.priv)
+      AND NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_role AND rolsuper)
+    UNION ALL
+    SELECT 'excess', 'owns ' || c.relname, 'OWNER'
+    FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace AND s.nspname = 'crosstalk'
+    WHERE c.relowner = (SELECT oid FROM pg_roles WHERE rolname = p_role)
+      AND c.relkind IN ('r', 'p', 'S', 'v', 'm')
+$$;

@@ -78,15 +78,23 @@ ct_valid_app_id(const char *s)
 	return valid_name(s, 32, "_-");
 }
 
-/* A user id inside a DM name: 1..128 bytes, no ':' and no control bytes. */
-static int
-valid_dm_user(const char *s, size_t n)
+/* The one rule for user ids (sql/functions.sql check_user says the same):
+ * valid UTF-8, 1-128 characters, no ':' and no control character (C0,
+ * DEL, C1: U+0080-U+009F, encoded 0xC2 0x80-0x9F). */
+int
+ct_valid_user_id(const char *s, size_t n)
 {
-	if (n == 0 || n > 128)
+	long chars = ct_utf8_count(s, n);
+
+	if (chars < 1 || chars > 128)
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] == ':' || (unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == ':' || c < 0x20 || c == 0x7f ||
+		    (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] < 0xa0))
 			return 0;
+	}
 	return 1;
 }
 
@@ -106,11 +114,10 @@ ct_valid_channel(const char *s)
 	alen = (size_t)(b - a);
 	b++;
 	blen = strlen(b);
-	if (!valid_dm_user(a, alen) || !valid_dm_user(b, blen))
+	if (!ct_valid_user_id(a, alen) || !ct_valid_user_id(b, blen))
 		return 0;
-	if (ct_utf8_count(a, alen + 1 + blen) < 0)
-		return 0;
-	/* ids sorted bytewise, distinct: one name per pair */
+	/* ids sorted bytewise (= by code point), distinct: one name per
+	 * pair; SQL compares them COLLATE "C", crosstalk.js by code point */
 	cmp = alen < blen ? alen : blen;
 	int c = memcmp(a, b, cmp);
 	return c < 0 || (c == 0 && alen < blen);

@@ -13,7 +13,11 @@ int64_t ct_mono_ms(void); /* monotonic, ms */
 
 /* App id [a-z0-9][a-z0-9_-]{0,31}. */
 int ct_valid_app_id(const char *s);
-/* Channel [a-z0-9][a-z0-9_.-]{0,63}, or dm:<a>:<b> with a < b. */
+/* A user id: valid UTF-8, 1-128 characters, none of them ':' or a
+ * control character (C0, DEL, C1). n bytes at s. */
+int ct_valid_user_id(const char *s, size_t n);
+/* Channel [a-z0-9][a-z0-9_.-]{0,63}, or dm:<a>:<b> with a < b (bytewise,
+ * which for UTF-8 is code point order), each a valid user id. */
 int ct_valid_channel(const char *s);
 /* For dm:<a>:<b>: 1 if user_id is a or b, 0 if not, -1 if not a DM. */
 int ct_dm_member(const char *channel, const char *user_id);

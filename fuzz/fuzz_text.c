@@ -30,7 +30,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (strncmp(s, "dm:", 3) != 0 && len > 64)
 			abort();
-		if (strncmp(s, "dm:", 3) == 0 && len > 3 + 128 + 1 + 128)
+		if (strncmp(s, "dm:", 3) == 0 &&
+		    len > 3 + 4 * 128 + 1 + 4 * 128)
 			abort();
 	}
 	if (ct_valid_app_id(s) && len > 32)

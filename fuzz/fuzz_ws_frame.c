@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/util.h"
-#include "wsd/frame.h"
+#include "wsd/creq.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

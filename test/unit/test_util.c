@@ -40,6 +40,20 @@ channels(void **state)
 		{ "dm:J\xc3\xbcrgen:z", 1 },
 		{ "dm:\xc3\x28:z", 0 }, /* invalid UTF-8 */
 		{ "dm:a\tb:z", 0 },
+		/* ids with blanks, quotes, upper case, other scripts */
+		{ "dm:Bob Smith:alice", 1 },
+		{ "dm:O'Brien \"x\":b", 1 },
+		{ "dm:Bob:alice", 1 }, /* 'B' < 'a' bytewise */
+		{ "dm:alice:Bob", 0 },
+		{ "dm:z:\xef\xbc\xa1", 1 }, /* U+FF21 < U+1F600: code points */
+		{ "dm:\xef\xbc\xa1:\xf0\x9f\x98\x80", 1 },
+		{ "dm:\xf0\x9f\x98\x80:\xef\xbc\xa1", 0 },
+		{ "dm:a\xc2\x85"
+		  "b:z",
+		  0 }, /* U+0085: a C1 control */
+		{ "dm:a\xc2\xa0"
+		  "b:z",
+		  1 }, /* U+00A0: a character */
 	};
 
 	(void)state;
@@ -47,6 +61,33 @@ channels(void **state)
 		if (ct_valid_channel(cases[i].name) != cases[i].ok)
 			fail_msg("channel '%s': want %d", cases[i].name,
 				 cases[i].ok);
+}
+
+static void
+user_ids(void **state)
+{
+	char long_ok[129 * 3], long_bad[130 * 3];
+
+	(void)state;
+	memset(long_ok, 'x', 128);
+	long_ok[128] = 0;
+	memset(long_bad, 'x', 129);
+	long_bad[129] = 0;
+	assert_true(ct_valid_user_id("bob", 3));
+	assert_true(ct_valid_user_id("bob 5 - {x", 10));
+	assert_true(ct_valid_user_id(long_ok, 128));
+	assert_false(ct_valid_user_id(long_bad, 129));
+	/* 128 characters of three bytes each: counted in characters */
+	for (int i = 0; i < 128; i++)
+		memcpy(long_ok + 3 * i, "\xe4\xb8\xad", 3);
+	long_ok[3 * 128] = 0;
+	assert_true(ct_valid_user_id(long_ok, 3 * 128));
+	assert_false(ct_valid_user_id("", 0));
+	assert_false(ct_valid_user_id("a:b", 3));
+	assert_false(ct_valid_user_id("a\x7f", 2));
+	assert_false(ct_valid_user_id("a\x1f", 2));
+	assert_false(ct_valid_user_id("\xc2\x9f", 2));
+	assert_false(ct_valid_user_id("\xc3\x28", 2)); /* not UTF-8 */
 }
 
 static void
@@ -133,8 +174,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(channels), cmocka_unit_test(app_ids),
-		cmocka_unit_test(dms),      cmocka_unit_test(utf8),
-		cmocka_unit_test(numbers),
+		cmocka_unit_test(user_ids), cmocka_unit_test(dms),
+		cmocka_unit_test(utf8),     cmocka_unit_test(numbers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,6 +32,9 @@ static const struct cfg_key keys[] = {
 	SS("database", "conninfo",        db_conninfo,        NULL),
 	I ("database", "connect_timeout", db_connect_timeout, "5", 1, 600),
 	I ("database", "startup_wait",    db_startup_wait,    "30", 0, 86400),
+	I ("database", "lock_timeout",    db_lock_timeout,    "5", 0, 3600),
+	I ("database", "statement_timeout", db_statement_timeout, "30", 0, 86400),
+	I ("database", "keepalive",       db_keepalive,       "10", 1, 3600),
 
 	S ("log", "level", log_level, "info"),
 
@@ -52,6 +55,11 @@ static const struct cfg_key keys[] = {
 	S ("wsd", "node_id",         wsd_node_id,         ""),
 	I ("wsd", "queue_max",       wsd_queue_max,       "1024", 8, 1000000),
 	I ("wsd", "replay_batch",    wsd_replay_batch,    "500", 1, 100000),
+	I ("wsd", "queue_bytes",     wsd_queue_bytes,     "8388608", 65536, 1073741824),
+	I ("wsd", "conn_queries",    wsd_conn_queries,    "8", 1, 1024),
+	I ("wsd", "db_connections",  wsd_db_connections,  "4", 2, 16),
+	I ("wsd", "query_queue_bytes", wsd_query_queue_bytes, "16777216", 4096, 1073741824),
+	I ("wsd", "unauth_per_addr", wsd_unauth_per_addr, "64", 1, 1000000),
 	S ("wsd", "metrics_allow",   wsd_metrics_allow,   "127.0.0.1 ::1"),
 	SS("wsd", "metrics_token",   wsd_metrics_token,   ""),
 	S ("wsd", "trusted_proxies", wsd_trusted_proxies, ""),

@@ -13,6 +13,9 @@ struct ct_cfg {
 	char *db_conninfo; /* libpq conninfo; required */
 	int db_connect_timeout;
 	int db_startup_wait; /* daemons: seconds to keep retrying at start */
+	int db_lock_timeout; /* daemons' sessions: seconds to wait for a lock */
+	int db_statement_timeout; /* daemons' sessions: seconds; 0 = none */
+	int db_keepalive;         /* TCP keepalive and LISTEN probe, seconds */
 
 	/* [log] */
 	char *log_level;
@@ -30,12 +33,17 @@ struct ct_cfg {
 	/* [wsd] crosstalk-wsd */
 	char *wsd_listen; /* address to bind, e.g. 127.0.0.1 */
 	int wsd_port;
-	int wsd_workers;      /* processes sharing the port (SO_REUSEPORT) */
-	char *wsd_web_root;   /* widget and JS files */
-	char *wsd_origin;     /* the daemon's own public origin (widget) */
-	char *wsd_node_id;    /* "" = hostname:pid */
-	int wsd_queue_max;    /* events queued per connection before 4008 */
-	int wsd_replay_batch; /* events fetched per replay query */
+	int wsd_workers;        /* processes sharing the port (SO_REUSEPORT) */
+	char *wsd_web_root;     /* widget and JS files */
+	char *wsd_origin;       /* the daemon's own public origin (widget) */
+	char *wsd_node_id;      /* "" = hostname:pid */
+	int wsd_queue_max;      /* events queued per connection before 4008 */
+	int wsd_replay_batch;   /* events fetched per replay query */
+	int wsd_queue_bytes;    /* bytes queued per connection before 4008 */
+	int wsd_conn_queries;   /* a connection's requests in flight at once */
+	int wsd_db_connections; /* query connections */
+	int wsd_query_queue_bytes; /* requests waiting for a connection */
+	int wsd_unauth_per_addr;   /* sockets not yet authenticated */
 	char *wsd_metrics_allow;
 	char *wsd_metrics_token;
 	char *wsd_trusted_proxies; /* X-Forwarded-* honoured from these */

@@ -9,30 +9,46 @@
 #include "core/log.h"
 #include "core/util.h"
 
-/* The connection parameters every program uses: the conninfo expanded,
- * our application_name, the timeout, UTF-8. */
+/* The connection parameters every program uses: TCP keepalives (a peer
+ * that vanished without a FIN is noticed in about 3 x keepalive seconds),
+ * then the conninfo expanded (which may override them), our
+ * application_name, the timeout, UTF-8. */
 struct conn_params {
-	const char *keys[5];
-	const char *vals[5];
-	char timeout[16];
+	const char *keys[10];
+	const char *vals[10];
+	char timeout[16], idle[16], intvl[16], user_timeout[16];
 };
 
 static void
 conn_params(const struct ct_cfg *cfg, const char *app_name,
 	    struct conn_params *cp)
 {
-	static const char *const keys[] = { "dbname", "application_name",
-					    "connect_timeout",
-					    "client_encoding", NULL };
+	static const char *const keys[] = {
+		"keepalives",          "keepalives_idle",
+		"keepalives_interval", "keepalives_count",
+		"tcp_user_timeout",    "dbname",
+		"application_name",    "connect_timeout",
+		"client_encoding",     NULL
+	};
+	int k = cfg->db_keepalive;
 
 	snprintf(cp->timeout, sizeof(cp->timeout), "%d",
 		 cfg->db_connect_timeout);
+	snprintf(cp->idle, sizeof(cp->idle), "%d", k);
+	snprintf(cp->intvl, sizeof(cp->intvl), "%d", k / 3 > 0 ? k / 3 : 1);
+	snprintf(cp->user_timeout, sizeof(cp->user_timeout), "%d",
+		 k * 3 * 1000);
 	memcpy(cp->keys, keys, sizeof(keys));
-	cp->vals[0] = cfg->db_conninfo; /* expand_dbname: the whole conninfo */
-	cp->vals[1] = app_name;
-	cp->vals[2] = cp->timeout;
-	cp->vals[3] = "UTF8";
-	cp->vals[4] = NULL;
+	cp->vals[0] = "1";
+	cp->vals[1] = cp->idle;
+	cp->vals[2] = cp->intvl;
+	cp->vals[3] = "3";
+	cp->vals[4] = cp->user_timeout;
+	cp->vals[5] = cfg->db_conninfo; /* expand_dbname: the whole conninfo */
+	cp->vals[6] = app_name;
+	cp->vals[7] = cp->timeout;
+	cp->vals[8] = "UTF8";
+	cp->vals[9] = NULL;
 }
 
 static void
@@ -44,18 +60,26 @@ first_line(char *err, size_t errlen, const char *m)
 	err[strcspn(err, "\n")] = 0;
 }
 
+void
+ct_db_setup_sql(const struct ct_cfg *cfg, char *out, size_t outlen)
+{
+	snprintf(out, outlen,
+		 "SELECT set_config('crosstalk.text_max', '%d', false), "
+		 "set_config('lock_timeout', '%ds', false), "
+		 "set_config('statement_timeout', '%ds', false)",
+		 cfg->lim_text_max, cfg->db_lock_timeout,
+		 cfg->db_statement_timeout);
+}
+
 int
 ct_db_connected(PGconn *conn, const struct ct_cfg *cfg, char *err,
 		size_t errlen)
 {
-	char set[128];
+	char set[256];
 	PGresult *res;
 	int rc = CT_OK;
 
-	/* the SQL functions read their limits from these settings */
-	snprintf(set, sizeof(set),
-		 "SELECT set_config('crosstalk.text_max', '%d', false)",
-		 cfg->lim_text_max);
+	ct_db_setup_sql(cfg, set, sizeof(set));
 	res = PQexec(conn, set);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		if (err)
@@ -150,6 +174,19 @@ ct_db_state_error(const char *state, const char *primary, char *msg,
 				return map[i].rc;
 		return CT_EINVALID;
 	}
+	/* a channel row held by another transaction past lock_timeout, or
+	 * a statement past statement_timeout: retry later */
+	if (state && strcmp(state, "55P03") == 0) {
+		snprintf(msg, msglen,
+			 "the channel is locked by another transaction; "
+			 "retry later");
+		return CT_EUNAVAIL;
+	}
+	if (state && strcmp(state, "57014") == 0) {
+		snprintf(msg, msglen,
+			 "the database took too long; retry later");
+		return CT_EUNAVAIL;
+	}
 	/* class 08 connection, 57P serious shutdown/admin, 53 resources,
 	 * 40001/40P01 serialization: worth a retry, so "unavailable" */
 	if (state &&
@@ -204,4 +241,52 @@ ct_db_exec(PGconn *conn, const char *sql)
 	}
 	PQclear(res);
 	return rc;
+}
+
+int
+ct_db_array_add(char **buf, size_t *len, size_t *cap, const char *s)
+{
+	size_t need = *len + 2 * strlen(s) + 5;
+
+	if (need > *cap) {
+		size_t ncap = need * 2;
+		char *nb = realloc(*buf, ncap);
+
+		if (!nb)
+			return -1;
+		*buf = nb;
+		*cap = ncap;
+	}
+	(*buf)[*len] = *len ? ',' : '{';
+	*len += 1;
+	(*buf)[*len] = '"';
+	*len += 1;
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			(*buf)[(*len)++] = '\\';
+		(*buf)[(*len)++] = *s;
+	}
+	(*buf)[(*len)++] = '"';
+	(*buf)[*len] = 0;
+	return 0;
+}
+
+int
+ct_db_array_end(char **buf, size_t *len, size_t *cap)
+{
+	size_t need = *len + 3;
+
+	if (need > *cap) {
+		char *nb = realloc(*buf, need);
+
+		if (!nb)
+			return -1;
+		*buf = nb;
+		*cap = need;
+	}
+	if (!*len) /* no element: "{}" */
+		(*buf)[(*len)++] = '{';
+	memcpy(*buf + *len, "}", 2);
+	*len += 1;
+	return 0;
 }

@@ -22,8 +22,11 @@ PGconn *ct_db_connect(const struct ct_cfg *cfg, const char *app_name, char *err,
  * NULL (reason in err) if it cannot even start. */
 PGconn *ct_db_connect_start(const struct ct_cfg *cfg, const char *app_name,
 			    char *err, size_t errlen);
-/* A new connection's session settings (the limits the SQL functions
- * read); 0 or CT_EUNAVAIL. One short statement. */
+/* The statement that gives a new connection its session settings: the
+ * limits the SQL functions read, lock_timeout and statement_timeout (0:
+ * none). */
+void ct_db_setup_sql(const struct ct_cfg *cfg, char *out, size_t outlen);
+/* Run it, blocking; 0 or CT_EUNAVAIL. */
 int ct_db_connected(PGconn *conn, const struct ct_cfg *cfg, char *err,
 		    size_t errlen);
 
@@ -42,6 +45,12 @@ int ct_db_error(PGconn *conn, const PGresult *res, char *msg, size_t msglen);
  * per row, as by crosstalk.api_post_batch); state may be NULL. */
 int ct_db_state_error(const char *state, const char *primary, char *msg,
 		      size_t msglen);
+
+/* Append s, quoted, to a PostgreSQL array literal in *buf (realloc'd;
+ * "{" before the first element), then close it with ct_db_array_end.
+ * 0, or -1 when out of memory. */
+int ct_db_array_add(char **buf, size_t *len, size_t *cap, const char *s);
+int ct_db_array_end(char **buf, size_t *len, size_t *cap);
 
 /* One statement without parameters; 0 on success, CT_E* (logged). */
 int ct_db_exec(PGconn *conn, const char *sql) CT_MUSTCHECK;

@@ -89,3 +89,37 @@ ct_log(enum ct_log_level level, const char *fmt, ...)
 		/* nowhere left to report it */
 	}
 }
+
+const char *
+ct_log_q(const char *s)
+{
+	static __thread char bufs[8][210 * 4 + 8];
+	static __thread unsigned next;
+	static const char hex[] = "0123456789abcdef";
+	char *out = bufs[next++ % 8], *o = out;
+	size_t n = 0;
+
+	*o++ = '"';
+	for (; s && *s && n < 200; s++, n++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			*o++ = '\\';
+			*o++ = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			*o++ = '\\';
+			*o++ = 'x';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		} else {
+			*o++ = (char)c;
+		}
+	}
+	if (s && *s) {
+		memcpy(o, "...", 3);
+		o += 3;
+	}
+	*o++ = '"';
+	*o = 0;
+	return out;
+}

@@ -22,6 +22,12 @@ int ct_log_enabled(enum ct_log_level level);
 void ct_log(enum ct_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* s as a quoted log value: "..." with '"', '\\' and control bytes escaped
+ * and at most 200 bytes of s, so a value from a user (an id, a name) can
+ * never end a field or fake another one. The result lives in one of 8
+ * per-thread buffers: use it within the ct_log call. */
+const char *ct_log_q(const char *s);
+
 #define ct_err(...)  ct_log(CT_LOG_ERROR, __VA_ARGS__)
 #define ct_warn(...) ct_log(CT_LOG_WARN, __VA_ARGS__)
 #define ct_info(...) ct_log(CT_LOG_INFO, __VA_ARGS__)

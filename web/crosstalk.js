@@ -36,11 +36,36 @@
 		return (prefix || '') + s;
 	}
 
-	/* dm:<a>:<b> with the ids sorted, as the protocol names direct channels */
+	/* Compare by code point, the order of UTF-8 bytes that C and SQL
+	 * (COLLATE "C") use. JavaScript's < compares UTF-16 units, which puts
+	 * U+1F600 before U+FF21: the two ids of a DM would sort differently. */
+	function codePointCompare(a, b) {
+		var i = 0, j = 0;
+		while (i < a.length && j < b.length) {
+			var x = a.codePointAt(i), y = b.codePointAt(j);
+			if (x !== y)
+				return x < y ? -1 : 1;
+			i += x > 0xffff ? 2 : 1;
+			j += y > 0xffff ? 2 : 1;
+		}
+		return (i < a.length ? 1 : 0) - (j < b.length ? 1 : 0);
+	}
+
+	/* A user id: 1-128 characters, none of them ':' or a control
+	 * character (the server's rule, docs/PROTOCOL.md). */
+	function validUserId(id) {
+		var n = Array.from(String(id)).length;
+		return n >= 1 && n <= 128 && !/[\u0000-\u001f\u007f-\u009f:]/.test(id);
+	}
+
+	/* dm:<a>:<b> with the ids sorted by code point, as the protocol names
+	 * direct channels */
 	function dmChannel(a, b) {
 		a = String(a);
 		b = String(b);
-		return a < b ? 'dm:' + a + ':' + b : 'dm:' + b + ':' + a;
+		if (!validUserId(a) || !validUserId(b) || a === b)
+			throw new Error('crosstalk: a direct channel needs two distinct valid user ids');
+		return codePointCompare(a, b) < 0 ? 'dm:' + a + ':' + b : 'dm:' + b + ':' + a;
 	}
 
 	/* ws:// URL for an http(s):// origin or URL */
@@ -792,7 +817,12 @@
 		var c = this.conn;
 		if (!c.user)
 			return Promise.reject({ code: 'unavailable', message: 'not connected yet' });
-		var ch = dmChannel(c.user.id, userId);
+		var ch;
+		try {
+			ch = dmChannel(c.user.id, userId);
+		} catch (e) {
+			return Promise.reject({ code: 'invalid', message: e.message });
+		}
 		if (!c.channels[ch])
 			c.subscribe(ch, { after: 'live' }).then(null, noop);
 		return this.publish(ch, text);
@@ -854,6 +884,7 @@
 		Connection: Connection,
 		WebSocket: CfWebSocket,
 		dmChannel: dmChannel,
+		validUserId: validUserId,
 		wsUrlFor: wsUrlFor,
 		fetchTicket: fetchTicket,
 		randomId: randomId,

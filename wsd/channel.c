@@ -1,5 +1,5 @@
-/* channel.c - the channels this node has subscribers or watchers for, and
- * the shared, refcounted frames that fan-out queues to many connections. */
+/* channel.c - the channels this node has subscribers or watchers for: a
+ * hash table by name, refcounted entries. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,33 +9,6 @@
 #define NBUCKETS 4096 /* power of two */
 
 static struct channel *table[NBUCKETS];
-
-struct frame *
-frame_new(const char *s, size_t len)
-{
-	struct frame *f = malloc(sizeof(*f) + len + 1); /* caller refs it */
-
-	if (!f)
-		return NULL;
-	f->refs = 0;
-	f->len = (uint32_t)len;
-	memcpy(f->data, s, len);
-	f->data[len] = 0;
-	return f;
-}
-
-void
-frame_ref(struct frame *f)
-{
-	f->refs++;
-}
-
-void
-frame_unref(struct frame *f)
-{
-	if (f && --f->refs == 0)
-		free(f);
-}
 
 static unsigned
 hash(const char *s)

@@ -1,15 +1,20 @@
-/* fanout.c - subscriptions and delivery. A notification "m <id> <channel>
- * <seq>" for a channel with local subscribers carries the event's JSON
- * (sql/007_notify.sql) and is delivered from it when it is the channel's
- * next seq; otherwise (a gap, a fetch under way, a payload too big for
- * NOTIFY) it triggers one fetch of the events after the channel's live
- * cursor. Each event is serialized once (by event_json in the database)
- * into one shared frame and queued to every live subscriber:
- * O(subscribers) pointer pushes, no per-delivery allocation. A new
- * subscriber replays stored events in batches of replay_batch, one batch
- * in flight and the next only once its queue has drained, then turns live;
- * its own cursor (sub->sent) drops any live event it already got from the
- * replay, so nothing is lost or doubled. */
+/* fanout.c - delivery. A notification "m <id> <channel> <seq>" for a
+ * channel with local subscribers carries the event's JSON
+ * (sql/functions.sql, notify_event) and is delivered from it when it is the
+ * channel's next seq; otherwise (a gap, a fetch under way, a payload too
+ * big for NOTIFY) it triggers one fetch of the events after the channel's
+ * live cursor. Each event is serialized once (by event_json in the
+ * database) into one shared frame and queued to every live subscriber:
+ * O(subscribers) pointer pushes, no per-delivery allocation.
+ *
+ * A new subscriber (granted by sub.c) replays stored events in batches of
+ * at most replay_batch events and wsd_answer_max() bytes; a connection has
+ * one replay batch in flight at a time, and the next only once its queue
+ * has drained, so catching up never holds more than one answer per
+ * connection. Then it turns live; its own cursor (sub->sent) drops any
+ * live event it already got from the replay, so nothing is lost or
+ * doubled. A fetch or replay that fails for want of the database is tried
+ * again after a growing pause (100 ms doubling to 5 s), never at once. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +23,10 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/notice.h"
 #include "core/util.h"
 #include "wsd/wsd.h"
 
-static const char q_subscribe[] = "SELECT crosstalk.ws_subscribe($1, $2, $3)";
 static const char q_after[] =
 	"SELECT seq, event FROM crosstalk.events_after($1, $2, $3)";
 /* live fetch: also the sender's login when it asked not to get its own
@@ -31,57 +36,19 @@ static const char q_live[] =
 	"coalesce(m.exclude_ref_hash, '') FROM crosstalk.messages m "
 	"WHERE m.channel = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3";
 
+#define RETRY_FIRST_MS 100
+#define RETRY_MAX_MS   5000
+
 static void fetch(struct channel *c);
 static void replay(struct sub *s);
 
-struct sub *
-sub_find(struct pss *p, const char *channel)
+static int
+backoff(int *ms)
 {
-	for (struct sub *s = p->subs; s; s = s->next)
-		if (strcmp(s->chan->name, channel) == 0)
-			return s;
-	return NULL;
-}
+	int now = *ms ? *ms : RETRY_FIRST_MS;
 
-struct sub *
-sub_new(struct pss *p, const char *channel, const char *ref)
-{
-	struct sub *s = calloc(1, sizeof(*s)); /* owned by p->subs */
-
-	if (!s)
-		return NULL;
-	if (!(s->chan = channel_get(channel, 1)) ||
-	    (ref && !(s->ref = strdup(ref)))) {
-		channel_put(s->chan);
-		free(s);
-		return NULL;
-	}
-	s->pss = p;
-	s->state = SUB_WATCHING;
-	lws_dll2_add_tail(&s->in_chan, &s->chan->subs);
-	ct_metric_add(&m_subs, 1);
-	s->next = p->subs;
-	p->subs = s;
-	return s;
-}
-
-void
-sub_free(struct sub *s)
-{
-	struct sub **pp = &s->pss->subs;
-
-	while (*pp && *pp != s)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = s->next;
-	pgq_forget(s);
-	if (s->present)
-		presence_sub(s, 0);
-	lws_dll2_remove(&s->in_chan);
-	ct_metric_add(&m_subs, -1);
-	channel_put(s->chan);
-	free(s->ref);
-	free(s);
+	*ms = now * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : now * 2;
+	return now;
 }
 
 /* --- live fan-out ------------------------------------------------------ */
@@ -92,16 +59,17 @@ static void
 deliver(struct channel *c, int64_t seq, const char *json, size_t len,
 	const char *exclude)
 {
-	struct frame *f = frame_new(json, len);
+	struct frame *f;
+	unsigned pushed = 0;
 
-	if (!f) {
+	if (!len) /* no event (never: event_json is never NULL) */
+		return;
+	if (!(f = frame_new(json, len))) {
 		ct_err("msg=\"out of memory building a frame\"");
 		return;
 	}
-	unsigned pushed = 0;
-
 	f->refs = 1; /* ours while we push */
-	lws_start_foreach_dll(struct lws_dll2 *, d, c->subs.head)
+	dll_foreach(d, d_next, c->subs.head)
 	{
 		struct sub *s = lws_container_of(d, struct sub, in_chan);
 
@@ -109,32 +77,42 @@ deliver(struct channel *c, int64_t seq, const char *json, size_t len,
 			s->sent = seq;
 			if (!*exclude || !s->pss->ref_hash ||
 			    strcmp(s->pss->ref_hash, exclude) != 0) {
-				sess_push(s->pss, f);
+				out_push(s->pss, f);
 				pushed++;
 			}
 		}
 	}
-	lws_end_foreach_dll(d);
 	frame_unref(f);
 	ct_metric_add(&m_deliveries, pushed);
 }
 
 static void
-on_fetch(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+fetch_later(lws_sorted_usec_list_t *sul)
 {
-	struct channel *c = arg;
+	fetch(lws_container_of(sul, struct channel, fetch_sul));
+}
+
+static void
+on_fetch(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+{
+	struct channel *c = owner;
 	int n, i;
 
+	(void)ctx;
 	c->fetching = 0;
-	if (rc == CT_EUNAVAIL) { /* its connection died: ask again */
-		fetch(c);
+	if (rc == CT_EUNAVAIL) { /* no database now: again, later */
+		c->fetch_again = 1;
+		lws_sul_schedule(wsd->context, 0, &c->fetch_sul, fetch_later,
+				 (lws_usec_t)backoff(&c->fetch_retry_ms) *
+					 1000);
 		return;
 	}
 	if (rc != CT_OK) {
-		ct_err("msg=\"fetch failed\" channel=%s err=\"%s\"", c->name,
-		       msg);
+		ct_err("msg=\"fetch failed\" channel=%s err=\"%s\"",
+		       ct_log_q(c->name), msg);
 		return;
 	}
+	c->fetch_retry_ms = 0;
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
 		int64_t seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
@@ -163,22 +141,30 @@ on_fetch(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 static int
 backlogged(struct channel *c)
 {
-	lws_start_foreach_dll(struct lws_dll2 *, d, c->subs.head)
+	unsigned fmax = (unsigned)wsd->cfg->wsd_queue_max / 2;
+	size_t bmax = (size_t)wsd->cfg->wsd_queue_bytes / 2;
+
+	dll_foreach(d, d_next, c->subs.head)
 	{
 		struct pss *p = lws_container_of(d, struct sub, in_chan)->pss;
 
 		if (p->state == SESS_LIVE &&
-		    p->q_count > (unsigned)wsd->cfg->wsd_queue_max / 2)
+		    (p->q_count > fmax || p->q_bytes > bmax))
 			return 1;
 	}
-	lws_end_foreach_dll(d);
 	return 0;
 }
 
-static void
-fetch_later(lws_sorted_usec_list_t *sul)
+static int
+has_live(struct channel *c)
 {
-	fetch(lws_container_of(sul, struct channel, fetch_sul));
+	dll_foreach(d, d_next, c->subs.head)
+	{
+		if (lws_container_of(d, struct sub, in_chan)->state >=
+		    SUB_REPLAYING)
+			return 1;
+	}
+	return 0;
 }
 
 static void
@@ -188,7 +174,7 @@ fetch(struct channel *c)
 	const char *pv[3] = { c->name, after, lim };
 	int64_t now;
 
-	if (c->live_seq < 0 || c->subs.count == 0) {
+	if (c->live_seq < 0 || !has_live(c)) {
 		c->fetch_again = c->live_seq < 0 && c->subs.count;
 		return;
 	}
@@ -207,82 +193,72 @@ fetch(struct channel *c)
 		}
 	}
 	c->stall_ms = 0;
-	c->fetching = 1;
 	c->fetch_again = 0;
 	snprintf(after, sizeof(after), "%" PRId64, c->live_seq);
 	snprintf(lim, sizeof(lim), "%d", wsd->cfg->wsd_replay_batch);
-	pgq_query(q_live, 3, pv, on_fetch, c, c, NULL);
+	if (pgq_query(q_live, 3, pv, PGQ_LIVE, NULL, c, on_fetch) != CT_OK) {
+		c->fetch_again = 1; /* out of memory: the next tick retries */
+		lws_sul_schedule(wsd->context, 0, &c->fetch_sul, fetch_later,
+				 (lws_usec_t)backoff(&c->fetch_retry_ms) *
+					 1000);
+		return;
+	}
+	c->fetching = 1;
 }
 
-/* An event notified with its JSON ("m <id> <channel> <seq> <exclude> <json>",
- * sql/007_notify.sql): delivered from the payload when it is the channel's
- * next seq and nothing else is under way; 0 means fetch instead. */
+/* An event notified with its JSON: delivered from the payload when it is
+ * the channel's next seq and nothing else is under way; 0 means fetch
+ * instead. */
 static int
-deliver_inline(struct channel *c, int64_t seq, const char *rest)
+deliver_inline(struct channel *c, const struct ct_notice *n)
 {
-	char excl[72];
-	const char *json;
-	int n = 0;
-
-	if (!rest || c->fetching || c->fetch_again || c->fetch_sul.list.owner ||
-	    seq != c->live_seq + 1 || sscanf(rest, " %71s %n", excl, &n) != 1 ||
-	    !n || *(json = rest + n) != '{' || backlogged(c))
+	if (!n->json || c->fetching || c->fetch_again ||
+	    c->fetch_sul.list.owner || n->seq != c->live_seq + 1 ||
+	    backlogged(c))
 		return 0;
-	c->live_seq = seq;
+	c->live_seq = n->seq;
 	c->stall_ms = 0;
 	ct_metric_add(&m_events_in, 1);
 	ct_metric_add(&m_events_inline, 1);
-	metrics_event_stored(json, strlen(json), ct_now_ms());
-	deliver(c, seq, json, strlen(json), strcmp(excl, "-") == 0 ? "" : excl);
+	metrics_event_stored(n->json, n->json_len, ct_now_ms());
+	deliver(c, n->seq, n->json, n->json_len, n->hash ? n->hash : "");
 	return 1;
 }
 
-/* "m <event id> <channel> <seq> [<exclude> <json>]", "e <app> <ref hash>",
- * "r <channel> <user>", "p <channel>". Called for every notification: cheap
- * unless the channel has local subscribers. */
+/* Every notification (core/notice.h): cheap unless it names a channel with
+ * local subscribers. payload is parsed in place. */
 void
-fanout_notify(const char *payload)
+fanout_notify(char *payload)
 {
-	char kind, a[300], b[300];
-	long long seq = 0;
+	struct ct_notice n;
 	struct channel *c;
 
 	ct_metric_add(&m_notifies, 1);
-	kind = payload[0];
-	if (!kind || payload[1] != ' ')
+	if (ct_notice_parse(payload, &n) != CT_OK) {
+		ct_warn("msg=\"malformed notification ignored\"");
 		return;
-	switch (kind) {
-	case 'm': {
-		int n = 0;
-
-		if (sscanf(payload + 2, "%*s %299s %lld%n", a, &seq, &n) != 2)
-			return;
-		if (!(c = channel_get(a, 0)))
+	}
+	switch (n.kind) {
+	case 'm':
+		if (!(c = channel_get(n.channel, 0)))
 			return;
 		if (c->live_seq < 0)
 			c->fetch_again = 1;
-		else if (seq > c->live_seq &&
-			 !deliver_inline(c, seq,
-					 payload[2 + n] ? payload + 2 + n
-							: NULL))
+		else if (n.seq > c->live_seq && !deliver_inline(c, &n))
 			fetch(c);
 		channel_put(c);
 		break;
-	}
 	case 'e':
-		if (sscanf(payload + 2, "%299s %299s", a, b) == 2)
-			sess_session_ended(a, b);
+		login_ended(n.app, n.hash);
 		break;
 	case 'r':
-		if (sscanf(payload + 2, "%299s %299[^\n]", a, b) == 2)
-			sess_read_moved(a, b);
+		dispatch_read_moved(n.channel, n.user);
 		break;
 	case 'p':
-		if (sscanf(payload + 2, "%299s", a) == 1)
-			presence_changed(a);
+		presence_changed(n.channel);
 		break;
 	case 't':
-		sess_typing_notify(payload + 2);
+		dispatch_typing(n.channel, n.json);
 		break;
 	default:
 		break;
@@ -293,16 +269,24 @@ static void
 catchup_one(struct channel *c, void *arg)
 {
 	(void)arg;
-	fetch(c);
-	lws_start_foreach_dll(struct lws_dll2 *, d, c->subs.head)
-	{
-		struct sub *s = lws_container_of(d, struct sub, in_chan);
-
-		if (s->state == SUB_REPLAYING && !s->replay_busy &&
-		    !s->replay_wait)
-			replay(s);
+	c->fetch_retry_ms = 0;
+	if (!c->fetching) {
+		lws_sul_cancel(&c->fetch_sul);
+		fetch(c);
 	}
-	lws_end_foreach_dll(d);
+}
+
+static void
+catchup_conn(struct pss *p)
+{
+	for (struct sub *s = p->subs; s; s = s->next)
+		if (s->state == SUB_REPLAYING && !s->replay_busy &&
+		    s->retry.list.owner) {
+			lws_sul_cancel(&s->retry);
+			s->retry_ms = 0;
+			s->replay_wait = 1;
+		}
+	fanout_drained(p);
 }
 
 /* After (re)connecting: every channel from its live cursor, every stalled
@@ -311,170 +295,164 @@ void
 fanout_catchup_all(void)
 {
 	channel_foreach(catchup_one, NULL);
+	dll_foreach(d, d_next, wsd->conns.head)
+	{
+		catchup_conn(lws_container_of(d, struct pss, in_all));
+	}
 }
 
-/* --- subscribe and replay ---------------------------------------------- */
+/* --- replay --------------------------------------------------------------- */
 
 static void
 go_live(struct sub *s)
 {
-	json_t *o;
-
 	char seq[24];
+	json_t *o;
 
 	s->state = SUB_LIVE;
 	snprintf(seq, sizeof(seq), "%" PRId64, s->sent);
 	o = json_pack("{s:s, s:s, s:s}", "type", "subscribed", "channel",
 		      s->chan->name, "last_seq", seq);
+	if (o && s->ref)
+		json_object_set_new(o, "ref", json_string(s->ref));
 	if (o)
-		sess_send_json(s->pss, o);
+		out_json(s->pss, o);
 	if (!s->present)
 		presence_sub(s, 1);
 }
 
 static void
-on_replay(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+replay_later(lws_sorted_usec_list_t *sul)
 {
-	struct sub *s = arg;
-	int n, i;
-	size_t total = 0, off = 0;
+	struct sub *s = lws_container_of(sul, struct sub, retry);
+
+	s->replay_wait = 1;
+	fanout_drained(s->pss);
+}
+
+static void
+on_replay(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+{
+	struct sub *s = owner;
+	struct pss *p = s->pss;
+	size_t budget = wsd_answer_max(), total = 0, off = 0;
+	int n, i, take;
 	char *buf;
 
+	(void)ctx;
 	s->replay_busy = 0;
-	if (rc == CT_EUNAVAIL) { /* its connection died: ask again */
-		replay(s);
+	if (rc == CT_EUNAVAIL) { /* no database now: again, later */
+		lws_sul_schedule(wsd->context, 0, &s->retry, replay_later,
+				 (lws_usec_t)backoff(&s->retry_ms) * 1000);
 		return;
 	}
 	if (rc != CT_OK) {
-		sess_error(s->pss, rc, msg, s->ref, 0);
+		out_error(p, rc, msg, s->ref, 0);
 		sub_free(s);
 		return;
 	}
+	s->retry_ms = 0;
 	n = PQntuples(res);
-	for (i = 0; i < n; i++)
-		total += (size_t)PQgetlength(res, i, 1) + 1;
-	if (n > 0) {
+	/* as many as fit the answer budget (always at least one) */
+	for (take = 0; take < n; take++) {
+		size_t l = (size_t)PQgetlength(res, take, 1) + 1;
+
+		if (take && total + l > budget)
+			break;
+		total += l;
+	}
+	if (take > 0) {
 		/* one frame for the whole batch (a private, unshared one) */
 		if (!(buf = malloc(total))) {
-			sess_close(s->pss, 1011);
+			out_close(p, 1011);
 			return;
 		}
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < take; i++) {
 			size_t l = (size_t)PQgetlength(res, i, 1);
 
 			memcpy(buf + off, PQgetvalue(res, i, 1), l);
 			off += l;
 			buf[off++] = '\n';
 		}
-		sess_send(s->pss, buf, off - 1);
+		out_send(p, buf, off - 1);
 		free(buf);
-		s->sent = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
+		s->sent = strtoll(PQgetvalue(res, take - 1, 0), NULL, 10);
 	}
-	if (n >= wsd->cfg->wsd_replay_batch)
+	if (take < n)
+		ct_metric_add(&m_answers_cut, 1);
+	if (take < n || n >= wsd->cfg->wsd_replay_batch)
 		s->replay_wait = 1; /* the next batch once these are written */
 	else if (s->chan->live_seq > s->sent)
-		replay(s); /* fan-out passed us meanwhile: read up to it */
+		s->replay_wait = 1; /* fan-out passed us meanwhile */
 	else
 		go_live(s);
+	fanout_drained(p);
 }
 
 static void
 replay(struct sub *s)
 {
+	struct pss *p = s->pss;
 	char after[24], lim[16];
 	const char *pv[3] = { s->chan->name, after, lim };
 
-	s->replay_busy = 1;
 	s->replay_wait = 0;
 	snprintf(after, sizeof(after), "%" PRId64, s->sent);
 	snprintf(lim, sizeof(lim), "%d", wsd->cfg->wsd_replay_batch);
+	if (pgq_query(q_after, 3, pv, PGQ_USER, &p->flow, s, on_replay) !=
+	    CT_OK) {
+		lws_sul_schedule(wsd->context, 0, &s->retry, replay_later,
+				 (lws_usec_t)backoff(&s->retry_ms) * 1000);
+		return;
+	}
+	s->replay_busy = 1;
 	ct_metric_add(&m_replay_batches, 1);
-	pgq_query(q_after, 3, pv, on_replay, s, s, NULL);
 }
 
+/* The next replay batch of p, if none is in flight and its queue has room
+ * for an answer: one at a time per connection. */
 void
 fanout_drained(struct pss *p)
 {
-	for (struct sub *s = p->subs; s; s = s->next)
-		if (s->state == SUB_REPLAYING && s->replay_wait &&
-		    !s->replay_busy)
-			replay(s);
+	struct sub *next = NULL;
+
+	if (p->state != SESS_LIVE ||
+	    p->q_bytes + wsd_answer_max() > (size_t)wsd->cfg->wsd_queue_bytes)
+		return;
+	for (struct sub *s = p->subs; s; s = s->next) {
+		if (s->state != SUB_REPLAYING)
+			continue;
+		if (s->replay_busy)
+			return;
+		if (s->replay_wait && !s->retry.list.owner)
+			next = s;
+	}
+	if (next)
+		replay(next);
 }
 
-static void
-on_checked(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+void
+fanout_start(struct sub *s)
 {
-	struct sub *s = arg;
 	struct channel *c = s->chan;
-	int64_t last;
 
-	if (rc != CT_OK) {
-		sess_error(s->pss, rc, msg, s->ref, 0);
-		if (s->watch) {
-			s->state = SUB_WATCHING;
-			return;
-		}
-		sub_free(s);
-		return;
-	}
-	last = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	if (c->live_seq < 0) {
 		/* the channel's cursor starts here; anything that committed
 		 * since reached us as a notification and is fetched now */
-		c->live_seq = last;
+		c->live_seq = s->last;
 		if (c->fetch_again)
 			fetch(c);
 	}
 	if (s->sent < 0) /* "after": -N means the last N */
-		s->sent = last + s->sent > 0 ? last + s->sent : 0;
+		s->sent = s->last + s->sent > 0 ? s->last + s->sent : 0;
 	s->state = SUB_REPLAYING;
-	replay(s);
+	s->replay_wait = 1;
+	fanout_drained(s->pss);
 }
 
 void
-fanout_subscribe(struct pss *p, const char *channel, int64_t after,
-		 const char *ref)
+fanout_sub_gone(struct sub *s)
 {
-	const char *pv[3] = { p->app, p->user_id, channel };
-	struct sub *s = sub_find(p, channel);
-	unsigned n = 0;
-
-	if (s && s->state != SUB_WATCHING) {
-		/* subscribing again restarts from the new cursor */
-		if (s->present)
-			presence_sub(s, 0);
-		pgq_forget(s);
-		s->replay_busy = s->replay_wait = 0;
-		free(s->ref);
-		s->ref = ref ? strdup(ref) : NULL;
-	} else if (!s) {
-		for (struct sub *t = p->subs; t; t = t->next)
-			n++;
-		if (n >= 256) {
-			sess_error(p, CT_EINVALID,
-				   "too many subscriptions on one connection",
-				   ref, 0);
-			return;
-		}
-		if (!(s = sub_new(p, channel, ref))) {
-			sess_error(p, CT_ENOMEM, "out of memory", ref, 0);
-			return;
-		}
-	}
-	s->state = SUB_CHECKING;
-	s->sent = after;
-	pgq_query(q_subscribe, 3, pv, on_checked, s, s, NULL);
-}
-
-void
-fanout_unsubscribe(struct pss *p, const char *channel)
-{
-	struct sub *s = sub_find(p, channel);
-	json_t *o;
-
-	if (s)
-		sub_free(s);
-	o = json_pack("{s:s, s:s}", "type", "unsubscribed", "channel", channel);
-	if (o)
-		sess_send_json(p, o);
+	lws_sul_cancel(&s->retry);
+	s->retry_ms = 0;
 }

@@ -92,11 +92,13 @@ origins_free(void)
 }
 
 static void
-on_origins(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+on_origins(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 {
 	int n;
 	char **o;
 
+	(void)owner;
+	(void)ctx;
 	if (rc != CT_OK) {
 		ct_warn("msg=\"origin refresh failed\" err=\"%s\"", msg);
 		return; /* keep the list we have */
@@ -117,16 +119,20 @@ on_origins(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 void
 origins_refresh(void)
 {
-	pgq_query_bg("SELECT DISTINCT unnest(origins) FROM crosstalk.apps "
-		     "ORDER BY 1",
-		     0, NULL, on_origins, NULL, NULL, NULL);
+	if (pgq_query("SELECT DISTINCT unnest(origins) FROM crosstalk.apps "
+		      "ORDER BY 1",
+		      0, NULL, PGQ_BG, NULL, NULL, on_origins) != CT_OK)
+		ct_warn("msg=\"origin refresh skipped: out of memory\"");
 }
 
 /* --- health -------------------------------------------------------------- */
 
 static void
-on_health(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+on_health(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 {
+	(void)owner;
+	(void)ctx;
+	(void)msg;
 	if (rc == CT_OK)
 		wsd->notify_usage = strtod(PQgetvalue(res, 0, 0), NULL);
 }
@@ -134,8 +140,9 @@ on_health(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 void
 health_refresh(void)
 {
-	pgq_query_bg("SELECT pg_notification_queue_usage()", 0, NULL, on_health,
-		     NULL, NULL, NULL);
+	if (pgq_query("SELECT pg_notification_queue_usage()", 0, NULL, PGQ_BG,
+		      NULL, NULL, on_health) != CT_OK)
+		ct_warn("msg=\"health refresh skipped: out of memory\"");
 }
 
 static int
@@ -210,8 +217,10 @@ safe_path(const char *uri)
 static int
 serve(struct lws *wsi, const char *rel, const char *extra)
 {
-	char path[1024], hdr[2048];
+	static const char nosniff[] = "x-content-type-options: nosniff\x0d\x0a";
 	const char *type = mime_of(rel);
+	size_t hlen = sizeof(nosniff) + strlen(extra);
+	char path[1024], *hdr;
 	struct stat st;
 	int n;
 
@@ -220,39 +229,57 @@ serve(struct lws *wsi, const char *rel, const char *extra)
 	snprintf(path, sizeof(path), "%s%s", wsd->cfg->wsd_web_root, rel);
 	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 		return not_found(wsi);
-	n = snprintf(hdr, sizeof(hdr),
-		     "x-content-type-options: nosniff\x0d\x0a%s", extra);
-	if (n < 0 || (size_t)n >= sizeof(hdr))
+	if (hlen > WSD_HTTP_HEADERS - 1024) {
+		ct_err("msg=\"response headers too long; raise "
+		       "WSD_HTTP_HEADERS\" bytes=%zu",
+		       hlen);
+		return http_reply(wsi, 503, "application/json",
+				  "{\"ok\":false,\"error\":{\"code\":"
+				  "\"unavailable\",\"message\":\"too many "
+				  "origins for one header\"}}");
+	}
+	if (!(hdr = malloc(hlen))) /* freed below */
 		return -1;
+	n = snprintf(hdr, hlen, "%s%s", nosniff, extra);
 	n = lws_serve_http_file(wsi, path, type, hdr, n);
+	free(hdr);
 	if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))
 		return -1;
 	return 0;
 }
 
+/* The widget page, framable by the registered app origins only. The
+ * frame-ancestors list is as long as the origins are many (lws was given a
+ * header buffer for it, main.c); one that cannot be sent whole is an error
+ * in the log and a 503, never a shorter list that silently shuts apps out. */
 static int
 widget(struct lws *wsi)
 {
-	char extra[1800];
-	size_t off;
+	static const char head[] = "cache-control: no-cache\x0d\x0a"
+				   "referrer-policy: no-referrer\x0d\x0a"
+				   "content-security-policy: frame-ancestors "
+				   "'self'";
+	size_t len = sizeof(head) + 3, off;
+	char *extra;
+	int rc;
 
-	/* framable by the registered app origins only */
-	off = (size_t)snprintf(extra, sizeof(extra),
-			       "cache-control: no-cache\x0d\x0a"
-			       "referrer-policy: no-referrer\x0d\x0a"
-			       "content-security-policy: frame-ancestors "
-			       "'self'");
+	for (unsigned i = 0; i < wsd->norigins; i++)
+		len += strlen(wsd->origins[i]) + 1;
+	if (!(extra = malloc(len))) /* freed below */
+		return -1;
+	memcpy(extra, head, sizeof(head) - 1);
+	off = sizeof(head) - 1;
 	for (unsigned i = 0; i < wsd->norigins; i++) {
 		size_t l = strlen(wsd->origins[i]);
 
-		if (off + l + 8 >= sizeof(extra))
-			break;
 		extra[off++] = ' ';
 		memcpy(extra + off, wsd->origins[i], l);
 		off += l;
 	}
 	memcpy(extra + off, "\x0d\x0a", 3);
-	return serve(wsi, "/widget.html", extra);
+	rc = serve(wsi, "/widget.html", extra);
+	free(extra);
+	return rc;
 }
 
 static int
@@ -316,16 +343,31 @@ offers_protocol(struct lws *wsi)
 static int
 check_upgrade(struct lws *wsi)
 {
-	char origin[256];
-	int n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
+	char origin[256], addr[64];
+	int have = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+	int n = have > 0 && have < (int)sizeof(origin)
+			? lws_hdr_copy(wsi, origin, sizeof(origin),
+				       WSI_TOKEN_ORIGIN)
+			: -1;
 
-	/* no Origin: not a browser (servers, tools), nothing to hijack */
-	if (n > 0 && !origin_allowed(origin)) {
+	/* no Origin: not a browser (servers, tools), nothing to hijack; an
+	 * Origin we cannot read whole (too long) is refused like a foreign
+	 * one */
+	if (have > 0 && (n <= 0 || !origin_allowed(origin))) {
 		ct_metric_add(&m_auth_fail_origin, 1);
-		ct_info("msg=\"handshake refused\" origin=\"%s\"",
-			origin_clean(origin) ? origin : "?");
+		ct_info("msg=\"handshake refused\" origin=%s",
+			n > 0 ? ct_log_q(origin) : "\"(too long)\"");
 		return refuse(wsi, "403 Forbidden", "forbidden",
 			      "origin not allowed");
+	}
+	/* each unauthenticated socket costs a ticket lookup: a few per
+	 * client address */
+	http_client_addr(wsi, addr, sizeof(addr));
+	if (!login_admit(addr)) {
+		ct_metric_add(&m_auth_fail_addr, 1);
+		return refuse(wsi, "429 Too Many Requests", "rate_limited",
+			      "too many unauthenticated connections from "
+			      "this address");
 	}
 	/* without the subprotocol lws would bind the socket to plain http,
 	 * where it would sit unauthenticated: refuse it at the door */

@@ -94,7 +94,7 @@ tick(lws_sorted_usec_list_t *sul)
 	if (now - wsd->last_recheck_ms >=
 	    (int64_t)c->lim_session_recheck * 1000) {
 		wsd->last_recheck_ms = now;
-		sess_recheck();
+		login_recheck();
 	}
 	if (now - wsd->last_heartbeat_ms >= (int64_t)beat * 1000) {
 		wsd->last_heartbeat_ms = now;
@@ -127,7 +127,7 @@ signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		ct_info("msg=\"stopping\" signal=%u connections=%u",
 			si.ssi_signo, wsd->conns.count);
 		wsd->stopping = 1;
-		sess_close_all(1001);
+		login_close_all(1001);
 		/* a grace period for the close frames, then out */
 		lws_sul_schedule(wsd->context, 0, &wsd->sul_stop, stop_now,
 				 wsd->conns.count ? 1000 * 1000 : 1);
@@ -371,6 +371,7 @@ main(int argc, char **argv)
 	if (wsd->cfg->wsd_workers > 1) /* listen.c binds, with SO_REUSEPORT */
 		info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.vhost_name = "crosstalk";
+	info.pt_serv_buf_size = WSD_HTTP_HEADERS;
 	/* keepalive: lws pings a connection idle for ping_interval and hangs
 	 * up one silent for idle_timeout (any frame or pong resets it) */
 	retry.secs_since_valid_ping = (uint16_t)wsd->cfg->lim_ping_interval;
@@ -394,7 +395,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "crosstalk-wsd: cannot adopt signalfd\n");
 		goto out;
 	}
-	sess_start();
+	dispatch_start();
 	if (pgl_start() != CT_OK || pgq_start() != CT_OK) {
 		fprintf(stderr,
 			"crosstalk-wsd: cannot connect to the database\n");
@@ -415,7 +416,7 @@ out:
 	/* timers first: their lists die with the context */
 	lws_sul_cancel(&wsd->sul_tick);
 	lws_sul_cancel(&wsd->sul_stop);
-	sess_flush_stop();
+	out_stop();
 	channel_foreach(cancel_pres, NULL);
 	presence_free();
 	pgl_stop();
@@ -429,6 +430,7 @@ out:
 	pgq_stop();
 	presence_free(); /* what closing connections queued */
 	channel_free_all();
+	login_free();
 	origins_free();
 	free(wsd->wbuf);
 	ct_cfg_free(wsd->cfg);

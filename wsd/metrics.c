@@ -27,12 +27,15 @@ M(m_auth_fail_ticket, "crosstalk_wsd_auth_failures_total", "Refused logins and h
 M(m_auth_fail_timeout, "crosstalk_wsd_auth_failures_total", "Refused logins and handshakes, by reason.", CT_COUNTER, "reason=\"timeout\"");
 M(m_auth_fail_origin, "crosstalk_wsd_auth_failures_total", "Refused logins and handshakes, by reason.", CT_COUNTER, "reason=\"origin\"");
 M(m_auth_fail_proto, "crosstalk_wsd_auth_failures_total", "Refused logins and handshakes, by reason.", CT_COUNTER, "reason=\"subprotocol\"");
+M(m_auth_fail_addr, "crosstalk_wsd_auth_failures_total", "Refused logins and handshakes, by reason.", CT_COUNTER, "reason=\"address_limit\"");
 M(m_auth_ended, "crosstalk_wsd_auth_failures_total", "Refused logins and handshakes, by reason.", CT_COUNTER, "reason=\"login_ended\"");
 M(m_rate_publish, "crosstalk_wsd_rate_limited_total", "Frames refused by a rate limit.", CT_COUNTER, "kind=\"publish\"");
 M(m_rate_typing, "crosstalk_wsd_rate_limited_total", "Frames refused by a rate limit.", CT_COUNTER, "kind=\"typing\"");
 M(m_publishes, "crosstalk_wsd_publishes_total", "Publishes acknowledged (committed).", CT_COUNTER, NULL);
 M(m_db_reconnects, "crosstalk_wsd_db_reconnects_total", "Database connections established (first connects included).", CT_COUNTER, NULL);
 M(m_replay_batches, "crosstalk_wsd_replay_batches_total", "Stored-event batches sent to catching-up subscribers.", CT_COUNTER, NULL);
+M(m_queue_full, "crosstalk_wsd_query_queue_full_total", "Requests refused because the query queue was full.", CT_COUNTER, NULL);
+M(m_answers_cut, "crosstalk_wsd_answers_cut_total", "History pages and replay batches cut to fit one answer's bytes.", CT_COUNTER, NULL);
 M(m_write_groups, "crosstalk_wsd_write_groups_total", "Groups of publishes sent to the database as one transaction (two or more each).", CT_COUNTER, NULL);
 #undef M
 /* clang-format on */
@@ -64,6 +67,7 @@ static struct ct_metric *const all[] = {
 	&m_auth_fail_timeout,
 	&m_auth_fail_origin,
 	&m_auth_fail_proto,
+	&m_auth_fail_addr,
 	&m_auth_ended,
 	&m_rate_publish,
 	&m_rate_typing,
@@ -71,6 +75,8 @@ static struct ct_metric *const all[] = {
 	&m_db_reconnects,
 	&m_replay_batches,
 	&m_write_groups,
+	&m_queue_full,
+	&m_answers_cut,
 };
 static struct ct_histogram *const hists[] = { &h_ack, &h_delivery };
 
@@ -110,14 +116,33 @@ http_client_addr(struct lws *wsi, char *out, size_t outlen)
 }
 
 int
+http_untrusted_proxy(struct lws *wsi)
+{
+	char peer[128];
+
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR) <= 0)
+		return 0;
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	return !wsd->cfg->wsd_trusted_proxies[0] ||
+	       !ct_metrics_allowed(wsd->cfg->wsd_trusted_proxies, peer, "",
+				   NULL);
+}
+
+/* Readable from metrics_allow addresses or with the token. A request a
+ * proxy we do not trust forwarded (X-Forwarded-For from a peer not in
+ * trusted_proxies) has no address we can believe: its peer is the proxy,
+ * often 127.0.0.1, whoever the client is. Then only the token lets it in. */
+int
 metrics_page(struct lws *wsi)
 {
-	char addr[128], auth[256], extra[512];
+	char addr[128], auth[256], extra[1024];
 	const char *bearer = NULL;
 	char *text, *page;
 	int rc;
 
 	http_client_addr(wsi, addr, sizeof(addr));
+	if (http_untrusted_proxy(wsi))
+		addr[0] = 0;
 	if (lws_hdr_copy(wsi, auth, sizeof(auth),
 			 WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
 	    strncmp(auth, "Bearer ", 7) == 0)
@@ -139,8 +164,13 @@ metrics_page(struct lws *wsi)
 		 "crosstalk_notify_queue_usage %g\n"
 		 "# HELP crosstalk_wsd_database_up Database connections up.\n"
 		 "# TYPE crosstalk_wsd_database_up gauge\n"
-		 "crosstalk_wsd_database_up %d\n",
-		 wsd->notify_usage, wsd->listen_up && wsd->query_up);
+		 "crosstalk_wsd_database_up %d\n"
+		 "# HELP crosstalk_wsd_query_queue_bytes Bytes of requests "
+		 "waiting for a database connection.\n"
+		 "# TYPE crosstalk_wsd_query_queue_bytes gauge\n"
+		 "crosstalk_wsd_query_queue_bytes %zu\n",
+		 wsd->notify_usage, wsd->listen_up && wsd->query_up,
+		 pgq_queued_bytes());
 	page = malloc(strlen(text) + strlen(extra) + 1); /* freed below */
 	if (!page) {
 		free(text);

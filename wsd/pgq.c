@@ -1,19 +1,31 @@
-/* pgq.c - the daemon's query connection: async libpq, adopted into the lws
- * loop, one statement at a time from a FIFO.
+/* pgq.c - the daemon's query connections: async libpq, adopted into the
+ * lws loop, one statement in flight per connection.
  *
  * Why async libpq and not a worker pool: lws is single-threaded, and every
  * answer (an ack, a batch of events) must end up in that thread anyway. An
  * adopted socket hands results to the loop with no locks, no wakeups and
- * no copies. A few connections (PGQ_CONNS) take requests from one FIFO,
- * one statement in flight each: a thousand clients logging in at once are
- * not served one round trip at a time. Callers that need order keep one
- * request of theirs in flight at a time (a channel's fetch, a
- * subscription's replay), and fanout.c never assumes that a fetch and a
- * replay come back in the order they were sent;
- * housekeeping (presence rows, heartbeats, origins, health) waits in a
- * background lane so that a burst of it never delays a fetch or an ack. The
- * LISTEN connection is separate (pglisten.c): a busy query here never
- * delays reading notifications. */
+ * no copies. [wsd] db_connections connections take requests from three
+ * lanes (pgq.h): LIVE first, then USER, with BG guaranteed a share. Within
+ * USER each client connection has its own flow and flows take turns, so a
+ * client that asks a thousand things delays another by one request, not a
+ * thousand. Callers that need order keep one request of theirs in flight at
+ * a time (a channel's fetch, a subscription's replay, a connection's
+ * writes), and fanout.c never assumes that a fetch and a replay come back in
+ * the order they were sent.
+ *
+ * What bounds it: waiting requests are counted in bytes ([wsd]
+ * query_queue_bytes; USER may fill three quarters, so clients can never
+ * crowd out deliveries and housekeeping); past the bound a request fails
+ * with "unavailable". Every failure reaches its callback on a later loop
+ * turn (fail_sul), never from inside pgq_submit: a caller that retries from
+ * its callback schedules, it does not recurse. Writes take a channel's row
+ * lock: at most one per channel and PGQ_WRITERS in all are in flight, so a
+ * channel held by someone else's long transaction occupies one connection
+ * until lock_timeout, and reads always have one. A statement that has not
+ * answered by its deadline (statement_timeout plus a grace, for a server
+ * that stopped answering at all) costs its connection, which is made anew.
+ * The LISTEN connection is separate (pglisten.c). */
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,69 +36,487 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/util.h"
+#include "wsd/pgq.h"
 #include "wsd/wsd.h"
 
-#define PGQ_MAX_QUEUED 20000
+#define PGQ_CONNS_MAX 16
+#define PGQ_BATCHES   4
+/* seconds a statement may take past statement_timeout before its
+ * connection is given up (0 = no statement_timeout: this alone) */
+#define DEADLINE_GRACE_MS 5000
+#define DEADLINE_NONE_MS  120000
 
-struct req {
-	struct req *next;
-	const char *sql; /* static text */
+struct pgq_req {
+	struct pgq_req *next; /* in a flow, or in the failed list */
+	const char *sql;      /* static text */
 	int n;
-	char **params; /* owned, n strings */
-	pgq_cb cb;     /* NULL: nobody wants the answer */
-	int dead;      /* the owner is gone */
-	int alone;     /* never grouped (a group that failed is re-sent so) */
-	void *arg;
+	char **params; /* owned, n strings (NULL stays NULL) */
+	size_t bytes;  /* counted against the queue's bound while waiting */
+	enum pgq_lane lane;
+	struct pgq_flow *flow; /* borrowed; its owner outlives the request */
 	void *owner;
-	char *tag; /* owned, may be NULL */
+	pgq_done_fn done;
+	void (*free_ctx)(void *ctx);
+	char *wchan; /* owned: the channel a write locks, else NULL */
+	unsigned dead : 1;
+	unsigned alone : 1; /* never grouped */
+	int rc;             /* a failure decided before sending */
+	const char *why;    /* static */
 	/* a group (pgq_batch): the requests it carries, owned */
 	const struct pgq_batch *batch;
-	struct req **members;
+	struct pgq_req **members;
 	int nmembers;
+	alignas(max_align_t) unsigned char ctx[];
 };
-
-#define PGQ_BATCHES 4
-static const struct pgq_batch *batches[PGQ_BATCHES];
-
-#define PGQ_CONNS 3
 
 /* One query connection. */
 struct pgc {
 	lws_sorted_usec_list_t sul; /* first: reconnect timer */
 	PGconn *conn;               /* owned */
 	struct lws *wsi;
-	struct req *inflight;
+	struct pgq_req *inflight;
+	int64_t sent_ms;
 	PGresult *res; /* first result of the statement in flight */
 	int err;       /* first error of it */
+	char state[6]; /* its SQLSTATE */
 	char msg[256];
 	int backoff_ms;
 	struct pgconnect pc; /* a (re)connect in progress */
 };
 
+struct lane {
+	lws_dll2_owner_t flows; /* flows with waiting requests, in turn */
+	struct pgq_flow anon;   /* requests submitted without a flow */
+};
+
 static struct {
-	struct pgc c[PGQ_CONNS];
-	struct req *head, *tail;   /* waiting to be sent */
-	struct req *bhead, *btail; /* background: sent when head is empty */
-	unsigned queued;
+	struct pgc c[PGQ_CONNS_MAX];
+	int nconns;
+	struct lane lanes[PGQ_LANES];
+	size_t bytes, user_bytes; /* waiting, in all and in USER */
+	unsigned since_bg;        /* sends since BG last had its turn */
+	int writers;              /* connections running a write */
+	struct pgq_req *failed, *failed_tail; /* answered on the next turn */
+	struct pgq_req *failing;  /* the failures being answered now */
+	struct pgq_req *finishing; /* the group being answered now */
+	lws_sorted_usec_list_t fail_sul;
+	const struct pgq_batch *batches[PGQ_BATCHES];
 } q;
 
 static void pgq_connect(lws_sorted_usec_list_t *sul);
 static void pgq_connected(void *arg, PGconn *conn, const char *err);
 static void send_next(void);
 
-static void
-req_free(struct req *r)
+/* --- requests ---------------------------------------------------------- */
+
+struct pgq_req *
+pgq_new(const char *sql, int n, const char *const *params, size_t ctx_size)
 {
+	struct pgq_req *r = calloc(1, sizeof(*r) + ctx_size); /* see pgq.h */
+
+	if (!r || !(r->params = calloc((size_t)n + 1, sizeof(char *))))
+		goto fail;
+	r->sql = sql;
+	r->bytes = sizeof(*r) + ctx_size + strlen(sql) / 8;
+	for (int i = 0; i < n; i++) {
+		r->n = i + 1;
+		if (params[i] && !(r->params[i] = strdup(params[i])))
+			goto fail;
+		r->bytes += params[i] ? strlen(params[i]) + 1 : 0;
+	}
+	r->n = n;
+	return r;
+fail:
+	if (r) {
+		for (int i = 0; i < r->n; i++)
+			free(r->params[i]);
+		free(r->params);
+	}
+	free(r);
+	return NULL;
+}
+
+void *
+pgq_ctx(struct pgq_req *r)
+{
+	return r->ctx;
+}
+
+void
+pgq_set_write(struct pgq_req *r, const char *channel)
+{
+	free(r->wchan);
+	r->wchan = strdup(channel); /* NULL on OOM: then an ordinary read */
+}
+
+static void
+req_free(struct pgq_req *r)
+{
+	struct pgq_flow *f;
+
 	if (!r)
 		return;
+	if ((f = r->flow)) {
+		r->flow = NULL;
+		f->pending--;
+		if (f->idle)
+			f->idle(f);
+	}
 	for (int i = 0; i < r->nmembers; i++)
 		req_free(r->members[i]);
 	free(r->members);
+	if (r->free_ctx)
+		r->free_ctx(r->ctx);
 	for (int i = 0; i < r->n; i++)
 		free(r->params[i]);
 	free(r->params);
-	free(r->tag);
+	free(r->wchan);
 	free(r);
+}
+
+void
+pgq_discard(struct pgq_req *r, void (*free_ctx)(void *ctx))
+{
+	if (!r)
+		return;
+	r->free_ctx = free_ctx;
+	req_free(r);
+}
+
+/* Run r's callback (unless its owner is gone) and free it. */
+static void
+finish(struct pgq_req *r, PGresult *res, int rc, const char *msg)
+{
+	if (r->members) { /* a group that failed as a whole */
+		struct pgq_req *outer = q.finishing;
+
+		q.finishing = r;
+		for (int i = 0; i < r->nmembers; i++) {
+			struct pgq_req *m = r->members[i];
+
+			r->members[i] = NULL;
+			if (m)
+				finish(m, NULL, rc, msg);
+		}
+		q.finishing = outer;
+	} else if (r->done && !r->dead) {
+		r->done(r->owner, r->ctx, rc == CT_OK ? res : NULL, rc, msg);
+	}
+	req_free(r);
+}
+
+/* The failures decided before this turn; what their callbacks decide now
+ * waits for the next turn, so a retry loop is paced by the loop. */
+static void
+fail_due(lws_sorted_usec_list_t *sul)
+{
+	struct pgq_req *r;
+
+	(void)sul;
+	q.failing = q.failed; /* pgq_forget sees them while we answer */
+	q.failed = q.failed_tail = NULL;
+	while ((r = q.failing)) {
+		q.failing = r->next;
+		r->next = NULL;
+		finish(r, NULL, r->rc, r->why);
+	}
+}
+
+/* Fail r on the next loop turn. */
+static void
+fail_later(struct pgq_req *r, int rc, const char *why)
+{
+	r->rc = rc;
+	r->why = why;
+	r->next = NULL;
+	if (q.failed_tail)
+		q.failed_tail->next = r;
+	else
+		q.failed = r;
+	q.failed_tail = r;
+	if (!q.fail_sul.list.owner && !wsd->stopped)
+		lws_sul_schedule(wsd->context, 0, &q.fail_sul, fail_due, 1);
+}
+
+/* --- flows and lanes ----------------------------------------------------- */
+
+static void
+flow_push(struct lane *l, struct pgq_flow *f, struct pgq_req *r, int front)
+{
+	if (front) {
+		r->next = f->head;
+		f->head = r;
+		if (!f->tail)
+			f->tail = r;
+	} else {
+		r->next = NULL;
+		if (f->tail)
+			f->tail->next = r;
+		else
+			f->head = r;
+		f->tail = r;
+	}
+	if (!f->in_lane.owner) {
+		if (front)
+			lws_dll2_add_head(&f->in_lane, &l->flows);
+		else
+			lws_dll2_add_tail(&f->in_lane, &l->flows);
+	}
+	q.bytes += r->bytes;
+	if (r->lane == PGQ_USER)
+		q.user_bytes += r->bytes;
+}
+
+/* Take r (the head of f, or the one after prev) out of f. */
+static void
+flow_take(struct pgq_flow *f, struct pgq_req *prev, struct pgq_req *r)
+{
+	if (prev)
+		prev->next = r->next;
+	else
+		f->head = r->next;
+	if (f->tail == r)
+		f->tail = prev;
+	r->next = NULL;
+	if (!f->head)
+		lws_dll2_remove(&f->in_lane);
+	q.bytes -= r->bytes;
+	if (r->lane == PGQ_USER)
+		q.user_bytes -= r->bytes;
+}
+
+static int
+chan_writing(const char *channel)
+{
+	for (int i = 0; i < q.nconns; i++) {
+		struct pgq_req *r = q.c[i].inflight;
+
+		if (r && r->wchan && strcmp(r->wchan, channel) == 0)
+			return 1;
+		for (int j = 0; r && j < r->nmembers; j++)
+			if (r->members[j] && r->members[j]->wchan &&
+			    strcmp(r->members[j]->wchan, channel) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+static int
+writers_max(void)
+{
+	return q.nconns > 1 ? q.nconns - 1 : 1;
+}
+
+/* May r be sent now? Reads always; a write when a writer slot is free and
+ * its channel has no write in flight. */
+static int
+ready(const struct pgq_req *r)
+{
+	return r->dead || !r->wchan ||
+	       (q.writers < writers_max() && !chan_writing(r->wchan));
+}
+
+/* The next request of lane l that may go, taken out of its flow; flows
+ * take turns (the one served moves to the back). */
+static struct pgq_req *
+lane_take(struct lane *l)
+{
+	dll_foreach(d, d1, l->flows.head)
+	{
+		struct pgq_flow *f =
+			lws_container_of(d, struct pgq_flow, in_lane);
+		struct pgq_req *r = f->head;
+
+		if (r && ready(r)) {
+			flow_take(f, NULL, r);
+			if (f->head) { /* to the back of the line */
+				lws_dll2_remove(&f->in_lane);
+				lws_dll2_add_tail(&f->in_lane, &l->flows);
+			}
+			return r;
+		}
+	}
+	return NULL;
+}
+
+static struct pgq_req *
+take_next(void)
+{
+	struct pgq_req *r = NULL;
+
+	if (q.since_bg + 1 >= PGQ_BG_EVERY &&
+	    (r = lane_take(&q.lanes[PGQ_BG]))) {
+		q.since_bg = 0;
+		return r;
+	}
+	if ((r = lane_take(&q.lanes[PGQ_LIVE])) ||
+	    (r = lane_take(&q.lanes[PGQ_USER]))) {
+		q.since_bg++;
+		return r;
+	}
+	if ((r = lane_take(&q.lanes[PGQ_BG])))
+		q.since_bg = 0;
+	return r;
+}
+
+void
+pgq_submit(struct pgq_req *r, enum pgq_lane lane, struct pgq_flow *flow,
+	   void *owner, pgq_done_fn done, void (*free_ctx)(void *ctx))
+{
+	size_t max = (size_t)wsd->cfg->wsd_query_queue_bytes;
+	struct lane *l = &q.lanes[lane];
+
+	r->lane = lane;
+	r->flow = lane == PGQ_USER ? flow : NULL;
+	if (r->flow)
+		r->flow->pending++;
+	r->owner = owner;
+	r->done = done;
+	r->free_ctx = free_ctx;
+	if (wsd->stopping) {
+		fail_later(r, CT_EUNAVAIL, "shutting down");
+		return;
+	}
+	if (q.bytes + r->bytes > max ||
+	    (lane == PGQ_USER && q.user_bytes + r->bytes > max / 4 * 3)) {
+		ct_metric_add(&m_queue_full, 1);
+		fail_later(r, CT_EUNAVAIL, "database queue is full; retry");
+		return;
+	}
+	flow_push(l, r->flow ? r->flow : &l->anon, r, 0);
+	send_next();
+}
+
+int
+pgq_query(const char *sql, int n, const char *const *params, enum pgq_lane lane,
+	  struct pgq_flow *flow, void *owner, pgq_done_fn done)
+{
+	struct pgq_req *r = pgq_new(sql, n, params, 0);
+
+	if (!r)
+		return CT_ENOMEM;
+	pgq_submit(r, lane, flow, owner, done, NULL);
+	return CT_OK;
+}
+
+static void
+forget_in_flow(struct pgq_flow *f, void *owner)
+{
+	struct pgq_req *prev = NULL, *r = f->head;
+
+	while (r) {
+		struct pgq_req *next = r->next;
+
+		if (r->owner == owner) {
+			flow_take(f, prev, r);
+			req_free(r);
+		} else {
+			prev = r;
+		}
+		r = next;
+	}
+}
+
+void
+pgq_forget(void *owner)
+{
+	if (!owner)
+		return;
+	for (int l = 0; l < PGQ_LANES; l++) {
+		dll_foreach(d, d1, q.lanes[l].flows.head)
+		{
+			forget_in_flow(
+				lws_container_of(d, struct pgq_flow, in_lane),
+				owner);
+		}
+	}
+	for (struct pgq_req *r = q.failed; r; r = r->next)
+		if (r->owner == owner)
+			r->dead = 1;
+	for (struct pgq_req *r = q.failing; r; r = r->next)
+		if (r->owner == owner)
+			r->dead = 1;
+	for (int i = 0; i <= q.nconns; i++) {
+		struct pgq_req *r = i < q.nconns ? q.c[i].inflight : q.finishing;
+
+		if (r && r->owner == owner)
+			r->dead = 1;
+		for (int j = 0; r && j < r->nmembers; j++)
+			if (r->members[j] && r->members[j]->owner == owner)
+				r->members[j]->dead = 1;
+	}
+}
+
+static void
+unflow(struct pgq_req *r, struct pgq_flow *f)
+{
+	if (!r)
+		return;
+	if (r->flow == f) {
+		r->flow = NULL;
+		f->pending--;
+	}
+	for (int i = 0; i < r->nmembers; i++)
+		unflow(r->members[i], f);
+}
+
+void
+pgq_flow_drop(struct pgq_flow *f)
+{
+	struct pgq_req *r;
+
+	f->idle = NULL;
+	while ((r = f->head)) {
+		flow_take(f, NULL, r);
+		req_free(r);
+	}
+	for (r = q.failed; r; r = r->next)
+		unflow(r, f);
+	for (r = q.failing; r; r = r->next)
+		unflow(r, f);
+	for (int i = 0; i < q.nconns; i++)
+		unflow(q.c[i].inflight, f);
+	unflow(q.finishing, f);
+}
+
+/* A write on channel failed on a held lock: the writes waiting for the
+ * same channel would only wait as long again. They fail now. */
+static void
+fail_channel_writes(const char *channel, int rc, const char *msg)
+{
+	struct lane *l = &q.lanes[PGQ_USER];
+
+	dll_foreach(d, d1, l->flows.head)
+	{
+		struct pgq_flow *f =
+			lws_container_of(d, struct pgq_flow, in_lane);
+		struct pgq_req *prev = NULL, *r = f->head;
+
+		while (r) {
+			struct pgq_req *next = r->next;
+
+			if (r->wchan && strcmp(r->wchan, channel) == 0) {
+				flow_take(f, prev, r);
+				fail_later(r, rc, msg);
+			} else {
+				prev = r;
+			}
+			r = next;
+		}
+	}
+}
+
+/* --- groups -------------------------------------------------------------- */
+
+void
+pgq_batch_register(const struct pgq_batch *b)
+{
+	for (int i = 0; i < PGQ_BATCHES; i++)
+		if (!q.batches[i] || q.batches[i] == b) {
+			q.batches[i] = b;
+			return;
+		}
 }
 
 /* Row `row` of a group's answer, columns from..from+ncols-1, as the
@@ -123,30 +553,49 @@ fail:
 	return NULL;
 }
 
-static void finish(struct req *r, PGresult *res, int rc, const char *msg);
-
-/* A group answered: each member gets its own row, or its own error. */
+/* Send m again, alone, first in its flow. */
 static void
-finish_group(struct req *g, PGconn *conn, PGresult *res)
+again_alone(struct pgq_req *m)
+{
+	struct lane *l = &q.lanes[m->lane];
+
+	if (m->dead) {
+		req_free(m);
+		return;
+	}
+	m->alone = 1;
+	flow_push(l, m->flow ? m->flow : &l->anon, m, 1);
+}
+
+/* A group answered: each member gets its own row, or its own error; one
+ * whose channel was held elsewhere goes again alone. */
+static void
+finish_group(struct pgq_req *g, PGconn *conn, PGresult *res)
 {
 	const struct pgq_batch *b = g->batch;
 	int rows = PQntuples(res);
 	char msg[256];
 
+	q.finishing = g; /* a member's callback may forget another's owner */
 	for (int r = 0; r < rows; r++) {
 		long i = strtol(PQgetvalue(res, r, 0), NULL, 10);
-		struct req *m;
+		struct pgq_req *m;
 		PGresult *r1;
 
 		if (i < 0 || i >= g->nmembers || !(m = g->members[i]))
 			continue;
 		g->members[i] = NULL;
 		if (!PQgetisnull(res, r, 1 + b->ncols)) {
-			int rc = ct_db_state_error(
-				PQgetvalue(res, r, 1 + b->ncols),
-				PQgetvalue(res, r, 2 + b->ncols), msg,
-				sizeof(msg));
+			const char *st = PQgetvalue(res, r, 1 + b->ncols);
+			int rc;
 
+			if (strcmp(st, "55P03") == 0) {
+				again_alone(m);
+				continue;
+			}
+			rc = ct_db_state_error(st,
+					       PQgetvalue(res, r, 2 + b->ncols),
+					       msg, sizeof(msg));
 			finish(m, NULL, rc, msg);
 			continue;
 		}
@@ -157,98 +606,54 @@ finish_group(struct req *g, PGconn *conn, PGresult *res)
 	}
 	for (int i = 0; i < g->nmembers; i++) /* no row: should not be */
 		if (g->members[i]) {
-			finish(g->members[i], NULL, CT_EINTERNAL,
-			       "no answer in the group");
+			struct pgq_req *m = g->members[i];
+
 			g->members[i] = NULL;
+			finish(m, NULL, CT_EINTERNAL, "no answer in the group");
 		}
+	q.finishing = NULL;
 	req_free(g);
 }
 
-static void
-finish(struct req *r, PGresult *res, int rc, const char *msg)
-{
-	if (r->members) { /* failed as a whole: each member is told */
-		for (int i = 0; i < r->nmembers; i++) {
-			if (r->members[i])
-				finish(r->members[i], NULL, rc, msg);
-			r->members[i] = NULL;
-		}
-		req_free(r);
-		return;
-	}
-	if (r->cb && !r->dead)
-		r->cb(r->arg, rc == CT_OK ? res : NULL, rc, msg, r->tag);
-	req_free(r);
-}
-
-void
-pgq_batch_register(const struct pgq_batch *b)
-{
-	for (int i = 0; i < PGQ_BATCHES; i++)
-		if (!batches[i] || batches[i] == b) {
-			batches[i] = b;
-			return;
-		}
-}
-
-/* Put requests back at the head of the queue, in their order. */
-static void
-requeue_front(struct req **m, int n)
-{
-	for (int i = n - 1; i >= 0; i--) {
-		if (!m[i])
-			continue;
-		m[i]->next = q.head;
-		q.head = m[i];
-		if (!q.tail)
-			q.tail = m[i];
-		q.queued++;
-	}
-}
-
-/* r was just taken from the head of the queue. When it is a batchable
- * statement and more of the same wait, take them too (oldest first) and
- * return one group request carrying them; else r. */
-static struct req *
-group(struct req *r)
+/* r was just taken. When it is a batchable statement and more of the same
+ * wait at the head of other flows, take them too and return one group
+ * carrying them all; else r. */
+static struct pgq_req *
+group(struct pgq_req *r)
 {
 	const struct pgq_batch *b = NULL;
-	struct req *g = NULL, **m = NULL, *prev = NULL, *x;
+	struct lane *l = &q.lanes[r->lane];
+	struct pgq_req *g = NULL, **m = NULL;
 	json_t *arr = NULL;
-	int n = 1, k = 1;
+	int k = 1;
 
-	for (int i = 0; i < PGQ_BATCHES && batches[i]; i++)
-		if (batches[i]->single == r->sql)
-			b = batches[i];
-	if (!b || r->alone)
+	for (int i = 0; i < PGQ_BATCHES && q.batches[i]; i++)
+		if (q.batches[i]->single == r->sql)
+			b = q.batches[i];
+	if (!b || r->alone || r->dead)
 		return r;
-	for (x = q.head; x && n < b->max; x = x->next)
-		n += x->sql == r->sql && !x->dead && !x->alone;
-	if (n == 1)
+	if (!(m = calloc((size_t)b->max, sizeof(*m)))) /* owned by g */
 		return r;
-	if (!(m = calloc((size_t)n, sizeof(*m))) || /* owned by g */
-	    !(g = calloc(1, sizeof(*g))) ||
-	    !(g->params = calloc(1, sizeof(char *))) || !(arr = json_array()))
-		goto alone;
 	m[0] = r;
-	for (x = q.head; x && k < n;) {
-		struct req *next = x->next;
+	dll_foreach(d, d1, l->flows.head)
+	{
+		struct pgq_flow *f =
+			lws_container_of(d, struct pgq_flow, in_lane);
+		struct pgq_req *x = f->head;
 
-		if (x->sql == r->sql && !x->dead && !x->alone) {
-			if (prev)
-				prev->next = next;
-			else
-				q.head = next;
-			if (q.tail == x)
-				q.tail = prev;
-			q.queued--;
-			x->next = NULL;
+		if (k < b->max && x && x->sql == r->sql && !x->dead &&
+		    !x->alone && (!x->wchan || !chan_writing(x->wchan))) {
+			flow_take(f, NULL, x);
 			m[k++] = x;
-		} else {
-			prev = x;
 		}
-		x = next;
 	}
+	if (k == 1) {
+		free(m);
+		return r;
+	}
+	if (!(g = calloc(1, sizeof(*g))) || /* owns m */
+	    !(g->params = calloc(1, sizeof(char *))) || !(arr = json_array()))
+		goto back;
 	for (int i = 0; i < k; i++) {
 		json_t *o = json_object();
 
@@ -270,11 +675,12 @@ group(struct req *r)
 	g->batch = b;
 	g->members = m;
 	g->nmembers = k;
+	g->lane = r->lane;
 	ct_metric_add(&m_write_groups, 1);
 	return g;
-back: /* the others go back where they were; r goes alone */
-	requeue_front(m + 1, k - 1);
-alone:
+back: /* the others go back first in their flows; r goes alone */
+	for (int i = k - 1; i >= 1; i--)
+		flow_push(l, m[i]->flow ? m[i]->flow : &l->anon, m[i], 1);
 	json_decref(arr);
 	if (g)
 		free(g->params);
@@ -284,36 +690,40 @@ alone:
 	return r;
 }
 
-/* Give connection c the next request, if it is idle and one waits. */
+static int
+is_write(const struct pgq_req *r)
+{
+	if (r->wchan)
+		return 1;
+	for (int i = 0; i < r->nmembers; i++)
+		if (r->members[i] && r->members[i]->wchan)
+			return 1;
+	return 0;
+}
+
+/* --- sending ---------------------------------------------------------------
+ */
+
+/* Give connection c the next request, if it is idle and one may go. */
 static void
 send_on(struct pgc *c)
 {
-	struct req *r;
+	struct pgq_req *r;
 
 again:
-	if (c->inflight || (!q.head && !q.bhead) || !c->conn || !c->wsi)
+	if (c->inflight || !c->conn || !c->wsi || !(r = take_next()))
 		return;
-	if (q.head) {
-		r = q.head;
-		q.head = r->next;
-		if (!q.head)
-			q.tail = NULL;
-	} else {
-		r = q.bhead;
-		q.bhead = r->next;
-		if (!q.bhead)
-			q.btail = NULL;
-	}
-	q.queued--;
 	if (r->dead) { /* owner gone before it was sent */
 		req_free(r);
 		goto again;
 	}
 	r = group(r);
 	c->inflight = r;
+	c->sent_ms = ct_mono_ms();
 	c->res = NULL;
 	c->err = CT_OK;
-	c->msg[0] = 0;
+	c->msg[0] = c->state[0] = 0;
+	q.writers += is_write(r);
 	if (!PQsendQueryParams(c->conn, r->sql, r->n, NULL,
 			       (const char *const *)r->params, NULL, NULL, 0)) {
 		/* the connection is broken: RX will see it and close */
@@ -329,89 +739,40 @@ again:
 static void
 send_next(void)
 {
-	for (int i = 0; i < PGQ_CONNS && (q.head || q.bhead); i++)
+	for (int i = 0; i < q.nconns; i++)
 		send_on(&q.c[i]);
 }
 
+/* The statement in flight on c is done (rc, c->state, c->msg). */
 static void
-enqueue(const char *sql, int n, const char *const *params, pgq_cb cb, void *arg,
-	void *owner, const char *tag, int bg)
+done_inflight(struct pgc *c, PGresult *keep, int rc)
 {
-	struct req *r = NULL;
+	struct pgq_req *r = c->inflight;
+	char chan[300] = "";
 
-	if (q.queued >= PGQ_MAX_QUEUED || !(r = calloc(1, sizeof(*r))) ||
-	    !(r->params = calloc((size_t)n + 1, sizeof(char *)))) {
-		free(r);
-		if (cb)
-			cb(arg, NULL, CT_EUNAVAIL, "database queue is full",
-			   tag);
-		return;
-	}
-	r->sql = sql;
-	r->cb = cb;
-	r->arg = arg;
-	r->owner = owner;
-	if (tag && !(r->tag = strdup(tag))) {
+	c->inflight = NULL;
+	q.writers -= is_write(r);
+	if (r->wchan && rc != CT_OK && strcmp(c->state, "55P03") == 0)
+		snprintf(chan, sizeof(chan), "%s", r->wchan);
+	if (r->members && rc == CT_OK) {
+		finish_group(r, c->conn, keep);
+	} else if (r->members && PQstatus(c->conn) == CONNECTION_OK) {
+		/* rolled back as a whole (should not be: the batch takes
+		 * each post in a subtransaction): each alone */
+		ct_warn("msg=\"write group failed; sending one by one\" "
+			"writes=%d err=\"%s\"",
+			r->nmembers, c->msg);
+		for (int i = r->nmembers - 1; i >= 0; i--)
+			if (r->members[i])
+				again_alone(r->members[i]);
+		r->nmembers = 0;
 		req_free(r);
-		if (cb)
-			cb(arg, NULL, CT_ENOMEM, "out of memory", tag);
-		return;
-	}
-	for (int i = 0; i < n; i++) {
-		r->params[i] = params[i] ? strdup(params[i]) : NULL;
-		r->n = i + 1;
-	}
-	if (bg) {
-		if (q.btail)
-			q.btail->next = r;
-		else
-			q.bhead = r;
-		q.btail = r;
 	} else {
-		if (q.tail)
-			q.tail->next = r;
-		else
-			q.head = r;
-		q.tail = r;
+		finish(r, keep, rc, c->msg);
 	}
-	q.queued++;
+	if (*chan)
+		fail_channel_writes(chan, rc, c->msg);
 	send_next();
-}
-
-void
-pgq_query(const char *sql, int n, const char *const *params, pgq_cb cb,
-	  void *arg, void *owner, const char *tag)
-{
-	enqueue(sql, n, params, cb, arg, owner, tag, 0);
-}
-
-void
-pgq_query_bg(const char *sql, int n, const char *const *params, pgq_cb cb,
-	     void *arg, void *owner, const char *tag)
-{
-	enqueue(sql, n, params, cb, arg, owner, tag, 1);
-}
-
-void
-pgq_forget(void *owner)
-{
-	if (!owner)
-		return;
-	for (struct req *r = q.head; r; r = r->next)
-		if (r->owner == owner)
-			r->dead = 1;
-	for (struct req *r = q.bhead; r; r = r->next)
-		if (r->owner == owner)
-			r->dead = 1;
-	for (int i = 0; i < PGQ_CONNS; i++) {
-		struct req *r = q.c[i].inflight;
-
-		if (r && r->owner == owner)
-			r->dead = 1;
-		for (int j = 0; r && j < r->nmembers; j++)
-			if (r->members[j] && r->members[j]->owner == owner)
-				r->members[j]->dead = 1;
-	}
 }
 
 static void
@@ -430,6 +791,11 @@ drain_results(struct pgc *c)
 					continue;
 				}
 			} else if (c->err == CT_OK) {
+				const char *s = PQresultErrorField(
+					res, PG_DIAG_SQLSTATE);
+
+				snprintf(c->state, sizeof(c->state), "%s",
+					 s ? s : "");
 				c->err = ct_db_error(c->conn, res, c->msg,
 						     sizeof(c->msg));
 			}
@@ -439,55 +805,49 @@ drain_results(struct pgc *c)
 		/* NULL: the statement, and its implicit commit, are done.
 		 * An error after the rows (a failed commit) wins. */
 		{
-			struct req *r = c->inflight;
 			PGresult *keep = c->res;
 			int rc = c->err;
 
-			c->inflight = NULL;
 			c->res = NULL;
 			if (rc == CT_OK && !keep)
 				rc = CT_EINTERNAL;
-			if (r->members && rc == CT_OK) {
-				finish_group(r, c->conn, keep);
-			} else if (r->members &&
-				   PQstatus(c->conn) == CONNECTION_OK) {
-				/* rolled back as a whole (a deadlock with
-				 * another node's group, say): each alone */
-				ct_warn("msg=\"write group failed; sending one "
-					"by one\" writes=%d err=\"%s\"",
-					r->nmembers, c->msg);
-				for (int i = 0; i < r->nmembers; i++)
-					r->members[i]->alone = 1;
-				requeue_front(r->members, r->nmembers);
-				r->nmembers = 0;
-				req_free(r);
-			} else {
-				finish(r, keep, rc, c->msg);
-			}
+			done_inflight(c, keep, rc);
 			PQclear(keep);
 		}
-		send_on(c);
 	}
 }
 
+/* --- connections -----------------------------------------------------------
+ */
+
+/* c's connection is gone (or given up): it takes nothing more, then its
+ * statement in flight fails (committed or not is unknown: a publish is
+ * retried by its client with its client_id). */
 static void
 lost(struct pgc *c)
 {
+	struct pgq_req *r = c->inflight;
 	int up = 0;
 
-	if (c->inflight) {
-		struct req *r = c->inflight;
-
-		c->inflight = NULL;
-		PQclear(c->res);
-		c->res = NULL;
-		finish(r, NULL, CT_EUNAVAIL, "database connection lost");
+	c->inflight = NULL;
+	if (c->wsi) { /* lws closes our dup of the socket */
+		lws_set_opaque_user_data(c->wsi, NULL);
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK,
+				LWS_TO_KILL_ASYNC);
+		c->wsi = NULL;
 	}
+	PQclear(c->res);
+	c->res = NULL;
 	PQfinish(c->conn);
 	c->conn = NULL;
-	for (int i = 0; i < PGQ_CONNS; i++)
+	for (int i = 0; i < q.nconns; i++)
 		up += q.c[i].conn != NULL;
 	wsd->query_up = up > 0;
+	if (r) {
+		q.writers -= is_write(r);
+		finish(r, NULL, CT_EUNAVAIL, "database connection lost");
+		send_next(); /* what waits goes to the other connections */
+	}
 	if (wsd->stopping)
 		return;
 	ct_warn("msg=\"query connection lost\" retry_ms=%d", c->backoff_ms);
@@ -505,7 +865,7 @@ pgq_connect(lws_sorted_usec_list_t *sul)
 
 	if (wsd->stopping)
 		return;
-	pgconnect_start(&c->pc, "crosstalk-wsd", pgq_connected, c);
+	pgconnect_start(&c->pc, "crosstalk-wsd", NULL, pgq_connected, c);
 }
 
 static void
@@ -522,7 +882,6 @@ pgq_connected(void *arg, PGconn *conn, const char *err)
 		return;
 	}
 	c->conn = conn;
-	PQsetnonblocking(c->conn, 1);
 	u.filefd = dup(PQsocket(c->conn));
 	if (u.filefd < 0 || !(c->wsi = lws_adopt_descriptor_vhost(
 				      wsd->vhost, LWS_ADOPT_RAW_FILE_DESC, u,
@@ -546,8 +905,13 @@ pgq_connected(void *arg, PGconn *conn, const char *err)
 int
 pgq_start(void)
 {
+	q.nconns = wsd->cfg->wsd_db_connections;
+	if (q.nconns < 1)
+		q.nconns = 1;
+	if (q.nconns > PGQ_CONNS_MAX)
+		q.nconns = PGQ_CONNS_MAX;
 	/* the connections come up in the loop; requests queue meanwhile */
-	for (int i = 0; i < PGQ_CONNS; i++) {
+	for (int i = 0; i < q.nconns; i++) {
 		q.c[i].backoff_ms = 250;
 		pgq_connect(&q.c[i].sul);
 	}
@@ -557,9 +921,8 @@ pgq_start(void)
 void
 pgq_stop(void)
 {
-	struct req *r;
-
-	for (int i = 0; i < PGQ_CONNS; i++) {
+	lws_sul_cancel(&q.fail_sul);
+	for (int i = 0; i < q.nconns; i++) {
 		struct pgc *c = &q.c[i];
 
 		lws_sul_cancel(&c->sul);
@@ -571,29 +934,53 @@ pgq_stop(void)
 		PQfinish(c->conn);
 		c->conn = NULL;
 	}
-	while ((r = q.head)) {
-		q.head = r->next;
+	q.writers = 0;
+	for (int l = 0; l < PGQ_LANES; l++)
+		while (q.lanes[l].flows.head)
+			pgq_flow_drop(lws_container_of(q.lanes[l].flows.head,
+						       struct pgq_flow,
+						       in_lane));
+	while (q.failed) {
+		struct pgq_req *r = q.failed;
+
+		q.failed = r->next;
 		req_free(r);
 	}
-	while ((r = q.bhead)) {
-		q.bhead = r->next;
-		req_free(r);
-	}
-	q.tail = q.btail = NULL;
-	q.queued = 0;
+	q.failed_tail = NULL;
 }
 
-/* Once a second: push out any statement still partly unsent. A safety
- * net: WRITEABLE normally does it, but a connection must never sit with
- * a half-sent statement because one wakeup was missed. */
+size_t
+pgq_queued_bytes(void)
+{
+	return q.bytes;
+}
+
+/* Once a second: a statement past its deadline costs its connection (the
+ * server, or the network to it, stopped answering); any statement still
+ * partly unsent is pushed out (WRITEABLE normally does it, but a
+ * connection must never sit with a half-sent statement because one wakeup
+ * was missed). */
 void
 pgq_tick(void)
 {
-	for (int i = 0; i < PGQ_CONNS; i++) {
+	int64_t now = ct_mono_ms();
+	int64_t st = (int64_t)wsd->cfg->db_statement_timeout * 1000;
+	int64_t deadline = st > 0 ? st + DEADLINE_GRACE_MS : DEADLINE_NONE_MS;
+
+	for (int i = 0; i < q.nconns; i++) {
 		struct pgc *c = &q.c[i];
 
-		if (c->conn && c->wsi && c->inflight &&
-		    PQstatus(c->conn) == CONNECTION_OK && PQflush(c->conn) == 1)
+		if (!c->conn || !c->inflight)
+			continue;
+		if (now - c->sent_ms > deadline) {
+			ct_warn("msg=\"query past its deadline; dropping the "
+				"connection\" waited_ms=%lld",
+				(long long)(now - c->sent_ms));
+			lost(c);
+			continue;
+		}
+		if (c->wsi && PQstatus(c->conn) == CONNECTION_OK &&
+		    PQflush(c->conn) == 1)
 			lws_callback_on_writable(c->wsi);
 	}
 }
@@ -604,6 +991,9 @@ pgq_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 {
 	struct pgc *c = lws_get_opaque_user_data(wsi);
 
+	(void)user;
+	(void)in;
+	(void)len;
 	if (!c)
 		return 0;
 	switch (reason) {

@@ -53,8 +53,13 @@ refresh_waiting(struct channel *c, void *arg)
 /* A batch committed: answers that waited for it may be read now (the
  * query connections run in parallel, so order is ours to keep). */
 static void
-on_applied(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+on_applied(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 {
+	(void)owner;
+	(void)ctx;
+	(void)res;
+	(void)rc;
+	(void)msg;
 	if (batch.applying)
 		batch.applying--;
 	if (!batch.applying && !batch.n)
@@ -62,7 +67,6 @@ on_applied(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 }
 static const char q_of[] =
 	"SELECT app, user_id, display_name FROM crosstalk.presence_of($1, $2)";
-static const char q_access[] = "SELECT crosstalk.check_access($1, $2, $3)";
 static const char q_up[] = "SELECT crosstalk.node_up($1)";
 static const char q_beat[] = "SELECT crosstalk.node_heartbeat($1)";
 
@@ -98,31 +102,23 @@ flush(lws_sorted_usec_list_t *sul)
 	for (i = 0; i < batch.n && !bad; i++) {
 		struct pres_op *o = &batch.ops[i];
 
-		bad = pgarr_add(&a[0], &len[0], &cap[0], o->conn) ||
-		      pgarr_add(&a[1], &len[1], &cap[1], o->channel) ||
-		      pgarr_add(&a[2], &len[2], &cap[2], o->app) ||
-		      pgarr_add(&a[3], &len[3], &cap[3], o->user) ||
-		      pgarr_add(&a[4], &len[4], &cap[4], o->name) ||
-		      pgarr_add(&a[5], &len[5], &cap[5], o->on ? "t" : "f");
+		bad = ct_db_array_add(&a[0], &len[0], &cap[0], o->conn) ||
+		      ct_db_array_add(&a[1], &len[1], &cap[1], o->channel) ||
+		      ct_db_array_add(&a[2], &len[2], &cap[2], o->app) ||
+		      ct_db_array_add(&a[3], &len[3], &cap[3], o->user) ||
+		      ct_db_array_add(&a[4], &len[4], &cap[4], o->name) ||
+		      ct_db_array_add(&a[5], &len[5], &cap[5],
+				      o->on ? "t" : "f");
 	}
 	if (!bad && batch.n) {
 		pv[0] = wsd->node_id;
-		for (k = 0; k < 6; k++) {
-			char *t = realloc(a[k], len[k] + 2);
-
-			if (!t) {
-				bad = 1;
-				break;
-			}
-			a[k] = t;
-			memcpy(a[k] + len[k], "}", 2);
+		for (k = 0; k < 6 && !bad; k++) {
+			bad = ct_db_array_end(&a[k], &len[k], &cap[k]);
 			pv[k + 1] = a[k];
 		}
-		if (!bad) {
+		if (!bad && pgq_query(q_apply, 7, pv, PGQ_BG, NULL, NULL,
+				      on_applied) == CT_OK)
 			batch.applying++;
-			pgq_query_bg(q_apply, 7, pv, on_applied, NULL, NULL,
-				     NULL);
-		}
 	}
 	for (k = 0; k < 6; k++)
 		free(a[k]);
@@ -168,12 +164,11 @@ presence_sub(struct sub *s, int on)
 static int
 watched(struct channel *c)
 {
-	lws_start_foreach_dll(struct lws_dll2 *, d, c->subs.head)
+	dll_foreach(d, d_next, c->subs.head)
 	{
 		if (lws_container_of(d, struct sub, in_chan)->watch)
 			return 1;
 	}
-	lws_end_foreach_dll(d);
 	return 0;
 }
 
@@ -203,14 +198,13 @@ to_watchers(struct channel *c, const char *type, const char *key)
 	}
 	free(s);
 	f->refs = 1;
-	lws_start_foreach_dll(struct lws_dll2 *, d, c->subs.head)
+	dll_foreach(d, d_next, c->subs.head)
 	{
 		struct sub *sb = lws_container_of(d, struct sub, in_chan);
 
-		if (sb->watch && !sb->pres_want)
-			sess_push(sb->pss, f);
+		if (sb->watch && sb->granted && !sb->pres_want)
+			out_push(sb->pss, f);
 	}
-	lws_end_foreach_dll(d);
 	frame_unref(f);
 }
 
@@ -231,19 +225,21 @@ answer(struct channel *c, struct sub *sb)
 		json_array_append_new(users, user_of(c->pres[i]));
 	o = json_pack("{s:s, s:s, s:o}", "type", "presence", "channel", c->name,
 		      "users", users);
-	if (o && sb->ref)
-		json_object_set_new(o, "ref", json_string(sb->ref));
+	if (o && sb->pres_ref)
+		json_object_set_new(o, "ref", json_string(sb->pres_ref));
 	if (o)
-		sess_send_json(sb->pss, o);
+		out_json(sb->pss, o);
 }
 
 static void
-on_presence(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
+on_presence(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 {
-	struct channel *c = arg;
+	struct channel *c = owner;
 	unsigned n, i = 0, j = 0;
 	char **keys;
 
+	(void)ctx;
+	(void)msg;
 	c->pres_busy = 0;
 	if (rc != CT_OK)
 		return;
@@ -287,14 +283,13 @@ on_presence(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
 	c->pres_known = 1;
 
 	/* full answers for those who asked */
-	lws_start_foreach_dll(struct lws_dll2 *, d, c->subs.head)
+	dll_foreach(d, d_next, c->subs.head)
 	{
 		struct sub *sb = lws_container_of(d, struct sub, in_chan);
 
-		if (sb->pres_want)
+		if (sb->pres_want && sb->granted)
 			answer(c, sb);
 	}
-	lws_end_foreach_dll(d);
 	if (c->pres_again) {
 		c->pres_again = 0;
 		refresh(c);
@@ -319,8 +314,8 @@ refresh(struct channel *c)
 		c->pres_wait = 1;
 		return;
 	}
-	c->pres_busy = 1;
-	pgq_query_bg(q_of, 2, pv, on_presence, c, c, NULL);
+	if (pgq_query(q_of, 2, pv, PGQ_BG, NULL, c, on_presence) == CT_OK)
+		c->pres_busy = 1;
 }
 
 static void
@@ -342,43 +337,27 @@ presence_changed(const char *channel)
 	channel_put(c);
 }
 
-static void
-on_access(void *arg, PGresult *res, int rc, const char *msg, const char *tag)
-{
-	struct sub *s = arg;
-
-	if (rc != CT_OK) {
-		sess_error(s->pss, rc, msg, s->ref, 0);
-		sub_free(s);
-		return;
-	}
-	refresh(s->chan);
-}
-
+/* A presence frame: the sub (made within the cap) answers once its access
+ * check granted it; until then nothing of the channel is shown. */
 void
 presence_request(struct pss *p, const char *channel, const char *ref)
 {
-	struct sub *s = sub_find(p, channel);
-	const char *pv[3] = { p->app, p->user_id, channel };
+	struct sub *s = sub_get(p, channel, ref);
 
-	if (s) {
-		s->watch = 1;
-		s->pres_want = 1;
-		free(s->ref);
-		s->ref = ref ? strdup(ref) : NULL;
-		if (s->state == SUB_WATCHING)
-			pgq_query(q_access, 3, pv, on_access, s, s, NULL);
-		else
-			refresh(s->chan);
+	if (!s)
 		return;
-	}
-	if (!(s = sub_new(p, channel, ref))) {
-		sess_error(p, CT_ENOMEM, "out of memory", ref, 0);
-		return;
-	}
 	s->watch = 1;
 	s->pres_want = 1;
-	pgq_query(q_access, 3, pv, on_access, s, s, NULL);
+	free(s->pres_ref);
+	s->pres_ref = ref ? strdup(ref) : NULL;
+	sub_check(s);
+}
+
+void
+presence_granted(struct sub *s)
+{
+	if (s->pres_want)
+		refresh(s->chan);
 }
 
 static void
@@ -394,7 +373,8 @@ presence_tick(void)
 {
 	const char *pv[1] = { wsd->node_id };
 
-	pgq_query_bg(q_beat, 1, pv, NULL, NULL, NULL, NULL);
+	if (pgq_query(q_beat, 1, pv, PGQ_BG, NULL, NULL, NULL) != CT_OK)
+		ct_warn("msg=\"heartbeat skipped: out of memory\"");
 	channel_foreach(refresh_watched, NULL);
 }
 
@@ -403,7 +383,8 @@ presence_node_up(void)
 {
 	const char *pv[1] = { wsd->node_id };
 
-	pgq_query_bg(q_up, 1, pv, NULL, NULL, NULL, NULL);
+	if (pgq_query(q_up, 1, pv, PGQ_BG, NULL, NULL, NULL) != CT_OK)
+		ct_warn("msg=\"node_up skipped: out of memory\"");
 }
 
 /* At shutdown, blocking: this node's users leave everywhere at once. */

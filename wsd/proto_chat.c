@@ -1,5 +1,6 @@
 /* proto_chat.c - the "crosstalk.v1" protocol callback: a thin switch; the
- * logic lives in sess.c (connections) and fanout.c (channels). */
+ * logic lives in login.c (connections), dispatch.c (client frames) and
+ * out.c (what goes out). */
 #include "wsd/wsd.h"
 
 int
@@ -10,21 +11,21 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	switch (reason) {
 	case LWS_CALLBACK_ESTABLISHED:
-		sess_open(p, wsi); /* auth_timeout starts here */
+		login_open(p, wsi); /* auth_timeout starts here */
 		break;
 	case LWS_CALLBACK_RECEIVE:
 		lws_validity_confirmed(wsi); /* any frame proves liveness */
-		return sess_receive(p, in, len);
+		return dispatch_receive(p, in, len);
 	case LWS_CALLBACK_RECEIVE_PONG:
 		lws_validity_confirmed(wsi);
 		break;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return sess_writeable(p); /* the only place we write */
+		return out_writeable(p); /* besides out.c's flush */
 	case LWS_CALLBACK_TIMER:
-		sess_timer(p);
+		login_timer(p);
 		break;
 	case LWS_CALLBACK_CLOSED:
-		sess_closed(p);
+		login_closed(p);
 		break;
 	default:
 		break;

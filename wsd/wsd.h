@@ -1,5 +1,15 @@
-/* wsd.h - state shared inside crosstalk-wsd. One process, one lws loop:
- * nothing here is touched from another thread. */
+/* wsd.h - state shared inside crosstalk-wsd, and each module's interface.
+ * One process, one lws loop: nothing here is touched from another thread.
+ *
+ * Modules: main.c (loop, signals, config), http.c (plain HTTP, the
+ * handshake gate), proto_chat.c (the protocol callback), login.c
+ * (connections: auth, login checks, the unauthenticated), dispatch.c
+ * (client frames: the request table, ordered writes, what each connection
+ * may have in flight), out.c (the outbound queue of shared frames), sub.c
+ * (subscriptions and their access), fanout.c (notifications, fetch,
+ * replay, delivery), presence.c, channel.c, pgq.c / pgconnect.c /
+ * pglisten.c (the database), listen.c (SO_REUSEPORT workers),
+ * metrics.c. */
 #ifndef CT_WSD_H
 #define CT_WSD_H
 
@@ -10,14 +20,28 @@
 #include <libwebsockets.h>
 
 #include "core/err.h"
+#include "wsd/pgq.h"
 
 /* Bytes of waiting events joined into one frame per write; lws hands a
  * write of up to this size to the kernel in one send (tx_packet_size). */
 #define WSD_WRITE_MAX (256 * 1024)
 /* lws' per-connection receive buffer (malloc'd for every connection):
- * larger client frames arrive in pieces and sess_receive() joins them, so
+ * larger client frames arrive in pieces and dispatch.c joins them, so
  * this sets memory per idle connection, not the largest frame. */
 #define WSD_RX_BUFFER 512
+/* lws' buffer for one response's headers (info.pt_serv_buf_size, one per
+ * service thread): the widget's CSP lists every registered origin. */
+#define WSD_HTTP_HEADERS (64 * 1024)
+/* Subscriptions (and presence watches) per connection. */
+#define WSD_SUBS_MAX 256
+
+/* Each entry of an lws_dll2 list, from first: a real for loop, so continue
+ * and break mean what they say (lws' foreach macros are while loops whose
+ * step is in the closing macro, where a continue spins forever). The next
+ * entry is read before the body runs: the body may unlink this one. */
+#define dll_foreach(d, d_next, first)                                          \
+	for (struct lws_dll2 *d = (first), *d_next = d ? d->next : NULL; d;    \
+	     d = d_next, d_next = d ? d->next : NULL)
 
 struct ct_cfg;
 struct ev_loop;
@@ -32,13 +56,16 @@ struct frame {
 	char data[]; /* len bytes of JSON, no trailing newline */
 };
 
-/* One connection's interest in one channel. Owned by the connection
- * (pss->subs); linked into channel->subs while attached. */
+/* One connection's interest in one channel: a subscription, a presence
+ * watch, or both. Created only by sub.c (sub_get), with the cap; nothing is
+ * delivered and no presence is shown until the access check granted it.
+ * Owned by the connection (pss->subs); linked into channel->subs. */
 enum sub_state {
-	SUB_CHECKING,  /* ws_subscribe query in flight */
-	SUB_REPLAYING, /* stored events being sent in batches */
-	SUB_LIVE,      /* receiving fan-out */
-	SUB_WATCHING,  /* presence only, not subscribed */
+	SUB_NEW,       /* not checked yet */
+	SUB_CHECKING,  /* access check (ws_subscribe) in flight */
+	SUB_IDLE,      /* granted; presence only, nothing delivered */
+	SUB_REPLAYING, /* granted; stored events being sent in batches */
+	SUB_LIVE,      /* granted; receiving fan-out */
 };
 
 struct sub {
@@ -47,13 +74,19 @@ struct sub {
 	struct channel *chan; /* holds a channel reference */
 	struct pss *pss;      /* borrowed: the sub dies with it */
 	enum sub_state state;
-	int64_t sent;             /* last seq queued to this connection */
-	unsigned replay_busy : 1; /* a replay batch query is in flight */
-	unsigned replay_wait : 1; /* waiting for the queue to drain */
-	unsigned watch : 1;       /* wants presence join/leave */
-	unsigned present : 1;     /* our presence row exists */
-	unsigned pres_want : 1;   /* owes a full presence answer */
-	char *ref;                /* owned: the subscribe frame's ref */
+	int64_t sent;                 /* last seq queued to this connection */
+	int64_t last;                 /* the channel's last seq when checked */
+	unsigned granted : 1;         /* the access check passed */
+	unsigned want_live : 1;       /* subscribed (not only watching) */
+	unsigned replay_busy : 1;     /* a replay batch query is in flight */
+	unsigned replay_wait : 1;     /* waiting for the queue to drain */
+	unsigned watch : 1;           /* wants presence join/leave */
+	unsigned present : 1;         /* our presence row exists */
+	unsigned pres_want : 1;       /* owes a full presence answer */
+	char *ref;                    /* owned: the subscribe frame's ref */
+	char *pres_ref;               /* owned: the presence frame's ref */
+	lws_sorted_usec_list_t retry; /* a replay retried after a failure */
+	int retry_ms;
 };
 
 enum sess_state {
@@ -67,10 +100,13 @@ enum sess_state {
 struct pss {
 	struct lws *wsi;
 	lws_dll2_t in_all;   /* in wsd->conns once LIVE */
-	lws_dll2_t in_dirty; /* in sess.c's list of connections to flush */
+	lws_dll2_t in_dirty; /* in out.c's list of connections to flush */
 	enum sess_state state;
 	int close_code;
-	uint64_t id; /* unique within this node: presence conn_id */
+	uint64_t id;          /* unique within this node: presence conn_id */
+	char addr[64];        /* the client's address (login.c) */
+	unsigned counted : 1; /* in login.c's unauthenticated count */
+	unsigned rx_paused : 1;
 
 	/* login (malloc'd, owned) */
 	char *app, *user_id, *name, *ref, *ref_hash;
@@ -78,16 +114,22 @@ struct pss {
 	/* outbound: ring of shared frames (malloc'd, owned) */
 	struct frame **q;
 	unsigned q_head, q_count, q_cap;
+	size_t q_bytes; /* bytes of the frames in the ring */
 
 	/* inbound: one message being reassembled (malloc'd, owned) */
 	char *rx;
 	size_t rx_len, rx_cap;
 
+	/* this connection's requests waiting for a database connection
+	 * (pgq.c); flow.pending counts them and those in flight */
+	struct pgq_flow flow;
+	unsigned replays; /* replay batches in flight (at most one) */
+
 	struct sub *subs;
+	unsigned nsubs;
 	int64_t typing_ms;  /* last typing accepted */
 	int strikes;        /* rate-limit refusals in the current window */
 	int64_t strikes_ms; /* window start */
-	unsigned pending_q; /* queries in flight for this connection */
 	/* writes (publish, edit, delete) go one at a time per connection so
 	 * they commit in the order sent: the query connections run in
 	 * parallel. The rest wait here in order (malloc'd, owned). */
@@ -111,18 +153,12 @@ struct channel {
 	unsigned pres_known : 1;
 	unsigned pres_wait : 1;          /* refresh once our rows are written */
 	lws_sorted_usec_list_t pres_sul; /* debounce presence refresh */
-	lws_sorted_usec_list_t fetch_sul; /* paced fetch (backlog) */
+	lws_sorted_usec_list_t fetch_sul; /* paced fetch, or its retry */
+	int fetch_retry_ms;               /* backoff after a failed fetch */
 	int64_t stall_ms;                 /* backlog wait began */
 	char **pres; /* sorted "app\x1fid\x1fname", owned */
 	unsigned npres;
 };
-
-/* Async query results: cb(arg, res, rc). res is NULL unless rc == CT_OK;
- * the callee may keep nothing of it (pgq PQclear()s after the call). When
- * the owner goes away, pgq_forget(owner) turns pending callbacks into no-ops
- * (cb is then called with arg NULL never: it is simply skipped). */
-typedef void (*pgq_cb)(void *arg, PGresult *res, int rc, const char *msg,
-		       const char *tag);
 
 struct wsd {
 	struct ct_cfg *cfg;          /* owned; swapped on SIGHUP */
@@ -158,6 +194,11 @@ struct wsd {
 extern struct wsd *wsd;   /* the process's one instance (main.c) */
 void wsd_stop_soon(void); /* after SIGTERM, once no client is left */
 
+/* The most bytes one answer (a history page, a replay batch) may add to a
+ * connection's queue: an eighth of [wsd] queue_bytes. Longer answers are
+ * cut and say so (has_more; the replay continues). */
+size_t wsd_answer_max(void);
+
 /* http.c: the "http" protocol: /health, /widget, /widget/config, static
  * files; refuses WebSocket upgrades from foreign origins. */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -169,6 +210,10 @@ int http_reply(struct lws *wsi, unsigned status, const char *type,
 /* The client's address (the peer, or X-Forwarded-For from a trusted
  * proxy) into out. */
 void http_client_addr(struct lws *wsi, char *out, size_t outlen);
+/* 1 if the request came through a proxy we do not trust (it carries
+ * X-Forwarded-For or Forwarded from a peer not in trusted_proxies): its
+ * peer address says nothing about the client. */
+int http_untrusted_proxy(struct lws *wsi);
 
 /* metrics.c: counters (core/metrics.h) and the /metrics page. */
 struct ct_metric;
@@ -176,8 +221,9 @@ struct ct_histogram;
 extern struct ct_metric m_conns, m_subs, m_notifies, m_events_in,
 	m_events_inline, m_deliveries, m_frames, m_slow, m_auth_ok,
 	m_auth_fail_ticket, m_auth_fail_timeout, m_auth_fail_origin,
-	m_auth_fail_proto, m_auth_ended, m_rate_publish, m_rate_typing,
-	m_publishes, m_db_reconnects, m_replay_batches, m_write_groups;
+	m_auth_fail_proto, m_auth_fail_addr, m_auth_ended, m_rate_publish,
+	m_rate_typing, m_publishes, m_db_reconnects, m_replay_batches,
+	m_write_groups, m_queue_full, m_answers_cut;
 extern struct ct_histogram h_ack, h_delivery;
 int metrics_page(struct lws *wsi);
 /* Observe commit -> delivery for one event's JSON (its created_at_ms). */
@@ -187,108 +233,100 @@ void metrics_event_stored(const char *json, size_t len, int64_t now_ms);
 int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		  void *in, size_t len);
 
-/* sess.c: connection lifecycle, client frames, outbound queue. */
-void sess_open(struct pss *p, struct lws *wsi);
-int sess_receive(struct pss *p, const void *in, size_t len);
-int sess_writeable(struct pss *p);
-void sess_flush_stop(void); /* at shutdown, before the context goes */
-void sess_start(void);      /* before pgq_start: registers write groups */
-void sess_closed(struct pss *p);
-void sess_timer(struct pss *p);
-/* Queue a shared frame (takes a reference); overflow closes with 4008. */
-void sess_push(struct pss *p, struct frame *f);
-/* Queue a fresh frame built from s (copied). */
-void sess_send(struct pss *p, const char *s, size_t len);
-void sess_send_json(struct pss *p, json_t *obj); /* steals obj */
-void sess_error(struct pss *p, int rc, const char *msg, const char *ref,
-		int retry_after);
-void sess_close(struct pss *p, int code); /* close at the next WRITEABLE */
-void sess_close_all(int code);
-void sess_recheck(void); /* batched resolve_session check */
-void sess_session_ended(const char *app, const char *ref_hash);
-void sess_read_moved(const char *channel, const char *user_id);
-void sess_typing_notify(const char *payload); /* 't <channel> <json>' */
-/* Append s, quoted, to a PostgreSQL array literal in *buf (realloc'd;
- * "{" before the first element, the caller closes with "}"). */
-int pgarr_add(char **buf, size_t *len, size_t *cap, const char *s);
+/* login.c: a connection's life: open (the per-address cap on
+ * unauthenticated sockets), the ticket, the batched login re-check, close. */
+void login_open(struct pss *p, struct lws *wsi);
+/* May one more unauthenticated socket from addr come in? (handshake) */
+int login_admit(const char *addr);
+void login_ticket(struct pss *p, const char *ticket);
+void login_timer(struct pss *p);
+void login_closed(struct pss *p);
+void login_close_all(int code);
+void login_recheck(void); /* batched resolve_session check */
+void login_ended(const char *app, const char *ref_hash);
+void login_free(void); /* at shutdown */
 
-/* channel.c: channel table, shared frames. */
+/* dispatch.c: client frames. */
+int dispatch_receive(struct pss *p, const void *in, size_t len);
+/* Read more frames from p if what it has in flight and queued allows. */
+void dispatch_resume(struct pss *p);
+void dispatch_flow_idle(struct pgq_flow *f); /* a request of p's is done */
+void dispatch_start(void); /* before pgq_start: registers write groups */
+void dispatch_closed(struct pss *p);
+void dispatch_read_moved(const char *channel, const char *user_id);
+void dispatch_typing(const char *channel, const char *user_json);
+
+/* out.c: the outbound queue. */
 struct frame *frame_new(const char *s, size_t len); /* refs 0 */
 void frame_ref(struct frame *f);
 void frame_unref(struct frame *f);
+/* Queue a shared frame (takes a reference); overflow closes with 4008. */
+void out_push(struct pss *p, struct frame *f);
+/* Queue a fresh frame built from s (copied). */
+void out_send(struct pss *p, const char *s, size_t len);
+void out_json(struct pss *p, json_t *obj); /* steals obj */
+void out_error(struct pss *p, int rc, const char *msg, const char *ref,
+	       int retry_after);
+void out_close(struct pss *p, int code); /* close at the next WRITEABLE */
+int out_writeable(struct pss *p);
+void out_closed(struct pss *p); /* frees the ring */
+void out_stop(void);            /* at shutdown, before the context goes */
+
+/* channel.c: the channel table. */
 struct channel *channel_get(const char *name, int create); /* +1 ref */
 void channel_put(struct channel *c);                       /* -1 ref */
 void channel_foreach(void (*fn)(struct channel *c, void *arg), void *arg);
 void channel_free_all(void);
 
-/* fanout.c: subscriptions, replay, notifications -> fetch once -> share
- * -> queue. */
-void fanout_notify(const char *payload);
-void fanout_catchup_all(void);
-void fanout_subscribe(struct pss *p, const char *channel, int64_t after,
-		      const char *ref);
-void fanout_unsubscribe(struct pss *p, const char *channel);
-void fanout_drained(struct pss *p); /* queue empty: resume replays */
+/* sub.c: subscriptions and their access. */
 struct sub *sub_find(struct pss *p, const char *channel);
-struct sub *sub_new(struct pss *p, const char *channel, const char *ref);
+/* The sub for channel, made if missing (within WSD_SUBS_MAX: else NULL,
+ * and the error was sent with ref). */
+struct sub *sub_get(struct pss *p, const char *channel, const char *ref);
 void sub_free(struct sub *s); /* unlinks from pss and channel */
+void sub_subscribe(struct pss *p, const char *channel, int64_t after,
+		   const char *ref);
+void sub_unsubscribe(struct pss *p, const char *channel);
+/* Make sure the access check runs (or ran): once granted, presence and
+ * delivery go on from sub_granted(). */
+void sub_check(struct sub *s);
+
+/* fanout.c: notifications -> fetch once -> share -> queue; replay. */
+void fanout_notify(char *payload); /* parsed in place */
+void fanout_catchup_all(void);
+void fanout_start(struct sub *s);   /* granted: replay, then live */
+void fanout_drained(struct pss *p); /* queue drained: resume replays */
+void fanout_sub_gone(struct sub *s);
 
 /* presence.c */
 void presence_changed(const char *channel); /* a 'p' notification */
 void presence_sub(struct sub *s, int on);   /* our row for s */
 void presence_request(struct pss *p, const char *channel, const char *ref);
+void presence_granted(struct sub *s); /* the check passed: answer */
 void presence_tick(void); /* heartbeat + refresh of watched channels */
 void presence_node_up(void);
 void presence_node_down(void); /* blocking; at shutdown */
 void presence_free(void);      /* pending batch, at shutdown */
 
-/* pgq.c: the async query connection (see pgq.c for why). */
-int pgq_start(void);
-void pgq_stop(void);
-void pgq_tick(void); /* once a second: flush half-sent statements */
-
-/* pgconnect.c: a connection made without blocking the loop. done() gets
- * the connection (the caller's to keep) or NULL and a reason. */
+/* pgconnect.c: a connection made without blocking the loop: connect, then
+ * the session setup and extra (e.g. "LISTEN crosstalk"; static text, may be
+ * NULL) without waiting. done() gets the connection (nonblocking, the
+ * caller's to keep) or NULL and a reason, always on a later loop turn. */
 struct pgconnect {
 	lws_sorted_usec_list_t sul;
 	PGconn *conn; /* owned while connecting */
 	int64_t deadline_ms;
+	const char *extra;
+	int setting_up;
+	char err[256];
 	void (*done)(void *arg, PGconn *conn, const char *err);
 	void *arg;
 };
 void pgconnect_start(struct pgconnect *pc, const char *app_name,
+		     const char *extra,
 		     void (*done)(void *arg, PGconn *conn, const char *err),
 		     void *arg);
 void pgconnect_cancel(struct pgconnect *pc); /* stop, free what was made */
-/* Send sql with n text params (copied) now or once connected. owner is
- * whoever must outlive the answer (a pss or a channel); NULL for none.
- * tag (copied, may be NULL) comes back to cb: small per-request context. */
-void pgq_query(const char *sql, int n, const char *const *params, pgq_cb cb,
-	       void *arg, void *owner, const char *tag);
-/* The same in the background lane: sent only when nothing else waits. */
-void pgq_query_bg(const char *sql, int n, const char *const *params, pgq_cb cb,
-		  void *arg, void *owner, const char *tag);
-void pgq_forget(void *owner);
-/* A statement whose requests may be sent in groups: when requests of
- * `single` wait together behind busy connections, up to `max` of them go
- * as one `batch` statement, whose $1 is a JSON array of objects (each
- * request's params under keys[]) and which answers one row per request:
- * (i, the single statement's ncols columns named cols[], err_state,
- * err_message). Each request still gets its own callback, with a one-row
- * result or its own error. Used for publishes: one commit for many. */
-#define PGQ_BATCH_COLS 8
-struct pgq_batch {
-	const char *single; /* static text, compared by address */
-	const char *batch;
-	const char *const *keys;
-	int nparams;
-	const char *const *cols;
-	int ncols; /* <= PGQ_BATCH_COLS */
-	int max;
-};
-void pgq_batch_register(const struct pgq_batch *b);
-int pgq_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-		 void *in, size_t len);
 
 /* pglisten.c: the LISTEN connection. */
 int pgl_start(void);

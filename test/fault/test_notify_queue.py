@@ -74,7 +74,7 @@ try:
         posts = HTTP_POSTS + BULK
         per_post = (u1 - u0) * QUEUE_BYTES / posts
         T.ok(u1 > u0, "the NOTIFY queue grows while a node is frozen", "%g -> %g" % (u0, u1))
-        # the event's JSON rides in its notification (sql/007_notify.sql)
+        # the event's JSON rides in its notification (sql/functions.sql, notify_event)
         T.ok(100 <= per_post <= 8192, "queue bytes per post is plausible", "%.1f" % per_post)
         capacity = QUEUE_BYTES / per_post if per_post > 0 else 0
         print("queue usage %.6f -> %.6f after %d posts: %.1f bytes per post; "

@@ -121,7 +121,7 @@ try:
 
     moved(w0, w1, "crosstalk_wsd_publishes_total", 5)
     moved(w0, w1, "crosstalk_wsd_events_in_total", 5)
-    # the events came with their NOTIFY (sql/007_notify.sql): no fetch needed
+    # the events came with their NOTIFY (sql/functions.sql, notify_event): no fetch needed
     moved(w0, w1, "crosstalk_wsd_events_inline_total", 1)
     moved(w0, w1, "crosstalk_wsd_deliveries_total", 10)  # 5 events x 2 subscribers
     moved(w0, w1, "crosstalk_wsd_frames_written_total", 2)

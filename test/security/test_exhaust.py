@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """test_exhaust.py - resource abuse and exposure: 2,000 unauthenticated
-WebSocket sockets held open (the daemon stays responsive for an
-authenticated client and closes them after auth_timeout), floods past every
+WebSocket sockets held open from many addresses (the daemon stays
+responsive for an authenticated client and closes them after
+auth_timeout), and from one address no more than [wsd] unauth_per_addr of
+them (the rest refused with 429 at the handshake), floods past every
 rate limit (publish 20 per 10 s per user over HTTP and WebSocket, shared
 between crosstalk-fcgi and crosstalk-wsd; typing 1 per s), and the daemons
 listening only on their configured addresses (/proc/net/tcp and tcp6,
@@ -37,6 +39,7 @@ def conf_value(section, key, default):
 
 
 AUTH_TIMEOUT = conf_value("limits", "auth_timeout", 10)
+PER_ADDR = conf_value("wsd", "unauth_per_addr", 64)
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 want = min(hard, max(soft, N_IDLE * 2 + 200))
 resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
@@ -47,8 +50,14 @@ T.eq(api("POST", "channels/create", form={"name": chan}).status, 200, "setup: ch
 
 # --- 2,000 unauthenticated sockets ------------------------------------------
 
-async def handshake(subprotocol=True):
-    r, w = await asyncio.open_connection("127.0.0.1", WS_PORT)
+def source(i):
+    """The i-th attacker address: 127.0.1.x, 127.0.2.x ... (all loopback),
+    never 127.0.0.1, where the victim connects from."""
+    return "127.0.%d.%d" % (1 + i // 250, 1 + i % 250)
+
+
+async def handshake(subprotocol=True, src="127.0.0.1", status=b" 101 "):
+    r, w = await asyncio.open_connection("127.0.0.1", WS_PORT, local_addr=(src, 0))
     key = base64.b64encode(os.urandom(16)).decode()
     req = ("GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
@@ -57,7 +66,7 @@ async def handshake(subprotocol=True):
                                      if subprotocol else ""))
     w.write(req.encode())
     head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 20)
-    if b" 101 " not in head.split(b"\r\n", 1)[0]:
+    if status not in head.split(b"\r\n", 1)[0]:
         w.close()
         raise RuntimeError("handshake: %r" % head[:80])
     return r, w
@@ -78,10 +87,14 @@ async def wait_closed(r, deadline):
         return True
 
 
-async def open_many(n, subprotocol=True):
+async def open_many(n, subprotocol=True, spread=True):
+    """n sockets, at most PER_ADDR from each attacker address (spread), or
+    all from one."""
     socks, failed = [], 0
     for start in range(0, n, 200):
-        res = await asyncio.gather(*(handshake(subprotocol) for _ in range(min(200, n - start))),
+        res = await asyncio.gather(*(handshake(subprotocol,
+                                               source((start + i) // PER_ADDR if spread else 0))
+                                     for i in range(min(200, n - start))),
                                    return_exceptions=True)
         for x in res:
             if isinstance(x, Exception):
@@ -124,6 +137,32 @@ async def idle_case(ws):
 sx_fig = {}
 S.case("2,000 unauthenticated sockets: held, others served, closed after auth_timeout",
        (N_IDLE, 0, True, 200, N_IDLE), idle_case, prep=idle_prep)
+
+
+async def one_addr_case(ws):
+    """From one address: PER_ADDR held, every one more refused with 429 at
+    the handshake (no ticket lookup), while another address is served; the
+    address is let in again once its sockets are gone."""
+    socks, failed = await open_many(PER_ADDR + 50, spread=False)
+    try:
+        over = await handshake(src=source(0), status=b" 429 ")
+        over[1].close()
+        refused = True
+    except Exception:
+        refused = False
+    await ct.ws_send(ws, type="ping")
+    await ct.ws_until(ws, lambda e: e.get("type") == "pong", 5)
+    for r, w in socks:
+        w.close()
+    await asyncio.sleep(0.5)
+    again = await handshake(src=source(0))
+    again[1].close()
+    await ws.close()
+    return (len(socks), failed, refused)
+
+
+S.case("one address: unauth_per_addr sockets held, the rest refused with 429, others served",
+       (PER_ADDR, 50, True), one_addr_case, prep=idle_prep)
 
 
 async def noproto_case(ctx):

@@ -1,4 +1,4 @@
-"""Events that ride in their NOTIFY (sql/007_notify.sql): a subscriber gets
+"""Events that ride in their NOTIFY (sql/functions.sql, notify_event): a subscriber gets
 a short event straight from the notification (the daemon's
 crosstalk_wsd_events_inline_total moves), an event too big for a
 notification (8,000 bytes of text) through the fetch by seq, and a burst

@@ -1,0 +1,170 @@
+/* creq.c - see creq.h. The checks and messages here are the ones a
+ * client sees in "error" frames. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/auth.h"
+#include "core/err.h"
+#include "core/util.h"
+#include "wsd/creq.h"
+
+/* fields a type needs */
+#define F_CHANNEL 0x01 /* channel, valid */
+#define F_TEXT    0x02 /* text, non-empty UTF-8 within text_max */
+#define F_ID      0x04 /* id > 0 (edit, delete) */
+#define F_AFTER   0x08 /* after, a seq (absent: 0; negative: the last N) */
+#define F_SEQ     0x10 /* seq >= 0 */
+#define F_PAGE    0x20 /* before (a seq), limit 1-200 */
+#define F_CID     0x40 /* client_id, optional, <= 128 bytes */
+
+/* clang-format off */
+static const struct {
+	const char *name;
+	enum creq_kind kind;
+	unsigned fields;
+	unsigned flags;
+} types[] = {
+	{ "ping",        CREQ_PING,        0,                   0 },
+	{ "channels",    CREQ_CHANNELS,    0,                   CREQ_DB },
+	{ "subscribe",   CREQ_SUBSCRIBE,   F_CHANNEL | F_AFTER, CREQ_DB },
+	{ "unsubscribe", CREQ_UNSUBSCRIBE, F_CHANNEL,           0 },
+	{ "publish",     CREQ_PUBLISH,     F_CHANNEL | F_TEXT | F_CID,
+						      CREQ_DB | CREQ_WRITE },
+	{ "edit",        CREQ_EDIT,        F_ID | F_TEXT,       CREQ_DB | CREQ_WRITE },
+	{ "delete",      CREQ_DELETE,      F_ID,                CREQ_DB | CREQ_WRITE },
+	{ "typing",      CREQ_TYPING,      F_CHANNEL,           CREQ_DB },
+	{ "read",        CREQ_READ,        F_CHANNEL | F_SEQ,   CREQ_DB },
+	{ "presence",    CREQ_PRESENCE,    F_CHANNEL,           CREQ_DB },
+	{ "history",     CREQ_HISTORY,     F_CHANNEL | F_PAGE,  CREQ_DB },
+};
+/* clang-format on */
+
+/* A seq may come as a number or a string; absent or null: dflt. */
+static int
+get_seq(json_t *m, const char *key, int64_t dflt, int64_t *out)
+{
+	json_t *v = json_object_get(m, key);
+	long x;
+
+	if (!v || json_is_null(v)) {
+		*out = dflt;
+		return 0;
+	}
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v);
+		return 0;
+	}
+	if (json_is_string(v) &&
+	    ct_parse_long(json_string_value(v), -1000000000000000000L,
+			  1000000000000000000L, &x) == 0) {
+		*out = x;
+		return 0;
+	}
+	return -1;
+}
+
+static int
+fail(char *msg, size_t msglen, int rc, const char *why)
+{
+	snprintf(msg, msglen, "%s", why);
+	return rc;
+}
+
+static int
+check_text(struct creq *r, long text_max, char *msg, size_t msglen)
+{
+	json_t *t = json_object_get(r->m, "text");
+	long n;
+
+	if (!(r->text = json_string_value(t)))
+		return fail(msg, msglen, CT_EINVALID, "text is required");
+	/* jansson keeps an escaped \u0000 inside the string: the length it
+	 * stored, not strlen, tells whether there is one */
+	n = ct_utf8_count(r->text, json_string_length(t));
+	if (n <= 0)
+		return fail(msg, msglen, CT_EINVALID,
+			    "text must be non-empty UTF-8 without NUL");
+	if (n > text_max)
+		return fail(msg, msglen, CT_ETOOLARGE, "text is too long");
+	return CT_OK;
+}
+
+/* The fields the type needs, checked. */
+static int
+check_fields(struct creq *r, unsigned f, long text_max, char *msg,
+	     size_t msglen)
+{
+	json_t *m = r->m;
+	int rc;
+
+	if (f & F_CHANNEL) {
+		r->channel = json_string_value(json_object_get(m, "channel"));
+		if (!r->channel || !ct_valid_channel(r->channel))
+			return fail(msg, msglen, CT_EINVALID,
+				    "channel is missing or malformed");
+	}
+	if ((f & F_ID) && (get_seq(m, "id", 0, &r->seq) || r->seq <= 0))
+		return fail(msg, msglen, CT_EINVALID, "id is required");
+	if ((f & F_TEXT) && (rc = check_text(r, text_max, msg, msglen)))
+		return rc;
+	if (f & F_CID) {
+		r->client_id =
+			json_string_value(json_object_get(m, "client_id"));
+		if (r->client_id && strlen(r->client_id) > 128)
+			return fail(msg, msglen, CT_EINVALID,
+				    "client_id is too long");
+	}
+	if ((f & F_AFTER) && get_seq(m, "after", 0, &r->seq))
+		return fail(msg, msglen, CT_EINVALID, "after must be a seq");
+	if ((f & F_SEQ) && (get_seq(m, "seq", -1, &r->seq) || r->seq < 0))
+		return fail(msg, msglen, CT_EINVALID, "seq is required");
+	if ((f & F_PAGE) && (get_seq(m, "before", INT64_MAX, &r->seq) ||
+			     get_seq(m, "limit", 50, &r->limit) ||
+			     r->limit < 1 || r->limit > 200))
+		return fail(msg, msglen, CT_EINVALID,
+			    "before must be a seq, limit 1-200");
+	return CT_OK;
+}
+
+int
+creq_parse(const char *s, size_t len, int first, long text_max, struct creq *r,
+	   char *msg, size_t msglen)
+{
+	memset(r, 0, sizeof(*r));
+	r->m = json_loadb(s, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(r->m))
+		return fail(msg, msglen, first ? CT_EUNAUTH : CT_EBADREQ,
+			    "a frame is one JSON object");
+	r->type = json_string_value(json_object_get(r->m, "type"));
+	r->ref = json_string_value(json_object_get(r->m, "ref"));
+	if (r->ref && strlen(r->ref) > CREQ_REF_MAX)
+		r->ref = NULL;
+	if (first) {
+		r->kind = CREQ_AUTH;
+		r->ticket = json_string_value(json_object_get(r->m, "ticket"));
+		if (!r->type || strcmp(r->type, "auth") != 0)
+			return fail(msg, msglen, CT_EUNAUTH,
+				    "the first frame must be auth");
+		if (!r->ticket || !*r->ticket ||
+		    strlen(r->ticket) >= CT_TOKEN_MAX)
+			return fail(msg, msglen, CT_EUNAUTH, "bad ticket");
+		return CT_OK;
+	}
+	if (!r->type)
+		return fail(msg, msglen, CT_EBADREQ, "a frame needs a type");
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcmp(r->type, types[i].name) == 0) {
+			r->kind = types[i].kind;
+			r->flags = types[i].flags;
+			return check_fields(r, types[i].fields, text_max, msg,
+					    msglen);
+		}
+	return fail(msg, msglen, CT_EBADREQ, "unknown type");
+}
+
+void
+creq_free(struct creq *r)
+{
+	json_decref(r->m);
+	r->m = NULL;
+}

@@ -1,0 +1,733 @@
+/* dispatch.c - client frames: reassembled, parsed by creq_parse() (the one
+ * table of frame types and their limits), then handed to the handler of
+ * their kind. Each handler's query carries a typed context the request
+ * owns (pgq.h), never a string to parse back.
+ *
+ * What one connection may hold: at most [wsd] conn_queries requests queued
+ * or in flight, and only while its outbound queue has room for all their
+ * answers (wsd_answer_max() each, within queue_bytes). Past that its socket
+ * is simply not read (lws_rx_flow_control): further frames wait in the
+ * kernel, which costs the daemon nothing, until answers are written. A
+ * frame that still arrives past twice the limit is refused with
+ * rate_limited. Writes (publish, edit, delete) go one at a time per
+ * connection, so they commit in the order sent; up to WRITES_HELD_MAX wait
+ * their turn, more are refused. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/util.h"
+#include "wsd/creq.h"
+#include "wsd/wsd.h"
+
+/* clang-format off */
+static const char q_publish[] =
+	"SELECT retry_after, id, seq, channel FROM crosstalk.ws_publish("
+	"$1, $2, $3, $4, $5, $6, $7, $8)";
+/* Publishes waiting together commit together, through the HTTP API's
+ * group commit (crosstalk.api_post_batch: api_post is ws_publish plus the
+ * event's JSON, from which the ack takes id, seq and channel). */
+static const char q_publish_batch[] =
+	"SELECT i, retry_after, event->>'id', event->>'seq', "
+	"event->>'channel', err_state, err_message "
+	"FROM crosstalk.api_post_batch($1::json)";
+static const char *const publish_keys[] = { "app",     "user_id", "name",
+					    "channel", "text",	  "client_id",
+					    "limit",   "window" };
+static const char *const publish_cols[] = { "retry_after", "id", "seq",
+					    "channel" };
+static const struct pgq_batch publish_batch = {
+	q_publish, q_publish_batch, publish_keys, 8, publish_cols, 4, 32
+};
+static const char q_change[] =
+	"SELECT message_id, seq, channel FROM crosstalk.change_message("
+	"$1, $2, $3, $4, $5)";
+static const char q_read[] = "SELECT crosstalk.ws_read($1, $2, $3, $4)";
+static const char q_unread[] = "SELECT crosstalk.unread_count($1, $2)";
+static const char q_history[] =
+	"SELECT seq, event FROM crosstalk.ws_history($1, $2, $3, $4, $5)";
+static const char q_channels[] =
+	"SELECT name, title, last_seq, unread FROM crosstalk.channels_for($1, $2)";
+static const char q_typing[] = "SELECT crosstalk.ws_typing($1, $2)";
+/* clang-format on */
+
+#define WRITES_HELD_MAX 64
+#define CHANNEL_MAX     (3 + 4 * 128 + 1 + 4 * 128 + 1)
+#define USER_MAX        (4 * 128 + 1)
+
+/* --- contexts (each owned by its request) ----------------------------------
+ */
+
+struct ref_ctx {
+	char ref[CREQ_REF_MAX + 1]; /* "" when the frame had none */
+};
+
+struct pub_ctx {
+	char ref[CREQ_REF_MAX + 1];
+	char client_id[129];
+	int64_t t0_ms; /* frame received: for the ack histogram */
+};
+
+struct hist_ctx {
+	char ref[CREQ_REF_MAX + 1];
+	int64_t limit;
+	char channel[CHANNEL_MAX];
+};
+
+struct unread_ctx {
+	char channel[CHANNEL_MAX];
+	char user[USER_MAX];
+};
+
+static void
+copy(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src ? src : "");
+}
+
+static const char *
+ref_or_null(const char *ref)
+{
+	return *ref ? ref : NULL;
+}
+
+/* --- what a connection may have in flight ----------------------------------
+ */
+
+/* Should p's socket be left unread for now? */
+static int
+over(const struct pss *p)
+{
+	size_t room = (size_t)wsd->cfg->wsd_queue_bytes;
+
+	return p->state == SESS_AUTHING ||
+	       p->flow.pending >= (unsigned)wsd->cfg->wsd_conn_queries ||
+	       p->q_bytes + (size_t)(p->flow.pending + 1) * wsd_answer_max() >
+		       room;
+}
+
+void
+dispatch_resume(struct pss *p)
+{
+	int pause;
+
+	if (p->state == SESS_CLOSING || !p->wsi)
+		return;
+	pause = over(p);
+	if (pause != (int)p->rx_paused) {
+		p->rx_paused = (unsigned)pause;
+		lws_rx_flow_control(p->wsi, !pause);
+	}
+}
+
+void
+dispatch_flow_idle(struct pgq_flow *f)
+{
+	dispatch_resume(lws_container_of(f, struct pss, flow));
+}
+
+/* Too many refused requests in one window: sustained flooding, 1008. */
+static void
+strike(struct pss *p)
+{
+	int64_t now = ct_mono_ms();
+
+	if (now - p->strikes_ms >
+	    (int64_t)wsd->cfg->lim_publish_window * 1000) {
+		p->strikes_ms = now;
+		p->strikes = 0;
+	}
+	if (++p->strikes > wsd->cfg->lim_publish_count)
+		out_close(p, 1008);
+}
+
+/* --- ordered writes ------------------------------------------------------- */
+
+struct held_write {
+	struct held_write *next;
+	struct pgq_req *r; /* owned until submitted */
+	pgq_done_fn done;
+	void (*free_ctx)(void *ctx);
+};
+
+/* Send a write now if none of this connection's is in flight, else hold it
+ * behind the others (r is the caller's no more either way). */
+static void
+write_submit(struct pss *p, struct pgq_req *r, pgq_done_fn done,
+	     const char *ref)
+{
+	struct held_write *h;
+
+	if (!p->w_busy) {
+		p->w_busy = 1;
+		pgq_submit(r, PGQ_USER, &p->flow, p, done, NULL);
+		return;
+	}
+	if (p->w_count >= WRITES_HELD_MAX ||
+	    !(h = calloc(1, sizeof(*h)))) { /* owned by p's list */
+		pgq_discard(r, NULL);
+		out_error(p, CT_ERATE, "too many writes waiting for acks", ref,
+			  1);
+		return;
+	}
+	h->r = r;
+	h->done = done;
+	if (p->w_tail)
+		p->w_tail->next = h;
+	else
+		p->w_head = h;
+	p->w_tail = h;
+	p->w_count++;
+}
+
+/* The write in flight answered: send the next one waiting, if any. */
+static void
+write_done(struct pss *p)
+{
+	struct held_write *h = p->w_head;
+
+	if (!h) {
+		p->w_busy = 0;
+		return;
+	}
+	p->w_head = h->next;
+	if (!p->w_head)
+		p->w_tail = NULL;
+	p->w_count--;
+	pgq_submit(h->r, PGQ_USER, &p->flow, p, h->done, NULL);
+	free(h);
+}
+
+void
+dispatch_closed(struct pss *p)
+{
+	p->flow.idle = NULL; /* nothing more to resume */
+	while (p->w_head) {
+		struct held_write *h = p->w_head;
+
+		p->w_head = h->next;
+		pgq_discard(h->r, NULL);
+		free(h);
+	}
+	p->w_tail = NULL;
+	p->w_count = 0;
+}
+
+/* --- answers ----------------------------------------------------------------
+ */
+
+static void
+on_published(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+{
+	struct pss *p = owner;
+	struct pub_ctx *c = ctx;
+	int retry;
+	json_t *o;
+
+	write_done(p);
+	if (rc != CT_OK) {
+		out_error(p, rc, msg, ref_or_null(c->ref),
+			  rc == CT_EUNAVAIL ? 1 : 0);
+		return;
+	}
+	retry = atoi(PQgetvalue(res, 0, 0));
+	if (retry > 0) {
+		ct_metric_add(&m_rate_publish, 1);
+		out_error(p, CT_ERATE, "too many messages", ref_or_null(c->ref),
+			  retry);
+		strike(p);
+		return;
+	}
+	o = json_pack("{s:s, s:s, s:s, s:s}", "type", "ack", "id",
+		      PQgetvalue(res, 0, 1), "seq", PQgetvalue(res, 0, 2),
+		      "channel", PQgetvalue(res, 0, 3));
+	if (!o)
+		return;
+	if (*c->client_id)
+		json_object_set_new(o, "client_id", json_string(c->client_id));
+	if (*c->ref)
+		json_object_set_new(o, "ref", json_string(c->ref));
+	out_json(p, o);
+	ct_metric_add(&m_publishes, 1);
+	ct_hist_observe(&h_ack, (double)(ct_mono_ms() - c->t0_ms));
+}
+
+static void
+on_changed(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+{
+	struct pss *p = owner;
+	struct ref_ctx *c = ctx;
+	json_t *o;
+
+	write_done(p);
+	if (rc != CT_OK) {
+		out_error(p, rc, msg, ref_or_null(c->ref), 0);
+		return;
+	}
+	o = json_pack("{s:s, s:s, s:s, s:s}", "type", "ack", "id",
+		      PQgetvalue(res, 0, 0), "seq", PQgetvalue(res, 0, 1),
+		      "channel", PQgetvalue(res, 0, 2));
+	if (o && *c->ref)
+		json_object_set_new(o, "ref", json_string(c->ref));
+	if (o)
+		out_json(p, o);
+}
+
+static void
+on_simple_error(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+{
+	struct ref_ctx *c = ctx;
+
+	(void)res;
+	if (rc != CT_OK)
+		out_error(owner, rc, msg, ref_or_null(c->ref), 0);
+}
+
+/* History: the newest events of the page that fit one answer; has_more
+ * when the page was cut (the client pages on with before = the first seq
+ * it got). */
+static void
+on_history(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+{
+	struct pss *p = owner;
+	struct hist_ctx *c = ctx;
+	size_t budget = wsd_answer_max(), total, off, head_len;
+	char *head = NULL, *buf = NULL;
+	int n, first, cut, i;
+	json_t *o;
+
+	if (rc != CT_OK) {
+		out_error(p, rc, msg, ref_or_null(c->ref), 0);
+		return;
+	}
+	n = PQntuples(res);
+	first = n > c->limit ? n - (int)c->limit : 0; /* one extra: has_more */
+	total = 0;
+	for (i = n - 1; i >= first; i--) { /* newest first, within budget */
+		size_t l = (size_t)PQgetlength(res, i, 1) + 1;
+
+		if (i < n - 1 && total + l > budget)
+			break;
+		total += l;
+	}
+	cut = i >= first;
+	if (cut)
+		ct_metric_add(&m_answers_cut, 1);
+	first = i + 1;
+	/* {"type":"history","channel":..,"has_more":..,"ref":..,"events":[
+	 * the events are JSON text from the database, pasted in */
+	o = json_pack("{s:s, s:s, s:b}", "type", "history", "channel",
+		      c->channel, "has_more", first > 0);
+	if (o && *c->ref)
+		json_object_set_new(o, "ref", json_string(c->ref));
+	head = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(o);
+	if (!head)
+		goto out;
+	head_len = strlen(head);
+	if (!(buf = malloc(head_len + 16 + total)))
+		goto out;
+	off = head_len - 1; /* without the closing brace */
+	memcpy(buf, head, off);
+	memcpy(buf + off, ",\"events\":[", 11);
+	off += 11;
+	for (i = first; i < n; i++) {
+		size_t l = (size_t)PQgetlength(res, i, 1);
+
+		if (i > first)
+			buf[off++] = ',';
+		memcpy(buf + off, PQgetvalue(res, i, 1), l);
+		off += l;
+	}
+	buf[off++] = ']';
+	buf[off++] = '}';
+	out_send(p, buf, off);
+out:
+	free(head);
+	free(buf);
+}
+
+static void
+on_channels(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+{
+	struct pss *p = owner;
+	struct ref_ctx *c = ctx;
+	json_t *o, *a;
+
+	if (rc != CT_OK) {
+		out_error(p, rc, msg, ref_or_null(c->ref), 0);
+		return;
+	}
+	a = json_array();
+	for (int i = 0; i < PQntuples(res); i++)
+		json_array_append_new(
+			a, json_pack("{s:s, s:s, s:s, s:i}", "name",
+				     PQgetvalue(res, i, 0), "title",
+				     PQgetvalue(res, i, 1), "last_seq",
+				     PQgetvalue(res, i, 2), "unread",
+				     atoi(PQgetvalue(res, i, 3))));
+	o = json_pack("{s:s, s:o}", "type", "channels", "channels", a);
+	if (o) {
+		if (*c->ref)
+			json_object_set_new(o, "ref", json_string(c->ref));
+		out_json(p, o);
+	}
+}
+
+/* --- handlers
+ * ------------------------------------------------------------------ */
+
+/* A request with a ref context, in p's flow; fails only when out of
+ * memory, which is said to the client. */
+static void
+ask(struct pss *p, const struct creq *r, const char *sql, int n,
+    const char *const *pv, pgq_done_fn done)
+{
+	struct pgq_req *q = pgq_new(sql, n, pv, sizeof(struct ref_ctx));
+
+	if (!q) {
+		out_error(p, CT_ENOMEM, "out of memory", r->ref, 1);
+		return;
+	}
+	copy(((struct ref_ctx *)pgq_ctx(q))->ref, CREQ_REF_MAX + 1, r->ref);
+	pgq_submit(q, PGQ_USER, &p->flow, p, done, NULL);
+}
+
+static void
+do_ping(struct pss *p, const struct creq *r)
+{
+	(void)r;
+	out_send(p, "{\"type\":\"pong\"}", 15);
+}
+
+static void
+do_channels(struct pss *p, const struct creq *r)
+{
+	const char *pv[2] = { p->app, p->user_id };
+
+	ask(p, r, q_channels, 2, pv, on_channels);
+}
+
+static void
+do_subscribe(struct pss *p, const struct creq *r)
+{
+	sub_subscribe(p, r->channel, r->seq, r->ref);
+}
+
+static void
+do_unsubscribe(struct pss *p, const struct creq *r)
+{
+	sub_unsubscribe(p, r->channel);
+}
+
+static void
+do_publish(struct pss *p, const struct creq *r)
+{
+	char lim[16], win[16];
+	const char *pv[8] = { p->app,  p->user_id,   p->name, r->channel,
+			      r->text, r->client_id, lim,     win };
+	struct pgq_req *q;
+	struct pub_ctx *c;
+
+	snprintf(lim, sizeof(lim), "%d", wsd->cfg->lim_publish_count);
+	snprintf(win, sizeof(win), "%d", wsd->cfg->lim_publish_window);
+	if (!(q = pgq_new(q_publish, 8, pv, sizeof(*c)))) {
+		out_error(p, CT_ENOMEM, "out of memory", r->ref, 1);
+		return;
+	}
+	c = pgq_ctx(q);
+	copy(c->ref, sizeof(c->ref), r->ref);
+	copy(c->client_id, sizeof(c->client_id), r->client_id);
+	c->t0_ms = ct_mono_ms();
+	pgq_set_write(q, r->channel);
+	write_submit(p, q, on_published, r->ref);
+}
+
+static void
+do_change(struct pss *p, const struct creq *r)
+{
+	int edit = r->kind == CREQ_EDIT;
+	char id[24];
+	const char *pv[5] = { edit ? "edited" : "deleted", p->app, p->user_id,
+			      id, edit ? r->text : NULL };
+	struct pgq_req *q;
+
+	snprintf(id, sizeof(id), "%" PRId64, r->seq);
+	if (!(q = pgq_new(q_change, 5, pv, sizeof(struct ref_ctx)))) {
+		out_error(p, CT_ENOMEM, "out of memory", r->ref, 1);
+		return;
+	}
+	copy(((struct ref_ctx *)pgq_ctx(q))->ref, CREQ_REF_MAX + 1, r->ref);
+	write_submit(p, q, on_changed, r->ref);
+}
+
+static void
+do_typing(struct pss *p, const struct creq *r)
+{
+	struct sub *s = sub_find(p, r->channel);
+	int64_t now = ct_mono_ms();
+	int per_s =
+		wsd->cfg->lim_typing_per_s > 0 ? wsd->cfg->lim_typing_per_s : 1;
+	const char *pv[2];
+	json_t *u;
+	char *us;
+
+	if (!s || s->state != SUB_LIVE) {
+		out_error(p, CT_EBADREQ, "subscribe to the channel first",
+			  r->ref, 0);
+		return;
+	}
+	if (p->typing_ms && now - p->typing_ms < 1000 / per_s) {
+		ct_metric_add(&m_rate_typing, 1);
+		out_error(p, CT_ERATE, "typing too often", r->ref, 1);
+		strike(p);
+		return;
+	}
+	p->typing_ms = now;
+	u = json_pack("{s:s, s:s, s:s}", "app", p->app, "id", p->user_id,
+		      "name", p->name);
+	us = u ? json_dumps(u, JSON_COMPACT) : NULL;
+	json_decref(u);
+	if (!us)
+		return;
+	pv[0] = r->channel;
+	pv[1] = us;
+	ask(p, r, q_typing, 2, pv, on_simple_error);
+	free(us);
+}
+
+static void
+do_read(struct pss *p, const struct creq *r)
+{
+	char seq[24];
+	const char *pv[4] = { p->app, p->user_id, r->channel, seq };
+
+	snprintf(seq, sizeof(seq), "%" PRId64, r->seq);
+	ask(p, r, q_read, 4, pv, on_simple_error);
+}
+
+static void
+do_presence(struct pss *p, const struct creq *r)
+{
+	presence_request(p, r->channel, r->ref);
+}
+
+static void
+do_history(struct pss *p, const struct creq *r)
+{
+	char before[24], lim[24];
+	const char *pv[5] = { p->app, p->user_id, r->channel, before, lim };
+	struct pgq_req *q;
+	struct hist_ctx *c;
+
+	snprintf(before, sizeof(before), "%" PRId64, r->seq);
+	snprintf(lim, sizeof(lim), "%" PRId64, r->limit + 1);
+	if (!(q = pgq_new(q_history, 5, pv, sizeof(*c)))) {
+		out_error(p, CT_ENOMEM, "out of memory", r->ref, 1);
+		return;
+	}
+	c = pgq_ctx(q);
+	copy(c->ref, sizeof(c->ref), r->ref);
+	copy(c->channel, sizeof(c->channel), r->channel);
+	c->limit = r->limit;
+	pgq_submit(q, PGQ_USER, &p->flow, p, on_history, NULL);
+}
+
+typedef void (*handler_fn)(struct pss *p, const struct creq *r);
+
+static const handler_fn handlers[CREQ_KINDS] = {
+	[CREQ_PING] = do_ping,           [CREQ_CHANNELS] = do_channels,
+	[CREQ_SUBSCRIBE] = do_subscribe, [CREQ_UNSUBSCRIBE] = do_unsubscribe,
+	[CREQ_PUBLISH] = do_publish,     [CREQ_EDIT] = do_change,
+	[CREQ_DELETE] = do_change,       [CREQ_TYPING] = do_typing,
+	[CREQ_READ] = do_read,           [CREQ_PRESENCE] = do_presence,
+	[CREQ_HISTORY] = do_history,
+};
+
+/* One complete client message: parsed and checked, then acted on. */
+static void
+on_message(struct pss *p, const char *s, size_t len)
+{
+	struct creq r;
+	char msg[128];
+	int rc, first = p->state == SESS_AWAIT_AUTH;
+
+	if (p->state != SESS_AWAIT_AUTH && p->state != SESS_LIVE)
+		return; /* authing or closing: drop */
+	rc = creq_parse(s, len, first, wsd->cfg->lim_text_max, &r, msg,
+			sizeof(msg));
+	if (rc != CT_OK) {
+		if (first) {
+			ct_metric_add(&m_auth_fail_ticket, 1);
+			out_close(p, 4001);
+		} else {
+			out_error(p, rc, msg, r.ref, 0);
+		}
+	} else if (first) {
+		login_ticket(p, r.ticket);
+	} else if ((r.flags & CREQ_DB) &&
+		   p->flow.pending >=
+			   2 * (unsigned)wsd->cfg->wsd_conn_queries) {
+		/* frames lws had read before the socket was paused */
+		out_error(p, CT_ERATE, "too many requests in flight", r.ref, 1);
+		strike(p);
+	} else if (handlers[r.kind]) {
+		handlers[r.kind](p, &r);
+	}
+	creq_free(&r);
+	dispatch_resume(p);
+}
+
+/* A fragment of a client message: reassemble up to frame_max bytes. */
+int
+dispatch_receive(struct pss *p, const void *in, size_t len)
+{
+	size_t max = (size_t)wsd->cfg->lim_frame_max;
+	int done = lws_is_final_fragment(p->wsi) &&
+		   !lws_remaining_packet_payload(p->wsi);
+
+	if (p->state == SESS_CLOSING)
+		return 0;
+	if (p->rx_len + len +
+		    (done ? 0 : lws_remaining_packet_payload(p->wsi)) >
+	    max) {
+		ct_info("msg=\"frame too big\" conn=%" PRIu64, p->id);
+		out_close(p, 1009);
+		lws_rx_flow_control(p->wsi, 0);
+		return 0;
+	}
+	if (done && !p->rx_len) {
+		on_message(p, in, len);
+		return 0;
+	}
+	if (p->rx_len + len > p->rx_cap) {
+		size_t ncap = p->rx_len + len + 1024;
+		char *nb = realloc(p->rx, ncap);
+
+		if (!nb)
+			return -1;
+		p->rx = nb;
+		p->rx_cap = ncap;
+	}
+	memcpy(p->rx + p->rx_len, in, len);
+	p->rx_len += len;
+	if (done) {
+		size_t total = p->rx_len;
+
+		p->rx_len = 0;
+		on_message(p, p->rx, total);
+	}
+	return 0;
+}
+
+void
+dispatch_start(void)
+{
+	pgq_batch_register(&publish_batch);
+}
+
+/* --- what other nodes tell
+ * ------------------------------------------------------ */
+
+static void
+on_unread(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+{
+	struct unread_ctx *c = ctx;
+	struct frame *f;
+	char *s;
+	json_t *o;
+
+	(void)owner;
+	(void)msg;
+	if (rc != CT_OK)
+		return;
+	o = json_pack("{s:s, s:s, s:i}", "type", "unread", "channel",
+		      c->channel, "count", atoi(PQgetvalue(res, 0, 0)));
+	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!s || !(f = frame_new(s, strlen(s)))) {
+		free(s);
+		return;
+	}
+	free(s);
+	f->refs = 1;
+	dll_foreach(d, d_next, wsd->conns.head)
+	{
+		struct pss *p = lws_container_of(d, struct pss, in_all);
+
+		if (strcmp(p->user_id, c->user) == 0)
+			out_push(p, f);
+	}
+	frame_unref(f);
+}
+
+/* 'r': the user's read marker moved somewhere; one count for all their
+ * connections here. */
+void
+dispatch_read_moved(const char *channel, const char *user_id)
+{
+	const char *pv[2] = { user_id, channel };
+	struct pgq_req *q;
+	struct unread_ctx *c;
+
+	dll_foreach(d, d_next, wsd->conns.head)
+	{
+		struct pss *p = lws_container_of(d, struct pss, in_all);
+
+		if (strcmp(p->user_id, user_id) != 0)
+			continue;
+		if (strlen(channel) >= CHANNEL_MAX ||
+		    strlen(user_id) >= USER_MAX ||
+		    !(q = pgq_new(q_unread, 2, pv, sizeof(*c))))
+			return;
+		c = pgq_ctx(q);
+		copy(c->channel, sizeof(c->channel), channel);
+		copy(c->user, sizeof(c->user), user_id);
+		pgq_submit(q, PGQ_BG, NULL, NULL, on_unread, NULL);
+		return;
+	}
+}
+
+/* Someone types in channel, on any node (user: the typist's JSON). */
+void
+dispatch_typing(const char *channel, const char *user)
+{
+	struct channel *c = channel_get(channel, 0);
+	json_t *u;
+	const char *uid, *app;
+	char *s = NULL;
+	struct frame *f;
+
+	if (!c)
+		return;
+	u = json_loads(user, 0, NULL);
+	uid = json_string_value(json_object_get(u, "id"));
+	app = json_string_value(json_object_get(u, "app"));
+	if (uid && app) {
+		json_t *o = json_pack("{s:s, s:s, s:O}", "type", "typing",
+				      "channel", channel, "user", u);
+
+		s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+	}
+	if (s && (f = frame_new(s, strlen(s)))) {
+		f->refs = 1;
+		dll_foreach(d, d_next, c->subs.head)
+		{
+			struct sub *sb =
+				lws_container_of(d, struct sub, in_chan);
+
+			if (sb->state == SUB_LIVE &&
+			    strcmp(sb->pss->user_id, uid) != 0)
+				out_push(sb->pss, f);
+		}
+		frame_unref(f);
+	}
+	free(s);
+	json_decref(u);
+	channel_put(c);
+}

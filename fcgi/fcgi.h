@@ -1,5 +1,6 @@
 /* fcgi.h - what crosstalk-fcgi's modules share: worker threads, the
- * database connection pool, and the long-poll waiters woken by NOTIFY. */
+ * long-poll waiters woken by NOTIFY, group commit (the database
+ * connections: pool.h). */
 #ifndef CT_FCGI_H
 #define CT_FCGI_H
 
@@ -15,24 +16,9 @@ struct ct_cfg;
 struct worker {
 	int index;
 	const struct ct_cfg *cfg; /* borrowed, lives for the process */
-	PGconn *db;               /* checked out for one request, else NULL */
-	int slot;                 /* pool slot of db, or -1 */
+	PGconn *db;               /* pool.c's: checked out, else NULL */
+	int slot;                 /* pool.c's: slot of db, or -1 */
 };
-
-/* Check out a connection (waiting up to 10 s for a free one) and
- * (re)connect it if needed; 0 or CT_EUNAVAIL. Logs once per outage. */
-int worker_db(struct worker *w);
-/* Run sql on w->db (held) as a statement prepared once per connection,
- * keyed by the address of sql: pass string literals only. */
-PGresult *worker_exec(struct worker *w, const char *sql, int n,
-		      const char *const *params);
-/* Give the connection back (safe when none is held). */
-void worker_db_release(struct worker *w);
-
-/* Pool of cfg->http_workers connections; main.c. */
-int pool_init(const struct ct_cfg *cfg);
-void pool_free(void);
-int pool_busy(void); /* connections checked out now */
 
 /* notify.c: one thread per process LISTENs on "crosstalk" with its own
  * connection and wakes the long-polls waiting on a channel. */
@@ -59,8 +45,9 @@ int waiter_count(void);
 int notify_listening(void);
 
 /* batch.c: one HTTP post (strings borrowed from the request) and its
- * answer. post_submit() commits it, alone or in a group commit with the
- * posts waiting beside it, using w's connection when this thread leads. */
+ * answer. post_submit() commits it in a group commit with the posts
+ * waiting beside it (using w's connection when this thread leads), or
+ * alone when its channel is held by another transaction. */
 struct post {
 	const char *app, *user_id, *name, *channel, *text;
 	const char *client_id, *exclude_ref; /* may be NULL */
@@ -72,9 +59,11 @@ struct post {
 	long retry_after;
 	char *event;
 	int created;
-	int done; /* under batch.c's lock */
+	int done;  /* under batch.c's lock */
+	int alone; /* its channel was held elsewhere: goes alone */
 	struct post *next;
 };
+void post_batch_init(const struct ct_cfg *cfg);
 int post_submit(struct worker *w, struct post *p);
 void post_batch_stats(unsigned long *batches, unsigned long *posts);
 

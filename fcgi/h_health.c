@@ -5,6 +5,7 @@
 
 #include "core/err.h"
 #include "fcgi/fcgi.h"
+#include "fcgi/pool.h"
 #include "fcgi/req.h"
 #include "fcgi/routes.h"
 
@@ -13,16 +14,13 @@ h_health(struct req *r)
 {
 	PGresult *res;
 	double usage;
+	char msg[128];
+	int rc, lost;
 
-	if (worker_db(r->w) != CT_OK) {
-		req_error(r, CT_EUNAVAIL, "database unavailable");
-		return;
-	}
 	/* NOTIFY queue usage: a listener that stopped reading fills it, and a
 	 * full queue makes every post fail at commit. */
-	res = PQexec(r->w->db, "SELECT pg_notification_queue_usage()");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		PQclear(res);
+	if (!(res = pool_exec(r->w, "SELECT pg_notification_queue_usage()", 0,
+			      NULL, &rc, msg, sizeof(msg), NULL, &lost))) {
 		req_error(r, CT_EUNAVAIL, "database unavailable");
 		return;
 	}

@@ -1,5 +1,5 @@
 /* h_messages.c - POST messages (committed by batch.c through
- * crosstalk.api_post: post_message_ex with the per-user rate limit),
+ * crosstalk.api_post: the checks, the rate limit and the post in lock order),
  * messages/poll with its NOTIFY-woken long-poll, messages/edit,
  * messages/delete and messages/read. */
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "fcgi/fcgi.h"
+#include "fcgi/pool.h"
 #include "fcgi/req.h"
 #include "fcgi/routes.h"
 
@@ -141,7 +142,7 @@ h_messages_poll(struct req *r)
 			 * or the wait is over */
 			int64_t until = ct_mono_ms() + 1000;
 
-			worker_db_release(r->w);
+			pool_release(r->w);
 			if (waiter_wait(&wt, until < deadline ? until
 							      : deadline) != 0)
 				deadline = 0;
@@ -169,7 +170,7 @@ h_messages_poll(struct req *r)
 		}
 		/* give the connection back while asleep: waiting polls do
 		 * not hold the pool */
-		worker_db_release(r->w);
+		pool_release(r->w);
 		if (waiter_wait(&wt, deadline) != 0)
 			deadline = 0; /* stopping: one last look, then answer */
 	}

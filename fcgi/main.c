@@ -18,6 +18,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "fcgi/fcgi.h"
+#include "fcgi/pool.h"
 #include "fcgi/req.h"
 #include "fcgi/routes.h"
 
@@ -31,158 +32,7 @@ static const char usage[] =
 
 static int listen_fd;
 
-#define MAX_PREPARED    48
 #define MAX_WAITERS_CAP 4096 /* threads are cheap, not free */
-
-/* The connection pool: [http] workers connections shared by all threads.
- * A slot's connection is made lazily and remade after an outage. */
-static struct {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	PGconn **conns; /* owned; NULL slots connect on first use */
-	/* per slot: the statements prepared on its connection, by the address
-	 * of their SQL text (string literals: stable for the process) */
-	const char *(*prepared)[MAX_PREPARED];
-	int *busy;
-	int n;
-	int warned;
-} pool = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
-
-int
-pool_init(const struct ct_cfg *cfg)
-{
-	pool.n = cfg->http_workers;
-	pool.conns = calloc((size_t)pool.n, sizeof(*pool.conns));
-	pool.busy = calloc((size_t)pool.n, sizeof(*pool.busy));
-	pool.prepared = calloc((size_t)pool.n, sizeof(*pool.prepared));
-	return pool.conns && pool.busy && pool.prepared ? 0 : -1;
-}
-
-void
-pool_free(void)
-{
-	for (int i = 0; i < pool.n && pool.conns; i++)
-		PQfinish(pool.conns[i]);
-	free(pool.conns);
-	free(pool.busy);
-	free(pool.prepared);
-	pool.prepared = NULL;
-	pool.conns = NULL;
-	pool.busy = NULL;
-}
-
-int
-pool_busy(void)
-{
-	int n = 0;
-
-	pthread_mutex_lock(&pool.mu);
-	for (int i = 0; i < pool.n; i++)
-		n += pool.busy[i];
-	pthread_mutex_unlock(&pool.mu);
-	return n;
-}
-
-static int
-pool_take(void)
-{
-	struct timespec ts;
-	int slot = -1;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 10;
-	pthread_mutex_lock(&pool.mu);
-	for (;;) {
-		for (int i = 0; i < pool.n; i++) {
-			if (!pool.busy[i]) {
-				slot = i;
-				break;
-			}
-		}
-		if (slot >= 0 ||
-		    pthread_cond_timedwait(&pool.cv, &pool.mu, &ts) != 0)
-			break;
-	}
-	if (slot >= 0)
-		pool.busy[slot] = 1;
-	pthread_mutex_unlock(&pool.mu);
-	return slot;
-}
-
-int
-worker_db(struct worker *w)
-{
-	char err[256];
-	PGconn **c;
-
-	if (w->slot < 0 && (w->slot = pool_take()) < 0) {
-		ct_warn("msg=\"no free database connection in 10 s\" "
-			"worker=%d",
-			w->index);
-		return CT_EUNAVAIL;
-	}
-	c = &pool.conns[w->slot];
-	w->db = *c;
-	if (*c && PQstatus(*c) == CONNECTION_OK)
-		return CT_OK;
-	PQfinish(*c);
-	memset(pool.prepared[w->slot], 0, sizeof(pool.prepared[w->slot]));
-	*c = w->db = ct_db_connect(w->cfg, "crosstalk-fcgi", err, sizeof(err));
-	if (!*c) {
-		if (!__atomic_exchange_n(&pool.warned, 1, __ATOMIC_RELAXED))
-			ct_warn("msg=\"database unreachable\" worker=%d "
-				"error=\"%s\"",
-				w->index, err);
-		return CT_EUNAVAIL;
-	}
-	if (__atomic_exchange_n(&pool.warned, 0, __ATOMIC_RELAXED))
-		ct_info("msg=\"database reachable again\"");
-	return CT_OK;
-}
-
-PGresult *
-worker_exec(struct worker *w, const char *sql, int n, const char *const *params)
-{
-	const char **list = pool.prepared[w->slot];
-	char name[16];
-	int i;
-
-	for (i = 0; i < MAX_PREPARED && list[i] && list[i] != sql; i++)
-		;
-	if (i == MAX_PREPARED) /* more statements than slots: unprepared */
-		return PQexecParams(w->db, sql, n, NULL, params, NULL, NULL, 0);
-	snprintf(name, sizeof(name), "ct%d", i);
-	if (!list[i]) {
-		PGresult *res = PQprepare(w->db, name, sql, n, NULL);
-
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-			return res; /* the caller reports it like any failure */
-		PQclear(res);
-		list[i] = sql;
-	}
-	return PQexecPrepared(w->db, name, n, params, NULL, NULL, 0);
-}
-
-void
-worker_db_release(struct worker *w)
-{
-	if (w->slot < 0)
-		return;
-	pthread_mutex_lock(&pool.mu);
-	/* a connection left inside a transaction is not reused */
-	if (pool.conns[w->slot] &&
-	    PQtransactionStatus(pool.conns[w->slot]) != PQTRANS_IDLE) {
-		PQfinish(pool.conns[w->slot]);
-		pool.conns[w->slot] = NULL;
-		memset(pool.prepared[w->slot], 0,
-		       sizeof(pool.prepared[w->slot]));
-	}
-	pool.busy[w->slot] = 0;
-	pthread_cond_signal(&pool.cv);
-	pthread_mutex_unlock(&pool.mu);
-	w->slot = -1;
-	w->db = NULL;
-}
 
 static void *
 worker_main(void *arg)
@@ -290,6 +140,7 @@ main(int argc, char **argv)
 	tids = calloc((size_t)nthreads, sizeof(*tids));       /* freed at out */
 	if (!workers || !tids || pool_init(cfg) != 0)
 		goto out;
+	post_batch_init(cfg);
 	if (notify_start(cfg) != 0) {
 		fprintf(stderr, "crosstalk-fcgi: cannot start the listener\n");
 		goto out;

@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "core/metrics.h"
 #include "fcgi/fcgi.h"
+#include "fcgi/pool.h"
 #include "fcgi/req.h"
 #include "fcgi/routes.h"
 

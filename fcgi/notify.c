@@ -1,6 +1,6 @@
 /* notify.c - the long-poll wake-up: one listener thread per process holds
  * its own PostgreSQL connection, LISTENs on "crosstalk", and wakes the
- * waiters of the channel an "m <id> <channel> <seq>" payload names.
+ * waiters of the channel an "m" notification names (core/notice.h).
  * While the listener is down (or reconnecting) waiters re-check the
  * database every second, so a missed NOTIFY costs at most a second. */
 #include <errno.h>
@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/notice.h"
 #include "core/util.h"
 #include "fcgi/fcgi.h"
 
@@ -49,20 +50,14 @@ wake(const char *channel, size_t len)
 }
 
 static void
-on_payload(const char *p)
+on_payload(char *p)
 {
-	const char *ch, *end;
+	struct ct_notice n;
 
-	/* "m <id> <channel> <seq>": channel names hold no blanks */
-	if (p[0] != 'm' || p[1] != ' ')
-		return;
-	if (!(ch = strchr(p + 2, ' ')))
-		return;
-	ch++;
-	if (!(end = strchr(ch, ' ')))
+	if (ct_notice_parse(p, &n) != CT_OK || n.kind != 'm')
 		return;
 	pthread_mutex_lock(&mu);
-	wake(ch, (size_t)(end - ch));
+	wake(n.channel, strlen(n.channel));
 	pthread_mutex_unlock(&mu);
 }
 

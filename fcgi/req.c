@@ -16,6 +16,7 @@
 #include "core/util.h"
 #include "fcgi/fcgi.h"
 #include "fcgi/input.h"
+#include "fcgi/pool.h"
 #include "fcgi/req.h"
 
 static __thread char extra_header[128];
@@ -53,7 +54,7 @@ req_done(struct req *r)
 	free(r->user_id);
 	free(r->user_name);
 	r->user_id = r->user_name = NULL;
-	worker_db_release(r->w);
+	pool_release(r->w);
 }
 
 const char *
@@ -261,31 +262,13 @@ req_sql_try(struct req *r, const char *sql, int n, const char *const *params,
 	    int idempotent, int *rc, char *msg, size_t msglen)
 {
 	PGresult *res;
+	int lost;
 
-	for (int attempt = 0;; attempt++) {
-		ExecStatusType st;
-
-		if (worker_db(r->w) != CT_OK) {
-			*rc = CT_EUNAVAIL;
-			snprintf(msg, msglen, "database unavailable");
-			return NULL;
-		}
-		res = worker_exec(r->w, sql, n, params);
-		st = PQresultStatus(res);
-		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-			return res; /* caller PQclear()s */
-		if (PQstatus(r->w->db) != CONNECTION_OK && idempotent &&
-		    attempt == 0) {
-			PQclear(res);
-			continue; /* worker_db() reconnects */
-		}
-		break;
-	}
-	*rc = ct_db_error(r->w->db, res, msg, msglen);
-	PQclear(res);
-	if (*rc == CT_EINTERNAL)
-		*rc = CT_EUNAVAIL; /* logged by ct_db_error; never a 500 */
-	return NULL;
+	res = pool_exec(r->w, sql, n, params, rc, msg, msglen, NULL, &lost);
+	if (!res && lost && idempotent) /* a read: once more, reconnected */
+		res = pool_exec(r->w, sql, n, params, rc, msg, msglen, NULL,
+				&lost);
+	return res; /* caller PQclear()s */
 }
 
 PGresult *
@@ -476,6 +459,10 @@ req_error(struct req *r, int ct_err, const char *fmt, ...)
 	if (ct_err == CT_EINTERNAL)
 		ct_err("msg=\"internal error\" path=\"%s\" error=\"%s\"",
 		       r->path, msg);
+	/* unavailable (a database outage, a channel locked past
+	 * lock_timeout, a full queue) is worth a retry soon */
+	if ((ct_err == CT_EUNAVAIL || ct_err == CT_ENOMEM) && !extra_header[0])
+		req_header(r, "Retry-After: 1");
 	req_reply(r, ct_err_status(ct_err),
 		  json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code",
 			    ct_err_code(ct_err), "message", msg));

@@ -55,7 +55,7 @@ static const struct cfg_key keys[] = {
 	S ("wsd", "node_id",         wsd_node_id,         ""),
 	I ("wsd", "queue_max",       wsd_queue_max,       "1024", 8, 1000000),
 	I ("wsd", "replay_batch",    wsd_replay_batch,    "500", 1, 100000),
-	I ("wsd", "queue_bytes",     wsd_queue_bytes,     "8388608", 65536, 1073741824),
+	I ("wsd", "queue_bytes",     wsd_queue_bytes,     "4194304", 65536, 1073741824),
 	I ("wsd", "conn_queries",    wsd_conn_queries,    "8", 1, 1024),
 	I ("wsd", "db_connections",  wsd_db_connections,  "4", 2, 16),
 	I ("wsd", "query_queue_bytes", wsd_query_queue_bytes, "16777216", 4096, 1073741824),

@@ -135,7 +135,8 @@ http_untrusted_proxy(struct lws *wsi)
 int
 metrics_page(struct lws *wsi)
 {
-	char addr[128], auth[256], extra[1024];
+	char addr[128], auth[256], extra[2048];
+	size_t out_now, out_most;
 	const char *bearer = NULL;
 	char *text, *page;
 	int rc;
@@ -154,6 +155,7 @@ metrics_page(struct lws *wsi)
 				  "\"forbidden\",\"message\":\"metrics are "
 				  "not open to this address\"}}");
 	ct_metric_set(&m_conns, (long long)wsd->conns.count);
+	out_bytes(&out_now, &out_most);
 	if (!(text = ct_metrics_render(all, sizeof(all) / sizeof(all[0]), hists,
 				       sizeof(hists) / sizeof(hists[0]))))
 		return -1;
@@ -168,9 +170,17 @@ metrics_page(struct lws *wsi)
 		 "# HELP crosstalk_wsd_query_queue_bytes Bytes of requests "
 		 "waiting for a database connection.\n"
 		 "# TYPE crosstalk_wsd_query_queue_bytes gauge\n"
-		 "crosstalk_wsd_query_queue_bytes %zu\n",
+		 "crosstalk_wsd_query_queue_bytes %zu\n"
+		 "# HELP crosstalk_wsd_outbound_bytes Bytes queued to "
+		 "connections (a shared frame once per queue).\n"
+		 "# TYPE crosstalk_wsd_outbound_bytes gauge\n"
+		 "crosstalk_wsd_outbound_bytes %zu\n"
+		 "# HELP crosstalk_wsd_outbound_bytes_max The most bytes ever "
+		 "queued to connections at once.\n"
+		 "# TYPE crosstalk_wsd_outbound_bytes_max gauge\n"
+		 "crosstalk_wsd_outbound_bytes_max %zu\n",
 		 wsd->notify_usage, wsd->listen_up && wsd->query_up,
-		 pgq_queued_bytes());
+		 pgq_queued_bytes(), out_now, out_most);
 	page = malloc(strlen(text) + strlen(extra) + 1); /* freed below */
 	if (!page) {
 		free(text);

@@ -19,7 +19,8 @@
 #include "core/metrics.h"
 #include "wsd/wsd.h"
 
-static lws_dll2_owner_t dirty; /* pss with frames to write this turn */
+static lws_dll2_owner_t dirty;     /* pss with frames to write this turn */
+static size_t all_bytes, all_peak; /* bytes queued to all connections */
 static lws_sorted_usec_list_t flush_sul;
 static void flush_dirty(lws_sorted_usec_list_t *sul);
 
@@ -50,6 +51,13 @@ frame_unref(struct frame *f)
 		free(f);
 }
 
+void
+out_bytes(size_t *now, size_t *most)
+{
+	*now = all_bytes;
+	*most = all_peak;
+}
+
 size_t
 wsd_answer_max(void)
 {
@@ -63,6 +71,7 @@ pop(struct pss *p)
 	struct frame *f = p->q[p->q_head];
 
 	p->q_bytes -= f->len;
+	all_bytes -= f->len;
 	frame_unref(f);
 	p->q_head = (p->q_head + 1) % p->q_cap;
 	p->q_count--;
@@ -123,6 +132,8 @@ out_push(struct pss *p, struct frame *f)
 	frame_ref(f);
 	p->q[(p->q_head + p->q_count) % p->q_cap] = f;
 	p->q_bytes += f->len;
+	if ((all_bytes += f->len) > all_peak)
+		all_peak = all_bytes;
 	if (p->q_count++ == 0 && !p->in_dirty.owner) {
 		lws_dll2_add_tail(&p->in_dirty, &dirty);
 		if (!flush_sul.list.owner && !wsd->stopped)

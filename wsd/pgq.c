@@ -98,7 +98,7 @@ static struct {
 	unsigned since_bg;        /* sends since BG last had its turn */
 	int writers;              /* connections running a write */
 	struct pgq_req *failed, *failed_tail; /* answered on the next turn */
-	struct pgq_req *failing;  /* the failures being answered now */
+	struct pgq_req *failing;   /* the failures being answered now */
 	struct pgq_req *finishing; /* the group being answered now */
 	lws_sorted_usec_list_t fail_sul;
 	const struct pgq_batch *batches[PGQ_BATCHES];
@@ -438,7 +438,8 @@ pgq_forget(void *owner)
 		if (r->owner == owner)
 			r->dead = 1;
 	for (int i = 0; i <= q.nconns; i++) {
-		struct pgq_req *r = i < q.nconns ? q.c[i].inflight : q.finishing;
+		struct pgq_req *r =
+			i < q.nconns ? q.c[i].inflight : q.finishing;
 
 		if (r && r->owner == owner)
 			r->dead = 1;

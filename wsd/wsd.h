@@ -271,6 +271,9 @@ void out_close(struct pss *p, int code); /* close at the next WRITEABLE */
 int out_writeable(struct pss *p);
 void out_closed(struct pss *p); /* frees the ring */
 void out_stop(void);            /* at shutdown, before the context goes */
+/* Bytes queued to all connections now, and the most ever (a frame shared
+ * by many queues counts once per queue). */
+void out_bytes(size_t *now, size_t *most);
 
 /* channel.c: the channel table. */
 struct channel *channel_get(const char *name, int create); /* +1 ref */

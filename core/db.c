@@ -206,8 +206,9 @@ ct_db_state_error(const char *state, const char *primary, char *msg,
 		snprintf(msg, msglen, "already exists");
 		return CT_ECONFLICT;
 	}
-	ct_err("msg=\"database error\" sqlstate=%s error=\"%s\"",
-	       state ? state : "-", primary ? primary : "-");
+	ct_err("msg=\"database error\" sqlstate=%s error=%s",
+	       state ? ct_log_q(state) : "-",
+	       ct_log_q(primary ? primary : "-"));
 	snprintf(msg, msglen, "internal database error");
 	return CT_EINTERNAL;
 }
@@ -237,7 +238,7 @@ ct_db_exec(PGconn *conn, const char *sql)
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		rc = ct_db_error(conn, res, msg, sizeof(msg));
-		ct_err("msg=\"statement failed\" error=\"%s\"", msg);
+		ct_err("msg=\"statement failed\" error=%s", ct_log_q(msg));
 	}
 	PQclear(res);
 	return rc;

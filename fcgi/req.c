@@ -457,8 +457,8 @@ req_error(struct req *r, int ct_err, const char *fmt, ...)
 			if ((unsigned char)*p >= 0x80)
 				*p = '?';
 	if (ct_err == CT_EINTERNAL)
-		ct_err("msg=\"internal error\" path=\"%s\" error=\"%s\"",
-		       r->path, msg);
+		ct_err("msg=\"internal error\" path=%s error=%s",
+		       ct_log_q(r->path), ct_log_q(msg));
 	/* unavailable (a database outage, a channel locked past
 	 * lock_timeout, a full queue) is worth a retry soon */
 	if ((ct_err == CT_EUNAVAIL || ct_err == CT_ENOMEM) && !extra_header[0])

@@ -108,8 +108,8 @@ on_fetch(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 		return;
 	}
 	if (rc != CT_OK) {
-		ct_err("msg=\"fetch failed\" channel=%s err=\"%s\"",
-		       ct_log_q(c->name), msg);
+		ct_err("msg=\"fetch failed\" channel=%s err=%s",
+		       ct_log_q(c->name), ct_log_q(msg));
 		return;
 	}
 	c->fetch_retry_ms = 0;

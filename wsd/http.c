@@ -100,7 +100,7 @@ on_origins(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 	(void)owner;
 	(void)ctx;
 	if (rc != CT_OK) {
-		ct_warn("msg=\"origin refresh failed\" err=\"%s\"", msg);
+		ct_warn("msg=\"origin refresh failed\" err=%s", ct_log_q(msg));
 		return; /* keep the list we have */
 	}
 	n = PQntuples(res);

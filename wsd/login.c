@@ -215,8 +215,8 @@ on_redeemed(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 	json_t *o;
 
 	if (rc != CT_OK || PQntuples(res) != 1) {
-		ct_info("msg=\"auth refused\" conn=%" PRIu64 " err=\"%s\"",
-			p->id, rc == CT_OK ? "unknown or used ticket" : msg);
+		ct_info("msg=\"auth refused\" conn=%" PRIu64 " err=%s", p->id,
+			ct_log_q(rc == CT_OK ? "unknown or used ticket" : msg));
 		ct_metric_add(&m_auth_fail_ticket, 1);
 		out_close(p, rc == CT_OK || rc == CT_EUNAUTH ? 4001 : 1013);
 		return;
@@ -301,7 +301,8 @@ on_ended(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 	(void)owner;
 	(void)ctx;
 	if (rc != CT_OK) {
-		ct_warn("msg=\"session re-check failed\" err=\"%s\"", msg);
+		ct_warn("msg=\"session re-check failed\" err=%s",
+			ct_log_q(msg));
 		return;
 	}
 	for (int i = 0; i < PQntuples(res); i++)

@@ -71,6 +71,18 @@ const ev = (seq, text, extra = {}) => ({
 await run('browser_client', 60, async (T) => {
 	const ct = loadClient();
 	T.eq(ct.dmChannel('zed', 'amy'), 'dm:amy:zed', 'dmChannel sorts the ids');
+	// by code point, as C and SQL (COLLATE "C") do: upper case first, and
+	// U+FF21 before U+1F600 (JavaScript's < says the opposite)
+	T.eq(ct.dmChannel('alice', 'Bob'), 'dm:Bob:alice', 'dmChannel: code point order');
+	T.eq(ct.dmChannel('\u{1F600}', '\uFF21'), 'dm:\uFF21:\u{1F600}', 'dmChannel: beyond the BMP');
+	T.eq(ct.dmChannel('Bob Smith', "O'Brien"), "dm:Bob Smith:O'Brien", 'dmChannel: blanks and quotes');
+	let threw = false;
+	try {
+		ct.dmChannel('a:b', 'c');
+	} catch (e) {
+		threw = true;
+	}
+	T.ok(threw, 'dmChannel refuses an id with ":"');
 	T.eq(ct.wsUrlFor('https://chat.example.com/crosstalk.js'), 'wss://chat.example.com/ws', 'wsUrlFor');
 
 	// --- resume, dedupe, outbox -------------------------------------

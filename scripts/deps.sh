@@ -62,21 +62,21 @@ if [ -n "$missing" ]; then
 	trap - EXIT
 fi
 
-# npm pieces live in test/browser/node_modules (not committed).
+# npm pieces, exactly as each package-lock.json says (npm ci), in
+# node_modules (not committed); installed again when the lock changed.
+# playwright-core stays at 1.61, the last that runs on Debian 12's Node 18.
+npm_ci() { # npm_ci DIR
+	if ! cmp -s "$1/package-lock.json" "$1/node_modules/.ct-lock" 2>/dev/null; then
+		echo "deps: npm ci (${1#"$here"/})"
+		(cd "$1" && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
+			cp package-lock.json node_modules/.ct-lock)
+	fi
+}
 case " $* " in
-*" browser "* | *" bench "*)
-	if [ ! -d "$here/test/browser/node_modules/playwright-core" ] ||
-	   [ ! -d "$here/test/browser/node_modules/ws" ]; then
-		echo "deps: npm install (test/browser)"
-		(cd "$here/test/browser" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
-	fi ;;
+*" browser "* | *" bench "*) npm_ci "$here/test/browser" ;;
 esac
-# CFLint's jar (run with Java) for the ColdFusion client's lint, in test/cfml/node_modules
+# CFLint's jar (run with Java) for the ColdFusion client's lint
 case " $* " in
-*" browser "*)
-	if [ ! -d "$here/test/cfml/node_modules/cflint" ]; then
-		echo "deps: npm install (test/cfml)"
-		(cd "$here/test/cfml" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
-	fi ;;
+*" browser "*) npm_ci "$here/test/cfml" ;;
 esac
 exit 0

@@ -30,7 +30,10 @@ free_port() { # free_port WANTED -> WANTED if free, else a free one
 import socket, sys
 want, fixed = int(sys.argv[1]), sys.argv[2] == "1"
 def free(p):
+    # as the servers bind (SO_REUSEADDR): a port whose last sockets linger
+    # in TIME-WAIT after a stack stopped is free for them, so for us
     s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind(("127.0.0.1", p)); return True
     except OSError:

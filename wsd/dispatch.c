@@ -124,7 +124,7 @@ dispatch_resume(struct pss *p)
 	}
 }
 
-void
+static void
 dispatch_flow_idle(struct pgq_flow *f)
 {
 	dispatch_resume(lws_container_of(f, struct pss, flow));
@@ -200,6 +200,12 @@ write_done(struct pss *p)
 	p->w_count--;
 	pgq_submit(h->r, PGQ_USER, &p->flow, p, h->done, NULL);
 	free(h);
+}
+
+void
+dispatch_open(struct pss *p)
+{
+	p->flow.idle = dispatch_flow_idle;
 }
 
 void
@@ -415,13 +421,13 @@ do_channels(struct pss *p, const struct creq *r)
 static void
 do_subscribe(struct pss *p, const struct creq *r)
 {
-	sub_subscribe(p, r->channel, r->seq, r->ref);
+	access_subscribe(p, r->channel, r->seq, r->ref);
 }
 
 static void
 do_unsubscribe(struct pss *p, const struct creq *r)
 {
-	sub_unsubscribe(p, r->channel);
+	access_unsubscribe(p, r->channel);
 }
 
 static void
@@ -513,7 +519,7 @@ do_read(struct pss *p, const struct creq *r)
 static void
 do_presence(struct pss *p, const struct creq *r)
 {
-	presence_request(p, r->channel, r->ref);
+	access_watch(p, r->channel, r->ref);
 }
 
 static void
@@ -638,23 +644,14 @@ on_unread(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 {
 	struct unread_ctx *c = ctx;
 	struct frame *f;
-	char *s;
-	json_t *o;
 
 	(void)owner;
 	(void)msg;
-	if (rc != CT_OK)
+	if (rc != CT_OK ||
+	    !(f = frame_json(json_pack("{s:s, s:s, s:i}", "type", "unread",
+				       "channel", c->channel, "count",
+				       atoi(PQgetvalue(res, 0, 0))))))
 		return;
-	o = json_pack("{s:s, s:s, s:i}", "type", "unread", "channel",
-		      c->channel, "count", atoi(PQgetvalue(res, 0, 0)));
-	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (!s || !(f = frame_new(s, strlen(s)))) {
-		free(s);
-		return;
-	}
-	free(s);
-	f->refs = 1;
 	dll_foreach(d, d_next, wsd->conns.head)
 	{
 		struct pss *p = lws_container_of(d, struct pss, in_all);
@@ -699,23 +696,17 @@ dispatch_typing(const char *channel, const char *user)
 	struct channel *c = channel_get(channel, 0);
 	json_t *u;
 	const char *uid, *app;
-	char *s = NULL;
-	struct frame *f;
+	struct frame *f = NULL;
 
 	if (!c)
 		return;
 	u = json_loads(user, 0, NULL);
 	uid = json_string_value(json_object_get(u, "id"));
 	app = json_string_value(json_object_get(u, "app"));
-	if (uid && app) {
-		json_t *o = json_pack("{s:s, s:s, s:O}", "type", "typing",
-				      "channel", channel, "user", u);
-
-		s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-		json_decref(o);
-	}
-	if (s && (f = frame_new(s, strlen(s)))) {
-		f->refs = 1;
+	if (uid && app)
+		f = frame_json(json_pack("{s:s, s:s, s:O}", "type", "typing",
+					 "channel", channel, "user", u));
+	if (f) {
 		dll_foreach(d, d_next, c->subs.head)
 		{
 			struct sub *sb =
@@ -727,7 +718,6 @@ dispatch_typing(const char *channel, const char *user)
 		}
 		frame_unref(f);
 	}
-	free(s);
 	json_decref(u);
 	channel_put(c);
 }

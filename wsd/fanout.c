@@ -225,44 +225,20 @@ deliver_inline(struct channel *c, const struct ct_notice *n)
 	return 1;
 }
 
-/* Every notification (core/notice.h): cheap unless it names a channel with
- * local subscribers. payload is parsed in place. */
+/* An event committed ('m', core/notice.h): cheap unless it names a
+ * channel with local subscribers. */
 void
-fanout_notify(char *payload)
+fanout_event(const struct ct_notice *n)
 {
-	struct ct_notice n;
-	struct channel *c;
+	struct channel *c = channel_get(n->channel, 0);
 
-	ct_metric_add(&m_notifies, 1);
-	if (ct_notice_parse(payload, &n) != CT_OK) {
-		ct_warn("msg=\"malformed notification ignored\"");
+	if (!c)
 		return;
-	}
-	switch (n.kind) {
-	case 'm':
-		if (!(c = channel_get(n.channel, 0)))
-			return;
-		if (c->live_seq < 0)
-			c->fetch_again = 1;
-		else if (n.seq > c->live_seq && !deliver_inline(c, &n))
-			fetch(c);
-		channel_put(c);
-		break;
-	case 'e':
-		login_ended(n.app, n.hash);
-		break;
-	case 'r':
-		dispatch_read_moved(n.channel, n.user);
-		break;
-	case 'p':
-		presence_changed(n.channel);
-		break;
-	case 't':
-		dispatch_typing(n.channel, n.json);
-		break;
-	default:
-		break;
-	}
+	if (c->live_seq < 0)
+		c->fetch_again = 1;
+	else if (n->seq > c->live_seq && !deliver_inline(c, n))
+		fetch(c);
+	channel_put(c);
 }
 
 static void
@@ -448,11 +424,4 @@ fanout_start(struct sub *s)
 	s->state = SUB_REPLAYING;
 	s->replay_wait = 1;
 	fanout_drained(s->pss);
-}
-
-void
-fanout_sub_gone(struct sub *s)
-{
-	lws_sul_cancel(&s->retry);
-	s->retry_ms = 0;
 }

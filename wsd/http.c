@@ -159,6 +159,72 @@ health(struct lws *wsi)
 	return reply_json(wsi, up ? 200 : 503, o);
 }
 
+/* --- metrics ------------------------------------------------------------ */
+
+/* Readable from metrics_allow addresses or with the token. A request a
+ * proxy we do not trust forwarded (X-Forwarded-For from a peer not in
+ * trusted_proxies) has no address we can believe: its peer is the proxy,
+ * often 127.0.0.1, whoever the client is. Then only the token lets it in. */
+static int
+metrics_page(struct lws *wsi)
+{
+	char addr[128], auth[256], extra[2048];
+	size_t out_now, out_most;
+	const char *bearer = NULL;
+	char *text, *page;
+	int rc;
+
+	login_addr(wsi, addr, sizeof(addr));
+	if (login_untrusted_proxy(wsi))
+		addr[0] = 0;
+	if (lws_hdr_copy(wsi, auth, sizeof(auth),
+			 WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
+	    strncmp(auth, "Bearer ", 7) == 0)
+		bearer = auth + 7;
+	if (!ct_metrics_allowed(wsd->cfg->wsd_metrics_allow, addr,
+				wsd->cfg->wsd_metrics_token, bearer))
+		return http_reply(wsi, 403, "application/json",
+				  "{\"ok\":false,\"error\":{\"code\":"
+				  "\"forbidden\",\"message\":\"metrics are "
+				  "not open to this address\"}}");
+	out_bytes(&out_now, &out_most);
+	if (!(text = metrics_text()))
+		return -1;
+	snprintf(extra, sizeof(extra),
+		 "# HELP crosstalk_notify_queue_usage PostgreSQL NOTIFY queue "
+		 "in use (0..1), from pg_notification_queue_usage().\n"
+		 "# TYPE crosstalk_notify_queue_usage gauge\n"
+		 "crosstalk_notify_queue_usage %g\n"
+		 "# HELP crosstalk_wsd_database_up Database connections up.\n"
+		 "# TYPE crosstalk_wsd_database_up gauge\n"
+		 "crosstalk_wsd_database_up %d\n"
+		 "# HELP crosstalk_wsd_query_queue_bytes Bytes of requests "
+		 "waiting for a database connection.\n"
+		 "# TYPE crosstalk_wsd_query_queue_bytes gauge\n"
+		 "crosstalk_wsd_query_queue_bytes %zu\n"
+		 "# HELP crosstalk_wsd_outbound_bytes Bytes queued to "
+		 "connections (a shared frame once per queue).\n"
+		 "# TYPE crosstalk_wsd_outbound_bytes gauge\n"
+		 "crosstalk_wsd_outbound_bytes %zu\n"
+		 "# HELP crosstalk_wsd_outbound_bytes_max The most bytes ever "
+		 "queued to connections at once.\n"
+		 "# TYPE crosstalk_wsd_outbound_bytes_max gauge\n"
+		 "crosstalk_wsd_outbound_bytes_max %zu\n",
+		 wsd->notify_usage, wsd->listen_up && wsd->query_up,
+		 pgq_queued_bytes(), out_now, out_most);
+	page = malloc(strlen(text) + strlen(extra) + 1); /* freed below */
+	if (!page) {
+		free(text);
+		return -1;
+	}
+	strcpy(page, text);
+	strcat(page, extra);
+	free(text);
+	rc = http_reply(wsi, 200, "text/plain; version=0.0.4", page);
+	free(page);
+	return rc;
+}
+
 /* --- widget and static files ------------------------------------------- */
 
 static const char *
@@ -362,7 +428,7 @@ check_upgrade(struct lws *wsi)
 	}
 	/* each unauthenticated socket costs a ticket lookup: a few per
 	 * client address */
-	http_client_addr(wsi, addr, sizeof(addr));
+	login_addr(wsi, addr, sizeof(addr));
 	if (!login_admit(addr)) {
 		ct_metric_add(&m_auth_fail_addr, 1);
 		return refuse(wsi, "429 Too Many Requests", "rate_limited",

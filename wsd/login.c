@@ -28,6 +28,45 @@ static const char q_ended[] =
 	"SELECT app, ref_hash FROM crosstalk.ended_sessions($1, $2)";
 /* clang-format on */
 
+/* --- who the client is ------------------------------------------------------
+ */
+
+/* The client's address: the peer, or, when the peer is a trusted proxy,
+ * the last address in the X-Forwarded-For it set. */
+void
+login_addr(struct lws *wsi, char *out, size_t outlen)
+{
+	char xff[256];
+	const char *last;
+	int n;
+
+	lws_get_peer_simple(wsi, out, outlen);
+	if (!wsd->cfg->wsd_trusted_proxies[0] ||
+	    !ct_metrics_allowed(wsd->cfg->wsd_trusted_proxies, out, "", NULL))
+		return;
+	n = lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR);
+	if (n <= 0)
+		return;
+	last = strrchr(xff, ',');
+	last = last ? last + 1 : xff;
+	while (*last == ' ')
+		last++;
+	snprintf(out, outlen, "%.*s", (int)strcspn(last, " "), last);
+}
+
+int
+login_untrusted_proxy(struct lws *wsi)
+{
+	char peer[128];
+
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR) <= 0)
+		return 0;
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	return !wsd->cfg->wsd_trusted_proxies[0] ||
+	       !ct_metrics_allowed(wsd->cfg->wsd_trusted_proxies, peer, "",
+				   NULL);
+}
+
 /* --- unauthenticated sockets per address --------------------------------- */
 
 #define ADDR_BUCKETS 1024
@@ -123,14 +162,13 @@ login_open(struct pss *p, struct lws *wsi)
 
 	memset(p, 0, sizeof(*p));
 	p->wsi = wsi;
-	p->flow.idle = dispatch_flow_idle;
 	/* one coalesced write per turn: never hold it back for an ACK */
 	setsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP, TCP_NODELAY, &one,
 		   sizeof(one));
 	p->id = ++wsd->next_conn_id;
 	p->state = SESS_AWAIT_AUTH;
 	/* behind a trusted proxy: the client it forwarded for */
-	http_client_addr(wsi, p->addr, sizeof(p->addr));
+	login_addr(wsi, p->addr, sizeof(p->addr));
 	ct_info("msg=\"connection open\" conn=%" PRIu64 " client=%s", p->id,
 		p->addr);
 	if (wsd->stopping) {
@@ -164,14 +202,11 @@ void
 login_closed(struct pss *p)
 {
 	count_out(p);
-	dispatch_closed(p); /* first: nothing is resumed from here on */
 	while (p->subs)
 		sub_free(p->subs);
 	pgq_forget(p);
 	pgq_flow_drop(&p->flow);
 	lws_dll2_remove(&p->in_all);
-	if (wsd->stopping && !wsd->conns.count && p->state == SESS_CLOSING)
-		wsd_stop_soon();
 	out_closed(p);
 	free(p->rx);
 	free(p->app);
@@ -238,7 +273,7 @@ on_redeemed(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 	p->state = SESS_LIVE;
 	lws_dll2_add_tail(&p->in_all, &wsd->conns);
 	ct_metric_add(&m_auth_ok, 1);
-	dispatch_resume(p);
+	/* reading resumes when this request is done (the flow's idle) */
 	o = json_pack("{s:s, s:{s:s, s:s, s:s}, s:s}", "type", "welcome",
 		      "user", "app", p->app, "id", p->user_id, "name", p->name,
 		      "node", wsd->node_id);
@@ -269,8 +304,12 @@ login_ticket(struct pss *p, const char *ticket)
 	c = pgq_ctx(r);
 	memcpy(c->ticket, ticket, strlen(ticket) + 1);
 	p->state = SESS_AUTHING;
-	/* frames pipelined behind auth wait in lws until we know who it is */
-	dispatch_resume(p);
+	/* frames pipelined behind auth wait in lws until we know who it is;
+	 * dispatch.c reads again once the redeem is done */
+	if (!p->rx_paused) {
+		p->rx_paused = 1;
+		lws_rx_flow_control(p->wsi, 0);
+	}
 	pgq_submit(r, PGQ_USER, &p->flow, p, on_redeemed, wipe_redeem);
 }
 

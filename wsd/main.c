@@ -25,6 +25,8 @@
 #include "core/config.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/metrics.h"
+#include "core/notice.h"
 #include "core/util.h"
 #include "wsd/wsd.h"
 
@@ -32,9 +34,6 @@ static const char usage[] =
 	"usage: crosstalk-wsd --config FILE\n"
 	"  WebSocket daemon for crosstalk; also serves the widget.\n"
 	"options: --config FILE, --help, --version\n";
-
-static struct wsd the_wsd;
-struct wsd *wsd = &the_wsd;
 
 static void
 stop_now(lws_sorted_usec_list_t *sul)
@@ -44,12 +43,67 @@ stop_now(lws_sorted_usec_list_t *sul)
 	ev_break(wsd->loop, EVBREAK_ALL);
 }
 
-/* The last client has gone after SIGTERM: no need to wait out the grace. */
-void
-wsd_stop_soon(void)
+/* After SIGTERM: out once the last client has gone, or when the grace is
+ * over, whichever comes first. */
+static void
+stop_when_empty(lws_sorted_usec_list_t *sul)
 {
-	if (wsd->stopping && !wsd->stopped)
-		lws_sul_schedule(wsd->context, 0, &wsd->sul_stop, stop_now, 1);
+	if (!wsd->conns.count || ct_mono_ms() >= wsd->stop_by_ms) {
+		stop_now(sul);
+		return;
+	}
+	lws_sul_schedule(wsd->context, 0, sul, stop_when_empty, 50 * 1000);
+}
+
+/* --- what the database tells (pglisten.c, pgq.c) ----------------------- */
+
+/* Every notification on "crosstalk" (core/notice.h), to the module whose
+ * news it is. payload is parsed in place. */
+static void
+on_notice(char *payload)
+{
+	struct ct_notice n;
+
+	ct_metric_add(&m_notifies, 1);
+	if (ct_notice_parse(payload, &n) != CT_OK) {
+		ct_warn("msg=\"malformed notification ignored\"");
+		return;
+	}
+	switch (n.kind) {
+	case 'm':
+		fanout_event(&n);
+		break;
+	case 'e':
+		login_ended(n.app, n.hash);
+		break;
+	case 'r':
+		dispatch_read_moved(n.channel, n.user);
+		break;
+	case 'p':
+		presence_changed(n.channel);
+		break;
+	case 't':
+		dispatch_typing(n.channel, n.json);
+		break;
+	default:
+		break;
+	}
+}
+
+/* The database is back (a connection came up after none was): every
+ * channel and every stalled replay catches up by seq. */
+static void
+on_database_up(void)
+{
+	fanout_catchup_all();
+}
+
+/* A connection's outbound queue emptied: replays and reading go on. */
+static void
+on_drained(struct pss *p)
+{
+	fanout_drained(p);
+	dispatch_resume(p);
 }
 
 /* SIGHUP: parse, validate, then swap; a bad file keeps the running config.
@@ -129,8 +183,9 @@ signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		wsd->stopping = 1;
 		login_close_all(1001);
 		/* a grace period for the close frames, then out */
-		lws_sul_schedule(wsd->context, 0, &wsd->sul_stop, stop_now,
-				 wsd->conns.count ? 1000 * 1000 : 1);
+		wsd->stop_by_ms = ct_mono_ms() + 1000;
+		lws_sul_schedule(wsd->context, 0, &wsd->sul_stop,
+				 stop_when_empty, 1);
 	} else if (si.ssi_signo == SIGHUP) {
 		reload();
 	}
@@ -396,7 +451,9 @@ main(int argc, char **argv)
 		goto out;
 	}
 	dispatch_start();
-	if (pgl_start() != CT_OK || pgq_start() != CT_OK) {
+	out_start(on_drained);
+	if (pgl_start(on_notice, on_database_up) != CT_OK ||
+	    pgq_start(on_database_up) != CT_OK) {
 		fprintf(stderr,
 			"crosstalk-wsd: cannot connect to the database\n");
 		goto out;

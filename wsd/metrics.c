@@ -1,7 +1,6 @@
-/* metrics.c - crosstalk-wsd's counters and the /metrics page (Prometheus
- * text), readable from [wsd] metrics_allow addresses or with the admin
- * token. Behind a trusted proxy the client is the X-Forwarded-For address
- * the proxy set, never one a client sent on its own. */
+/* metrics.c - crosstalk-wsd's counters and histograms, as Prometheus text
+ * (http.c serves them at /metrics with the gauges it reads off the
+ * modules). Every module counts here; this file calls none of them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,104 +91,10 @@ metrics_event_stored(const char *json, size_t len, int64_t now_ms)
 							  NULL, 10)));
 }
 
-/* The client's address: the peer, or, when the peer is a trusted proxy,
- * the last address in the X-Forwarded-For it set. */
-void
-http_client_addr(struct lws *wsi, char *out, size_t outlen)
+char *
+metrics_text(void)
 {
-	char xff[256];
-	const char *last;
-	int n;
-
-	lws_get_peer_simple(wsi, out, outlen);
-	if (!wsd->cfg->wsd_trusted_proxies[0] ||
-	    !ct_metrics_allowed(wsd->cfg->wsd_trusted_proxies, out, "", NULL))
-		return;
-	n = lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR);
-	if (n <= 0)
-		return;
-	last = strrchr(xff, ',');
-	last = last ? last + 1 : xff;
-	while (*last == ' ')
-		last++;
-	snprintf(out, outlen, "%.*s", (int)strcspn(last, " "), last);
-}
-
-int
-http_untrusted_proxy(struct lws *wsi)
-{
-	char peer[128];
-
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR) <= 0)
-		return 0;
-	lws_get_peer_simple(wsi, peer, sizeof(peer));
-	return !wsd->cfg->wsd_trusted_proxies[0] ||
-	       !ct_metrics_allowed(wsd->cfg->wsd_trusted_proxies, peer, "",
-				   NULL);
-}
-
-/* Readable from metrics_allow addresses or with the token. A request a
- * proxy we do not trust forwarded (X-Forwarded-For from a peer not in
- * trusted_proxies) has no address we can believe: its peer is the proxy,
- * often 127.0.0.1, whoever the client is. Then only the token lets it in. */
-int
-metrics_page(struct lws *wsi)
-{
-	char addr[128], auth[256], extra[2048];
-	size_t out_now, out_most;
-	const char *bearer = NULL;
-	char *text, *page;
-	int rc;
-
-	http_client_addr(wsi, addr, sizeof(addr));
-	if (http_untrusted_proxy(wsi))
-		addr[0] = 0;
-	if (lws_hdr_copy(wsi, auth, sizeof(auth),
-			 WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
-	    strncmp(auth, "Bearer ", 7) == 0)
-		bearer = auth + 7;
-	if (!ct_metrics_allowed(wsd->cfg->wsd_metrics_allow, addr,
-				wsd->cfg->wsd_metrics_token, bearer))
-		return http_reply(wsi, 403, "application/json",
-				  "{\"ok\":false,\"error\":{\"code\":"
-				  "\"forbidden\",\"message\":\"metrics are "
-				  "not open to this address\"}}");
 	ct_metric_set(&m_conns, (long long)wsd->conns.count);
-	out_bytes(&out_now, &out_most);
-	if (!(text = ct_metrics_render(all, sizeof(all) / sizeof(all[0]), hists,
-				       sizeof(hists) / sizeof(hists[0]))))
-		return -1;
-	snprintf(extra, sizeof(extra),
-		 "# HELP crosstalk_notify_queue_usage PostgreSQL NOTIFY queue "
-		 "in use (0..1), from pg_notification_queue_usage().\n"
-		 "# TYPE crosstalk_notify_queue_usage gauge\n"
-		 "crosstalk_notify_queue_usage %g\n"
-		 "# HELP crosstalk_wsd_database_up Database connections up.\n"
-		 "# TYPE crosstalk_wsd_database_up gauge\n"
-		 "crosstalk_wsd_database_up %d\n"
-		 "# HELP crosstalk_wsd_query_queue_bytes Bytes of requests "
-		 "waiting for a database connection.\n"
-		 "# TYPE crosstalk_wsd_query_queue_bytes gauge\n"
-		 "crosstalk_wsd_query_queue_bytes %zu\n"
-		 "# HELP crosstalk_wsd_outbound_bytes Bytes queued to "
-		 "connections (a shared frame once per queue).\n"
-		 "# TYPE crosstalk_wsd_outbound_bytes gauge\n"
-		 "crosstalk_wsd_outbound_bytes %zu\n"
-		 "# HELP crosstalk_wsd_outbound_bytes_max The most bytes ever "
-		 "queued to connections at once.\n"
-		 "# TYPE crosstalk_wsd_outbound_bytes_max gauge\n"
-		 "crosstalk_wsd_outbound_bytes_max %zu\n",
-		 wsd->notify_usage, wsd->listen_up && wsd->query_up,
-		 pgq_queued_bytes(), out_now, out_most);
-	page = malloc(strlen(text) + strlen(extra) + 1); /* freed below */
-	if (!page) {
-		free(text);
-		return -1;
-	}
-	strcpy(page, text);
-	strcat(page, extra);
-	free(text);
-	rc = http_reply(wsi, 200, "text/plain; version=0.0.4", page);
-	free(page);
-	return rc;
+	return ct_metrics_render(all, sizeof(all) / sizeof(all[0]), hists,
+				 sizeof(hists) / sizeof(hists[0]));
 }

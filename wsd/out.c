@@ -21,6 +21,7 @@
 
 static lws_dll2_owner_t dirty;     /* pss with frames to write this turn */
 static size_t all_bytes, all_peak; /* bytes queued to all connections */
+static void (*on_drained)(struct pss *p);
 static lws_sorted_usec_list_t flush_sul;
 static void flush_dirty(lws_sorted_usec_list_t *sul);
 
@@ -35,6 +36,19 @@ frame_new(const char *s, size_t len)
 	f->len = (uint32_t)len;
 	memcpy(f->data, s, len);
 	f->data[len] = 0;
+	return f;
+}
+
+struct frame *
+frame_json(json_t *o)
+{
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	struct frame *f = s ? frame_new(s, strlen(s)) : NULL;
+
+	json_decref(o);
+	free(s);
+	if (f)
+		f->refs = 1;
 	return f;
 }
 
@@ -227,9 +241,8 @@ write_out(struct pss *p)
 	ct_metric_add(&m_frames, 1);
 	if (p->q_count) {
 		lws_callback_on_writable(p->wsi);
-	} else {
-		fanout_drained(p);
-		dispatch_resume(p);
+	} else if (on_drained) {
+		on_drained(p);
 	}
 	return 0;
 }
@@ -262,6 +275,12 @@ flush_dirty(lws_sorted_usec_list_t *sul)
 			lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK,
 					LWS_TO_KILL_ASYNC);
 	}
+}
+
+void
+out_start(void (*drained)(struct pss *p))
+{
+	on_drained = drained;
 }
 
 void

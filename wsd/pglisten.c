@@ -29,6 +29,8 @@ static struct {
 	lws_sorted_usec_list_t probe; /* liveness */
 	int64_t probe_ms;             /* probe in flight since, or 0 */
 	struct pgconnect pc;          /* a (re)connect in progress */
+	void (*notice)(char *payload);
+	void (*up)(void);
 } l;
 
 static void pgl_connect(lws_sorted_usec_list_t *sul);
@@ -76,7 +78,7 @@ drain(void)
 		l.probe_ms = 0; /* answered (or none was asked) */
 	while ((n = PQnotifies(l.conn))) {
 		if (strcmp(n->relname, "crosstalk") == 0 && n->extra)
-			fanout_notify(n->extra);
+			l.notice(n->extra);
 		PQfreemem(n);
 	}
 }
@@ -147,12 +149,14 @@ pgl_connected(void *arg, PGconn *conn, const char *err)
 	lws_sul_schedule(wsd->context, 0, &l.probe, probe,
 			 (lws_usec_t)wsd->cfg->db_keepalive * 1000000);
 	drain();
-	fanout_catchup_all();
+	l.up();
 }
 
 int
-pgl_start(void)
+pgl_start(void (*notice)(char *payload), void (*up)(void))
 {
+	l.notice = notice;
+	l.up = up;
 	/* the connection comes up in the loop; the database answered at
 	 * start-up already (main.c) */
 	l.backoff_ms = 250;

@@ -77,9 +77,11 @@ struct pgc {
 	struct lws *wsi;
 	struct pgq_req *inflight;
 	int64_t sent_ms;
-	PGresult *res; /* first result of the statement in flight */
-	int err;       /* first error of it */
-	char state[6]; /* its SQLSTATE */
+	int64_t idle_ms; /* idle since (a probe goes out after keepalive) */
+	int probing;     /* inflight is our probe */
+	PGresult *res;   /* first result of the statement in flight */
+	int err;         /* first error of it */
+	char state[6];   /* its SQLSTATE */
 	char msg[256];
 	int backoff_ms;
 	struct pgconnect pc; /* a (re)connect in progress */
@@ -102,6 +104,7 @@ static struct {
 	struct pgq_req *finishing; /* the group being answered now */
 	lws_sorted_usec_list_t fail_sul;
 	const struct pgq_batch *batches[PGQ_BATCHES];
+	void (*up)(void); /* the database is back */
 } q;
 
 static void pgq_connect(lws_sorted_usec_list_t *sul);
@@ -752,6 +755,8 @@ done_inflight(struct pgc *c, PGresult *keep, int rc)
 	char chan[300] = "";
 
 	c->inflight = NULL;
+	c->probing = 0;
+	c->idle_ms = ct_mono_ms();
 	q.writers -= is_write(r);
 	if (r->wchan && rc != CT_OK && strcmp(c->state, "55P03") == 0)
 		snprintf(chan, sizeof(chan), "%s", r->wchan);
@@ -894,18 +899,20 @@ pgq_connected(void *arg, PGconn *conn, const char *err)
 	}
 	lws_set_opaque_user_data(c->wsi, c);
 	c->backoff_ms = 250;
+	c->idle_ms = ct_mono_ms();
 	wsd->query_up = 1;
 	ct_metric_add(&m_db_reconnects, 1);
 	if (!was_up)
 		ct_info("msg=\"query connection up\"");
 	send_on(c);
-	if (!was_up)
-		fanout_catchup_all();
+	if (!was_up && q.up)
+		q.up();
 }
 
 int
-pgq_start(void)
+pgq_start(void (*up)(void))
 {
+	q.up = up;
 	q.nconns = wsd->cfg->wsd_db_connections;
 	if (q.nconns < 1)
 		q.nconns = 1;
@@ -956,24 +963,54 @@ pgq_queued_bytes(void)
 	return q.bytes;
 }
 
+/* An idle connection is asked "SELECT 1" every keepalive seconds, with
+ * two keepalives to answer: a server or network that stopped answering is
+ * found before a client's request is sent into it. */
+static void
+probe(struct pgc *c)
+{
+	static const char q_probe[] = "SELECT 1";
+	struct pgq_req *r = pgq_new(q_probe, 0, NULL, 0);
+
+	if (!r)
+		return;
+	r->dead = 1; /* nobody waits for the answer */
+	c->inflight = r;
+	c->probing = 1;
+	c->sent_ms = ct_mono_ms();
+	c->res = NULL;
+	c->err = CT_OK;
+	c->msg[0] = c->state[0] = 0;
+	if (!PQsendQueryParams(c->conn, q_probe, 0, NULL, NULL, NULL, NULL,
+			       0) ||
+	    PQflush(c->conn) == 1)
+		lws_callback_on_writable(c->wsi);
+}
+
 /* Once a second: a statement past its deadline costs its connection (the
- * server, or the network to it, stopped answering); any statement still
- * partly unsent is pushed out (WRITEABLE normally does it, but a
- * connection must never sit with a half-sent statement because one wakeup
- * was missed). */
+ * server, or the network to it, stopped answering); an idle connection is
+ * probed; any statement still partly unsent is pushed out (WRITEABLE
+ * normally does it, but a connection must never sit with a half-sent
+ * statement because one wakeup was missed). */
 void
 pgq_tick(void)
 {
 	int64_t now = ct_mono_ms();
 	int64_t st = (int64_t)wsd->cfg->db_statement_timeout * 1000;
 	int64_t deadline = st > 0 ? st + DEADLINE_GRACE_MS : DEADLINE_NONE_MS;
+	int64_t keep = (int64_t)wsd->cfg->db_keepalive * 1000;
 
 	for (int i = 0; i < q.nconns; i++) {
 		struct pgc *c = &q.c[i];
 
-		if (!c->conn || !c->inflight)
+		if (!c->conn || !c->wsi)
 			continue;
-		if (now - c->sent_ms > deadline) {
+		if (!c->inflight) {
+			if (now - c->idle_ms >= keep)
+				probe(c);
+			continue;
+		}
+		if (now - c->sent_ms > (c->probing ? 2 * keep : deadline)) {
 			ct_warn("msg=\"query past its deadline; dropping the "
 				"connection\" waited_ms=%lld",
 				(long long)(now - c->sent_ms));

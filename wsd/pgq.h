@@ -89,7 +89,8 @@ void pgq_forget(void *owner);
 void pgq_flow_drop(struct pgq_flow *f);
 void pgq_batch_register(const struct pgq_batch *b);
 
-int pgq_start(void);
+/* up() runs when a connection comes up after none was (the catch-up). */
+int pgq_start(void (*up)(void));
 void pgq_stop(void);
 void pgq_tick(void); /* once a second: deadlines, half-sent statements */
 int pgq_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,

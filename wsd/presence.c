@@ -186,18 +186,12 @@ user_of(const char *key)
 static void
 to_watchers(struct channel *c, const char *type, const char *key)
 {
-	json_t *o = json_pack("{s:s, s:s, s:o*}", "type", type, "channel",
-			      c->name, "user", user_of(key));
-	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	struct frame *f;
+	struct frame *f =
+		frame_json(json_pack("{s:s, s:s, s:o*}", "type", type,
+				     "channel", c->name, "user", user_of(key)));
 
-	json_decref(o);
-	if (!s || !(f = frame_new(s, strlen(s)))) {
-		free(s);
+	if (!f)
 		return;
-	}
-	free(s);
-	f->refs = 1;
 	dll_foreach(d, d_next, c->subs.head)
 	{
 		struct sub *sb = lws_container_of(d, struct sub, in_chan);
@@ -335,22 +329,6 @@ presence_changed(const char *channel)
 		lws_sul_schedule(wsd->context, 0, &c->pres_sul, debounced,
 				 DEBOUNCE_US);
 	channel_put(c);
-}
-
-/* A presence frame: the sub (made within the cap) answers once its access
- * check granted it; until then nothing of the channel is shown. */
-void
-presence_request(struct pss *p, const char *channel, const char *ref)
-{
-	struct sub *s = sub_get(p, channel, ref);
-
-	if (!s)
-		return;
-	s->watch = 1;
-	s->pres_want = 1;
-	free(s->pres_ref);
-	s->pres_ref = ref ? strdup(ref) : NULL;
-	sub_check(s);
 }
 
 void

@@ -12,6 +12,7 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	switch (reason) {
 	case LWS_CALLBACK_ESTABLISHED:
 		login_open(p, wsi); /* auth_timeout starts here */
+		dispatch_open(p);
 		break;
 	case LWS_CALLBACK_RECEIVE:
 		lws_validity_confirmed(wsi); /* any frame proves liveness */
@@ -25,6 +26,7 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		login_timer(p);
 		break;
 	case LWS_CALLBACK_CLOSED:
+		dispatch_closed(p); /* first: nothing is resumed from here on */
 		login_closed(p);
 		break;
 	default:

@@ -1,15 +1,19 @@
 /* wsd.h - state shared inside crosstalk-wsd, and each module's interface.
  * One process, one lws loop: nothing here is touched from another thread.
  *
- * Modules: main.c (loop, signals, config), http.c (plain HTTP, the
- * handshake gate), proto_chat.c (the protocol callback), login.c
- * (connections: auth, login checks, the unauthenticated), dispatch.c
- * (client frames: the request table, ordered writes, what each connection
- * may have in flight), out.c (the outbound queue of shared frames), sub.c
- * (subscriptions and their access), fanout.c (notifications, fetch,
- * replay, delivery), presence.c, channel.c, pgq.c / pgconnect.c /
- * pglisten.c (the database), listen.c (SO_REUSEPORT workers),
- * metrics.c. */
+ * Modules, each calling only those below it (what must go up goes through
+ * a hook main.c sets: pgq_start, pgl_start, out_start):
+ *   main.c       loop, signals, config; routes notifications
+ *   proto_chat.c the protocol callback       http.c  plain HTTP, handshakes
+ *   dispatch.c   client frames: the request table, ordered writes, what
+ *                each connection may have in flight
+ *   access.c     the access check; subscribe, unsubscribe, presence frames
+ *   fanout.c     delivery: fetch, replay, live
+ *   presence.c   who is online             login.c  auth, login checks
+ *   sub.c        subscriptions made and freed
+ *   channel.c    the channel table         out.c    outbound queues
+ *   pglisten.c   the LISTEN connection     pgq.c, pgconnect.c  queries
+ *   creq.c       the frame parser          metrics.c, wsd.c  leaves */
 #ifndef CT_WSD_H
 #define CT_WSD_H
 
@@ -189,10 +193,10 @@ struct wsd {
 	lws_sorted_usec_list_t sul_stop; /* hard stop after SIGTERM grace */
 	int64_t last_recheck_ms, last_heartbeat_ms, last_origins_ms,
 		last_health_ms;
+	int64_t stop_by_ms; /* after SIGTERM: the grace ends */
 };
 
-extern struct wsd *wsd;   /* the process's one instance (main.c) */
-void wsd_stop_soon(void); /* after SIGTERM, once no client is left */
+extern struct wsd *wsd; /* the process's one instance (wsd.c) */
 
 /* The most bytes one answer (a history page, a replay batch) may add to a
  * connection's queue: an eighth of [wsd] queue_bytes. Longer answers are
@@ -207,13 +211,6 @@ int origin_allowed(const char *origin);
 /* A plain reply: status, content type, body (borrowed). 0, or -1 to close. */
 int http_reply(struct lws *wsi, unsigned status, const char *type,
 	       const char *body);
-/* The client's address (the peer, or X-Forwarded-For from a trusted
- * proxy) into out. */
-void http_client_addr(struct lws *wsi, char *out, size_t outlen);
-/* 1 if the request came through a proxy we do not trust (it carries
- * X-Forwarded-For or Forwarded from a peer not in trusted_proxies): its
- * peer address says nothing about the client. */
-int http_untrusted_proxy(struct lws *wsi);
 
 /* metrics.c: counters (core/metrics.h) and the /metrics page. */
 struct ct_metric;
@@ -225,7 +222,8 @@ extern struct ct_metric m_conns, m_subs, m_notifies, m_events_in,
 	m_rate_typing, m_publishes, m_db_reconnects, m_replay_batches,
 	m_write_groups, m_queue_full, m_answers_cut;
 extern struct ct_histogram h_ack, h_delivery;
-int metrics_page(struct lws *wsi);
+/* The counters and histograms as Prometheus text (malloc'd), or NULL. */
+char *metrics_text(void);
 /* Observe commit -> delivery for one event's JSON (its created_at_ms). */
 void metrics_event_stored(const char *json, size_t len, int64_t now_ms);
 
@@ -235,6 +233,13 @@ int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 /* login.c: a connection's life: open (the per-address cap on
  * unauthenticated sockets), the ticket, the batched login re-check, close. */
+/* The client's address (the peer, or X-Forwarded-For from a trusted
+ * proxy) into out. */
+void login_addr(struct lws *wsi, char *out, size_t outlen);
+/* 1 if the request came through a proxy we do not trust (it carries
+ * X-Forwarded-For from a peer not in trusted_proxies): its peer address
+ * says nothing about the client. */
+int login_untrusted_proxy(struct lws *wsi);
 void login_open(struct pss *p, struct lws *wsi);
 /* May one more unauthenticated socket from addr come in? (handshake) */
 int login_admit(const char *addr);
@@ -250,14 +255,17 @@ void login_free(void); /* at shutdown */
 int dispatch_receive(struct pss *p, const void *in, size_t len);
 /* Read more frames from p if what it has in flight and queued allows. */
 void dispatch_resume(struct pss *p);
-void dispatch_flow_idle(struct pgq_flow *f); /* a request of p's is done */
 void dispatch_start(void); /* before pgq_start: registers write groups */
-void dispatch_closed(struct pss *p);
+void dispatch_open(struct pss *p);   /* after login_open */
+void dispatch_closed(struct pss *p); /* before login_closed */
 void dispatch_read_moved(const char *channel, const char *user_id);
 void dispatch_typing(const char *channel, const char *user_json);
 
 /* out.c: the outbound queue. */
 struct frame *frame_new(const char *s, size_t len); /* refs 0 */
+/* o serialized into a new frame that the caller holds (refs 1), or NULL;
+ * steals o (which may be NULL). */
+struct frame *frame_json(json_t *o);
 void frame_ref(struct frame *f);
 void frame_unref(struct frame *f);
 /* Queue a shared frame (takes a reference); overflow closes with 4008. */
@@ -269,6 +277,8 @@ void out_error(struct pss *p, int rc, const char *msg, const char *ref,
 	       int retry_after);
 void out_close(struct pss *p, int code); /* close at the next WRITEABLE */
 int out_writeable(struct pss *p);
+/* drained(p) is called whenever p's queue empties (main.c wires it). */
+void out_start(void (*drained)(struct pss *p));
 void out_closed(struct pss *p); /* frees the ring */
 void out_stop(void);            /* at shutdown, before the context goes */
 /* Bytes queued to all connections now, and the most ever (a frame shared
@@ -281,31 +291,33 @@ void channel_put(struct channel *c);                       /* -1 ref */
 void channel_foreach(void (*fn)(struct channel *c, void *arg), void *arg);
 void channel_free_all(void);
 
-/* sub.c: subscriptions and their access. */
+/* sub.c: subscriptions and presence watches, made and freed. */
 struct sub *sub_find(struct pss *p, const char *channel);
 /* The sub for channel, made if missing (within WSD_SUBS_MAX: else NULL,
  * and the error was sent with ref). */
 struct sub *sub_get(struct pss *p, const char *channel, const char *ref);
 void sub_free(struct sub *s); /* unlinks from pss and channel */
-void sub_subscribe(struct pss *p, const char *channel, int64_t after,
-		   const char *ref);
-void sub_unsubscribe(struct pss *p, const char *channel);
-/* Make sure the access check runs (or ran): once granted, presence and
- * delivery go on from sub_granted(). */
-void sub_check(struct sub *s);
+
+/* access.c: the access check, and the frames that need it. */
+void access_subscribe(struct pss *p, const char *channel, int64_t after,
+		      const char *ref);
+void access_unsubscribe(struct pss *p, const char *channel);
+void access_watch(struct pss *p, const char *channel, const char *ref);
+/* Make sure the check runs (or ran); once granted, delivery (fanout) and
+ * presence go on. */
+void access_check(struct sub *s);
 
 /* fanout.c: notifications -> fetch once -> share -> queue; replay. */
-void fanout_notify(char *payload); /* parsed in place */
+struct ct_notice;
+void fanout_event(const struct ct_notice *n); /* an 'm' notification */
 void fanout_catchup_all(void);
 void fanout_start(struct sub *s);   /* granted: replay, then live */
 void fanout_drained(struct pss *p); /* queue drained: resume replays */
-void fanout_sub_gone(struct sub *s);
 
 /* presence.c */
 void presence_changed(const char *channel); /* a 'p' notification */
 void presence_sub(struct sub *s, int on);   /* our row for s */
-void presence_request(struct pss *p, const char *channel, const char *ref);
-void presence_granted(struct sub *s); /* the check passed: answer */
+void presence_granted(struct sub *s);       /* the check passed: answer */
 void presence_tick(void); /* heartbeat + refresh of watched channels */
 void presence_node_up(void);
 void presence_node_down(void); /* blocking; at shutdown */
@@ -331,8 +343,10 @@ void pgconnect_start(struct pgconnect *pc, const char *app_name,
 		     void *arg);
 void pgconnect_cancel(struct pgconnect *pc); /* stop, free what was made */
 
-/* pglisten.c: the LISTEN connection. */
-int pgl_start(void);
+/* pglisten.c: the LISTEN connection. notice(payload) gets every
+ * notification (writable, parsed in place); up() runs once LISTENing
+ * again, for the catch-up. */
+int pgl_start(void (*notice)(char *payload), void (*up)(void));
 void pgl_stop(void);
 int pgl_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		 void *in, size_t len);

@@ -31,40 +31,63 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'CT' || p_status::text, MESSAGE = p_message;
 END $$;
 
+-- Each rule below is written once, as a function that says why something
+-- would be refused ((state, message), NULL when it is fine) without
+-- raising, so that a group commit can refuse one post and go on with the
+-- others without a subtransaction; the check_* functions raise what they
+-- say.
+CREATE OR REPLACE FUNCTION crosstalk.refuse(p_state text, p_message text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_state IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = p_state, MESSAGE = p_message;
+    END IF;
+END $$;
+
 CREATE OR REPLACE FUNCTION crosstalk.text_max() RETURNS int
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(nullif(current_setting('crosstalk.text_max', true), '')::int, 4000)
 $$;
 
-CREATE OR REPLACE FUNCTION crosstalk.check_text(p_text text) RETURNS void
+CREATE OR REPLACE FUNCTION crosstalk.text_refusal(p_text text, OUT state text, OUT message text)
 LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    n int := char_length(p_text);
 BEGIN
-    IF p_text IS NULL OR n = 0 THEN
-        PERFORM crosstalk.fail(422, 'text must not be empty');
-    ELSIF n > crosstalk.text_max() THEN
-        PERFORM crosstalk.fail(413, format('text is longer than %s characters', crosstalk.text_max()));
+    IF p_text IS NULL OR p_text = '' THEN
+        state := 'CT422';
+        message := 'text must not be empty';
+    ELSIF char_length(p_text) > crosstalk.text_max() THEN
+        state := 'CT413';
+        message := format('text is longer than %s characters', crosstalk.text_max());
     END IF;
 END $$;
+
+CREATE OR REPLACE FUNCTION crosstalk.check_text(p_text text) RETURNS void
+LANGUAGE sql STABLE AS $$
+    SELECT crosstalk.refuse(r.state, r.message) FROM crosstalk.text_refusal(p_text) r
+$$;
 
 -- What a user id may be, the one rule (core/util.c ct_valid_user_id and
 -- web/crosstalk.js say the same): 1-128 characters, none of them ':' or a
 -- control character (U+0000-U+001F, U+007F-U+009F). Blanks, quotes, upper
 -- case and any other script are fine. A display name: 1-128 characters
--- without control characters.
+-- without control characters. The message, or NULL when both are fine.
+CREATE OR REPLACE FUNCTION crosstalk.user_refusal(p_user_id text, p_display_name text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN p_user_id IS NULL OR char_length(p_user_id) NOT BETWEEN 1 AND 128
+             OR p_user_id ~ '[\u0001-\u001f\u007f-\u009f:]'
+        THEN 'user_id must be 1-128 characters without ":" or control characters'
+        WHEN p_display_name IS NULL OR char_length(p_display_name) NOT BETWEEN 1 AND 128
+             OR p_display_name ~ '[\u0001-\u001f\u007f-\u009f]'
+        THEN 'display_name must be 1-128 characters without control characters'
+    END
+$$;
+
 CREATE OR REPLACE FUNCTION crosstalk.check_user(p_user_id text, p_display_name text) RETURNS void
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-    IF p_user_id IS NULL OR char_length(p_user_id) NOT BETWEEN 1 AND 128
-       OR p_user_id ~ '[\u0001-\u001f\u007f-\u009f:]' THEN
-        PERFORM crosstalk.fail(422, 'user_id must be 1-128 characters without ":" or control characters');
-    END IF;
-    IF p_display_name IS NULL OR char_length(p_display_name) NOT BETWEEN 1 AND 128
-       OR p_display_name ~ '[\u0001-\u001f\u007f-\u009f]' THEN
-        PERFORM crosstalk.fail(422, 'display_name must be 1-128 characters without control characters');
-    END IF;
-END $$;
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT crosstalk.refuse(CASE WHEN r IS NOT NULL THEN 'CT422' END, r)
+    FROM crosstalk.user_refusal(p_user_id, p_display_name) r
+$$;
 
 -- A field of a NOTIFY payload: '%' and ' ' escaped (core/notice.c).
 CREATE OR REPLACE FUNCTION crosstalk.wire(s text) RETURNS text
@@ -83,67 +106,89 @@ $$;
 
 -- --- channels and access ---------------------------------------------------
 
--- The two members of direct channel dm:<a>:<b>, or 422 for a bad name. The
--- ids are sorted by code point (COLLATE "C": UTF-8 byte order, the order C
--- and crosstalk.js use), whatever the database's collation.
+-- Why dm:<a>:<b> is not a direct channel's name (NULL: it is). The ids are
+-- sorted by code point (COLLATE "C": UTF-8 byte order, the order C and
+-- crosstalk.js use), whatever the database's collation.
+CREATE OR REPLACE FUNCTION crosstalk.dm_refusal(p_channel text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN a = '' OR b = '' OR position(':' IN b) > 0
+                  OR a COLLATE "C" >= b COLLATE "C"
+                  OR char_length(a) > 128 OR char_length(b) > 128
+                  OR p_channel ~ '[\u0001-\u001f\u007f-\u009f]'
+                THEN 'a direct channel is dm:<user_id>:<user_id>, ids sorted and distinct' END
+    FROM (SELECT split_part(p_channel, ':', 2) AS a,
+                 substr(p_channel, 5 + length(split_part(p_channel, ':', 2))) AS b) x
+$$;
+
+-- The two members of direct channel dm:<a>:<b>, or 422 for a bad name.
 CREATE OR REPLACE FUNCTION crosstalk.dm_members(p_channel text) RETURNS text[]
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
-    a text := split_part(p_channel, ':', 2);
-    b text := substr(p_channel, 5 + length(split_part(p_channel, ':', 2)));
+    why text := crosstalk.dm_refusal(p_channel);
 BEGIN
-    IF a = '' OR b = '' OR position(':' IN b) > 0
-       OR a COLLATE "C" >= b COLLATE "C"
-       OR char_length(a) > 128 OR char_length(b) > 128
-       OR p_channel ~ '[\u0001-\u001f\u007f-\u009f]' THEN
-        PERFORM crosstalk.fail(422, 'a direct channel is dm:<user_id>:<user_id>, ids sorted and distinct');
+    IF why IS NOT NULL THEN
+        PERFORM crosstalk.fail(422, why);
     END IF;
-    RETURN ARRAY[a, b];
+    RETURN ARRAY[split_part(p_channel, ':', 2),
+                 substr(p_channel, 5 + length(split_part(p_channel, ':', 2)))];
 END $$;
 
--- A named channel exists and is open to app p_app, or 422/404/403.
-CREATE OR REPLACE FUNCTION crosstalk.check_named(p_app text, p_channel text) RETURNS void
+-- May app p_app (and user p_user_id, NULL for an app-key-only request)
+-- read or write p_channel? (state, message) why not, and whether the
+-- channel exists (a DM nobody wrote to yet does not: only a post creates
+-- it, after its rate limit). A DM needs a member's session; a named
+-- channel must exist and be open to the app.
+CREATE OR REPLACE FUNCTION crosstalk.channel_refusal(
+    p_app text, p_user_id text, p_channel text,
+    OUT state text, OUT message text, OUT have boolean)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     allowed text[];
 BEGIN
-    IF p_channel !~ '^[a-z0-9][a-z0-9_.-]{0,63}$' THEN
-        PERFORM crosstalk.fail(422, 'channel names are [a-z0-9][a-z0-9_.-]{0,63}');
-    END IF;
-    SELECT c.apps INTO allowed FROM crosstalk.channels c WHERE c.name = p_channel;
-    IF NOT FOUND THEN
-        PERFORM crosstalk.fail(404, 'no such channel');
-    END IF;
-    IF allowed IS NOT NULL AND NOT (p_app = ANY (allowed)) THEN
-        PERFORM crosstalk.fail(403, 'this channel is not open to app ' || p_app);
+    have := false;
+    IF p_channel IS NULL OR p_channel = '' THEN
+        state := 'CT422';
+        message := 'channel is required';
+    ELSIF p_channel LIKE 'dm:%' THEN
+        message := crosstalk.dm_refusal(p_channel);
+        IF message IS NOT NULL THEN
+            state := 'CT422';
+        ELSIF p_user_id IS NULL THEN
+            state := 'CT403';
+            message := 'a direct channel needs the session of one of its members';
+        ELSIF p_user_id <> split_part(p_channel, ':', 2)
+              AND p_user_id <> substr(p_channel, 5 + length(split_part(p_channel, ':', 2))) THEN
+            state := 'CT403';
+            message := 'not a member of this direct channel';
+        ELSE
+            have := EXISTS (SELECT 1 FROM crosstalk.channels c WHERE c.name = p_channel);
+        END IF;
+    ELSIF p_channel !~ '^[a-z0-9][a-z0-9_.-]{0,63}$' THEN
+        state := 'CT422';
+        message := 'channel names are [a-z0-9][a-z0-9_.-]{0,63}';
+    ELSE
+        SELECT c.apps INTO allowed FROM crosstalk.channels c WHERE c.name = p_channel;
+        IF NOT FOUND THEN
+            state := 'CT404';
+            message := 'no such channel';
+        ELSIF allowed IS NOT NULL AND NOT (p_app = ANY (allowed)) THEN
+            state := 'CT403';
+            message := 'this channel is not open to app ' || p_app;
+        ELSE
+            have := true;
+        END IF;
     END IF;
 END $$;
 
--- May app p_app (and user p_user_id, NULL for an app-key-only request)
--- read or write p_channel? Creates nothing: a DM channel nobody wrote to yet
--- reads as empty, and only a post creates it (rate-limited). A DM needs a
--- member's session. Returns whether the channel exists; fails with
--- 403/404/422.
+-- channel_refusal, raised; else whether the channel exists.
 CREATE OR REPLACE FUNCTION crosstalk.check_read(p_app text, p_user_id text, p_channel text)
 RETURNS boolean LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    m text[];
+    r record;
 BEGIN
-    IF p_channel IS NULL OR p_channel = '' THEN
-        PERFORM crosstalk.fail(422, 'channel is required');
-    END IF;
-    IF p_channel LIKE 'dm:%' THEN
-        m := crosstalk.dm_members(p_channel);
-        IF p_user_id IS NULL THEN
-            PERFORM crosstalk.fail(403, 'a direct channel needs the session of one of its members');
-        END IF;
-        IF NOT (p_user_id = ANY (m)) THEN
-            PERFORM crosstalk.fail(403, 'not a member of this direct channel');
-        END IF;
-        RETURN EXISTS (SELECT 1 FROM crosstalk.channels c WHERE c.name = p_channel);
-    END IF;
-    PERFORM crosstalk.check_named(p_app, p_channel);
-    RETURN true;
+    SELECT * INTO r FROM crosstalk.channel_refusal(p_app, p_user_id, p_channel);
+    PERFORM crosstalk.refuse(r.state, r.message);
+    RETURN r.have;
 END $$;
 
 CREATE OR REPLACE FUNCTION crosstalk.create_channel(p_name text, p_title text, p_apps text[])
@@ -216,18 +261,20 @@ END $$;
 
 -- The event rides in its NOTIFY when it fits in PostgreSQL's 8000 bytes
 -- (kept under 7900): a node that holds the channel's previous seq delivers
--- it from the payload; otherwise it reads the stream by seq.
-CREATE OR REPLACE FUNCTION crosstalk.notify_event(e crosstalk.messages, p_event json)
+-- it from the payload; otherwise it reads the stream by seq. p_event NULL:
+-- the short form.
+CREATE OR REPLACE FUNCTION crosstalk.notify_event(
+    p_id bigint, p_channel text, p_seq bigint, p_exclude text, p_event json)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    head text := 'm ' || e.id || ' ' || crosstalk.wire(e.channel) || ' ' || e.seq;
+    head text := 'm ' || p_id || ' ' || crosstalk.wire(p_channel) || ' ' || p_seq;
     payload text;
 BEGIN
     IF p_event IS NULL THEN
         PERFORM pg_notify('crosstalk', head);
         RETURN;
     END IF;
-    payload := head || ' ' || coalesce(e.exclude_ref_hash, '-') || ' ' || p_event::text;
+    payload := head || ' ' || coalesce(p_exclude, '-') || ' ' || p_event::text;
     PERFORM pg_notify('crosstalk', CASE WHEN octet_length(payload) < 7900
                                         THEN payload ELSE head END);
 END $$;
@@ -255,18 +302,49 @@ $$;
 
 -- --- the write path ----------------------------------------------------------
 
--- A post's input, then its access. Returns whether the channel exists.
+-- Why a post would be refused: its user, text, client_id, then access;
+-- and whether its channel exists.
+CREATE OR REPLACE FUNCTION crosstalk.post_refusal(
+    p_app text, p_user_id text, p_display_name text, p_channel text,
+    p_text text, p_client_id text,
+    OUT state text, OUT message text, OUT have boolean)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t record;
+BEGIN
+    have := false;
+    message := crosstalk.user_refusal(p_user_id, p_display_name);
+    IF message IS NOT NULL THEN
+        state := 'CT422';
+        RETURN;
+    END IF;
+    SELECT * INTO t FROM crosstalk.text_refusal(p_text);
+    IF t.state IS NOT NULL THEN
+        state := t.state;
+        message := t.message;
+        RETURN;
+    END IF;
+    IF char_length(p_client_id) > 128 THEN
+        state := 'CT422';
+        message := 'client_id is longer than 128 characters';
+        RETURN;
+    END IF;
+    SELECT c.state, c.message, c.have INTO state, message, have
+    FROM crosstalk.channel_refusal(p_app, p_user_id, p_channel) c;
+END $$;
+
+-- post_refusal, raised; else whether the channel exists.
 CREATE OR REPLACE FUNCTION crosstalk.post_check(
     p_app text, p_user_id text, p_display_name text, p_channel text,
     p_text text, p_client_id text) RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r record;
 BEGIN
-    PERFORM crosstalk.check_user(p_user_id, p_display_name);
-    PERFORM crosstalk.check_text(p_text);
-    IF char_length(p_client_id) > 128 THEN
-        PERFORM crosstalk.fail(422, 'client_id is longer than 128 characters');
-    END IF;
-    RETURN crosstalk.check_read(p_app, p_user_id, p_channel);
+    SELECT * INTO r FROM crosstalk.post_refusal(p_app, p_user_id, p_display_name,
+                                                p_channel, p_text, p_client_id);
+    PERFORM crosstalk.refuse(r.state, r.message);
+    RETURN r.have;
 END $$;
 
 -- The channel row's lock orders every writer of the channel: a seq taken
@@ -320,7 +398,7 @@ BEGIN
             p_display_name, p_text, p_client_id, p_exclude_hash)
     RETURNING * INTO msg;
     event := crosstalk.event_json(msg);
-    PERFORM crosstalk.notify_event(msg, event);
+    PERFORM crosstalk.notify_event(msg.id, msg.channel, msg.seq, msg.exclude_ref_hash, event);
     created := true;
 END $$;
 
@@ -409,65 +487,171 @@ BEGIN
     created := r.created;
 END $$;
 
+-- api_post_batch's posts (its session table ct_batch) whose client_id its
+-- user used before: they answer with that message, or 409 when it is in
+-- another channel.
+CREATE OR REPLACE FUNCTION crosstalk.batch_repeats() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE ct_batch b
+    SET state = CASE WHEN m.channel <> b.channel THEN 'CT409' END,
+        message = CASE WHEN m.channel <> b.channel
+                       THEN 'client_id was already used in another channel' END,
+        id = m.id, seq = m.seq,
+        event = CASE WHEN m.channel = b.channel THEN crosstalk.event_json(m) END
+    FROM crosstalk.messages m
+    WHERE b.state IS NULL AND b.retry = 0 AND b.id IS NULL AND b.client_id IS NOT NULL
+      AND m.app = b.app AND m.user_id = b.user_id AND m.client_id = b.client_id
+      AND m.kind = 'message';
+END $$;
+
 -- Group commit (crosstalk-fcgi's posts, crosstalk-wsd's publishes that
--- waited together): one transaction, one WAL flush. p_posts: a JSON array
--- of {app, user_id, name, channel, text, client_id, exclude_ref, limit,
--- window}. One row per post, i = its index (from 0): api_post's
--- (retry_after, event, created), or the SQLSTATE and message of the error
--- that refused it. Each post runs in its own subtransaction, so a refused
--- post leaves no trace (not even a rate-limit count) and does not undo the
--- others.
+-- waited together): one transaction, one WAL flush, and each channel
+-- touched once. p_posts: a JSON array of {app, user_id, name, channel, text,
+-- client_id, exclude_ref, limit, window} (limit and window the same for
+-- all). One row per post, i = its index (from 0): api_post's (retry_after,
+-- event, created), or the SQLSTATE and message that refused it.
 --
--- The batch never waits for another transaction's channel lock: it takes
--- the rows of its channels first, all at once, with SKIP LOCKED, and a post
--- whose channel is held elsewhere (an app's long transaction, another
--- batch) comes back at once as 55P03 "busy", for the caller to send alone.
--- Then the posts go in rate-key order (arrival order per key), so two
--- batches take rate-limit rows in one order: no deadlock between batches.
--- crosstalk-fcgi sends at most 32 posts at once: PostgreSQL keeps 64
--- subtransaction ids per transaction in shared memory before it spills.
+-- Set-based, without a subtransaction per post: every rule is first asked
+-- of every post without raising (post_refusal), so a refused post is only
+-- a row of its own and touches nothing, not even a rate-limit count. Then,
+-- in lock order: the batch's channel rows at once with SKIP LOCKED (a
+-- channel another transaction holds answers 55P03 "busy" at once, for the
+-- caller to send that post alone: a batch never waits for an app's lock);
+-- the rate-limit rows, by key, each taken once for all its posts; repeated
+-- client_ids; new DM channels; one last_seq + n per channel; one INSERT;
+-- the NOTIFYs in seq order. The posts of one channel take seqs in
+-- arrival order. The daemons send at most 64 posts at once.
 CREATE OR REPLACE FUNCTION crosstalk.api_post_batch(p_posts json)
 RETURNS TABLE (i int, retry_after int, event json, created boolean,
                err_state text, err_message text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    p record;
-    got text[];
+    w interval;
+    lim int;
+    r record;
+    ids regclass := pg_get_serial_sequence('crosstalk.messages', 'id')::regclass;
 BEGIN
-    SELECT coalesce(array_agg(x.name), '{}') INTO got FROM (
+    -- the batch, one row a post, in a table of this session's (made once)
+    IF to_regclass('pg_temp.ct_batch') IS NULL THEN
+        CREATE TEMP TABLE ct_batch (
+            n int PRIMARY KEY, app text, user_id text, name text, channel text,
+            body text, client_id text, exclude_hash text, rkey text,
+            state text, message text, have boolean, dup_of int,
+            retry int NOT NULL DEFAULT 0, id bigint, seq bigint,
+            created boolean NOT NULL DEFAULT false, event json);
+    END IF;
+    DELETE FROM ct_batch;
+    INSERT INTO ct_batch (n, app, user_id, name, channel, body, client_id,
+                          exclude_hash, rkey, state, message, have)
+    SELECT x.n - 1, x.v->>'app', x.v->>'user_id', x.v->>'name', x.v->>'channel',
+           x.v->>'text', nullif(x.v->>'client_id', ''),
+           CASE WHEN x.v->>'exclude_ref' IS NOT NULL
+                THEN encode(sha256(convert_to(x.v->>'exclude_ref', 'UTF8')), 'hex') END,
+           'pub:' || (x.v->>'app') || ':' || (x.v->>'user_id'),
+           c.state, c.message, c.have
+    FROM json_array_elements(p_posts) WITH ORDINALITY AS x(v, n)
+    CROSS JOIN LATERAL crosstalk.post_refusal(x.v->>'app', x.v->>'user_id', x.v->>'name',
+        x.v->>'channel', x.v->>'text', x.v->>'client_id') c;
+    SELECT min((v->>'limit')::int), make_interval(secs => min((v->>'window')::int))
+    INTO lim, w FROM json_array_elements(p_posts) v;
+
+    -- channel rows: the ones no other transaction holds, without waiting
+    WITH mine AS MATERIALIZED (
         SELECT c.name FROM crosstalk.channels c
-        WHERE c.name IN (SELECT v->>'channel' FROM json_array_elements(p_posts) v)
-        ORDER BY c.name COLLATE "C" FOR UPDATE SKIP LOCKED) x;
-    FOR p IN SELECT (x.n - 1)::int AS n, x.v
-             FROM json_array_elements(p_posts) WITH ORDINALITY AS x(v, n)
-             ORDER BY ('pub:' || (x.v->>'app') || ':' || (x.v->>'user_id')) COLLATE "C", x.n
-    LOOP
-        i := p.n;
-        retry_after := 0;
-        event := NULL;
-        created := false;
-        err_state := NULL;
-        err_message := NULL;
-        IF NOT (p.v->>'channel' = ANY (got)) AND EXISTS (
-            SELECT 1 FROM crosstalk.channels c WHERE c.name = p.v->>'channel') THEN
-            err_state := '55P03';
-            err_message := 'channel is busy';
-            RETURN NEXT;
-            CONTINUE;
-        END IF;
-        BEGIN
-            SELECT a.retry_after, a.event, a.created
-            INTO retry_after, event, created
-            FROM crosstalk.api_post(p.v->>'app', p.v->>'user_id', p.v->>'name',
-                                    p.v->>'channel', p.v->>'text', p.v->>'client_id',
-                                    p.v->>'exclude_ref', (p.v->>'limit')::int,
-                                    (p.v->>'window')::int) a;
-        EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE,
-                                    err_message = MESSAGE_TEXT;
-        END;
-        RETURN NEXT;
+        WHERE c.name IN (SELECT b.channel FROM ct_batch b WHERE b.state IS NULL AND b.have)
+        ORDER BY c.name COLLATE "C" FOR UPDATE SKIP LOCKED)
+    UPDATE ct_batch b SET state = '55P03', message = 'channel is busy'
+    WHERE b.state IS NULL AND b.have AND b.channel NOT IN (SELECT m.name FROM mine m);
+
+    -- a client_id seen before: that message, or 409 (no rate-limit count)
+    PERFORM crosstalk.batch_repeats();
+    -- rate limits: one row a user, taken in key order, counting all of its
+    -- posts; those past the limit in arrival order wait retry_after
+    WITH want AS (
+        SELECT b.rkey, count(*)::int AS cnt FROM ct_batch b
+        WHERE b.state IS NULL GROUP BY b.rkey),
+    took AS (
+        INSERT INTO crosstalk.rate_limits AS rl (key, window_start, count)
+        SELECT wt.rkey, now(), wt.cnt FROM want wt ORDER BY wt.rkey COLLATE "C"
+        ON CONFLICT (key) DO UPDATE SET
+            window_start = CASE WHEN rl.window_start <= now() - w THEN now() ELSE rl.window_start END,
+            count = CASE WHEN rl.window_start <= now() - w THEN excluded.count
+                         ELSE rl.count + excluded.count END
+        RETURNING rl.key, rl.count, rl.window_start)
+    UPDATE ct_batch b
+    SET retry = greatest(1, ceil(extract(epoch FROM t.window_start + w - now()))::int)
+    FROM took t, want wt,
+         (SELECT x.n, row_number() OVER (PARTITION BY x.rkey ORDER BY x.n) AS k
+          FROM ct_batch x WHERE x.state IS NULL) o
+    WHERE b.n = o.n AND b.rkey = t.key AND wt.rkey = t.key
+      AND t.count - wt.cnt + o.k > lim;
+
+    -- again under the rate-limit rows' lock, which every post of the
+    -- daemons takes: a post of the same id may have committed meanwhile
+    PERFORM crosstalk.batch_repeats();
+
+    -- a client_id twice in the batch: the later ones get the first's answer
+    UPDATE ct_batch b SET dup_of = f.first
+    FROM (SELECT x.n, min(x.n) OVER (PARTITION BY x.app, x.user_id, x.client_id) AS first
+          FROM ct_batch x
+          WHERE x.client_id IS NOT NULL AND x.state IS NULL AND x.retry = 0
+            AND x.id IS NULL) f
+    WHERE b.n = f.n AND f.first <> f.n;
+
+    -- a DM's first post creates it
+    INSERT INTO crosstalk.channels (name)
+    SELECT DISTINCT b.channel FROM ct_batch b
+    WHERE b.state IS NULL AND b.retry = 0 AND b.id IS NULL AND b.dup_of IS NULL
+      AND NOT b.have
+    ORDER BY 1 ON CONFLICT DO NOTHING;
+    PERFORM 1 FROM crosstalk.channels c
+    WHERE c.name IN (SELECT b.channel FROM ct_batch b
+                     WHERE b.state IS NULL AND b.retry = 0 AND b.id IS NULL
+                       AND b.dup_of IS NULL AND NOT b.have)
+    ORDER BY c.name COLLATE "C" FOR UPDATE;
+
+    -- seqs: each channel once, last_seq + n, then in arrival order
+    WITH todo AS (
+        SELECT b.n, b.channel FROM ct_batch b
+        WHERE b.state IS NULL AND b.retry = 0 AND b.id IS NULL AND b.dup_of IS NULL),
+    bump AS (
+        UPDATE crosstalk.channels ch SET last_seq = ch.last_seq + t.cnt
+        FROM (SELECT channel, count(*) AS cnt FROM todo GROUP BY channel) t
+        WHERE ch.name = t.channel
+        RETURNING ch.name, ch.last_seq - t.cnt AS base)
+    UPDATE ct_batch b
+    SET seq = bump.base + o.k,
+        id = nextval(ids),
+        created = true
+    FROM bump, (SELECT t.n, t.channel, row_number() OVER (PARTITION BY t.channel ORDER BY t.n) AS k
+                FROM todo t) o
+    WHERE b.n = o.n AND bump.name = o.channel;
+
+    -- the messages, and their events
+    WITH ins AS (
+        INSERT INTO crosstalk.messages
+            (id, channel, seq, kind, message_id, app, user_id, display_name, text,
+             client_id, exclude_ref_hash)
+        SELECT b.id, b.channel, b.seq, 'message', b.id, b.app, b.user_id, b.name,
+               b.body, b.client_id, b.exclude_hash
+        FROM ct_batch b WHERE b.created ORDER BY b.channel, b.seq
+        RETURNING *)
+    UPDATE ct_batch b SET event = crosstalk.event_json(ins::crosstalk.messages)
+    FROM ins WHERE b.id = ins.id;
+    FOR r IN SELECT b.id, b.channel, b.seq, b.exclude_hash, b.event FROM ct_batch b
+             WHERE b.created ORDER BY b.channel, b.seq LOOP
+        PERFORM crosstalk.notify_event(r.id, r.channel, r.seq, r.exclude_hash, r.event);
     END LOOP;
+    UPDATE ct_batch b
+    SET id = f.id, seq = f.seq, event = f.event, state = f.state, message = f.message,
+        retry = f.retry, created = false
+    FROM ct_batch f WHERE b.dup_of = f.n;
+
+    RETURN QUERY
+    SELECT b.n, b.retry, CASE WHEN b.retry = 0 AND b.state IS NULL THEN b.event END,
+           b.created, b.state, b.message
+    FROM ct_batch b ORDER BY b.n;
 END $$;
 
 -- Publish from a WebSocket: api_post, answered as the ack needs it.
@@ -535,7 +719,7 @@ BEGIN
     RETURNING * INTO ev;
     -- the short form: the event is read back (rare, and its JSON needs
     -- the changed row, which event_json in this statement would not see)
-    PERFORM crosstalk.notify_event(ev, NULL);
+    PERFORM crosstalk.notify_event(ev.id, ev.channel, ev.seq, NULL, NULL);
     RETURN ev;
 END $$;
 

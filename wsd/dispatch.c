@@ -41,7 +41,7 @@ static const char *const publish_keys[] = { "app",     "user_id", "name",
 static const char *const publish_cols[] = { "retry_after", "id", "seq",
 					    "channel" };
 static const struct pgq_batch publish_batch = {
-	q_publish, q_publish_batch, publish_keys, 8, publish_cols, 4, 32
+	q_publish, q_publish_batch, publish_keys, 8, publish_cols, 4, 64
 };
 static const char q_change[] =
 	"SELECT message_id, seq, channel FROM crosstalk.change_message("

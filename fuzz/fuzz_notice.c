@@ -19,7 +19,7 @@ inside(const char *f, const char *buf, size_t size)
 static void
 round_trip(const char *f)
 {
-	char esc[3 * 1024 + 1], again[1100];
+	char esc[3 * 1024 + 1], again[sizeof(esc) + 2];
 	struct ct_notice n;
 	size_t len = f ? strlen(f) : 0;
 

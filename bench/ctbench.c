@@ -10,7 +10,21 @@
  * Modes: fanout (step through --rates, one result line per step), idle
  * (hold connections, report server RSS per connection), longpoll (N
  * waiting HTTP polls woken by one publish). Results are printed as
- * "RESULT key=value ..." lines on stdout; progress goes to stderr. */
+ * "RESULT key=value ..." lines on stdout; progress goes to stderr.
+ *
+ * Every delivery is checked, per subscriber: the message's text carries
+ * its run, channel and per-channel number k ("ctb RUN IDX NS CH K"), so a
+ * delivery on the wrong channel, a k seen twice, and (with --pin, where
+ * each channel has one publisher connection, so k is the publish order) a
+ * k below the last one are counted; crosstalk's events also carry the
+ * channel's seq, which must grow by exactly 1. Lost = what was published
+ * to the subscriber's channel minus the distinct messages it got: a
+ * duplicate never hides a loss. Any of these non-zero fails the step.
+ *
+ * Publishing is open-loop: message i of a step is due at t0 + i/rate and
+ * carries that planned time as its stamp, whether or not a connection was
+ * free then, so latency includes any wait for one (no coordinated
+ * omission); the backlog of due, unsent messages is reported. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +78,15 @@ struct conn {
 	int64_t req_ns;
 	/* WebSocket publisher */
 	int inflight;
+	/* subscriber: what it saw (the bitmap and counts of this run) */
+	unsigned seen_run;
+	uint64_t last_seq, last_k, got;
+	uint8_t *seen;
+	size_t seen_cap;
+	/* a subscriber that stops reading (--slow): its close code, and the
+	 * server's last seq when it subscribed again */
+	int slow, close_code;
+	uint64_t resumed_to;
 };
 
 static struct {
@@ -79,7 +102,7 @@ static struct {
 	double rates[MAX_RATES];
 	int nrates;
 	double duration, drain, hold, setup_timeout, timeout, max_p99_ms;
-	int keep_going;
+	int keep_going, pin, refine, reps, slow, ws2_port;
 	pid_t cpu_pids[MAX_PIDS], stack_pids[MAX_PIDS], rss_pids[MAX_PIDS];
 	int ncpu, nstack, nrss;
 } opt = {
@@ -174,9 +197,11 @@ static int64_t deadline_ns;
 static struct {
 	uint64_t planned, sent, pub_ok, pub_err, expected, delivered, stale;
 	uint64_t acks, srv_errors;
+	uint64_t dups, ooo, wrong_chan, seq_gaps, seq_dups, backlog_max;
 	int64_t t0, t_last_deliv;
 	struct hist lat, pubrtt;
 } st;
+static uint64_t *chan_k; /* per channel: the last k planned this run */
 
 /* long-poll */
 static int lp_answered, lp_ok, lp_early;
@@ -339,6 +364,51 @@ rss_kb(const pid_t *pids, int n)
 	return total;
 }
 
+/* syscalls (syscr + syscw) and bytes (rchar + wchar) of the processes,
+ * from /proc/PID/io */
+static void
+io_of(const pid_t *pids, int n, uint64_t *calls, uint64_t *bytes)
+{
+	*calls = *bytes = 0;
+	for (int i = 0; i < n; i++) {
+		char path[64], key[32];
+		unsigned long long v;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/io", (int)pids[i]);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fscanf(f, "%31[^:]: %llu\n", key, &v) == 2) {
+			if (!strcmp(key, "syscr") || !strcmp(key, "syscw"))
+				*calls += v;
+			else if (!strcmp(key, "rchar") || !strcmp(key, "wchar"))
+				*bytes += v;
+		}
+		fclose(f);
+	}
+}
+
+/* the kernel's TCP buffer memory now, kB (/proc/net/sockstat "mem", in
+ * pages) */
+static long
+sock_mem_kb(void)
+{
+	char line[256];
+	long pages = -1;
+	FILE *f = fopen("/proc/net/sockstat", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		const char *m = strstr(line, " mem ");
+
+		if (strncmp(line, "TCP:", 4) == 0 && m)
+			pages = atol(m + 5);
+	}
+	fclose(f);
+	return pages < 0 ? -1 : pages * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
 static double
 self_cpu_ms(void)
 {
@@ -417,11 +487,12 @@ conn_close(struct conn *c)
 	if (c->st == S_READY) {
 		if (c->kind == K_SUB) {
 			ready_subs--;
-			sub_ready[c->chan]--;
+			if (!c->slow)
+				sub_ready[c->chan]--;
 		} else {
 			ready_pubs--;
 		}
-		if (st.t0)
+		if (st.t0 && !c->slow)
 			closes_in_run++;
 	}
 	setup_done(c);
@@ -512,14 +583,15 @@ ws_handshake(struct conn *c)
 	flush_out(c);
 }
 
-/* "ctb RUN IDX NS..." -> one delivery */
+/* "ctb RUN IDX NS CH K..." on subscriber c -> one delivery, checked */
 static void
-deliver(const char *p, const char *end)
+deliver(struct conn *c, const char *p, const char *end)
 {
-	uint64_t v[3] = { 0, 0, 0 };
+	uint64_t v[5] = { 0, 0, 0, 0, 0 };
 	int k = 0;
+	size_t byte;
 
-	while (p < end && k < 3) {
+	while (p < end && k < 5) {
 		if (*p >= '0' && *p <= '9') {
 			v[k] = v[k] * 10 + (uint64_t)(*p - '0');
 		} else if (*p == ' ') {
@@ -533,6 +605,34 @@ deliver(const char *p, const char *end)
 		st.stale++;
 		return;
 	}
+	if ((int)v[3] != c->chan) {
+		st.wrong_chan++;
+		return;
+	}
+	if (c->seen_run != runid) { /* a new step: a clean slate */
+		c->seen_run = runid;
+		c->last_k = 0;
+		c->got = 0;
+		if (c->seen)
+			memset(c->seen, 0, c->seen_cap);
+	}
+	byte = (size_t)(v[4] / 8);
+	if (byte >= c->seen_cap) {
+		size_t ncap = (byte + 1) * 2;
+		c->seen = xrealloc(c->seen, ncap);
+		memset(c->seen + c->seen_cap, 0, ncap - c->seen_cap);
+		c->seen_cap = ncap;
+	}
+	if (c->seen[byte] & (1u << (v[4] % 8))) {
+		st.dups++;
+		return;
+	}
+	c->seen[byte] |= (uint8_t)(1u << (v[4] % 8));
+	if (opt.pin && v[4] < c->last_k)
+		st.ooo++;
+	if (v[4] > c->last_k)
+		c->last_k = v[4];
+	c->got++;
 	int64_t t = now_ns();
 	hist_add(&st.lat, t - (int64_t)v[2]);
 	st.delivered++;
@@ -555,8 +655,20 @@ ct_event(struct conn *c, const char *p, size_t n)
 	t += 8;
 	if ((size_t)(end - t) >= 8 && memcmp(t, "message\"", 8) == 0) {
 		const char *x = find(p, n, "\"text\":\"ctb ");
+		const char *q = find(p, n, "\"seq\":\"");
+
+		if (q) { /* the channel's seq: exactly one more, always */
+			uint64_t seq = strtoull(q + 7, NULL, 10);
+
+			if (c->last_seq && seq <= c->last_seq)
+				st.seq_dups++;
+			else if (c->last_seq && seq > c->last_seq + 1)
+				st.seq_gaps += seq - c->last_seq - 1;
+			if (seq > c->last_seq)
+				c->last_seq = seq;
+		}
 		if (x)
-			deliver(x + 12, end);
+			deliver(c, x + 12, end);
 	} else if ((size_t)(end - t) >= 4 && memcmp(t, "ack\"", 4) == 0) {
 		const char *x = find(p, n, "\"client_id\":\"k");
 		if (x) {
@@ -578,11 +690,19 @@ ct_event(struct conn *c, const char *p, size_t n)
 				char f[256], name[96];
 				int m;
 				chan_name(c->chan, name, sizeof(name));
+				char after[24];
+
+				if (c->slow && c->last_seq)
+					snprintf(after, sizeof(after),
+						 "%" PRIu64, c->last_seq);
+				else
+					snprintf(after, sizeof(after), "%s",
+						 opt.after);
 				m = snprintf(
 					f, sizeof(f),
 					"{\"type\":\"subscribe\",\"channel\":"
 					"\"%s\",\"after\":\"%s\"}",
-					name, opt.after);
+					name, after);
 				c->st = S_SUBSCRIBING;
 				ws_send(c, WS_OP_TEXT, f, (size_t)m);
 			} else {
@@ -591,6 +711,10 @@ ct_event(struct conn *c, const char *p, size_t n)
 		}
 	} else if ((size_t)(end - t) >= 11 &&
 		   memcmp(t, "subscribed\"", 11) == 0) {
+		const char *q = find(p, n, "\"last_seq\":\"");
+
+		if (q && c->slow)
+			c->resumed_to = strtoull(q + 12, NULL, 10);
 		if (c->st == S_SUBSCRIBING)
 			mark_ready(c);
 	} else if ((size_t)(end - t) >= 6 && memcmp(t, "error\"", 6) == 0) {
@@ -613,7 +737,7 @@ ws_message(struct conn *c, const char *p, size_t n)
 {
 	if (opt.proto == P_PLAIN) {
 		if (n >= 4 && memcmp(p, "ctb ", 4) == 0)
-			deliver(p + 4, p + n);
+			deliver(c, p + 4, p + n);
 		return;
 	}
 	while (n > 0) {
@@ -705,6 +829,7 @@ ws_input(struct conn *c)
 						  ? ((unsigned char)pl[0] << 8 |
 						     (unsigned char)pl[1])
 						  : 1005;
+			c->close_code = last_close_code;
 			{
 				char why[64];
 				snprintf(why, sizeof(why),
@@ -839,7 +964,8 @@ http_request(struct conn *c, const char *method, const char *path,
 		buf_add(&c->out, "\r\n", 2);
 	}
 	c->busy = 1;
-	c->req_ns = now_ns();
+	if (c->kind != K_HTTPPUB)
+		c->req_ns = now_ns(); /* a publish keeps its planned time */
 	flush_out(c);
 }
 
@@ -926,39 +1052,59 @@ loop_once(int64_t timeout_ns)
 
 static int first_pub, npubs;
 
-static int
-publish_one(void)
+/* The connection for the next message, on channel chan: with --pin,
+ * the channel's own (chan % npubs), else the next free one. NULL: none
+ * free now (the message waits, its stamp keeps its planned time). */
+static struct conn *
+pub_conn(int chan)
 {
-	char text[4200], body[4600], path[256], name[96];
-	struct conn *c = NULL;
-	int n, chan;
-	uint64_t idx;
-	int64_t t;
+	if (opt.pin) {
+		struct conn *x = &conns[first_pub + chan % npubs];
 
+		if (x->st == S_READY &&
+		    (x->kind == K_HTTPPUB ? !x->busy
+					  : x->inflight < opt.window))
+			return x;
+		return NULL;
+	}
 	for (int i = 0; i < npubs; i++) {
 		struct conn *x = &conns[first_pub + (pub_rr + i) % npubs];
 		if (x->st != S_READY)
 			continue;
 		if (x->kind == K_HTTPPUB ? !x->busy
 					 : x->inflight < opt.window) {
-			c = x;
 			pub_rr = (pub_rr + i + 1) % npubs;
-			break;
+			return x;
 		}
 	}
-	if (!c)
+	return NULL;
+}
+
+/* Send the next message, stamped planned_ns; 0 when no connection may
+ * take it now. */
+static int
+publish_one(int64_t planned_ns)
+{
+	char text[4200], body[4600], path[256], name[96];
+	struct conn *c;
+	int n, chan;
+	uint64_t idx, k;
+
+	chan = (int)(next_idx % (uint64_t)opt.channels);
+	if (!(c = pub_conn(chan)))
 		return 0;
 	idx = next_idx++;
-	chan = (int)(idx % (uint64_t)opt.channels);
-	t = now_ns();
-	n = snprintf(text, sizeof(text), "ctb %u %" PRIu64 " %" PRId64 " ",
-		     runid, idx, t);
+	k = ++chan_k[chan];
+	n = snprintf(text, sizeof(text),
+		     "ctb %u %" PRIu64 " %" PRId64 " %d %" PRIu64 " ", runid,
+		     idx, planned_ns, chan, k);
 	while (n < opt.size && n < (int)sizeof(text) - 1)
 		text[n++] = 'x';
 	text[n] = 0;
 	chan_name(chan, name, sizeof(name));
 	c->chan = chan;
 	c->req_idx = idx;
+	c->req_ns = planned_ns;
 	st.expected += (uint64_t)sub_ready[chan];
 	st.sent++;
 	if (c->kind == K_WSPUB) {
@@ -966,7 +1112,7 @@ publish_one(void)
 				 "{\"type\":\"publish\",\"channel\":\"%s\","
 				 "\"text\":\"%s\",\"client_id\":\"k%u-%" PRIu64
 				 "-%" PRId64 "\"}",
-				 name, text, runid, idx, t);
+				 name, text, runid, idx, planned_ns);
 		c->inflight++;
 		ws_send(c, WS_OP_TEXT, body, (size_t)m);
 	} else {
@@ -1007,31 +1153,41 @@ mark_old_requests(void)
 	}
 }
 
-static void
+static struct hist pooled;
+
+/* One step at rate; 1 when sustained. Its latencies are added to pooled. */
+static int
 run_step(double rate)
 {
 	double cpu0, stack0, self0, cpu1, stack1, self1, secs, span;
 	int64_t t0, pub_end, drain_end, t;
-	uint64_t lost;
+	uint64_t lost, got = 0, io0c, io0b, io1c, io1b;
 	int sustained;
 
 	memset(&st, 0, sizeof(st));
+	memset(chan_k, 0, sizeof(*chan_k) * (size_t)opt.channels);
 	runid++;
 	closes_in_run = 0;
 	cpu0 = cpu_ms(opt.cpu_pids, opt.ncpu);
 	stack0 = cpu_ms(opt.stack_pids, opt.nstack);
+	io_of(opt.cpu_pids, opt.ncpu, &io0c, &io0b);
 	self0 = self_cpu_ms();
 	t0 = st.t0 = now_ns();
 	pub_end = t0 + (int64_t)(opt.duration * 1e9);
 	while ((t = now_ns()) < pub_end) {
 		int64_t wait = 2000000;
 		if (rate > 0) {
+			/* open loop: message i is due at t0 + i / rate */
 			uint64_t due =
 				(uint64_t)((double)(t - t0) * rate / 1e9) + 1;
 			int burst = 0;
 			st.planned = due;
-			while (st.sent < due && burst < 1000 && publish_one())
+			while (st.sent < due && burst < 1000 &&
+			       publish_one(t0 + (int64_t)((double)st.sent *
+							  1e9 / rate)))
 				burst++;
+			if (due - st.sent > st.backlog_max)
+				st.backlog_max = due - st.sent;
 			wait = (int64_t)((double)(st.sent + 1) * 1e9 / rate) -
 			       (t - t0);
 			if (wait > 2000000)
@@ -1040,7 +1196,7 @@ run_step(double rate)
 				wait = 20000;
 		} else {
 			int burst = 0;
-			while (burst < 1000 && publish_one())
+			while (burst < 1000 && publish_one(now_ns()))
 				burst++;
 			st.planned = st.sent;
 		}
@@ -1055,44 +1211,178 @@ run_step(double rate)
 	mark_old_requests();
 	cpu1 = cpu_ms(opt.cpu_pids, opt.ncpu);
 	stack1 = cpu_ms(opt.stack_pids, opt.nstack);
+	io_of(opt.cpu_pids, opt.ncpu, &io1c, &io1b);
 	self1 = self_cpu_ms();
 	secs = opt.duration;
 	span = st.t_last_deliv > t0 ? (double)(st.t_last_deliv - t0) / 1e9
 				    : secs;
 	if (span < secs)
 		span = secs;
-	lost = st.expected > st.delivered ? st.expected - st.delivered : 0;
+	for (int i = 0; i < opt.subs; i++)
+		if (conns[i].seen_run == runid)
+			got += conns[i].got;
+	/* what was published to their channels, minus what they got: a
+	 * duplicate cannot make up for a loss */
+	lost = st.expected > got ? st.expected - got : 0;
 	sustained = st.sent >= st.planned * 97 / 100 && st.pub_err == 0 &&
-		    lost <= st.expected / 1000 &&
+		    lost == 0 && st.dups == 0 && st.ooo == 0 &&
+		    st.wrong_chan == 0 && st.seq_gaps == 0 &&
+		    st.seq_dups == 0 &&
 		    hist_pct_ms(&st.lat, 99) <= opt.max_p99_ms &&
 		    closes_in_run == 0 && st.delivered > 0;
 	if (opt.subs == 0)
 		sustained = st.pub_err == 0 && st.pub_ok > 0;
-	printf("RESULT mode=%s rate=%.0f subs=%d channels=%d pubs=%d "
-	       "planned=%" PRIu64 " sent=%" PRIu64 " pub_ok=%" PRIu64
-	       " pub_err=%" PRIu64 " expected=%" PRIu64 " delivered=%" PRIu64
-	       " lost=%" PRIu64 " stale=%" PRIu64 " closes=%d "
+	printf("RESULT mode=%s rate=%.0f subs=%d channels=%d pubs=%d pin=%d "
+	       "planned=%" PRIu64 " sent=%" PRIu64 " backlog_max=%" PRIu64
+	       " pub_ok=%" PRIu64 " pub_err=%" PRIu64 " expected=%" PRIu64
+	       " delivered=%" PRIu64 " lost=%" PRIu64 " dups=%" PRIu64
+	       " ooo=%" PRId64 " wrong_chan=%" PRIu64 " seq_gaps=%" PRIu64
+	       " seq_dups=%" PRIu64 " stale=%" PRIu64 " closes=%d "
 	       "deliv_per_s=%.0f pub_per_s=%.0f p50_ms=%.3f p99_ms=%.3f "
-	       "max_ms=%.3f pub_p50_ms=%.3f pub_p99_ms=%.3f cpu_ms=%.0f "
-	       "stack_cpu_ms=%.0f client_cpu_ms=%.0f sustained=%d\n",
-	       opt.mode, rate, ready_subs, opt.channels, ready_pubs, st.planned,
-	       st.sent, st.pub_ok, st.pub_err, st.expected, st.delivered, lost,
-	       st.stale, closes_in_run, st.delivered / span, st.pub_ok / secs,
-	       hist_pct_ms(&st.lat, 50), hist_pct_ms(&st.lat, 99),
+	       "p999_ms=%.3f max_ms=%.3f pub_p50_ms=%.3f pub_p99_ms=%.3f "
+	       "cpu_ms=%.0f stack_cpu_ms=%.0f client_cpu_ms=%.0f "
+	       "syscalls=%" PRIu64 " io_bytes=%" PRIu64 " rss_kb=%ld "
+	       "sock_mem_kb=%ld sustained=%d\n",
+	       opt.mode, rate, ready_subs, opt.channels, ready_pubs, opt.pin,
+	       st.planned, st.sent, st.backlog_max, st.pub_ok, st.pub_err,
+	       st.expected, st.delivered, lost, st.dups,
+	       opt.pin || opt.proto == P_CT ? (int64_t)st.ooo : (int64_t)-1,
+	       st.wrong_chan, st.seq_gaps, st.seq_dups, st.stale, closes_in_run,
+	       st.delivered / span, st.pub_ok / secs, hist_pct_ms(&st.lat, 50),
+	       hist_pct_ms(&st.lat, 99), hist_pct_ms(&st.lat, 99.9),
 	       st.lat.max_us / 1000.0, hist_pct_ms(&st.pubrtt, 50),
 	       hist_pct_ms(&st.pubrtt, 99), cpu1 - cpu0, stack1 - stack0,
-	       self1 - self0, sustained);
+	       self1 - self0, io1c - io0c, io1b - io0b,
+	       rss_kb(opt.rss_pids, opt.nrss), sock_mem_kb(), sustained);
 	fflush(stdout);
-	note("rate %.0f/s: %" PRIu64 "/%" PRIu64 " delivered, p99 %.1f ms, %s",
-	     rate, st.delivered, st.expected, hist_pct_ms(&st.lat, 99),
+	note("rate %.0f/s: %" PRIu64 "/%" PRIu64 " delivered, p99 %.1f ms, "
+	     "lost %" PRIu64 ", dups %" PRIu64 ", %s",
+	     rate, got, st.expected, hist_pct_ms(&st.lat, 99), lost, st.dups,
 	     sustained ? "sustained" : "NOT sustained");
-	if (!sustained && !opt.keep_going)
-		opt.nrates = 0; /* stop stepping */
+	for (size_t i = 0; i < H_FINE + H_COARSE; i++)
+		pooled.b[i] += st.lat.b[i];
+	pooled.n += st.lat.n;
+	if (st.lat.max_us > pooled.max_us)
+		pooled.max_us = st.lat.max_us;
 	/* let stragglers land before the next step */
 	drain_end = now_ns() + 300000000;
 	while (now_ns() < drain_end)
 		loop_once(2000000);
 	st.t0 = 0;
+	return sustained;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The ladder: the --rates steps until one is not sustained, then --refine
+ * steps between the last sustained rate and that one (each system gets
+ * fine steps around its own limit), then --reps more steps at the best
+ * sustained rate, whose latencies are pooled: p99 and p99.9 over all of
+ * them, and the min/median/max of each one's p99. */
+static void
+ladder(void)
+{
+	double ok = -1, bad = -1, p99s[32];
+	int nreps = 0, all_ok = 1;
+
+	for (int r = 0; r < opt.nrates; r++) {
+		if (run_step(opt.rates[r])) {
+			ok = opt.rates[r];
+		} else if (!opt.keep_going) {
+			bad = opt.rates[r];
+			break;
+		}
+	}
+	for (int j = 1; j <= opt.refine && ok > 0 && bad > 0; j++) {
+		double rate = ok + (bad - ok) * j / (opt.refine + 1);
+
+		if (!run_step(rate))
+			break;
+		ok = rate;
+	}
+	if (opt.reps <= 0 || ok <= 0)
+		return;
+	memset(&pooled, 0, sizeof(pooled));
+	for (int i = 0; i < opt.reps && i < 32; i++) {
+		all_ok &= run_step(ok);
+		p99s[nreps++] = hist_pct_ms(&st.lat, 99);
+	}
+	qsort(p99s, (size_t)nreps, sizeof(double), cmp_double);
+	printf("RESULT mode=pooled rate=%.0f reps=%d all_sustained=%d "
+	       "p99_ms=%.3f p999_ms=%.3f max_ms=%.3f rep_p99_min_ms=%.3f "
+	       "rep_p99_median_ms=%.3f rep_p99_max_ms=%.3f\n",
+	       ok, nreps, all_ok, hist_pct_ms(&pooled, 99),
+	       hist_pct_ms(&pooled, 99.9), pooled.max_us / 1000.0, p99s[0],
+	       p99s[nreps / 2], p99s[nreps - 1]);
+	fflush(stdout);
+}
+
+/* --slow N: the first N subscribers stop reading while one step runs at
+ * rate (the others are measured as usual), then read what waited (the
+ * server should have closed them with 4008), connect again and resume
+ * from the last seq they saw: they must get every event after it, in
+ * order (crosstalk's seqs), up to the last seq the server reports. */
+static void
+slow_step(double rate)
+{
+	int closed_4008 = 0, resumed = 0, n = 0;
+	uint64_t gaps0;
+
+	for (int i = 0; i < opt.slow && i < opt.subs; i++) {
+		struct conn *c = &conns[i];
+		struct epoll_event ev = { .events = 0, .data.ptr = c };
+
+		if (c->st != S_READY)
+			continue;
+		c->slow = 1;
+		sub_ready[c->chan]--;
+		epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev); /* not read */
+		n++;
+	}
+	run_step(rate);
+	gaps0 = st.seq_gaps;
+	for (int i = 0; i < opt.slow && i < opt.subs; i++) {
+		struct conn *c = &conns[i];
+		int64_t end = now_ns() + 15000000000LL;
+
+		if (!c->slow)
+			continue;
+		if (c->fd >= 0) {
+			c->want_out = -1;
+			set_events(c,
+				   0); /* read again: what waited, the close */
+		}
+		while (c->st != S_CLOSED && now_ns() < end)
+			loop_once(5000000);
+		closed_4008 += c->close_code == 4008;
+		/* connect again and resume from the last seq seen */
+		free(c->in.p);
+		free(c->out.p);
+		free(c->msg.p);
+		memset(&c->in, 0, sizeof(c->in));
+		memset(&c->out, 0, sizeof(c->out));
+		memset(&c->msg, 0, sizeof(c->msg));
+		c->in_msg = 0;
+		c->resumed_to = 0;
+		conn_start(c, opt.ws_port);
+		while (c->st != S_READY && c->st != S_CLOSED && now_ns() < end)
+			loop_once(5000000);
+		while (c->st == S_READY && c->last_seq < c->resumed_to &&
+		       now_ns() < end)
+			loop_once(5000000);
+		resumed += c->st == S_READY && c->resumed_to &&
+			   c->last_seq == c->resumed_to;
+	}
+	printf("RESULT mode=slow rate=%.0f slow=%d closed_4008=%d "
+	       "resumed=%d resume_seq_gaps=%" PRIu64 "\n",
+	       rate, n, closed_4008, resumed, st.seq_gaps - gaps0);
+	fflush(stdout);
 }
 
 /* ---- setup -----------------------------------------------------------------
@@ -1129,8 +1419,11 @@ connect_all(int from, int to)
 	while (now_ns() < end) {
 		while (next < to && setup_active < opt.conc) {
 			struct conn *c = &conns[next++];
-			conn_start(c, c->kind == K_SUB || c->kind == K_WSPUB
-					      ? opt.ws_port
+			conn_start(c, c->kind == K_WSPUB ? opt.ws_port
+				      : c->kind == K_SUB
+					      ? (opt.ws2_port && (c - conns) % 2
+							 ? opt.ws2_port
+							 : opt.ws_port)
 					      : opt.http_port);
 		}
 		if (next >= to && setup_active == 0)
@@ -1185,6 +1478,10 @@ usage(void)
 	      "  --pub-ws (publish over WebSocket) --window N --size BYTES\n"
 	      "  --rates R1,R2,.. (0 = as fast as possible) --duration S\n"
 	      "  --drain S --hold S --keep-going --max-p99-ms MS --conc N\n"
+	      "  --pin (each channel published by one connection: k order)\n"
+	      "  --refine N (steps below the first failed rate) --reps N\n"
+	      "  --slow N (N subscribers stop reading, then resume)\n"
+	      "  --ws2 PORT (every other subscriber on a second node)\n"
 	      "  --polls N --setup-timeout S --timeout S --ready-file PATH\n"
 	      "  --cpu-pids P,.. --stack-pids P,.. --rss-pids P,..\n",
 	      stderr);
@@ -1271,6 +1568,16 @@ main(int argc, char **argv)
 			opt.pub_ws = 1;
 		else if (strcmp(a, "--keep-going") == 0)
 			opt.keep_going = 1;
+		else if (strcmp(a, "--pin") == 0)
+			opt.pin = 1;
+		else if (ARG("--refine"))
+			opt.refine = atoi(v);
+		else if (ARG("--reps"))
+			opt.reps = atoi(v);
+		else if (ARG("--slow"))
+			opt.slow = atoi(v);
+		else if (ARG("--ws2"))
+			opt.ws2_port = atoi(v);
 		else
 			usage();
 #undef ARG
@@ -1295,6 +1602,9 @@ main(int argc, char **argv)
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		die("epoll: %s", strerror(errno));
 	sub_ready = calloc((size_t)opt.channels, sizeof(int));
+	chan_k = calloc((size_t)opt.channels, sizeof(*chan_k));
+	if (!chan_k)
+		die("out of memory");
 
 	if (strcmp(opt.mode, "longpoll") == 0) {
 		/* polls first, then one publisher */
@@ -1326,7 +1636,7 @@ main(int argc, char **argv)
 		     waiting, lp_early);
 		runid++;
 		lp_post_ns = now_ns();
-		publish_one();
+		publish_one(lp_post_ns);
 		int64_t end = now_ns() + (int64_t)(opt.drain * 1e9);
 		while (now_ns() < end && lp_answered - lp_early < waiting)
 			loop_once(2000000);
@@ -1397,7 +1707,9 @@ main(int argc, char **argv)
 		if (f)
 			fclose(f);
 	}
-	for (int r = 0; r < opt.nrates; r++)
-		run_step(opt.rates[r]);
+	if (opt.slow > 0)
+		slow_step(opt.rates[0]);
+	else
+		ladder();
 	return 0;
 }

@@ -49,19 +49,28 @@ LANGUAGE sql STABLE AS $$
     SELECT coalesce(nullif(current_setting('crosstalk.text_max', true), '')::int, 4000)
 $$;
 
-CREATE OR REPLACE FUNCTION crosstalk.text_refusal(p_text text, OUT state text, OUT message text)
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    IF p_text IS NULL OR p_text = '' THEN
-        state := 'CT422';
-        message := 'text must not be empty';
-    ELSIF char_length(p_text) > crosstalk.text_max() THEN
-        state := 'CT413';
-        message := format('text is longer than %s characters', crosstalk.text_max());
-    END IF;
-END $$;
+-- The *_refusal functions say why something would be refused (state,
+-- message; NULL state: fine) without raising, each as one SQL SELECT so
+-- that a caller's query inlines them: crosstalk.api_post_batch asks them of
+-- a whole batch in one statement. The check_* functions raise what they
+-- say. One row always.
+DROP FUNCTION IF EXISTS crosstalk.post_check(text, text, text, text, text, text);
+DROP FUNCTION IF EXISTS crosstalk.post_refusal(text, text, text, text, text, text);
+DROP FUNCTION IF EXISTS crosstalk.check_read(text, text, text);
+DROP FUNCTION IF EXISTS crosstalk.channel_refusal(text, text, text);
+DROP FUNCTION IF EXISTS crosstalk.check_text(text);
+DROP FUNCTION IF EXISTS crosstalk.text_refusal(text);
+CREATE FUNCTION crosstalk.text_refusal(p_text text)
+RETURNS TABLE (state text, message text)
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN p_text IS NULL OR p_text = '' THEN 'CT422'
+                WHEN char_length(p_text) > crosstalk.text_max() THEN 'CT413' END,
+           CASE WHEN p_text IS NULL OR p_text = '' THEN 'text must not be empty'
+                WHEN char_length(p_text) > crosstalk.text_max()
+                THEN format('text is longer than %s characters', crosstalk.text_max()) END
+$$;
 
-CREATE OR REPLACE FUNCTION crosstalk.check_text(p_text text) RETURNS void
+CREATE FUNCTION crosstalk.check_text(p_text text) RETURNS void
 LANGUAGE sql STABLE AS $$
     SELECT crosstalk.refuse(r.state, r.message) FROM crosstalk.text_refusal(p_text) r
 $$;
@@ -138,50 +147,45 @@ END $$;
 -- channel exists (a DM nobody wrote to yet does not: only a post creates
 -- it, after its rate limit). A DM needs a member's session; a named
 -- channel must exist and be open to the app.
-CREATE OR REPLACE FUNCTION crosstalk.channel_refusal(
-    p_app text, p_user_id text, p_channel text,
-    OUT state text, OUT message text, OUT have boolean)
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    allowed text[];
-BEGIN
-    have := false;
-    IF p_channel IS NULL OR p_channel = '' THEN
-        state := 'CT422';
-        message := 'channel is required';
-    ELSIF p_channel LIKE 'dm:%' THEN
-        message := crosstalk.dm_refusal(p_channel);
-        IF message IS NOT NULL THEN
-            state := 'CT422';
-        ELSIF p_user_id IS NULL THEN
-            state := 'CT403';
-            message := 'a direct channel needs the session of one of its members';
-        ELSIF p_user_id <> split_part(p_channel, ':', 2)
-              AND p_user_id <> substr(p_channel, 5 + length(split_part(p_channel, ':', 2))) THEN
-            state := 'CT403';
-            message := 'not a member of this direct channel';
-        ELSE
-            have := EXISTS (SELECT 1 FROM crosstalk.channels c WHERE c.name = p_channel);
-        END IF;
-    ELSIF p_channel !~ '^[a-z0-9][a-z0-9_.-]{0,63}$' THEN
-        state := 'CT422';
-        message := 'channel names are [a-z0-9][a-z0-9_.-]{0,63}';
-    ELSE
-        SELECT c.apps INTO allowed FROM crosstalk.channels c WHERE c.name = p_channel;
-        IF NOT FOUND THEN
-            state := 'CT404';
-            message := 'no such channel';
-        ELSIF allowed IS NOT NULL AND NOT (p_app = ANY (allowed)) THEN
-            state := 'CT403';
-            message := 'this channel is not open to app ' || p_app;
-        ELSE
-            have := true;
-        END IF;
-    END IF;
-END $$;
+CREATE FUNCTION crosstalk.channel_refusal(p_app text, p_user_id text, p_channel text)
+RETURNS TABLE (state text, message text, have boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT v.state, v.message, v.state IS NULL AND x.found
+    FROM (SELECT coalesce(p_channel LIKE 'dm:%', false) AS dm,
+                 CASE WHEN p_channel LIKE 'dm:%' THEN crosstalk.dm_refusal(p_channel) END AS dm_why,
+                 c.apps, c.name IS NOT NULL AS found
+          FROM (SELECT 1) one
+          LEFT JOIN crosstalk.channels c ON c.name = p_channel) x
+    CROSS JOIN LATERAL (SELECT
+        CASE WHEN p_channel IS NULL OR p_channel = '' THEN 'CT422'
+             WHEN x.dm AND x.dm_why IS NOT NULL THEN 'CT422'
+             WHEN x.dm AND p_user_id IS NULL THEN 'CT403'
+             WHEN x.dm AND p_user_id <> split_part(p_channel, ':', 2)
+                  AND p_user_id <> substr(p_channel, 5 + length(split_part(p_channel, ':', 2)))
+             THEN 'CT403'
+             WHEN x.dm THEN NULL
+             WHEN p_channel !~ '^[a-z0-9][a-z0-9_.-]{0,63}$' THEN 'CT422'
+             WHEN NOT x.found THEN 'CT404'
+             WHEN x.apps IS NOT NULL AND NOT (p_app = ANY (x.apps)) THEN 'CT403'
+        END AS state,
+        CASE WHEN p_channel IS NULL OR p_channel = '' THEN 'channel is required'
+             WHEN x.dm AND x.dm_why IS NOT NULL THEN x.dm_why
+             WHEN x.dm AND p_user_id IS NULL
+             THEN 'a direct channel needs the session of one of its members'
+             WHEN x.dm AND p_user_id <> split_part(p_channel, ':', 2)
+                  AND p_user_id <> substr(p_channel, 5 + length(split_part(p_channel, ':', 2)))
+             THEN 'not a member of this direct channel'
+             WHEN x.dm THEN NULL
+             WHEN p_channel !~ '^[a-z0-9][a-z0-9_.-]{0,63}$'
+             THEN 'channel names are [a-z0-9][a-z0-9_.-]{0,63}'
+             WHEN NOT x.found THEN 'no such channel'
+             WHEN x.apps IS NOT NULL AND NOT (p_app = ANY (x.apps))
+             THEN 'this channel is not open to app ' || p_app
+        END AS message) v
+$$;
 
 -- channel_refusal, raised; else whether the channel exists.
-CREATE OR REPLACE FUNCTION crosstalk.check_read(p_app text, p_user_id text, p_channel text)
+CREATE FUNCTION crosstalk.check_read(p_app text, p_user_id text, p_channel text)
 RETURNS boolean LANGUAGE plpgsql STABLE AS $$
 DECLARE
     r record;
@@ -304,37 +308,29 @@ $$;
 
 -- Why a post would be refused: its user, text, client_id, then access;
 -- and whether its channel exists.
-CREATE OR REPLACE FUNCTION crosstalk.post_refusal(
+CREATE FUNCTION crosstalk.post_refusal(
     p_app text, p_user_id text, p_display_name text, p_channel text,
-    p_text text, p_client_id text,
-    OUT state text, OUT message text, OUT have boolean)
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    t record;
-BEGIN
-    have := false;
-    message := crosstalk.user_refusal(p_user_id, p_display_name);
-    IF message IS NOT NULL THEN
-        state := 'CT422';
-        RETURN;
-    END IF;
-    SELECT * INTO t FROM crosstalk.text_refusal(p_text);
-    IF t.state IS NOT NULL THEN
-        state := t.state;
-        message := t.message;
-        RETURN;
-    END IF;
-    IF char_length(p_client_id) > 128 THEN
-        state := 'CT422';
-        message := 'client_id is longer than 128 characters';
-        RETURN;
-    END IF;
-    SELECT c.state, c.message, c.have INTO state, message, have
-    FROM crosstalk.channel_refusal(p_app, p_user_id, p_channel) c;
-END $$;
+    p_text text, p_client_id text)
+RETURNS TABLE (state text, message text, have boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN u.m IS NOT NULL THEN 'CT422'
+                WHEN t.state IS NOT NULL THEN t.state
+                WHEN char_length(p_client_id) > 128 THEN 'CT422'
+                ELSE c.state END,
+           CASE WHEN u.m IS NOT NULL THEN u.m
+                WHEN t.state IS NOT NULL THEN t.message
+                WHEN char_length(p_client_id) > 128
+                THEN 'client_id is longer than 128 characters'
+                ELSE c.message END,
+           u.m IS NULL AND t.state IS NULL
+           AND coalesce(char_length(p_client_id) <= 128, true) AND c.have
+    FROM (SELECT crosstalk.user_refusal(p_user_id, p_display_name) AS m) u
+    CROSS JOIN crosstalk.text_refusal(p_text) t
+    CROSS JOIN crosstalk.channel_refusal(p_app, p_user_id, p_channel) c
+$$;
 
 -- post_refusal, raised; else whether the channel exists.
-CREATE OR REPLACE FUNCTION crosstalk.post_check(
+CREATE FUNCTION crosstalk.post_check(
     p_app text, p_user_id text, p_display_name text, p_channel text,
     p_text text, p_client_id text) RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
@@ -487,23 +483,7 @@ BEGIN
     created := r.created;
 END $$;
 
--- api_post_batch's posts (its session table ct_batch) whose client_id its
--- user used before: they answer with that message, or 409 when it is in
--- another channel.
-CREATE OR REPLACE FUNCTION crosstalk.batch_repeats() RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE ct_batch b
-    SET state = CASE WHEN m.channel <> b.channel THEN 'CT409' END,
-        message = CASE WHEN m.channel <> b.channel
-                       THEN 'client_id was already used in another channel' END,
-        id = m.id, seq = m.seq,
-        event = CASE WHEN m.channel = b.channel THEN crosstalk.event_json(m) END
-    FROM crosstalk.messages m
-    WHERE b.state IS NULL AND b.retry = 0 AND b.id IS NULL AND b.client_id IS NOT NULL
-      AND m.app = b.app AND m.user_id = b.user_id AND m.client_id = b.client_id
-      AND m.kind = 'message';
-END $$;
+DROP FUNCTION IF EXISTS crosstalk.batch_repeats();
 
 -- Group commit (crosstalk-fcgi's posts, crosstalk-wsd's publishes that
 -- waited together): one transaction, one WAL flush, and each channel
@@ -522,136 +502,231 @@ END $$;
 -- client_ids; new DM channels; one last_seq + n per channel; one INSERT;
 -- the NOTIFYs in seq order. The posts of one channel take seqs in
 -- arrival order. The daemons send at most 64 posts at once.
+--
+-- The batch's state lives in arrays indexed by post (1-based), not in a
+-- table: a temporary table must be emptied between calls, and both ways
+-- cost more than the posts (DELETE leaves dead rows that no vacuum visits;
+-- TRUNCATE and ON COMMIT DELETE ROWS invalidate every cached plan that
+-- reads it). Lookups in tables that grow fast are LATERAL ... LIMIT 1 or
+-- one row per probe, so that a plan made while a table was small (and
+-- kept for the connection's life) still probes its index.
 CREATE OR REPLACE FUNCTION crosstalk.api_post_batch(p_posts json)
 RETURNS TABLE (i int, retry_after int, event json, created boolean,
                err_state text, err_message text)
 LANGUAGE plpgsql AS $$
 DECLARE
+    ids regclass := pg_get_serial_sequence('crosstalk.messages', 'id')::regclass;
+    np int;
     w interval;
     lim int;
+    a_app text[]; a_user text[]; a_name text[]; a_chan text[]; a_text text[];
+    a_cid text[]; a_xh text[]; a_rkey text[]; a_state text[]; a_msg text[];
+    a_have boolean[]; a_retry int[]; a_id bigint[]; a_seq bigint[];
+    a_new boolean[]; a_event json[]; a_dup int[];
+    any_cid boolean;
+    want text[];
+    got text[];
     r record;
-    ids regclass := pg_get_serial_sequence('crosstalk.messages', 'id')::regclass;
 BEGIN
-    -- the batch, one row a post, in a table of this session's (made once)
-    IF to_regclass('pg_temp.ct_batch') IS NULL THEN
-        CREATE TEMP TABLE ct_batch (
-            n int PRIMARY KEY, app text, user_id text, name text, channel text,
-            body text, client_id text, exclude_hash text, rkey text,
-            state text, message text, have boolean, dup_of int,
-            retry int NOT NULL DEFAULT 0, id bigint, seq bigint,
-            created boolean NOT NULL DEFAULT false, event json);
+    -- the JSON parsed once, each post asked every rule
+    SELECT array_agg(x.app ORDER BY x.n), array_agg(x.user_id ORDER BY x.n),
+           array_agg(x.name ORDER BY x.n), array_agg(x.channel ORDER BY x.n),
+           array_agg(x.text ORDER BY x.n),
+           array_agg(nullif(x.client_id, '') ORDER BY x.n),
+           array_agg(CASE WHEN x.exclude_ref IS NOT NULL
+                          THEN encode(sha256(convert_to(x.exclude_ref, 'UTF8')), 'hex')
+                     END ORDER BY x.n),
+           array_agg('pub:' || x.app || ':' || x.user_id ORDER BY x.n),
+           array_agg(c.state ORDER BY x.n), array_agg(c.message ORDER BY x.n),
+           array_agg(c.have ORDER BY x.n),
+           min(x."limit"), make_interval(secs => min(x."window")),
+           count(*)::int, bool_or(nullif(x.client_id, '') IS NOT NULL)
+    INTO a_app, a_user, a_name, a_chan, a_text, a_cid, a_xh, a_rkey, a_state,
+         a_msg, a_have, lim, w, np, any_cid
+    FROM ROWS FROM (json_to_recordset(p_posts) AS (
+             app text, user_id text, name text, channel text, text text,
+             client_id text, exclude_ref text, "limit" int, "window" int))
+         WITH ORDINALITY AS x(app, user_id, name, channel, text, client_id,
+                              exclude_ref, "limit", "window", n)
+    CROSS JOIN LATERAL crosstalk.post_refusal(x.app, x.user_id, x.name,
+        x.channel, x.text, x.client_id) c;
+    IF np = 0 THEN
+        RETURN;
     END IF;
-    DELETE FROM ct_batch;
-    INSERT INTO ct_batch (n, app, user_id, name, channel, body, client_id,
-                          exclude_hash, rkey, state, message, have)
-    SELECT x.n - 1, x.v->>'app', x.v->>'user_id', x.v->>'name', x.v->>'channel',
-           x.v->>'text', nullif(x.v->>'client_id', ''),
-           CASE WHEN x.v->>'exclude_ref' IS NOT NULL
-                THEN encode(sha256(convert_to(x.v->>'exclude_ref', 'UTF8')), 'hex') END,
-           'pub:' || (x.v->>'app') || ':' || (x.v->>'user_id'),
-           c.state, c.message, c.have
-    FROM json_array_elements(p_posts) WITH ORDINALITY AS x(v, n)
-    CROSS JOIN LATERAL crosstalk.post_refusal(x.v->>'app', x.v->>'user_id', x.v->>'name',
-        x.v->>'channel', x.v->>'text', x.v->>'client_id') c;
-    SELECT min((v->>'limit')::int), make_interval(secs => min((v->>'window')::int))
-    INTO lim, w FROM json_array_elements(p_posts) v;
+    a_retry := array_fill(0, ARRAY[np]);
+    a_new := array_fill(false, ARRAY[np]);
+    a_id := array_fill(NULL::bigint, ARRAY[np]);
+    a_seq := array_fill(NULL::bigint, ARRAY[np]);
+    a_event := array_fill(NULL::json, ARRAY[np]);
+    a_dup := array_fill(NULL::int, ARRAY[np]);
 
     -- channel rows: the ones no other transaction holds, without waiting
-    WITH mine AS MATERIALIZED (
-        SELECT c.name FROM crosstalk.channels c
-        WHERE c.name IN (SELECT b.channel FROM ct_batch b WHERE b.state IS NULL AND b.have)
-        ORDER BY c.name COLLATE "C" FOR UPDATE SKIP LOCKED)
-    UPDATE ct_batch b SET state = '55P03', message = 'channel is busy'
-    WHERE b.state IS NULL AND b.have AND b.channel NOT IN (SELECT m.name FROM mine m);
+    want := '{}';
+    FOR k IN 1 .. np LOOP
+        IF a_state[k] IS NULL AND a_have[k] THEN
+            want := want || a_chan[k];
+        END IF;
+    END LOOP;
+    IF cardinality(want) > 0 THEN
+        SELECT coalesce(array_agg(l.name), '{}') INTO got
+        FROM (SELECT DISTINCT x COLLATE "C" AS x FROM unnest(want) x ORDER BY 1) w
+        CROSS JOIN LATERAL (SELECT c.name FROM crosstalk.channels c
+                            WHERE c.name = w.x FOR UPDATE SKIP LOCKED) l;
+        FOR k IN 1 .. np LOOP
+            IF a_state[k] IS NULL AND a_have[k] AND NOT (a_chan[k] = ANY (got)) THEN
+                a_state[k] := '55P03';
+                a_msg[k] := 'channel is busy';
+            END IF;
+        END LOOP;
+    END IF;
 
     -- a client_id seen before: that message, or 409 (no rate-limit count)
-    PERFORM crosstalk.batch_repeats();
+    IF any_cid THEN
+        FOR r IN SELECT u.k, f.m FROM unnest(a_app, a_user, a_cid) WITH ORDINALITY AS u(app, uid, cid, k)
+                 CROSS JOIN LATERAL (
+                     SELECT m FROM crosstalk.messages m
+                     WHERE m.app = u.app AND m.user_id = u.uid AND m.client_id = u.cid
+                       AND m.kind = 'message' LIMIT 1) f
+                 WHERE u.cid IS NOT NULL AND a_state[u.k] IS NULL LOOP
+            IF (r.m).channel <> a_chan[r.k] THEN
+                a_state[r.k] := 'CT409';
+                a_msg[r.k] := 'client_id was already used in another channel';
+            ELSE
+                a_id[r.k] := (r.m).id;
+                a_seq[r.k] := (r.m).seq;
+                a_event[r.k] := crosstalk.event_json(r.m);
+            END IF;
+        END LOOP;
+    END IF;
+
     -- rate limits: one row a user, taken in key order, counting all of its
     -- posts; those past the limit in arrival order wait retry_after
-    WITH want AS (
-        SELECT b.rkey, count(*)::int AS cnt FROM ct_batch b
-        WHERE b.state IS NULL GROUP BY b.rkey),
-    took AS (
-        INSERT INTO crosstalk.rate_limits AS rl (key, window_start, count)
-        SELECT wt.rkey, now(), wt.cnt FROM want wt ORDER BY wt.rkey COLLATE "C"
-        ON CONFLICT (key) DO UPDATE SET
-            window_start = CASE WHEN rl.window_start <= now() - w THEN now() ELSE rl.window_start END,
-            count = CASE WHEN rl.window_start <= now() - w THEN excluded.count
-                         ELSE rl.count + excluded.count END
-        RETURNING rl.key, rl.count, rl.window_start)
-    UPDATE ct_batch b
-    SET retry = greatest(1, ceil(extract(epoch FROM t.window_start + w - now()))::int)
-    FROM took t, want wt,
-         (SELECT x.n, row_number() OVER (PARTITION BY x.rkey ORDER BY x.n) AS k
-          FROM ct_batch x WHERE x.state IS NULL) o
-    WHERE b.n = o.n AND b.rkey = t.key AND wt.rkey = t.key
-      AND t.count - wt.cnt + o.k > lim;
+    FOR r IN
+        WITH mine AS MATERIALIZED (
+            SELECT u.rkey, u.k,
+                   row_number() OVER (PARTITION BY u.rkey ORDER BY u.k) AS o,
+                   count(*) OVER (PARTITION BY u.rkey) AS cnt
+            FROM unnest(a_rkey) WITH ORDINALITY AS u(rkey, k)
+            WHERE a_state[u.k] IS NULL AND a_id[u.k] IS NULL),
+        took AS (
+            INSERT INTO crosstalk.rate_limits AS rl (key, window_start, count)
+            SELECT DISTINCT ON (m.rkey COLLATE "C") m.rkey, now(), m.cnt FROM mine m
+            ORDER BY m.rkey COLLATE "C"
+            ON CONFLICT (key) DO UPDATE SET
+                window_start = CASE WHEN rl.window_start <= now() - w THEN now() ELSE rl.window_start END,
+                count = CASE WHEN rl.window_start <= now() - w THEN excluded.count
+                             ELSE rl.count + excluded.count END
+            RETURNING rl.key, rl.count, rl.window_start)
+        SELECT m.k, t.window_start FROM mine m JOIN took t ON t.key = m.rkey
+        WHERE t.count - m.cnt + m.o > lim
+    LOOP
+        a_retry[r.k] := greatest(1, ceil(extract(epoch FROM r.window_start + w - now()))::int);
+    END LOOP;
 
-    -- again under the rate-limit rows' lock, which every post of the
-    -- daemons takes: a post of the same id may have committed meanwhile
-    PERFORM crosstalk.batch_repeats();
-
-    -- a client_id twice in the batch: the later ones get the first's answer
-    UPDATE ct_batch b SET dup_of = f.first
-    FROM (SELECT x.n, min(x.n) OVER (PARTITION BY x.app, x.user_id, x.client_id) AS first
-          FROM ct_batch x
-          WHERE x.client_id IS NOT NULL AND x.state IS NULL AND x.retry = 0
-            AND x.id IS NULL) f
-    WHERE b.n = f.n AND f.first <> f.n;
+    IF any_cid THEN
+        -- again under the rate-limit rows' lock, which every post of the
+        -- daemons takes: a post of the same id may have committed meanwhile
+        FOR r IN SELECT u.k, f.m FROM unnest(a_app, a_user, a_cid) WITH ORDINALITY AS u(app, uid, cid, k)
+                 CROSS JOIN LATERAL (
+                     SELECT m FROM crosstalk.messages m
+                     WHERE m.app = u.app AND m.user_id = u.uid AND m.client_id = u.cid
+                       AND m.kind = 'message' LIMIT 1) f
+                 WHERE u.cid IS NOT NULL AND a_state[u.k] IS NULL AND a_retry[u.k] = 0
+                   AND a_id[u.k] IS NULL LOOP
+            IF (r.m).channel <> a_chan[r.k] THEN
+                a_state[r.k] := 'CT409';
+                a_msg[r.k] := 'client_id was already used in another channel';
+            ELSE
+                a_id[r.k] := (r.m).id;
+                a_seq[r.k] := (r.m).seq;
+                a_event[r.k] := crosstalk.event_json(r.m);
+            END IF;
+        END LOOP;
+        -- a client_id twice in the batch: the later ones get the first's answer
+        FOR r IN SELECT f.k, f.first FROM (
+                     SELECT u.k, min(u.k) OVER (PARTITION BY u.app, u.uid, u.cid) AS first
+                     FROM unnest(a_app, a_user, a_cid) WITH ORDINALITY AS u(app, uid, cid, k)
+                     WHERE u.cid IS NOT NULL AND a_state[u.k] IS NULL
+                       AND a_retry[u.k] = 0 AND a_id[u.k] IS NULL) f
+                 WHERE f.first <> f.k LOOP
+            a_dup[r.k] := r.first;
+        END LOOP;
+    END IF;
 
     -- a DM's first post creates it
-    INSERT INTO crosstalk.channels (name)
-    SELECT DISTINCT b.channel FROM ct_batch b
-    WHERE b.state IS NULL AND b.retry = 0 AND b.id IS NULL AND b.dup_of IS NULL
-      AND NOT b.have
-    ORDER BY 1 ON CONFLICT DO NOTHING;
-    PERFORM 1 FROM crosstalk.channels c
-    WHERE c.name IN (SELECT b.channel FROM ct_batch b
-                     WHERE b.state IS NULL AND b.retry = 0 AND b.id IS NULL
-                       AND b.dup_of IS NULL AND NOT b.have)
-    ORDER BY c.name COLLATE "C" FOR UPDATE;
+    want := '{}';
+    FOR k IN 1 .. np LOOP
+        IF a_state[k] IS NULL AND a_retry[k] = 0 AND a_id[k] IS NULL
+           AND a_dup[k] IS NULL AND NOT a_have[k] THEN
+            want := want || a_chan[k];
+        END IF;
+    END LOOP;
+    IF cardinality(want) > 0 THEN
+        INSERT INTO crosstalk.channels (name)
+        SELECT DISTINCT x FROM unnest(want) x ORDER BY 1 ON CONFLICT DO NOTHING;
+        PERFORM 1
+        FROM (SELECT DISTINCT x COLLATE "C" AS x FROM unnest(want) x ORDER BY 1) w
+        CROSS JOIN LATERAL (SELECT c.name FROM crosstalk.channels c
+                            WHERE c.name = w.x FOR UPDATE) l;
+    END IF;
 
     -- seqs: each channel once, last_seq + n, then in arrival order
-    WITH todo AS (
-        SELECT b.n, b.channel FROM ct_batch b
-        WHERE b.state IS NULL AND b.retry = 0 AND b.id IS NULL AND b.dup_of IS NULL),
-    bump AS (
-        UPDATE crosstalk.channels ch SET last_seq = ch.last_seq + t.cnt
-        FROM (SELECT channel, count(*) AS cnt FROM todo GROUP BY channel) t
-        WHERE ch.name = t.channel
-        RETURNING ch.name, ch.last_seq - t.cnt AS base)
-    UPDATE ct_batch b
-    SET seq = bump.base + o.k,
-        id = nextval(ids),
-        created = true
-    FROM bump, (SELECT t.n, t.channel, row_number() OVER (PARTITION BY t.channel ORDER BY t.n) AS k
-                FROM todo t) o
-    WHERE b.n = o.n AND bump.name = o.channel;
-
-    -- the messages, and their events
-    WITH ins AS (
-        INSERT INTO crosstalk.messages
-            (id, channel, seq, kind, message_id, app, user_id, display_name, text,
-             client_id, exclude_ref_hash)
-        SELECT b.id, b.channel, b.seq, 'message', b.id, b.app, b.user_id, b.name,
-               b.body, b.client_id, b.exclude_hash
-        FROM ct_batch b WHERE b.created ORDER BY b.channel, b.seq
-        RETURNING *)
-    UPDATE ct_batch b SET event = crosstalk.event_json(ins::crosstalk.messages)
-    FROM ins WHERE b.id = ins.id;
-    FOR r IN SELECT b.id, b.channel, b.seq, b.exclude_hash, b.event FROM ct_batch b
-             WHERE b.created ORDER BY b.channel, b.seq LOOP
-        PERFORM crosstalk.notify_event(r.id, r.channel, r.seq, r.exclude_hash, r.event);
+    FOR r IN
+        WITH todo AS MATERIALIZED (
+            SELECT u.chan, u.k,
+                   row_number() OVER (PARTITION BY u.chan ORDER BY u.k) AS o,
+                   count(*) OVER (PARTITION BY u.chan) AS cnt
+            FROM unnest(a_chan) WITH ORDINALITY AS u(chan, k)
+            WHERE a_state[u.k] IS NULL AND a_retry[u.k] = 0 AND a_id[u.k] IS NULL
+              AND a_dup[u.k] IS NULL),
+        bump AS (
+            UPDATE crosstalk.channels ch SET last_seq = ch.last_seq + t.cnt
+            FROM (SELECT DISTINCT d.chan, d.cnt FROM todo d) t
+            WHERE ch.name = t.chan
+            RETURNING ch.name, ch.last_seq - t.cnt AS base)
+        SELECT d.k, b.base + d.o AS seq FROM todo d JOIN bump b ON b.name = d.chan
+    LOOP
+        a_seq[r.k] := r.seq;
+        a_id[r.k] := nextval(ids);
+        a_new[r.k] := true;
     END LOOP;
-    UPDATE ct_batch b
-    SET id = f.id, seq = f.seq, event = f.event, state = f.state, message = f.message,
-        retry = f.retry, created = false
-    FROM ct_batch f WHERE b.dup_of = f.n;
+
+    -- the messages, their events and NOTIFYs, in seq order per channel
+    FOR r IN
+        WITH ins AS (
+            INSERT INTO crosstalk.messages
+                (id, channel, seq, kind, message_id, app, user_id, display_name,
+                 text, client_id, exclude_ref_hash)
+            SELECT a_id[u.k], a_chan[u.k], a_seq[u.k], 'message', a_id[u.k],
+                   a_app[u.k], a_user[u.k], a_name[u.k], a_text[u.k], a_cid[u.k],
+                   a_xh[u.k]
+            FROM generate_subscripts(a_new, 1) AS u(k) WHERE a_new[u.k]
+            RETURNING *)
+        SELECT x.k, ins::crosstalk.messages AS m
+        FROM ins JOIN unnest(a_id) WITH ORDINALITY AS x(id, k) ON x.id = ins.id
+        ORDER BY ins.channel, ins.seq
+    LOOP
+        a_event[r.k] := crosstalk.event_json(r.m);
+        PERFORM crosstalk.notify_event((r.m).id, (r.m).channel, (r.m).seq,
+                                       (r.m).exclude_ref_hash, a_event[r.k]);
+    END LOOP;
+
+    FOR k IN 1 .. np LOOP
+        IF a_dup[k] IS NOT NULL THEN
+            a_id[k] := a_id[a_dup[k]];
+            a_seq[k] := a_seq[a_dup[k]];
+            a_event[k] := a_event[a_dup[k]];
+            a_state[k] := a_state[a_dup[k]];
+            a_msg[k] := a_msg[a_dup[k]];
+            a_retry[k] := a_retry[a_dup[k]];
+        END IF;
+    END LOOP;
 
     RETURN QUERY
-    SELECT b.n, b.retry, CASE WHEN b.retry = 0 AND b.state IS NULL THEN b.event END,
-           b.created, b.state, b.message
-    FROM ct_batch b ORDER BY b.n;
+    SELECT u.k - 1, a_retry[u.k],
+           CASE WHEN a_retry[u.k] = 0 AND a_state[u.k] IS NULL THEN a_event[u.k] END,
+           a_new[u.k], a_state[u.k], a_msg[u.k]
+    FROM generate_subscripts(a_app, 1) AS u(k) ORDER BY u.k;
 END $$;
 
 -- Publish from a WebSocket: api_post, answered as the ack needs it.

@@ -132,14 +132,9 @@ struct pss {
 	struct sub *subs;
 	unsigned nsubs;
 	int64_t typing_ms;  /* last typing accepted */
+	int64_t valid_ms;   /* liveness last told to lws (proto_chat.c) */
 	int strikes;        /* rate-limit refusals in the current window */
 	int64_t strikes_ms; /* window start */
-	/* writes (publish, edit, delete) go one at a time per connection so
-	 * they commit in the order sent: the query connections run in
-	 * parallel. The rest wait here in order (malloc'd, owned). */
-	struct held_write *w_head, *w_tail;
-	unsigned w_count;
-	unsigned w_busy : 1;
 };
 
 /* A channel with local subscribers or watchers. Refcounted by its subs and

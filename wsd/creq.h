@@ -29,7 +29,7 @@ enum creq_kind {
 
 /* What a kind needs of the connection (dispatch.c): */
 #define CREQ_DB    1 /* a database request: counted against conn_queries */
-#define CREQ_WRITE 2 /* a write: one at a time per connection, in order */
+#define CREQ_WRITE 2 /* a write: commits in the order sent (pgq flows) */
 
 #define CREQ_REF_MAX 200 /* longer refs are dropped, not echoed */
 

@@ -9,9 +9,8 @@
  * is simply not read (lws_rx_flow_control): further frames wait in the
  * kernel, which costs the daemon nothing, until answers are written. A
  * frame that still arrives past twice the limit is refused with
- * rate_limited. Writes (publish, edit, delete) go one at a time per
- * connection, so they commit in the order sent; up to WRITES_HELD_MAX wait
- * their turn, more are refused. */
+ * rate_limited. Writes (publish, edit, delete) commit in the order sent
+ * (pgq.h's flows): consecutive publishes may share one transaction. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,9 +54,8 @@ static const char q_channels[] =
 static const char q_typing[] = "SELECT crosstalk.ws_typing($1, $2)";
 /* clang-format on */
 
-#define WRITES_HELD_MAX 64
-#define CHANNEL_MAX     (3 + 4 * 128 + 1 + 4 * 128 + 1)
-#define USER_MAX        (4 * 128 + 1)
+#define CHANNEL_MAX (3 + 4 * 128 + 1 + 4 * 128 + 1)
+#define USER_MAX    (4 * 128 + 1)
 
 /* --- contexts (each owned by its request) ----------------------------------
  */
@@ -145,63 +143,6 @@ strike(struct pss *p)
 		out_close(p, 1008);
 }
 
-/* --- ordered writes ------------------------------------------------------- */
-
-struct held_write {
-	struct held_write *next;
-	struct pgq_req *r; /* owned until submitted */
-	pgq_done_fn done;
-	void (*free_ctx)(void *ctx);
-};
-
-/* Send a write now if none of this connection's is in flight, else hold it
- * behind the others (r is the caller's no more either way). */
-static void
-write_submit(struct pss *p, struct pgq_req *r, pgq_done_fn done,
-	     const char *ref)
-{
-	struct held_write *h;
-
-	if (!p->w_busy) {
-		p->w_busy = 1;
-		pgq_submit(r, PGQ_USER, &p->flow, p, done, NULL);
-		return;
-	}
-	if (p->w_count >= WRITES_HELD_MAX ||
-	    !(h = calloc(1, sizeof(*h)))) { /* owned by p's list */
-		pgq_discard(r, NULL);
-		out_error(p, CT_ERATE, "too many writes waiting for acks", ref,
-			  1);
-		return;
-	}
-	h->r = r;
-	h->done = done;
-	if (p->w_tail)
-		p->w_tail->next = h;
-	else
-		p->w_head = h;
-	p->w_tail = h;
-	p->w_count++;
-}
-
-/* The write in flight answered: send the next one waiting, if any. */
-static void
-write_done(struct pss *p)
-{
-	struct held_write *h = p->w_head;
-
-	if (!h) {
-		p->w_busy = 0;
-		return;
-	}
-	p->w_head = h->next;
-	if (!p->w_head)
-		p->w_tail = NULL;
-	p->w_count--;
-	pgq_submit(h->r, PGQ_USER, &p->flow, p, h->done, NULL);
-	free(h);
-}
-
 void
 dispatch_open(struct pss *p)
 {
@@ -212,15 +153,6 @@ void
 dispatch_closed(struct pss *p)
 {
 	p->flow.idle = NULL; /* nothing more to resume */
-	while (p->w_head) {
-		struct held_write *h = p->w_head;
-
-		p->w_head = h->next;
-		pgq_discard(h->r, NULL);
-		free(h);
-	}
-	p->w_tail = NULL;
-	p->w_count = 0;
 }
 
 /* --- answers ----------------------------------------------------------------
@@ -234,7 +166,6 @@ on_published(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 	int retry;
 	json_t *o;
 
-	write_done(p);
 	if (rc != CT_OK) {
 		out_error(p, rc, msg, ref_or_null(c->ref),
 			  rc == CT_EUNAVAIL ? 1 : 0);
@@ -269,7 +200,6 @@ on_changed(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 	struct ref_ctx *c = ctx;
 	json_t *o;
 
-	write_done(p);
 	if (rc != CT_OK) {
 		out_error(p, rc, msg, ref_or_null(c->ref), 0);
 		return;
@@ -450,7 +380,7 @@ do_publish(struct pss *p, const struct creq *r)
 	copy(c->client_id, sizeof(c->client_id), r->client_id);
 	c->t0_ms = ct_mono_ms();
 	pgq_set_write(q, r->channel);
-	write_submit(p, q, on_published, r->ref);
+	pgq_submit(q, PGQ_USER, &p->flow, p, on_published, NULL);
 }
 
 static void
@@ -468,7 +398,8 @@ do_change(struct pss *p, const struct creq *r)
 		return;
 	}
 	copy(((struct ref_ctx *)pgq_ctx(q))->ref, CREQ_REF_MAX + 1, r->ref);
-	write_submit(p, q, on_changed, r->ref);
+	pgq_set_write(q, NULL); /* after this connection's earlier writes */
+	pgq_submit(q, PGQ_USER, &p->flow, p, on_changed, NULL);
 }
 
 static void

@@ -58,7 +58,8 @@ struct pgq_req {
 	void *owner;
 	pgq_done_fn done;
 	void (*free_ctx)(void *ctx);
-	char *wchan; /* owned: the channel a write locks, else NULL */
+	char *wchan;        /* owned: the channel a write locks, else NULL */
+	unsigned write : 1; /* pgq_set_write: ordered in its flow */
 	unsigned dead : 1;
 	unsigned alone : 1; /* never grouped */
 	int rc;             /* a failure decided before sending */
@@ -150,7 +151,9 @@ void
 pgq_set_write(struct pgq_req *r, const char *channel)
 {
 	free(r->wchan);
-	r->wchan = strdup(channel); /* NULL on OOM: then an ordinary read */
+	r->write = 1;
+	/* NULL (unknown, or OOM): no channel of its own to wait for */
+	r->wchan = channel ? strdup(channel) : NULL;
 }
 
 static void
@@ -311,13 +314,27 @@ writers_max(void)
 	return q.nconns > 1 ? q.nconns - 1 : 1;
 }
 
-/* May r be sent now? Reads always; a write when a writer slot is free and
- * its channel has no write in flight. */
+/* May r be sent now? Reads always; a write when a writer slot is free,
+ * its channel has no write in flight and its flow none either. */
 static int
 ready(const struct pgq_req *r)
 {
-	return r->dead || !r->wchan ||
-	       (q.writers < writers_max() && !chan_writing(r->wchan));
+	return r->dead || !r->write ||
+	       (q.writers < writers_max() &&
+		!(r->wchan && chan_writing(r->wchan)) &&
+		!(r->flow && r->flow->writing));
+}
+
+/* r (a request or a group) goes out (on 1) or is done (on 0): its writes'
+ * flows are writing meanwhile. */
+static void
+mark_writing(struct pgq_req *r, unsigned on)
+{
+	if (r->write && r->flow)
+		r->flow->writing = on;
+	for (int i = 0; i < r->nmembers; i++)
+		if (r->members[i])
+			mark_writing(r->members[i], on);
 }
 
 /* The next request of lane l that may go, taken out of its flow; flows
@@ -594,7 +611,8 @@ finish_group(struct pgq_req *g, PGconn *conn, PGresult *res)
 			int rc;
 
 			if (strcmp(st, "55P03") == 0) {
-				again_alone(m);
+				m->alone = 1; /* sent again below */
+				g->members[i] = m;
 				continue;
 			}
 			rc = ct_db_state_error(st,
@@ -608,6 +626,14 @@ finish_group(struct pgq_req *g, PGconn *conn, PGresult *res)
 		       r1 ? "" : "out of memory");
 		PQclear(r1);
 	}
+	/* the busy ones first in their flows, each flow's in order */
+	for (int i = g->nmembers - 1; i >= 0; i--)
+		if (g->members[i] && g->members[i]->alone) {
+			struct pgq_req *m = g->members[i];
+
+			g->members[i] = NULL;
+			again_alone(m);
+		}
 	for (int i = 0; i < g->nmembers; i++) /* no row: should not be */
 		if (g->members[i]) {
 			struct pgq_req *m = g->members[i];
@@ -619,9 +645,18 @@ finish_group(struct pgq_req *g, PGconn *conn, PGresult *res)
 	req_free(g);
 }
 
+/* May x join a group of b's statement being made? */
+static int
+joins(const struct pgq_req *x, const struct pgq_req *r)
+{
+	return x && x->sql == r->sql && !x->dead && !x->alone &&
+	       (!x->wchan || !chan_writing(x->wchan));
+}
+
 /* r was just taken. When it is a batchable statement and more of the same
- * wait at the head of other flows, take them too and return one group
- * carrying them all; else r. */
+ * wait at the heads of flows (r's own included), take them too, several
+ * in a row of one flow in their order, and return one group carrying them
+ * all; else r. */
 static struct pgq_req *
 group(struct pgq_req *r)
 {
@@ -639,14 +674,23 @@ group(struct pgq_req *r)
 	if (!(m = calloc((size_t)b->max, sizeof(*m)))) /* owned by g */
 		return r;
 	m[0] = r;
+	if (r->flow)
+		while (k < b->max && joins(r->flow->head, r)) {
+			struct pgq_req *x = r->flow->head;
+
+			flow_take(r->flow, NULL, x);
+			m[k++] = x;
+		}
 	dll_foreach(d, d1, l->flows.head)
 	{
 		struct pgq_flow *f =
 			lws_container_of(d, struct pgq_flow, in_lane);
-		struct pgq_req *x = f->head;
 
-		if (k < b->max && x && x->sql == r->sql && !x->dead &&
-		    !x->alone && (!x->wchan || !chan_writing(x->wchan))) {
+		if (f == r->flow || f->writing)
+			continue;
+		while (k < b->max && joins(f->head, r)) {
+			struct pgq_req *x = f->head;
+
 			flow_take(f, NULL, x);
 			m[k++] = x;
 		}
@@ -682,7 +726,7 @@ group(struct pgq_req *r)
 	g->lane = r->lane;
 	ct_metric_add(&m_write_groups, 1);
 	return g;
-back: /* the others go back first in their flows; r goes alone */
+back: /* the others go back first in their flows (in order); r alone */
 	for (int i = k - 1; i >= 1; i--)
 		flow_push(l, m[i]->flow ? m[i]->flow : &l->anon, m[i], 1);
 	json_decref(arr);
@@ -697,10 +741,10 @@ back: /* the others go back first in their flows; r goes alone */
 static int
 is_write(const struct pgq_req *r)
 {
-	if (r->wchan)
+	if (r->write)
 		return 1;
 	for (int i = 0; i < r->nmembers; i++)
-		if (r->members[i] && r->members[i]->wchan)
+		if (r->members[i] && r->members[i]->write)
 			return 1;
 	return 0;
 }
@@ -728,6 +772,7 @@ again:
 	c->err = CT_OK;
 	c->msg[0] = c->state[0] = 0;
 	q.writers += is_write(r);
+	mark_writing(r, 1);
 	if (!PQsendQueryParams(c->conn, r->sql, r->n, NULL,
 			       (const char *const *)r->params, NULL, NULL, 0)) {
 		/* the connection is broken: RX will see it and close */
@@ -758,6 +803,7 @@ done_inflight(struct pgc *c, PGresult *keep, int rc)
 	c->probing = 0;
 	c->idle_ms = ct_mono_ms();
 	q.writers -= is_write(r);
+	mark_writing(r, 0);
 	if (r->wchan && rc != CT_OK && strcmp(c->state, "55P03") == 0)
 		snprintf(chan, sizeof(chan), "%s", r->wchan);
 	if (r->members && rc == CT_OK) {
@@ -851,6 +897,7 @@ lost(struct pgc *c)
 	wsd->query_up = up > 0;
 	if (r) {
 		q.writers -= is_write(r);
+		mark_writing(r, 0);
 		finish(r, NULL, CT_EUNAVAIL, "database connection lost");
 		send_next(); /* what waits goes to the other connections */
 	}

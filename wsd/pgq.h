@@ -30,11 +30,15 @@ enum pgq_lane { PGQ_LIVE, PGQ_USER, PGQ_BG, PGQ_LANES };
 
 /* One client's requests waiting in the USER lane, FIFO; embedded in its
  * connection. Zeroed is empty. pending counts its requests queued or in
- * flight; idle (may be NULL) is called each time one of them is done. */
+ * flight; idle (may be NULL) is called each time one of them is done.
+ * Its writes (pgq_set_write) commit in the order submitted: one of them,
+ * or one group holding several in order, is in flight at a time, and
+ * nothing behind a waiting write overtakes it. */
 struct pgq_flow {
 	lws_dll2_t in_lane;
 	struct pgq_req *head, *tail;
 	unsigned pending;
+	unsigned writing : 1; /* a write of it is in flight */
 	void (*idle)(struct pgq_flow *f);
 };
 
@@ -44,13 +48,16 @@ typedef void (*pgq_done_fn)(void *owner, void *ctx, PGresult *res, int rc,
 			    const char *msg);
 
 /* A statement whose requests may be sent in groups: when requests of
- * `single` wait together, up to `max` of them go as one `batch` statement,
+ * `single` wait together (at the heads of flows, several in a row of one
+ * flow too), up to `max` of them go as one `batch` statement,
  * whose $1 is a JSON array of objects (each request's params under keys[])
  * and which answers one row per request: (i, the single statement's ncols
  * columns named cols[], err_state, err_message). Each request still gets
  * its own callback, with a one-row result or its own error; a member
  * answered 55P03 (its channel is held elsewhere: crosstalk.api_post_batch)
- * is sent again alone. Used for publishes: one commit for many. */
+ * is sent again alone, first in its flow (so it may commit after a later
+ * write of its flow to another channel). Used for publishes: one commit
+ * for many. */
 #define PGQ_BATCH_COLS 8
 struct pgq_batch {
 	const char *single; /* static text, compared by address */
@@ -69,9 +76,11 @@ void *pgq_ctx(struct pgq_req *r);
 /* Free a request that was never submitted (its free_ctx is not known yet:
  * pass it). */
 void pgq_discard(struct pgq_req *r, void (*free_ctx)(void *ctx));
-/* A write that takes channel's row lock (copied): writes to one channel go
- * one at a time per node, no more than PGQ_WRITERS at once, and when one
- * fails on a held lock the others waiting for that channel fail with it. */
+/* A write, which takes channel's row lock (copied; NULL: a channel not
+ * known before it runs, as an edit's): writes to one channel go one at a
+ * time per node, no more than PGQ_WRITERS at once, and when one fails on a
+ * held lock the others waiting for that channel fail with it. A flow's
+ * writes commit in the order submitted (struct pgq_flow). */
 void pgq_set_write(struct pgq_req *r, const char *channel);
 /* Queue r. flow: the client's flow (USER lane), or NULL. owner: whose
  * pgq_forget() cancels it (a pss, a sub, a channel), or NULL. */

@@ -102,6 +102,7 @@ static struct {
 	double rates[MAX_RATES];
 	int nrates;
 	double duration, drain, hold, setup_timeout, timeout, max_p99_ms;
+	double warmup; /* seconds at the first rate, not reported */
 	int keep_going, pin, refine, reps, slow, ws2_port;
 	pid_t cpu_pids[MAX_PIDS], stack_pids[MAX_PIDS], rss_pids[MAX_PIDS];
 	int ncpu, nstack, nrss;
@@ -1154,6 +1155,7 @@ mark_old_requests(void)
 }
 
 static struct hist pooled;
+static int quiet; /* a warm-up step: nothing printed, nothing pooled */
 
 /* One step at rate; 1 when sustained. Its latencies are added to pooled. */
 static int
@@ -1232,6 +1234,8 @@ run_step(double rate)
 		    closes_in_run == 0 && st.delivered > 0;
 	if (opt.subs == 0)
 		sustained = st.pub_err == 0 && st.pub_ok > 0;
+	if (quiet)
+		goto settle;
 	printf("RESULT mode=%s rate=%.0f subs=%d channels=%d pubs=%d pin=%d "
 	       "planned=%" PRIu64 " sent=%" PRIu64 " backlog_max=%" PRIu64
 	       " pub_ok=%" PRIu64 " pub_err=%" PRIu64 " expected=%" PRIu64
@@ -1264,6 +1268,7 @@ run_step(double rate)
 	pooled.n += st.lat.n;
 	if (st.lat.max_us > pooled.max_us)
 		pooled.max_us = st.lat.max_us;
+settle:
 	/* let stragglers land before the next step */
 	drain_end = now_ns() + 300000000;
 	while (now_ns() < drain_end)
@@ -1290,6 +1295,19 @@ ladder(void)
 {
 	double ok = -1, bad = -1, p99s[32];
 	int nreps = 0, all_ok = 1;
+
+	/* caches, plans, JIT and connection pools warm for every system alike
+	 */
+	if (opt.warmup > 0 && opt.nrates > 0) {
+		double d = opt.duration;
+
+		quiet = 1;
+		opt.duration = opt.warmup;
+		run_step(opt.rates[0]);
+		opt.duration = d;
+		quiet = 0;
+		note("warm-up: %.0f s at %.0f/s", opt.warmup, opt.rates[0]);
+	}
 
 	for (int r = 0; r < opt.nrates; r++) {
 		if (run_step(opt.rates[r])) {
@@ -1480,6 +1498,7 @@ usage(void)
 	      "  --drain S --hold S --keep-going --max-p99-ms MS --conc N\n"
 	      "  --pin (each channel published by one connection: k order)\n"
 	      "  --refine N (steps below the first failed rate) --reps N\n"
+	      "  --warmup S (seconds at the first rate, not reported)\n"
 	      "  --slow N (N subscribers stop reading, then resume)\n"
 	      "  --ws2 PORT (every other subscriber on a second node)\n"
 	      "  --polls N --setup-timeout S --timeout S --ready-file PATH\n"
@@ -1570,6 +1589,8 @@ main(int argc, char **argv)
 			opt.keep_going = 1;
 		else if (strcmp(a, "--pin") == 0)
 			opt.pin = 1;
+		else if (ARG("--warmup"))
+			opt.warmup = atof(v);
 		else if (ARG("--refine"))
 			opt.refine = atoi(v);
 		else if (ARG("--reps"))

@@ -6,8 +6,10 @@
  *   ctbench-tickets APP COUNT USERS TTL OUT [SESSIONS_OUT]
  *
  * Registers USERS sessions (users bench-u0..), mints COUNT tickets spread
- * over them, writes one ticket per line to OUT (and the session refs to
- * SESSIONS_OUT). Connection from the usual PG* environment. */
+ * over them, writes one ticket per line to OUT, the users taking turns
+ * (line i is user i % USERS's: any run of USERS lines is USERS distinct
+ * users), and the session refs to SESSIONS_OUT. Connection from the usual
+ * PG* environment. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +33,7 @@ main(int argc, char **argv)
 	PGresult *r;
 	const char *app;
 	int count, users, ttl;
-	char **refs;
+	char **refs, (*toks)[CT_TOKEN_MAX];
 	FILE *out, *sout = NULL;
 
 	if (argc < 6) {
@@ -44,7 +46,7 @@ main(int argc, char **argv)
 	count = atoi(argv[2]);
 	users = atoi(argv[3]);
 	ttl = atoi(argv[4]);
-	if (count < 1 || count > 1000000 || users < 1 || users > count ||
+	if (count < 1 || count > 1000000 || users < 1 || users > 100000 ||
 	    ttl < 1)
 		fail(NULL, "bad arguments");
 	if (!(out = fopen(argv[5], "w")))
@@ -57,6 +59,9 @@ main(int argc, char **argv)
 	r = PQexec(db, "BEGIN");
 	PQclear(r);
 	refs = calloc((size_t)users, sizeof(*refs));
+	toks = calloc((size_t)count, sizeof(*toks)); /* freed at exit */
+	if (!refs || !toks)
+		fail(NULL, "out of memory");
 	for (int u = 0; u < users; u++) {
 		char uid[32], name[48];
 		const char *p[3] = { app, uid, name };
@@ -107,7 +112,9 @@ main(int argc, char **argv)
 						       "%s%s", i ? "," : "",
 						       box);
 				free(box);
-				fprintf(out, "%s\n", tok);
+				memcpy(toks[(size_t)(done + i) * (size_t)users +
+					    (size_t)u],
+				       tok, sizeof(tok));
 			}
 			harr[hl++] = '}';
 			harr[hl] = 0;
@@ -129,6 +136,8 @@ main(int argc, char **argv)
 		fail(db, "commit");
 	PQclear(r);
 	PQfinish(db);
+	for (int i = 0; i < count; i++)
+		fprintf(out, "%s\n", toks[i]);
 	if (fclose(out) != 0 || (sout && fclose(sout) != 0))
 		fail(NULL, "write");
 	return 0;

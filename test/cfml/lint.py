@@ -144,38 +144,63 @@ def functions(cfc):
 
 def structure():
     cfc = read("models/Crosstalk.cfc")
-    https = re.findall(r"<cfhttp\b[^>]*>", cfc, re.S)
-    T.ok(len(https) >= 1, "Crosstalk.cfc uses the <cfhttp> tag")
+    wire = read("models/Wire.cfc")
+    T.ok(not re.search(r"<cfhttp\b", cfc), "Crosstalk.cfc calls the API only through Wire.cfc")
+    T.ok('createObject("component", "Wire")' in cfc,
+         "Crosstalk.cfc finds Wire.cfc beside itself, whatever the package's mapping is called")
+    https = re.findall(r"<cfhttp\b[^>]*>", wire, re.S)
+    T.ok(len(https) >= 1, "Wire.cfc uses the <cfhttp> tag")
     for tag in https:
         T.ok('getAsBinary="never"' in tag, "cfhttp getAsBinary=\"never\"", tag)
         T.ok('throwOnError="no"' in tag, "cfhttp throwOnError=\"no\" (errors are typed here)", tag)
         T.ok(re.search(r'timeout="#\w+#"', tag), "cfhttp timeout from the settings", tag)
         T.ok('redirect="no"' in tag, "cfhttp redirect=\"no\"", tag)
-    T.ok(re.search(r'listFirst\(\s*statusLine\s*,\s*" "\s*\)', cfc) and
-         "statusLine = arguments.res.statusCode" in cfc,
+    T.ok(re.search(r'listFirst\(\s*statusLine\s*,\s*" "\s*\)', wire) and
+         "statusLine = arguments.res.statusCode" in wire,
          "status from listFirst(cfhttp.statusCode, \" \")")
-    T.ok(not re.search(r"<cfscript", cfc, re.I), "Crosstalk.cfc is tag-based (CF10)")
-    code = re.sub(r"<!---.*?--->", "", cfc, flags=re.S)
-    newer = [p for p in (r"\?:", r"=>", r"\bfunction\s*\(", r"\)\.\w+\(",
-                         r"\b(?:fields|merged|attrs|arguments\.\w+)\.(?:len|append|each|map|keyExists|find)\(")
-             if re.search(p, code)]
-    T.ok(not newer, "Crosstalk.cfc: no syntax newer than ColdFusion 10", newer)
-    m = re.search(r'ERROR_CODES = "([^"]+)"', cfc)
+    for name, text in (("Crosstalk.cfc", cfc), ("Wire.cfc", wire)):
+        T.ok(not re.search(r"<cfscript", text, re.I), name + " is tag-based (CF10)")
+        code = re.sub(r"<!---.*?--->", "", text, flags=re.S)
+        newer = [p for p in (r"\?:", r"=>", r"\bfunction\s*\(", r"\)\.\w+\(",
+                             r"\b(?:fields|merged|attrs|s|arguments\.\w+)\.(?:len|append|each|map|keyExists|find)\(")
+                 if re.search(p, code)]
+        T.ok(not newer, name + ": no syntax newer than ColdFusion 10", newer)
+    m = re.search(r'ERROR_CODES = "([^"]+)"', wire)
     T.ok(m and m.group(1).split(",") == CODES, "one exception type per API error code",
          m and m.group(1))
-    m = re.search(r'var statuses = "([^"]+)"', cfc)
+    m = re.search(r'var statuses = "([^"]+)"', wire)
     T.ok(m and [int(x) for x in m.group(1).split(",")] == STATUSES,
          "error codes line up with their statuses", m and m.group(1))
-    T.ok('type="crosstalk.#code#"' in cfc, "errors thrown as crosstalk.<code>")
+    T.ok('type="crosstalk.#code#"' in wire, "errors thrown as crosstalk.<code>")
     fns = functions(cfc)
+    wfns = functions(wire)
     for name in ("registerSession", "endSession", "mintTicket", "publish", "poll",
                  "getSubscribers", "embed"):
         T.ok(name in fns and 'access="public"' in fns[name], "public method " + name)
-    T.ok("crosstalk-embed.js" in fns.get("embed", "") and "mintTicket(" in fns.get("embed", ""),
-         "embed() loads crosstalk-embed.js with a fresh ticket")
-    T.ok("encodeForHTMLAttribute" in fns.get("scriptTags", "") and
-         "encodeForJavaScript" in fns.get("mountOptions", ""),
-         "embed() escapes what it writes into HTML and JavaScript")
+    emb = fns.get("embed", "")
+    T.ok("crosstalk-embed.js" in emb, "embed() loads crosstalk-embed.js")
+    T.ok("send(" not in emb and "mintTicket(" not in emb and "mintQuietly(" in emb,
+         "embed() reaches the hub only through mintQuietly()")
+    T.ok(re.search(r'<cfset s\["embedMint"\] = false>', fns.get("defaultSettings", "")),
+         "embed() mints nothing by default (embedMint false): the browser fetches the ticket")
+    quiet = fns.get("mintQuietly", "")
+    T.ok(re.search(r'send\("POST", "tickets", structNew\(\), arguments\.session, '
+                   r'variables\.settings\.embedMintTimeout\)', quiet),
+         "a server-side mint in embed() waits embedMintTimeout, not the request timeout")
+    T.ok('<cfcatch type="crosstalk">' in quiet and not re.search(r"<cfrethrow|<cfthrow", quiet),
+         "a server-side mint in embed() never throws into the page")
+    T.ok(re.search(r'Chat is unavailable right now\.', emb) and not re.search(r"<cfthrow", emb),
+         "embed() answers a line in the chat's place rather than throwing")
+    tag = fns.get("scriptTag", "")
+    T.ok("<script async src=" in tag, "embed()'s script loads async: a hanging hub never blocks the page")
+    T.ok("encodeForHTMLAttribute" in tag and "<script>" not in tag,
+         "embed() escapes what it writes, and writes no inline script")
+    ans = wfns.get("answer", "")
+    T.ok(re.search(r'listFind\("502,503,504", status\)>\s*<!---[^>]*--->\s*<cfthrow type="crosstalk\.unavailable"', ans),
+         "a proxy's non-JSON 502/503/504 is crosstalk.unavailable, not crosstalk.protocol")
+    T.ok(re.search(r'<cfset s\["touchTimeout"\] = 2>', fns.get("defaultSettings", "")) and
+         "variables.settings.touchTimeout" in fns.get("touchSession", ""),
+         "touchSession() waits touchTimeout: it runs on ordinary page views")
 
     box = json.loads(read("box.json"))
     T.ok(box.get("type") == "modules" and box.get("slug") == "crosstalk",
@@ -269,29 +294,29 @@ def embed():
     test/cfml/embed.mjs runs in a browser) matches the code, and
     web/crosstalk-embed.js reads every attribute and option it writes."""
     fns = functions(read("models/Crosstalk.cfc"))
-    m = re.search(r'<cfloop list="(data-[\w,-]+)" index="key">', fns.get("scriptTags", ""))
-    if not T.ok(m, "scriptTags() writes a known list of data-* attributes"):
+    m = re.search(r'<cfloop list="(data-[\w,-]+)" index="key">', fns.get("scriptTag", ""))
+    if not T.ok(m, "scriptTag() writes a known list of data-* attributes"):
         return
     written = m.group(1).split(",")
-    golden = read("recordings/embed.html")
-    used = re.findall(r'\s(data-[\w-]+)="', golden)
-    T.ok(used and [a for a in written if a in used] == used,
-         "recordings/embed.html: attributes in the order embed() writes them", used)
-    T.ok(golden.startswith('<div id="chat" class="crosstalk-chat"></div>\n<script src="'),
-         "recordings/embed.html: the container div, then one script element")
-    T.ok(golden.count("<script") == 1 and "crosstalkEmbed.mount" not in golden,
-         "recordings/embed.html: no inline script in the usual layout")
+    for rec in ("embed.html", "embed-minted.html"):
+        golden = read("recordings/" + rec)
+        used = re.findall(r'\s(data-[\w-]+)="', golden)
+        T.ok(used and [a for a in written if a in used] == used,
+             "recordings/%s: attributes in the order embed() writes them" % rec, used)
+        T.ok(golden.startswith('<div id="chat" class="crosstalk-chat"></div>\n<script async src="'),
+             "recordings/%s: the container div, then one async script element" % rec)
+        T.ok(golden.count("<script") == 1 and "crosstalkEmbed.mount" not in golden,
+             "recordings/%s: no inline script" % rec)
+        T.ok(("data-ticket=" in golden) == (rec == "embed-minted.html"),
+             "recordings/%s: a ticket in the page only when minted on the server" % rec)
     js_path = os.path.join(SRC, "web", "crosstalk-embed.js")
     if not T.ok(os.path.exists(js_path), "web/crosstalk-embed.js exists"):
         return
     js = open(js_path, encoding="utf-8").read()
     for a in written:
         T.ok(re.search(r"\bd\.%s\b" % camel(a), js), "crosstalk-embed.js reads " + a)
-    m = re.search(r'var names = "([^"]+)"', fns.get("mountOptions", ""))
-    opts = [x.split("=")[1] for x in m.group(1).split(",")] + ["widgetUrl"] if m else []
-    T.ok(opts, "mountOptions() names its options")
-    for o in opts:
-        T.ok(re.search(r"\bopts\.%s\b" % o, js), "crosstalkEmbed.mount() takes " + o)
+    for a in written:
+        T.ok(re.search(r"\bopts\.%s\b" % camel(a), js), "crosstalkEmbed.mount() takes " + camel(a))
     T.ok(re.search(r"global\.crosstalkEmbed\s*=", js), "crosstalk-embed.js defines crosstalkEmbed")
 
 

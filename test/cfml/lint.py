@@ -202,18 +202,36 @@ def structure():
          "variables.settings.touchTimeout" in fns.get("touchSession", ""),
          "touchSession() waits touchTimeout: it runs on ordinary page views")
 
-    box = json.loads(read("box.json"))
-    T.ok(box.get("type") == "modules" and box.get("slug") == "crosstalk",
-         "box.json: a ColdBox module named crosstalk")
+    packaging()
     mc = read("ModuleConfig.cfc")
     for rel in re.findall(r'"(helpers/[\w.]+)"', mc):
         T.ok(os.path.exists(os.path.join(PKG, rel)), "ModuleConfig helper exists: " + rel)
     for rel in re.findall(r'#moduleMapping#\.([\w.]+)"', mc):
         T.ok(os.path.exists(os.path.join(PKG, rel.replace(".", "/") + ".cfc")),
              "ModuleConfig maps an existing CFC: " + rel)
-    for h in re.findall(r'"handler"\s*:\s*"(\w+)"', mc):
+    T.ok(not re.search(r"variables\.routes\b", mc), "routes live in config/Router.cfc, not ModuleConfig")
+    router = read("config/Router.cfc")
+    handlers = re.findall(r'toHandler\(\s*"(\w+)"\s*\)', router)
+    T.ok(handlers, "config/Router.cfc routes to a handler")
+    for h in handlers:
         T.ok(os.path.exists(os.path.join(PKG, "handlers", h + ".cfc")),
-             "ModuleConfig routes to an existing handler: " + h)
+             "config/Router.cfc routes to an existing handler: " + h)
+    T.ok(re.search(r'route\(\s*"/ticket"\s*\)\.withAction\(\s*\{\s*"POST"\s*:\s*"create"\s*\}\s*\)', router),
+         "the ticket route answers POST only")
+    ticket = read("handlers/Ticket.cfc")
+    T.ok(re.search(r"@skipCsrf\s*\*/\s*void function create\(", ticket),
+         "the ticket action is exempt from cbcsrf's auto-verifier (its guard is X-Requested-With)")
+    T.ok("X-Requested-With" in ticket and "statusCode = 503" in ticket and "Retry-After" in ticket,
+         "the ticket route wants X-Requested-With and answers 503 with Retry-After when the hub fails")
+    T.ok("getEmail" not in mc, "no e-mail address among the display name methods")
+    T.ok(re.search(r"this\.cfmapping\s*=\s*mappingName\(\)", mc) and "CROSSTALK_CFMAPPING" in mc,
+         "the /crosstalk mapping can be renamed (CROSSTALK_CFMAPPING)")
+    code = "\n".join(read(f) for f in ("models/Crosstalk.cfc", "models/Wire.cfc",
+                                       "models/ChatSessionStore.cfc", "handlers/Ticket.cfc",
+                                       "interceptors/ChatSession.cfc", "helpers/ChatHelpers.cfm"))
+    code = re.sub(r"<!---.*?--->|/\*.*?\*/", "", code, flags=re.S)  # usage examples may
+    T.ok(not re.search(r'["\']crosstalk\.(?:models|handlers|interceptors)\.', code),
+         "nothing in the package names itself through the crosstalk mapping")
     T.ok('"postLogin"' in mc and '"preLogout"' in mc, "cbauth interception points declared")
     icpt = read("interceptors/ChatSession.cfc")
     T.ok(re.search(r"function\s+postLogin\s*\(", icpt) and
@@ -225,6 +243,37 @@ def structure():
     T.ok(not [n for n in names if n.lower().startswith("ws")],
          "no helper named like the built-in ws* functions", names)
     T.ok(all(n.startswith("chat") for n in names), "every helper starts with chat", names)
+
+
+def packaging():
+    """box.json as ForgeBox wants it, with installs that carry only the package."""
+    box = json.loads(read("box.json"))
+    T.ok(box.get("type") == "modules" and box.get("slug") == "crosstalk",
+         "box.json: a ColdBox module named crosstalk")
+    for k in ("name", "version", "author", "shortDescription", "location", "homepage",
+              "repository", "license", "engines", "ignore"):
+        T.ok(box.get(k), "box.json: " + k)
+    T.ok(re.match(r"^\d+\.\d+\.\d+$", box.get("version", "")), "box.json: a semver version")
+    mc = read("ModuleConfig.cfc")
+    T.ok('this.version         = "%s"' % box.get("version") in mc or
+         re.search(r'this\.version\s*=\s*"%s"' % re.escape(box.get("version", "")), mc),
+         "box.json and ModuleConfig.cfc give the same version")
+    T.ok(box.get("location") == "ForgeboxStorage",
+         "box.json: published from this folder (box publish), not a whole-repository archive")
+    repo = box.get("repository") or {}
+    T.ok(repo.get("type") == "git" and str(repo.get("URL", "")).startswith("https://"),
+         "box.json: repository {type: git, URL}")
+    ign = box.get("ignore") or []
+    T.ok(any(re.match(r"^/?recordings/?", p) for p in ign), "box.json: recordings/ stay out of installs", ign)
+    T.ok(any(re.match(r"^/?tests?/?$", p.rstrip("*")) for p in ign), "box.json: tests stay out of installs", ign)
+    T.ok("**/.*" in ign, "box.json: dotfiles (.cflintrc) stay out of installs", ign)
+    for p in ign:
+        T.ok(not re.search(r"models|handlers|helpers|interceptors|config|ModuleConfig", p),
+             "box.json: the ignore list keeps the code in: " + p)
+    eng = {e.get("type"): e.get("version") for e in box.get("engines") or []}
+    # ColdBox 6+ (the module, closures, ?:) needs Adobe ColdFusion 2018+ or Lucee 5+
+    T.ok(eng.get("adobe") == ">=2018" and eng.get("lucee") == ">=5",
+         "box.json: engines as the ColdBox module needs them (Adobe 2018+, Lucee 5+)", eng)
 
 
 def recordings():

@@ -102,7 +102,7 @@ for p in crosstalk-fcgi crosstalk-wsd crosstalkctl; do
 done
 ok "SQL under /usr/share/crosstalk/sql" 'ls /usr/share/crosstalk/sql/*_roles.sql >/dev/null'
 ok "web files under /usr/share/crosstalk/web" '[ -n "$(ls /usr/share/crosstalk/web)" ]'
-ok "nginx and Apache examples" '[ -f /usr/share/doc/crosstalk/examples/nginx-crosstalk-tls.conf ] && [ -f /usr/share/doc/crosstalk/examples/apache-crosstalk.conf ]'
+ok "nginx, Apache and IIS examples" '[ -f /usr/share/doc/crosstalk/examples/nginx-crosstalk-tls.conf ] && [ -f /usr/share/doc/crosstalk/examples/apache-crosstalk.conf ] && [ -f /usr/share/doc/crosstalk/examples/iis/web.config ]'
 for u in crosstalk-fcgi crosstalk-wsd; do
 	f=/lib/systemd/system/$u.service
 	ok "$u.service: hardened" 'grep -qx "ProtectSystem=strict" "$f" && grep -qx "NoNewPrivileges=yes" "$f" && grep -qx "User=crosstalk" "$f"'

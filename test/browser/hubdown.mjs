@@ -3,6 +3,7 @@
 //     widget, as Crosstalk.cfc's embed() writes it (recordings/embed.html),
 //     is shown within 1 s; the same page with a plain blocking <script> is
 //     still not shown after 3 s (the measure can fail);
+//     a page moved from <cfwebsocket> (deferred crosstalk.js) is painted too;
 //  2. crosstalk-fcgi is down: the page is shown within 1 s, the app's ticket
 //     URL answers 503, the widget says "Chat is unavailable right now.
 //     Retrying in N s" and signs in by itself once the API is back;
@@ -63,6 +64,9 @@ await run('browser_hubdown', 200, async (T, logs) => {
 	const ticketAnswers = [];
 	const pages = {
 		'/hanging': page('hanging hub', embedHtml(`${hole.url}/crosstalk-embed.js`, channel)),
+		'/hanging-cfws': page('hanging hub, <cfwebsocket> page',
+			`<p id="state">connecting</p><script defer src="${hole.url}/crosstalk.js" data-name="mysocket" ` +
+			'data-subscribe-to="general" data-ticket-url="/chat/ticket"></script>'),
 		'/hanging-sync': page('hanging hub, blocking script',
 			`<div id="chat"></div><script src="${hole.url}/crosstalk-embed.js" data-target="#chat"></script>`),
 		'/': page('app1', embedHtml(wsdJs, channel)),
@@ -119,6 +123,17 @@ await run('browser_hubdown', 200, async (T, logs) => {
 		T.ok(await ph.isVisible('text=Order 10248 is ready to ship.'), 'hub hanging: the page\'s own content shows');
 		console.log(`hub hanging: DOMContentLoaded ${Math.round(m.dcl)} ms, first paint ${Math.round(m.fcp)} ms, ` +
 			`goto returned after ${waited} ms`);
+		// a page moved from <cfwebsocket> as docs/MIGRATING.md says (a deferred crosstalk.js)
+		const pc = await ctx.newPage();
+		await pc.goto(`${o1}/hanging-cfws`, { waitUntil: 'commit', timeout: 10000 });
+		await sleep(1000);
+		const mc = await pc.evaluate(() => {
+			const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+			return { state: document.readyState, fcp: fcp ? fcp.startTime : -1 };
+		});
+		T.ok(mc.fcp >= 0 && mc.fcp < 1000 && mc.state !== 'loading',
+			'hub hanging: a page on a deferred crosstalk.js is parsed and painted within 1 s', JSON.stringify(mc));
+		await pc.close();
 		const ps = await ctx.newPage();
 		await ps.goto(`${o1}/hanging-sync`, { waitUntil: 'commit', timeout: 10000 });
 		await sleep(3000);

@@ -255,9 +255,17 @@ def run_daemons(env, ws_port, api_port, label, trace=None):
 
 def daemon_pid(p):
     """The daemon's pid: the launcher execs it; under strace it is strace's child."""
-    kids = subprocess.run(["ps", "-o", "pid=", "--ppid", str(p.pid)], capture_output=True, text=True).stdout.split()
     comm = open("/proc/%d/comm" % p.pid).read().strip() if alive(p) else ""
-    return int(kids[0]) if comm == "strace" and kids else p.pid
+    if comm != "strace":
+        return p.pid
+    for d in os.listdir("/proc"):
+        try:
+            stat = open("/proc/%s/stat" % d).read()
+        except (OSError, ValueError):
+            continue
+        if d.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == p.pid:
+            return int(d)
+    return p.pid
 
 
 def syscalls_in(trace):

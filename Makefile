@@ -70,8 +70,11 @@ fuzz: build-fuzz
 # Debian's build flags (all hardening on), no -Werror: a release build
 # must not fail on a new compiler's warnings.
 deb: export DEB_BUILD_MAINT_OPTIONS = hardening=+all
+# only what a package build needs (compiler, -dev packages, dpkg-dev):
+# no database or web server lands on the build machine; root only to
+# install what is missing
 deb:
-	@scripts/deps.sh core deb
+	@scripts/deps.sh deb
 	@cmake -S . -B $(DEB_BUILD) -DCMAKE_BUILD_TYPE=None -DCMAKE_INSTALL_PREFIX=/usr \
 		-DCMAKE_C_FLAGS="$$(dpkg-buildflags --get CFLAGS) $$(dpkg-buildflags --get CPPFLAGS)" \
 		-DCMAKE_EXE_LINKER_FLAGS="$$(dpkg-buildflags --get LDFLAGS)" $(CMAKE_FLAGS) >/dev/null

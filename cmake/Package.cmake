@@ -4,7 +4,7 @@
 #   /etc/crosstalk/crosstalk.conf            (conffile, 0640 root:crosstalk)
 #   /lib/systemd/system/crosstalk-{fcgi,wsd}.service
 #   /usr/share/crosstalk/{sql,web}/
-#   /usr/share/doc/crosstalk/{DEPLOY.md,examples/,copyright,changelog.gz}
+#   /usr/share/doc/crosstalk/{DEPLOY.md,examples/{,iis/},copyright,changelog.gz}
 #   /usr/share/man/man1/*.1.gz
 include(GNUInstallDirs)
 set(CT_PKG_DIR ${CMAKE_BINARY_DIR}/pkg)
@@ -50,6 +50,9 @@ install(FILES ${CMAKE_SOURCE_DIR}/conf/nginx-crosstalk.conf
   ${CMAKE_SOURCE_DIR}/conf/apache-crosstalk.conf
   ${CMAKE_SOURCE_DIR}/conf/crosstalk.conf
   DESTINATION ${ct_doc}/examples)
+install(FILES ${CMAKE_SOURCE_DIR}/conf/iis/web.config
+  ${CMAKE_SOURCE_DIR}/conf/iis/crosstalk-unavailable.json
+  DESTINATION ${ct_doc}/examples/iis)
 install(FILES ${CMAKE_SOURCE_DIR}/cmake/deb/copyright DESTINATION ${ct_doc})
 if(EXISTS ${CMAKE_SOURCE_DIR}/docs/DEPLOY.md)
   install(FILES ${CMAKE_SOURCE_DIR}/docs/DEPLOY.md DESTINATION ${ct_doc})

@@ -1,5 +1,6 @@
-/* h_sessions.c - POST sessions (register a login), POST sessions/end,
- * POST tickets (a single-use browser credential for a login). */
+/* h_sessions.c - POST sessions (register a login), POST sessions/touch
+ * (slide a live login), POST sessions/end, POST tickets (a single-use
+ * browser credential for a login; minting one slides the login too). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,14 +50,63 @@ h_sessions(struct req *r)
 	PQclear(res);
 }
 
+/* The ref from X-Crosstalk-Session, else the "session" field (required).
+ * 1, or -1 when the 422 was replied. */
+static int
+session_ref(struct req *r, const char **ref)
+{
+	*ref = req_param(r, "HTTP_X_CROSSTALK_SESSION");
+	if (*ref && **ref)
+		return 1;
+	return req_str(r, "session", "session", 1, ref) < 0 ? -1 : 1;
+}
+
+void
+h_sessions_touch(struct req *r)
+{
+	const char *ref, *params[3] = { r->app, NULL, NULL };
+	long ttl = 0;
+	char ttls[24];
+	PGresult *res;
+	json_t *body;
+
+	if (session_ref(r, &ref) < 0 ||
+	    req_long(r, "ttl", "ttl", 60, 31 * 86400, &ttl) < 0)
+		return;
+	params[1] = ref;
+	if (ttl > 0) {
+		snprintf(ttls, sizeof(ttls), "%ld", ttl);
+		params[2] = ttls;
+	}
+	/* NULL expiry: a ref only the deployer's resolver knows (the app's
+	 * own session table keeps its expiry) */
+	res = req_sql(
+		r,
+		"SELECT crosstalk.iso(t.expires), crosstalk.ms(t.expires), "
+		"t.ttl FROM crosstalk.touch_session($1, $2, $3::int) t",
+		3, params, 0);
+	if (!res)
+		return;
+	if (PQgetisnull(res, 0, 0)) {
+		body = json_pack("{s:s, s:b}", "session", ref, "slid", 0);
+	} else {
+		body = json_pack(
+			"{s:s, s:b, s:s, s:I, s:i}", "session", ref, "slid", 1,
+			"expires_at", PQgetvalue(res, 0, 0), "expires_at_ms",
+			(json_int_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10),
+			"ttl", atoi(PQgetvalue(res, 0, 2)));
+	}
+	req_reply(r, 200, body);
+	PQclear(res);
+}
+
 void
 h_sessions_end(struct req *r)
 {
-	const char *ref = req_param(r, "HTTP_X_CROSSTALK_SESSION");
-	const char *params[2];
+	const char *ref, *params[2];
 	PGresult *res;
 
-	if ((!ref || !*ref) && req_str(r, "session", "session", 1, &ref) < 0)
+	if (session_ref(r, &ref) < 0)
 		return;
 	params[0] = r->app;
 	params[1] = ref;

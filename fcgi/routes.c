@@ -23,6 +23,7 @@ static const struct route {
 } routes[] = {
 	{ "health",          M_GET | M_POST, A_NONE,     h_health },
 	{ "sessions",        M_POST,         A_APP,      h_sessions },
+	{ "sessions/touch",  M_POST,         A_APP,      h_sessions_touch },
 	{ "sessions/end",    M_POST,         A_APP,      h_sessions_end },
 	{ "tickets",         M_POST,         A_USER,     h_tickets },
 	{ "messages",        M_POST,         A_USER,     h_messages },

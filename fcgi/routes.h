@@ -14,6 +14,7 @@ const char *route_name(int i);
 /* Handlers (h_*.c). Each replies exactly once. */
 void h_health(struct req *r);
 void h_sessions(struct req *r);
+void h_sessions_touch(struct req *r);
 void h_sessions_end(struct req *r);
 void h_tickets(struct req *r);
 void h_messages(struct req *r);

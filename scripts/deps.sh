@@ -1,25 +1,34 @@
 #!/bin/sh
-# deps.sh [core|browser|bench|fuzz|deb]... - install the Debian (and npm) packages
-# crosstalk needs, only when missing. apt-get update runs only if something is.
+# deps.sh [build|core|browser|bench|fuzz|deb|debcheck]... - install the Debian
+# (and npm) packages crosstalk needs, only when missing. apt-get update runs
+# only if something is; installing needs root, nothing else here does.
+#   build     what compiling the three programs needs, nothing more
+#   deb       build + dpkg-dev: `make deb` (no server, no test tool)
+#   core      build + what the tests run: PostgreSQL, nginx, Apache, cmocka...
+#   debcheck  what the package test (ops_deb) adds: lintian, openssl
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-core="cmake make gcc pkg-config libfcgi-dev spawn-fcgi libwebsockets-dev libev-dev
-libjansson-dev libpq-dev libinih-dev libcmocka-dev postgresql nginx apache2 curl
-python3-websockets clang-format"
+build="cmake make gcc pkg-config libfcgi-dev libwebsockets-dev libev-dev
+libjansson-dev libpq-dev libinih-dev libssl-dev"
+core="$build spawn-fcgi libcmocka-dev postgresql nginx apache2 curl
+python3-websockets clang-format strace"
 browser="chromium nodejs npm openjdk-17-jre-headless"
 bench="libnginx-mod-nchan wrk nodejs npm postgresql-contrib"
 fuzz="clang libclang-rt-14-dev"
-deb="dpkg-dev fakeroot lintian openssl"
+deb="dpkg-dev"
+debcheck="lintian openssl"
 
 want=""
 for set in "${@:-core}"; do
 	case $set in
+	build) want="$want $build" ;;
 	core) want="$want $core" ;;
 	browser) want="$want $core $browser" ;;
 	bench) want="$want $core $bench" ;;
 	fuzz) want="$want $core $fuzz" ;;
-	deb) want="$want $core $deb" ;;
+	deb) want="$want $build $deb" ;;
+	debcheck) want="$want $debcheck" ;;
 	*) echo "deps.sh: unknown set '$set'" >&2; exit 2 ;;
 	esac
 done

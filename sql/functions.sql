@@ -916,10 +916,36 @@ BEGIN
     END IF;
     -- two v4 UUIDs from the server's strong random source: 244 random bits
     ref := 'cs_' || replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
-    INSERT INTO crosstalk.sessions (ref_hash, app, user_id, display_name, expires_at)
+    INSERT INTO crosstalk.sessions (ref_hash, app, user_id, display_name, expires_at, ttl_seconds)
     VALUES (encode(sha256(convert_to(ref, 'UTF8')), 'hex'), $1, $2, $3,
-            now() + make_interval(secs => ttl_seconds));
+            now() + make_interval(secs => $4), $4);
     RETURN ref;
+END $$;
+
+-- Slides a live login, as a web framework slides its own sessions on
+-- activity: its expiry moves to now() + its ttl (p_ttl, when given, becomes
+-- the login's ttl), never earlier than it was. Logged in means what the
+-- resolver says (CT401 otherwise). Returns the new expiry and ttl, or NULLs
+-- for a ref that only a deployer's resolver knows: the app's own session
+-- table keeps that expiry, and the app slides it there.
+CREATE OR REPLACE FUNCTION crosstalk.touch_session(
+    app text, ref text, p_ttl int DEFAULT NULL, OUT expires timestamptz, OUT ttl int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    h text := encode(sha256(convert_to(coalesce($2, ''), 'UTF8')), 'hex');
+BEGIN
+    IF p_ttl IS NOT NULL AND p_ttl NOT BETWEEN 60 AND 31 * 86400 THEN
+        PERFORM crosstalk.fail(422, 'ttl must be 60..2678400 seconds');
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM crosstalk.resolve_session($1, $2)) THEN
+        PERFORM crosstalk.fail(401, 'session is not logged in');
+    END IF;
+    UPDATE crosstalk.sessions s
+    SET ttl_seconds = coalesce(p_ttl, s.ttl_seconds),
+        expires_at = greatest(s.expires_at,
+                              now() + make_interval(secs => coalesce(p_ttl, s.ttl_seconds)))
+    WHERE s.ref_hash = h AND s.app = $1 AND s.ended_at IS NULL AND s.expires_at > now()
+    RETURNING s.expires_at, s.ttl_seconds INTO expires, ttl;
 END $$;
 
 -- Ends a login: its unredeemed tickets go, and every daemon node closes its
@@ -940,19 +966,28 @@ BEGIN
 END $$;
 
 -- Tickets: the HTTP API generates the random value and the sealed ref.
+-- A ticket is asked for by a page in use, so it also slides a live login of
+-- crosstalk's own table (as touch_session does), when that gains more than
+-- a minute: a page view per second does not rewrite the row each time.
 CREATE OR REPLACE FUNCTION crosstalk.mint_ticket(
     p_hash text, p_app text, p_ref text, p_ref_box text, p_ttl int,
     OUT user_id text, OUT display_name text)
 LANGUAGE plpgsql AS $$
+DECLARE
+    h text := encode(sha256(convert_to(p_ref, 'UTF8')), 'hex');
 BEGIN
     SELECT r.user_id, r.display_name INTO user_id, display_name
     FROM crosstalk.resolve_session(p_app, p_ref) r LIMIT 1;
     IF NOT FOUND THEN
         PERFORM crosstalk.fail(401, 'session is not logged in');
     END IF;
+    UPDATE crosstalk.sessions s
+    SET expires_at = now() + make_interval(secs => s.ttl_seconds)
+    WHERE s.ref_hash = h AND s.app = p_app AND s.ended_at IS NULL
+      AND s.expires_at > now()
+      AND s.expires_at < now() + make_interval(secs => s.ttl_seconds - 60);
     INSERT INTO crosstalk.tickets (hash, app, user_id, display_name, ref_hash, ref_box, expires_at)
-    VALUES (p_hash, p_app, user_id, display_name,
-            encode(sha256(convert_to(p_ref, 'UTF8')), 'hex'), p_ref_box,
+    VALUES (p_hash, p_app, user_id, display_name, h, p_ref_box,
             now() + make_interval(secs => p_ttl));
 END $$;
 

@@ -18,6 +18,7 @@
 	var PROTOCOL = 'crosstalk.v1';
 	var REQUEST_TIMEOUT_MS = 15000;
 	var PING_MS = 25000;
+	var JSON_ID = 'cfj-'; /* client_id prefix: the text is an object's JSON */
 	var SILENT_MS = 65000;
 
 	function noop() {}
@@ -620,14 +621,40 @@
 
 	/* ---- the <cfwebsocket> object ----------------------------------- */
 
-	/* opts: url, ticket, ticketUrl (POST, same-origin, answers JSON with a
-	 * "ticket"), getTicket, onMessage, onOpen, onClose, onError,
-	 * subscribeTo (array or comma list), autoOpen (default true) */
+	/* What ColdFusion's <cfwebsocket> JavaScript object does, on crosstalk:
+	 * the same methods, and the answers where ColdFusion puts them (every
+	 * response, and an error when the page has no onError, goes to
+	 * onMessage as {type:"response", reqType, code, msg}; code 0 is success,
+	 * -1 an error). Methods also return Promises for new code, but a page
+	 * written for callbacks may ignore them: none of them ever ends as an
+	 * unhandled rejection.
+	 *
+	 * Sub-channels: a subscriber of "stocks" also receives what is published
+	 * to "stocks.nasdaq" (and "stocks.nasdaq.aapl"), as in ColdFusion. Each
+	 * sub-channel is a channel of its own in crosstalk - stored, with its own
+	 * gapless seqs, resumed from its own last seq after a reconnect - and
+	 * this object subscribes to the ones the user may read (found with the
+	 * channel list when subscribing and at every reconnect) on the parent's
+	 * behalf, delivering them with their own channelname. See docs/MIGRATING.md.
+	 *
+	 * Direct messages are opt-in (directMessages: true): a page written for
+	 * <cfwebsocket> has never seen them, and a handler that ignores
+	 * channelname would show them to whoever looks at the page.
+	 *
+	 * opts: url, ticket, ticketUrl (POST, same-origin, answers JSON with a
+	 * "ticket"), getTicket, invokeUrl (POST, same-origin: runs invoke()),
+	 * onMessage, onOpen, onClose, onError, onDirectMessage, subscribeTo
+	 * (array or comma list), directMessages (default false), autoOpen
+	 * (default true) */
 	function CfWebSocket(opts) {
 		var self = this;
 		opts = opts || {};
 		this.opts = opts;
 		this.handlers = {}; /* channel -> per-channel message handler */
+		this.asked = {}; /* channels the page subscribed to itself */
+		this.implied = {}; /* sub-channel -> the parent it is subscribed for */
+		this.dmTimer = null;
+		this.direct = opts.directMessages === true || opts.directMessages === 'true';
 		var getTicket = opts.getTicket;
 		if (!getTicket && opts.ticketUrl) {
 			getTicket = function () {
@@ -642,52 +669,31 @@
 			maxBackoffMs: opts.maxBackoffMs
 		});
 		var c = this.conn;
-		var wasOpen = false;
+		this.wasOpen = false;
 		c.on('welcome', function (user) {
 			self.user = user;
-			wasOpen = true;
+			self.wasOpen = true;
 			self.call('onOpen', { type: 'response', reqType: 'welcome', code: 0,
 					      msg: 'ok', user: user });
-			if (opts.directMessages !== false)
+			self.findChildren();
+			if (self.direct)
 				self.refreshDirect(true);
 		});
 		c.on('close', function (d) {
-			if (wasOpen) {
-				wasOpen = false;
-				self.call('onClose', { type: 'response', reqType: 'close',
-						       code: d.code, msg: d.reason || 'closed' });
-			}
+			self.closed(d.code, d.reason || 'closed');
 		});
 		c.on('error', function (err) {
-			self.call('onError', { type: 'response', reqType: 'error', code: err.code,
-					       msg: err.message, error: err });
+			/* an error answering a request (it carries the request's
+			 * ref) is reported where that request was made */
+			if (err && err.ref)
+				return;
+			self.fail('error', err);
 		});
 		c.on('event', function (ev, info) {
-			var m = {
-				type: 'data', code: 0, msg: 'ok',
-				channelname: ev.channel,
-				data: ev.text,
-				event: ev.type,
-				id: ev.id, seq: ev.seq, app: ev.app,
-				publisherid: ev.user && ev.user.id,
-				publishername: ev.user && ev.user.name,
-				clientid: ev.client_id,
-				created_at: ev.created_at,
-				replay: !!(info && info.replay)
-			};
-			if (ev.type === 'deleted')
-				m.deleted = true;
-			if (ev.edited_at)
-				m.edited_at = ev.edited_at;
-			var h = self.handlers[ev.channel];
-			if (typeof h === 'function')
-				self.safe(h, m);
-			else
-				self.call('onMessage', m);
+			self.deliver(ev, info);
 		});
 		c.on('unread', function (u) {
-			if (opts.directMessages !== false && /^dm:/.test(u.channel) &&
-			    !c.channels[u.channel])
+			if (self.direct && /^dm:/.test(u.channel) && !c.channels[u.channel])
 				self.refreshDirect(false);
 		});
 		var subs = opts.subscribeTo;
@@ -695,17 +701,20 @@
 			subs = subs.split(',');
 		(subs || []).forEach(function (s) {
 			s = String(s).trim();
-			if (s)
+			if (s) {
+				self.asked[s] = true;
 				c.subscribe(s, { after: 'live' }).then(null, noop);
+			}
 		});
 		if (opts.autoOpen !== false)
-			c.open();
-		if (opts.directMessages !== false) {
-			this.dmTimer = setInterval(function () {
-				if (c.isOpen())
-					self.refreshDirect(false);
-			}, 20000);
-		}
+			this.openConnection();
+	}
+
+	/* A Promise the caller may ignore: a rejection then ends nowhere
+	 * (the callbacks have heard of it already). */
+	function quiet(p) {
+		p.then(null, noop);
+		return p;
 	}
 
 	CfWebSocket.prototype.safe = function (fn, arg) {
@@ -717,17 +726,133 @@
 		}
 	};
 
-	CfWebSocket.prototype.call = function (name, arg) {
+	CfWebSocket.prototype.handler = function (name) {
 		var fn = this.opts[name];
 		if (typeof fn === 'string')
 			fn = global[fn];
-		if (typeof fn === 'function')
+		return typeof fn === 'function' ? fn : null;
+	};
+
+	CfWebSocket.prototype.call = function (name, arg) {
+		var fn = this.handler(name);
+		if (fn)
 			this.safe(fn, arg);
 	};
 
-	/* subscribe to the user's direct channels, so sendMessage replies
-	 * arrive: at connect from now on; one that appears later (someone wrote
-	 * first) from its first unread message */
+	/* an answer to a request, as ColdFusion sends it: to onMessage */
+	CfWebSocket.prototype.respond = function (reqType, extra) {
+		var m = { type: 'response', reqType: reqType, code: 0, msg: 'ok' };
+		for (var k in extra || {})
+			if (Object.prototype.hasOwnProperty.call(extra, k))
+				m[k] = extra[k];
+		this.call('onMessage', m);
+		return m;
+	};
+
+	/* an error, as ColdFusion sends it: to onError, or to onMessage when
+	 * the page has no onError. reason: crosstalk's error code. */
+	CfWebSocket.prototype.fail = function (reqType, err, extra) {
+		var m = { type: 'response', reqType: reqType, code: -1,
+			  msg: (err && err.message) || String(err),
+			  reason: (err && err.code) || 'error', error: err };
+		for (var k in extra || {})
+			if (Object.prototype.hasOwnProperty.call(extra, k))
+				m[k] = extra[k];
+		this.call(this.handler('onError') ? 'onError' : 'onMessage', m);
+		return m;
+	};
+
+	CfWebSocket.prototype.closed = function (code, reason) {
+		if (!this.wasOpen)
+			return;
+		this.wasOpen = false;
+		this.call('onClose', { type: 'response', reqType: 'close', code: code, msg: reason });
+	};
+
+	/* the channel a stream event is delivered for: itself when the page
+	 * subscribed to it, else the nearest parent it subscribed to */
+	CfWebSocket.prototype.owner = function (channel) {
+		if (this.asked[channel] || /^dm:/.test(channel))
+			return channel;
+		return this.implied[channel] || channel;
+	};
+
+	/* a message published as an object by a page (or a server) on this
+	 * layer: its client_id starts with "cfj-", its text is the object's
+	 * JSON; the page gets the object back, as ColdFusion handed it over */
+	function published(ev) {
+		if (typeof ev.client_id === 'string' && ev.client_id.indexOf(JSON_ID) === 0 && ev.type !== 'deleted') {
+			try {
+				return JSON.parse(ev.text);
+			} catch (e) { /* edited into plain text: text it is */ }
+		}
+		return ev.text;
+	}
+
+	CfWebSocket.prototype.deliver = function (ev, info) {
+		var m = {
+			type: 'data', code: 0, msg: 'ok',
+			channelname: ev.channel,
+			data: published(ev),
+			text: ev.text,
+			event: ev.type,
+			id: ev.id, seq: ev.seq, app: ev.app,
+			publisherid: ev.user && ev.user.id,
+			publishername: ev.user && ev.user.name,
+			clientid: ev.client_id,
+			created_at: ev.created_at,
+			replay: !!(info && info.replay)
+		};
+		if (ev.type === 'deleted')
+			m.deleted = true;
+		if (ev.edited_at)
+			m.edited_at = ev.edited_at;
+		if (/^dm:/.test(ev.channel) && this.handler('onDirectMessage')) {
+			this.call('onDirectMessage', m);
+			return;
+		}
+		var h = this.handlers[this.owner(ev.channel)];
+		if (typeof h === 'function')
+			this.safe(h, m);
+		else
+			this.call('onMessage', m);
+	};
+
+	/* subscribe, for every subscribed parent, to its sub-channels the user
+	 * may read; a sub-channel found later starts from that moment, and
+	 * after a reconnect each resumes from its own last seq */
+	CfWebSocket.prototype.findChildren = function () {
+		var self = this, c = this.conn;
+		var parents = Object.keys(this.asked);
+		if (!parents.length || !c.isOpen())
+			return Promise.resolve([]);
+		return c.listChannels().then(function (r) {
+			var added = [];
+			(r.channels || []).forEach(function (ch) {
+				var name = ch.name, best = null;
+				if (/^dm:/.test(name) || self.asked[name])
+					return;
+				parents.forEach(function (p) {
+					if (name.indexOf(p + '.') === 0 && (!best || p.length > best.length))
+						best = p;
+				});
+				if (!best)
+					return;
+				self.implied[name] = best;
+				if (!c.channels[name]) {
+					added.push(name);
+					c.subscribe(name, { after: 'live' }).then(null, noop);
+				}
+			});
+			return added;
+		}, function () {
+			return [];
+		});
+	};
+
+	/* subscribe to the user's direct channels (opt-in), so sendMessage
+	 * replies arrive: at connect from now on; one that appears later
+	 * (someone wrote first) from its first unread message */
 	CfWebSocket.prototype.refreshDirect = function (initial) {
 		var c = this.conn;
 		c.listChannels().then(function (r) {
@@ -748,85 +873,236 @@
 			handler = header;
 			header = null;
 		}
+		channel = String(channel);
 		if (typeof handler === 'function')
 			this.handlers[channel] = handler;
-		return this.conn.subscribe(channel, { after: 'live' }).then(function (r) {
-			self.call('onMessage', { type: 'response', reqType: 'subscribe', code: 0,
-						 msg: 'ok', channelname: channel });
+		this.asked[channel] = true;
+		delete this.implied[channel];
+		return quiet(this.conn.subscribe(channel, { after: 'live' }).then(function (r) {
+			self.findChildren();
+			self.respond('subscribe', { channelname: channel });
 			return r;
 		}, function (err) {
-			self.call('onError', { type: 'response', reqType: 'subscribe',
-					       code: err.code, msg: err.message, channelname: channel });
+			delete self.asked[channel];
+			self.fail('subscribe', err, { channelname: channel });
 			throw err;
-		});
+		}));
 	};
 
 	CfWebSocket.prototype.unsubscribe = function (channel) {
+		var self = this, c = this.conn;
+		channel = String(channel);
 		delete this.handlers[channel];
-		return this.conn.unsubscribe(channel);
+		delete this.asked[channel];
+		/* its sub-channels go too, unless the page asked for them */
+		Object.keys(this.implied).forEach(function (sub) {
+			if (self.implied[sub] !== channel)
+				return;
+			delete self.implied[sub];
+			if (!self.asked[sub])
+				c.unsubscribe(sub).then(null, noop);
+		});
+		return quiet(c.unsubscribe(channel).then(function (r) {
+			self.respond('unsubscribe', { channelname: channel });
+			return r;
+		}, function (err) {
+			self.fail('unsubscribe', err, { channelname: channel });
+			throw err;
+		}));
 	};
 
 	/* publish(channel, message[, customHeader]) - a non-string message is
 	 * sent as its JSON text */
 	CfWebSocket.prototype.publish = function (channel, message) {
 		var self = this;
-		var text = typeof message === 'string' ? message : JSON.stringify(message);
-		return this.conn.publish(channel, text).then(null, function (err) {
-			self.call('onError', { type: 'response', reqType: 'publish', code: err.code,
-					       msg: err.message, channelname: channel });
+		return quiet(this.send(channel, message).then(function (ack) {
+			self.respond('publish', { channelname: channel });
+			return ack;
+		}, function (err) {
+			self.fail('publish', err, { channelname: channel });
 			throw err;
-		});
+		}));
+	};
+
+	/* a string goes as it is; anything else as its JSON text, marked (by
+	 * its client_id) for pages on this layer to get the object back */
+	CfWebSocket.prototype.send = function (channel, message) {
+		if (typeof message === 'string')
+			return this.conn.publish(channel, message);
+		return this.conn.publish(channel, JSON.stringify(message), randomId(JSON_ID));
 	};
 
 	/* the answer also reaches onMessage as {reqType:"getSubscriberCount"} */
 	CfWebSocket.prototype.getSubscriberCount = function (channel) {
 		var self = this;
-		return this.conn.presence(channel).then(function (r) {
+		return quiet(this.conn.presence(channel).then(function (r) {
 			var seen = {};
 			(r.users || []).forEach(function (u) {
 				seen[u.id] = true;
 			});
 			var n = Object.keys(seen).length;
-			self.call('onMessage', { type: 'response', reqType: 'getSubscriberCount',
-						 code: 0, msg: 'ok', channelname: channel,
-						 subscriberCount: n });
+			self.respond('getSubscriberCount', { channelname: channel, subscriberCount: n });
 			return n;
+		}, function (err) {
+			self.fail('getSubscriberCount', err, { channelname: channel });
+			throw err;
+		}));
+	};
+
+	/* the channels the page subscribed to (not the sub-channels and direct
+	 * channels subscribed on its behalf); also sent to onMessage, where
+	 * ColdFusion answers it */
+	CfWebSocket.prototype.getSubscriptions = function () {
+		var self = this;
+		var list = this.conn.subscriptions().filter(function (ch) {
+			return self.asked[ch];
+		});
+		this.respond('getSubscriptions', { channels: list.slice() });
+		return list;
+	};
+
+	/* invoke(cfcName, methodName[, arguments]): ColdFusion ran a CFC method
+	 * on its own server; here the app does, at invokeUrl (a same-origin POST
+	 * of {cfc, method, arguments} as JSON, answering the result as JSON).
+	 * The result reaches onMessage as {reqType:"invoke", data}. */
+	CfWebSocket.prototype.invoke = function (cfc, method, args) {
+		var self = this;
+		return quiet(this.invoked(cfc, method, args).then(function (data) {
+			self.respond('invoke', { data: data, cfc: cfc, method: method });
+			return data;
+		}, function (err) {
+			self.fail('invoke', err, { cfc: cfc, method: method });
+			throw err;
+		}));
+	};
+
+	/* invokeAndPublish(channel, cfcName, methodName[, arguments]): invoke,
+	 * then publish what the method returned to the channel */
+	CfWebSocket.prototype.invokeAndPublish = function (channel, cfc, method, args) {
+		var self = this;
+		return quiet(this.invoked(cfc, method, args).then(function (data) {
+			return self.send(channel, data);
+		}).then(function (ack) {
+			self.respond('invokeAndPublish', { channelname: channel, cfc: cfc, method: method });
+			return ack;
+		}, function (err) {
+			self.fail('invokeAndPublish', err, { channelname: channel, cfc: cfc, method: method });
+			throw err;
+		}));
+	};
+
+	CfWebSocket.prototype.invoked = function (cfc, method, args) {
+		var url = this.opts.invokeUrl;
+		if (!url)
+			return Promise.reject({ code: 'not_supported', message:
+				'invoke needs an invokeUrl (data-invoke-url): a page of the app that runs the method' });
+		return fetch(url, {
+			method: 'POST',
+			credentials: 'same-origin',
+			headers: { 'X-Requested-With': 'crosstalk', 'Content-Type': 'application/json' },
+			body: JSON.stringify({ cfc: String(cfc), method: String(method),
+					       arguments: args === undefined ? [] : args })
+		}).then(function (r) {
+			return r.text().then(function (t) {
+				var v;
+				try {
+					v = t ? JSON.parse(t) : null;
+				} catch (e) {
+					v = t;
+				}
+				if (!r.ok)
+					throw { code: r.status === 403 ? 'forbidden' : 'invoke_failed',
+						message: 'invokeUrl answered ' + r.status };
+				return v;
+			});
 		});
 	};
 
-	CfWebSocket.prototype.getSubscriptions = function () {
-		return this.conn.subscriptions().filter(function (c) {
-			return !/^dm:/.test(c);
-		});
+	/* authenticate(id, password): ColdFusion checked these in
+	 * onWSAuthenticate. Here the ticket the app minted for its logged-in
+	 * user is the authentication, so nothing is sent anywhere (never the
+	 * password): the answer says whether this connection is signed in. */
+	CfWebSocket.prototype.authenticate = function () {
+		var self = this, c = this.conn;
+		var settle = function () {
+			if (c.isOpen()) {
+				self.respond('authenticate', { user: c.user });
+				return true;
+			}
+			self.fail('authenticate', { code: 'unauthorized', message: 'not signed in to the chat' });
+			return false;
+		};
+		if (c.isOpen() || !c.wanted)
+			return quiet(Promise.resolve(settle()));
+		return quiet(new Promise(function (resolve) {
+			var done = false;
+			var finish = function () {
+				if (!done) {
+					done = true;
+					resolve(settle());
+				}
+			};
+			c.on('welcome', finish);
+			setTimeout(finish, REQUEST_TIMEOUT_MS);
+		}));
 	};
 
 	CfWebSocket.prototype.openConnection = function () {
-		this.conn.open();
+		var self = this, c = this.conn;
+		c.open();
+		if (this.direct && !this.dmTimer) {
+			/* nothing tells a page that someone opened a direct
+			 * conversation with its user: look now and then */
+			this.dmTimer = setInterval(function () {
+				if (c.isOpen())
+					self.refreshDirect(false);
+			}, 20000);
+		}
 	};
 
+	/* closes the connection and stops every timer of this object */
 	CfWebSocket.prototype.closeConnection = function () {
+		if (this.dmTimer)
+			clearInterval(this.dmTimer);
+		this.dmTimer = null;
 		this.conn.close();
+		this.closed(1000, 'closed by the page');
 	};
 
 	CfWebSocket.prototype.isConnectionOpen = function () {
 		return this.conn.isOpen();
 	};
 
-	/* sendMessage(userId, text): a direct message to one user */
+	/* sendMessage(userId, text): a direct message to one user; replies
+	 * arrive on that direct channel (subscribed by this call) */
 	CfWebSocket.prototype.sendMessage = function (userId, text) {
 		var c = this.conn;
 		if (!c.user)
-			return Promise.reject({ code: 'unavailable', message: 'not connected yet' });
+			return quiet(Promise.reject({ code: 'unavailable', message: 'not connected yet' }));
 		var ch;
 		try {
 			ch = dmChannel(c.user.id, userId);
 		} catch (e) {
-			return Promise.reject({ code: 'invalid', message: e.message });
+			return quiet(Promise.reject({ code: 'invalid', message: e.message }));
 		}
 		if (!c.channels[ch])
 			c.subscribe(ch, { after: 'live' }).then(null, noop);
 		return this.publish(ch, text);
 	};
+
+	/* ColdFusion.JSON.encode/decode, which <cfwebsocket> pages call */
+	function installColdFusionJson() {
+		var cf = global.ColdFusion = global.ColdFusion || {};
+		if (!cf.JSON)
+			cf.JSON = {
+				encode: function (v) {
+					return JSON.stringify(v);
+				},
+				decode: function (s) {
+					return typeof s === 'string' ? JSON.parse(s) : s;
+				}
+			};
+	}
 
 	/* POST to the app's own ticket endpoint (same origin, with its cookie) */
 	function fetchTicket(url) {
@@ -871,7 +1147,10 @@
 			onOpen: attr(el, ['data-on-open', 'onopen']),
 			onClose: attr(el, ['data-on-close', 'onclose']),
 			onError: attr(el, ['data-on-error', 'onerror']),
-			subscribeTo: attr(el, ['data-subscribe-to', 'subscribeto'])
+			onDirectMessage: attr(el, ['data-on-direct-message']),
+			subscribeTo: attr(el, ['data-subscribe-to', 'subscribeto']),
+			invokeUrl: attr(el, ['data-invoke-url']),
+			directMessages: attr(el, ['data-direct-messages']) === 'true'
 		};
 		/* handlers are looked up by name when called, so they may be
 		 * defined after this script runs */
@@ -879,6 +1158,8 @@
 		global[name] = ws;
 		return ws;
 	}
+
+	installColdFusionJson();
 
 	var api = {
 		Connection: Connection,

@@ -144,6 +144,12 @@
 		case 'crosstalk:logout':
 			logout();
 			break;
+		case 'crosstalk:unavailable':
+			/* the page could not get a ticket (the hub or the app's ticket
+			 * URL did not answer) and will try again */
+			if (!conn.isOpen() && !signedOut)
+				showConnState('unavailable', { retryInMs: d.retry_in_ms | 0 });
+			break;
 		}
 	});
 
@@ -960,20 +966,24 @@
 				detail.code === 4003 ? 'This page may not use the chat.' :
 				detail.code === 4001 ? 'Your login has ended. Sign in again to chat.' :
 				'Disconnected.';
-		else if (state === 'reconnecting') {
+		else if (state === 'reconnecting' || state === 'unavailable') {
+			/* calm, not an error: it comes back by itself */
 			var until = Date.now() + (detail.retryInMs || 0);
+			var first = state === 'unavailable' ? 'Chat is unavailable right now. Retrying' :
+				'Connection lost. Reconnecting';
 			var tick = function () {
 				var s = Math.max(0, Math.ceil((until - Date.now()) / 1000));
-				el.textContent = s > 0 ? 'Connection lost. Reconnecting in ' + s + ' s…' :
-					'Reconnecting…';
+				el.textContent = s > 0 ? first + ' in ' + s + ' s…' : first + '…';
 			};
-			el.className = 'ct-conn ct-conn-bad';
+			if (state === 'unavailable')
+				ui.app.setAttribute('data-state', 'unavailable');
+			el.className = 'ct-conn ct-conn-wait';
 			el.hidden = false;
 			if (detail.retryInMs) {
 				tick();
 				countdown = setInterval(tick, 1000);
 			} else {
-				el.textContent = 'Reconnecting…';
+				el.textContent = first + '…';
 			}
 			return;
 		}

@@ -1,13 +1,17 @@
 // auth.mjs - tickets and logins as the widget sees them: a refused first
 // ticket makes the widget ask its parent (crosstalk:auth-required) and the
-// embed fetch a fresh one from data-ticket-url; a login ended by the app
-// (POST /api/v1/sessions/end) drops the widget's connection and, with the
-// app refusing new tickets, leaves it waiting for sign-in.
+// embed fetch a fresh one from data-ticket-url; a chat login that lapsed
+// while the user is still logged in to the app (the hub closes the socket)
+// is registered again by the app's ticket URL, as the ColdBox module's
+// ticket handler does, and the widget signs in again without a reload; a
+// login ended by the app (POST /api/v1/sessions/end at logout) drops the
+// widget's connection and, with the app refusing new tickets, leaves it
+// waiting for sign-in.
 import http from 'node:http';
 import path from 'node:path';
 import {
-	readEnv, run, startApp, testOrigins, launch, loginContext, newChannel, session, ticket, watchPage, widget,
-	widgetState, until, sleep,
+	readEnv, run, startApp, testOrigins, launch, loginContext, newChannel, session, watchPage, widget,
+	widgetState, until, sleep, api, psql,
 } from './lib.mjs';
 
 await run('browser_auth', 120, async (T, logs) => {
@@ -15,7 +19,8 @@ await run('browser_auth', 120, async (T, logs) => {
 	const env = readEnv(state);
 	const { o1, o2, p1, p2 } = await testOrigins(env, state);
 	const channel = await newChannel(env, 'auth');
-	const ref = await session(env, 'app1', 'erin', 'Erin Evans');
+	let ref = await session(env, 'app1', 'erin', 'Erin Evans');
+	let renewed = 0;
 
 	// app1's page, served here: a ticket that crosstalk refuses in the page
 	let ticketCalls = 0;
@@ -30,9 +35,17 @@ await run('browser_auth', 120, async (T, logs) => {
 			res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
 			res.end(page);
 		} else if (req.url === '/ticket' && req.method === 'POST' && req.headers['x-requested-with'] === 'crosstalk') {
+			// as handlers/Ticket.cfc: mint; a login crosstalk no longer knows
+			// is registered again (erin is still logged in to the app)
 			ticketCalls++;
-			res.writeHead(200, { 'Content-Type': 'application/json' });
-			res.end(JSON.stringify({ ticket: await ticket(env, 'app1', ref) }));
+			let r = await api(env, 'POST', 'tickets', { session: ref });
+			if (r.status === 401) {
+				ref = await session(env, 'app1', 'erin', 'Erin Evans');
+				renewed++;
+				r = await api(env, 'POST', 'tickets', { session: ref });
+			}
+			res.writeHead(r.status === 200 ? 200 : 503, { 'Content-Type': 'application/json' });
+			res.end(JSON.stringify({ ticket: (r.json && r.json.ticket) || '' }));
 		} else {
 			res.writeHead(404);
 			res.end();
@@ -57,6 +70,19 @@ await run('browser_auth', 120, async (T, logs) => {
 			JSON.stringify(ev));
 		T.ok(ev.includes('crosstalk:authenticated'), 'crosstalk:authenticated followed');
 		T.ok(ticketCalls >= 1, 'the embed fetched one from data-ticket-url');
+
+		// the chat login lapses while erin is still in the app (an 8-hour
+		// meeting): it expires, and the hub closes the socket
+		const loadedAt = await pa.evaluate(() => (window.loadedAt = window.loadedAt || Date.now()));
+		psql(env, `UPDATE crosstalk.sessions SET expires_at = now() - interval '1 second'
+			WHERE ref_hash = encode(sha256(convert_to('${ref}', 'UTF8')), 'hex')`);
+		const gone = await api(env, 'POST', 'sessions/end', { body: { session: ref } });
+		T.eq(gone.status, 200, 'the lapsed login is closed by the hub (sessions/end)');
+		T.ok(await until(async () => (await widgetState(pa)) !== 'open', 5000), 'the widget lost its connection');
+		T.ok(await until(async () => renewed === 1 && (await widgetState(pa)) === 'open', 20000),
+			'the ticket URL registered the login again and the widget signed in by itself',
+			`renewed ${renewed}, state ${await widgetState(pa)}`);
+		T.eq(await pa.evaluate(() => window.loadedAt), loadedAt, 'without reloading the page');
 
 		// app2: carol logs out of the app while the chat is open
 		const cb = await loginContext(browser, o2, 'carol', 'Carol Chen');

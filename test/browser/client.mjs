@@ -10,15 +10,45 @@ import vm from 'node:vm';
 import WebSocket, { WebSocketServer } from 'ws';
 import { run, until, sleep, here } from './lib.mjs';
 
+// timers the client holds now (to prove closeConnection() leaves none)
+const live = { timeouts: new Set(), intervals: new Set() };
+function trackedTimers() {
+	return {
+		setTimeout: (fn, ms, ...a) => {
+			const id = setTimeout(() => {
+				live.timeouts.delete(id);
+				fn(...a);
+			}, ms);
+			live.timeouts.add(id);
+			return id;
+		},
+		clearTimeout: (id) => {
+			live.timeouts.delete(id);
+			clearTimeout(id);
+		},
+		setInterval: (fn, ms, ...a) => {
+			const id = setInterval(fn, ms, ...a);
+			live.intervals.add(id);
+			return id;
+		},
+		clearInterval: (id) => {
+			live.intervals.delete(id);
+			clearInterval(id);
+		},
+	};
+}
+
+let page = null; /* the window crosstalk.js ran in */
 function loadClient() {
 	const ctx = {
-		WebSocket, crypto: globalThis.crypto, setTimeout, clearTimeout, setInterval, clearInterval,
+		WebSocket, crypto: globalThis.crypto, ...trackedTimers(),
 		console, Promise, URL, fetch, Date, Math, JSON,
 	};
 	ctx.window = ctx;
 	vm.createContext(ctx);
 	vm.runInContext(fs.readFileSync(path.join(here, '../../web/crosstalk.js'), 'utf8'), ctx,
 		{ filename: 'crosstalk.js' });
+	page = ctx;
 	return ctx.crosstalk;
 }
 
@@ -181,4 +211,145 @@ await run('browser_client', 60, async (T) => {
 	cf.closeConnection();
 	T.ok(!cf.isConnectionOpen(), 'closeConnection()');
 	d3.wss.close();
+
+	// --- moving from <cfwebsocket>: what ColdFusion's object does ---------
+	const unhandled = [];
+	const onUnhandled = (r) => unhandled.push(r);
+	process.on('unhandledRejection', onUnhandled);
+	const channels = [
+		{ name: 'general', last_seq: '5' }, { name: 'stocks', last_seq: '1' },
+		{ name: 'stocks.nasdaq', last_seq: '9' }, { name: 'stocks.nasdaq.aapl', last_seq: '2' },
+		{ name: 'stockshop', last_seq: '3' }, { name: 'dm:u1:u9', last_seq: '4', unread: 1 },
+	];
+	const subs4 = [];
+	const d4 = await fakeDaemon(async (c, n) => {
+		await c.next('auth');
+		c.send({ type: 'welcome', user: { app: 'app1', id: 'u1', name: 'One' } });
+		for (;;) {
+			const f = await c.next('subscribe', 400) || await c.next('channels', 400) ||
+				await c.next('publish', 400) || await c.next('unsubscribe', 400);
+			if (!f) {
+				if (c.ws.readyState !== 1)
+					return;
+				continue;
+			}
+			if (f.type === 'subscribe') {
+				subs4.push([n, f.channel, f.after]);
+				if (f.channel === 'secret')
+					c.send({ type: 'error', code: 'forbidden', message: 'not for you', ref: f.ref });
+				else
+					c.send({ type: 'subscribed', channel: f.channel, last_seq: '0', ref: f.ref });
+			} else if (f.type === 'channels') {
+				c.send({ type: 'channels', channels, ref: f.ref });
+			} else if (f.type === 'unsubscribe') {
+				c.send({ type: 'unsubscribed', channel: f.channel, ref: f.ref });
+			} else if (f.channel === 'closed') {
+				c.send({ type: 'error', code: 'forbidden', message: 'closed to app1', ref: f.ref });
+			} else {
+				c.send({ type: 'ack', client_id: f.client_id, id: '7', seq: '1' });
+			}
+		}
+	});
+	const heard = [];
+	const cf4 = new ct.WebSocket({ url: d4.url, ticket: 't4', getTicket: async () => 't4b',
+		onMessage: (m) => heard.push(m), subscribeTo: 'general' });
+	await until(() => cf4.isConnectionOpen(), 3000);
+	await sleep(300);
+	T.ok(!subs4.some((x) => /^dm:/.test(x[1])), 'direct channels are not subscribed unless asked for',
+		JSON.stringify(subs4));
+	T.eq(live.intervals.size, 1, 'no timer but the keepalive ping: nothing polls the channel list');
+	cf4.subscribe('stocks');
+	await until(() => subs4.some((x) => x[1] === 'stocks.nasdaq.aapl'), 3000);
+	const subNames = subs4.map((x) => x[1]);
+	T.ok(subNames.includes('stocks.nasdaq') && subNames.includes('stocks.nasdaq.aapl'),
+		'subscribing to stocks subscribes its sub-channels too', JSON.stringify(subNames));
+	T.ok(!subNames.includes('stockshop'), 'stockshop is no sub-channel of stocks');
+	T.eq(cf4.getSubscriptions().sort(), ['general', 'stocks'], 'getSubscriptions(): what the page asked for');
+	T.ok(heard.some((m) => m.type === 'response' && m.reqType === 'getSubscriptions' &&
+		JSON.stringify(m.channels.sort()) === '["general","stocks"]'), 'getSubscriptions() also answers in onMessage');
+	T.ok(heard.some((m) => m.type === 'response' && m.reqType === 'subscribe' && m.channelname === 'stocks' &&
+		m.code === 0), 'subscribe() answers in onMessage');
+	// a message on the sub-channel reaches the parent's subscriber, with its own channelname
+	await until(() => cf4.conn.channels['stocks.nasdaq.aapl'] && cf4.conn.channels['stocks.nasdaq.aapl'].live, 3000);
+	const daemonConn = [...d4.wss.clients][0];
+	daemonConn.send(JSON.stringify(ev(3, 'AAPL 190.5', { channel: 'stocks.nasdaq.aapl' })) + '\n' +
+		JSON.stringify(ev(4, 'psst', { channel: 'dm:u1:u9' })));
+	await until(() => heard.some((m) => m.type === 'data' && m.data === 'AAPL 190.5'), 2000);
+	const tick = heard.find((m) => m.type === 'data' && m.data === 'AAPL 190.5');
+	T.eq(tick && tick.channelname, 'stocks.nasdaq.aapl', 'a sub-channel message reaches the stocks subscriber');
+	T.ok(!heard.some((m) => m.data === 'psst'), 'a direct message never reaches an onMessage that did not opt in');
+	// publish: the ack in onMessage; an error without onError in onMessage; no unhandled rejection
+	cf4.publish('general', 'hello');
+	cf4.publish('closed', 'nope');
+	await until(() => heard.some((m) => m.reqType === 'publish' && m.code === -1), 3000);
+	T.ok(heard.some((m) => m.type === 'response' && m.reqType === 'publish' && m.code === 0 &&
+		m.channelname === 'general'), 'publish() answers in onMessage');
+	const perr = heard.find((m) => m.reqType === 'publish' && m.code === -1);
+	T.ok(perr && perr.type === 'response' && perr.reason === 'forbidden' && /closed/.test(perr.msg),
+		'an error without onError goes to onMessage, code -1', JSON.stringify(perr));
+	cf4.subscribe('secret');
+	cf4.invoke('stocks.Quotes', 'latest', ['AAPL']);
+	cf4.invokeAndPublish('general', 'stocks.Quotes', 'latest', ['AAPL']);
+	await until(() => heard.filter((m) => /^(invoke|invokeAndPublish)$/.test(m.reqType)).length >= 2 &&
+		heard.some((m) => m.reqType === 'subscribe' && m.code === -1), 3000);
+	T.ok(heard.some((m) => m.reqType === 'invoke' && m.code === -1 && /invokeUrl/.test(m.msg)),
+		'invoke() without an invokeUrl says what it needs, in onMessage');
+	T.ok(heard.some((m) => m.reqType === 'subscribe' && m.code === -1 && m.channelname === 'secret'),
+		'a refused subscribe answers in onMessage');
+	const ok = await cf4.authenticate('bob', 'hunter2');
+	T.eq(ok, true, 'authenticate(): signed in by the ticket');
+	T.ok(!d4.log.some(([, o]) => JSON.stringify(o).includes('hunter2')), 'authenticate() sends the password nowhere');
+	T.ok(heard.some((m) => m.reqType === 'authenticate' && m.code === 0), 'authenticate() answers in onMessage');
+		const cfj = page.ColdFusion && page.ColdFusion.JSON;
+	T.eq(cfj ? cfj.decode(cfj.encode({ a: [1, 'b'] })) : null, { a: [1, 'b'] }, 'ColdFusion.JSON.encode/decode');
+	// resume: after a reconnect every channel, sub-channels included, goes on from its own last seq
+	daemonConn.terminate();
+	await until(() => subs4.filter((x) => x[0] === 2).length >= 4, 8000);
+	const again = Object.fromEntries(subs4.filter((x) => x[0] === 2).map((x) => [x[1], x[2]]));
+	T.eq(again['stocks.nasdaq.aapl'], '3', 'after a reconnect, a sub-channel resumes from its own last seq',
+		JSON.stringify(again));
+	T.ok(again.general !== undefined && again.stocks !== undefined, 'and its parent and the rest resubscribe');
+	cf4.closeConnection();
+	await sleep(100);
+	T.eq(live.intervals.size + live.timeouts.size, 0, 'closeConnection() leaves no timer running',
+		`${live.intervals.size} intervals, ${live.timeouts.size} timeouts`);
+	d4.wss.close();
+
+	// direct messages, opted in: the channel list is looked at now and then - until closeConnection()
+	const d5 = await fakeDaemon(async (c) => {
+		await c.next('auth');
+		c.send({ type: 'welcome', user: { app: 'app1', id: 'u1', name: 'One' } });
+		for (;;) {
+			const f = await c.next('channels', 400) || await c.next('subscribe', 400);
+			if (!f) {
+				if (c.ws.readyState !== 1)
+					return;
+				continue;
+			}
+			if (f.type === 'channels')
+				c.send({ type: 'channels', channels, ref: f.ref });
+			else
+				c.send({ type: 'subscribed', channel: f.channel, last_seq: '0', ref: f.ref });
+		}
+	});
+	const dms = [];
+	const cf5 = new ct.WebSocket({ url: d5.url, ticket: 't5', directMessages: true, onMessage: () => {},
+		onDirectMessage: (m) => dms.push(m) });
+	await until(() => d5.log.some(([, o]) => o.type === 'subscribe' && o.channel === 'dm:u1:u9'), 3000);
+	T.ok(d5.log.some(([, o]) => o.type === 'subscribe' && o.channel === 'dm:u1:u9'),
+		'directMessages: true subscribes the user\'s direct channels');
+	T.eq(live.intervals.size, 2, 'and looks for new ones now and then (beside the keepalive ping)');
+	await until(() => cf5.conn.channels['dm:u1:u9'] && cf5.conn.channels['dm:u1:u9'].live, 3000);
+	[...d5.wss.clients][0].send(JSON.stringify(ev(5, 'hi you', { channel: 'dm:u1:u9' })));
+	await until(() => dms.length, 2000);
+	T.eq(dms.map((m) => m.data), ['hi you'], 'direct messages go to onDirectMessage');
+	cf5.closeConnection();
+	await sleep(100);
+	T.eq(live.intervals.size + live.timeouts.size, 0, 'closeConnection() stops that timer too',
+		`${live.intervals.size} intervals, ${live.timeouts.size} timeouts`);
+	d5.wss.close();
+	await sleep(200);
+	process.off('unhandledRejection', onUnhandled);
+	T.eq(unhandled.length, 0, 'no promise of the <cfwebsocket> object ended as an unhandled rejection',
+		unhandled.map(String).join('; '));
 });

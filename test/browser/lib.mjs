@@ -121,12 +121,13 @@ export async function launch() {
 }
 
 // the HTTP API, as the app servers use it
-export async function api(env, method, p, { key, session, body } = {}) {
+export async function api(env, method, p, { key, session, body, timeoutMs } = {}) {
 	const h = { Authorization: `Bearer ${key || env.APP1_KEY}`, 'Content-Type': 'application/json' };
 	if (session)
 		h['X-Crosstalk-Session'] = session;
 	const r = await fetch(`${env.CROSSTALK_HTTP}/${p}`, {
 		method, headers: h, body: method === 'GET' ? undefined : JSON.stringify(body || {}),
+		signal: timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined,
 	});
 	let json = null;
 	try {
@@ -253,6 +254,65 @@ export async function messageTexts(frame) {
 export async function sendInWidget(frame, text) {
 	await frame.fill('#ct-input', text);
 	await frame.press('#ct-input', 'Enter');
+}
+
+// --- stopping and starting a daemon of a private stack ----------------------
+
+export function daemonPid(state, name) {
+	const line = fs.readFileSync(path.join(state, 'pids'), 'utf8').split('\n')
+		.find((l) => l.startsWith(`${name} `));
+	return line ? parseInt(line.split(' ')[1], 10) : 0;
+}
+
+export function alive(pid) {
+	try {
+		process.kill(pid, 0);
+		return true;
+	} catch (e) {
+		return false;
+	}
+}
+
+// stop a daemon of stack.sh ("wsd", "fcgi"); returns what startDaemon needs
+export async function stopDaemon(state, name) {
+	const pid = daemonPid(state, name);
+	if (!pid)
+		throw new Error(`no ${name} in ${state}/pids`);
+	const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((x) => x);
+	process.kill(pid, 'SIGTERM');
+	await until(() => !alive(pid), 10000, 50);
+	if (alive(pid))
+		process.kill(pid, 'SIGKILL');
+	return { name, pid, argv };
+}
+
+// start it again exactly as stack.sh did (same argv, same log), recording
+// the new pid where stack.sh down will find it
+export function startDaemon(state, stopped) {
+	const log = fs.openSync(path.join(state, `${stopped.name}.log`), 'a');
+	const c = spawn(stopped.argv[0], stopped.argv.slice(1), { stdio: ['ignore', log, log], detached: true });
+	c.unref();
+	const pids = fs.readFileSync(path.join(state, 'pids'), 'utf8')
+		.replace(new RegExp(`^${stopped.name} ${stopped.pid}$`, 'm'), `${stopped.name} ${c.pid}`);
+	fs.writeFileSync(path.join(state, 'pids'), pids);
+	return c.pid;
+}
+
+// a server that accepts connections and never answers: a hub that hangs
+export async function blackHole() {
+	const socks = [];
+	const srv = net.createServer((s) => {
+		socks.push(s);
+		s.on('error', () => {});
+	});
+	await new Promise((ok) => srv.listen(0, '127.0.0.1', ok));
+	return {
+		url: `http://127.0.0.1:${srv.address().port}`,
+		close: () => {
+			socks.forEach((s) => s.destroy());
+			srv.close();
+		},
+	};
 }
 
 export function mkTmp(prefix) {

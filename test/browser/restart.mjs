@@ -4,47 +4,19 @@
 // meanwhile arrive by resume. In the end each widget shows every message
 // exactly once, in seq order; so does a page on crosstalk.js. Runs on its
 // own stack (it restarts a daemon).
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import {
 	run, startApp, launch, loginContext, newChannel, watchPage, widget, widgetState,
-	messageTexts, sendInWidget, until, sleep, api, session, ownStack,
+	messageTexts, sendInWidget, until, sleep, api, session, ownStack, stopDaemon, startDaemon,
 } from './lib.mjs';
 
-function wsdPid(state) {
-	const line = fs.readFileSync(path.join(state, 'pids'), 'utf8').split('\n')
-		.find((l) => l.startsWith('wsd '));
-	return line ? parseInt(line.split(' ')[1], 10) : 0;
-}
-
-function alive(pid) {
-	try {
-		process.kill(pid, 0);
-		return true;
-	} catch (e) {
-		return false;
-	}
-}
-
-// stop crosstalk-wsd and start it again exactly as stack.sh did (same argv,
-// same log), recording the new pid where stack.sh will find it
+// stop crosstalk-wsd, run whileDown, and start it again as stack.sh did
 async function restartWsd(state, env, downMs, whileDown) {
-	const pid = wsdPid(state);
-	const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((x) => x);
-	process.kill(pid, 'SIGTERM');
-	await until(() => !alive(pid), 10000, 50);
-	if (alive(pid))
-		process.kill(pid, 'SIGKILL');
+	const stopped = await stopDaemon(state, 'wsd');
 	const t0 = Date.now();
 	await whileDown();
 	await sleep(Math.max(0, downMs - (Date.now() - t0)));
-	const log = fs.openSync(path.join(state, 'wsd.log'), 'a');
-	const c = spawn(argv[0], argv.slice(1), { stdio: ['ignore', log, log], detached: true });
-	c.unref();
-	const pids = fs.readFileSync(path.join(state, 'pids'), 'utf8')
-		.replace(new RegExp(`^wsd ${pid}$`, 'm'), `wsd ${c.pid}`);
-	fs.writeFileSync(path.join(state, 'pids'), pids);
+	startDaemon(state, stopped);
 	return until(async () => (await fetch(`${env.CROSSTALK_WSD}/health`)).ok, 15000, 100);
 }
 

@@ -144,51 +144,94 @@ def functions(cfc):
 
 def structure():
     cfc = read("models/Crosstalk.cfc")
-    https = re.findall(r"<cfhttp\b[^>]*>", cfc, re.S)
-    T.ok(len(https) >= 1, "Crosstalk.cfc uses the <cfhttp> tag")
+    wire = read("models/Wire.cfc")
+    T.ok(not re.search(r"<cfhttp\b", cfc), "Crosstalk.cfc calls the API only through Wire.cfc")
+    T.ok('createObject("component", "Wire")' in cfc,
+         "Crosstalk.cfc finds Wire.cfc beside itself, whatever the package's mapping is called")
+    https = re.findall(r"<cfhttp\b[^>]*>", wire, re.S)
+    T.ok(len(https) >= 1, "Wire.cfc uses the <cfhttp> tag")
     for tag in https:
         T.ok('getAsBinary="never"' in tag, "cfhttp getAsBinary=\"never\"", tag)
         T.ok('throwOnError="no"' in tag, "cfhttp throwOnError=\"no\" (errors are typed here)", tag)
         T.ok(re.search(r'timeout="#\w+#"', tag), "cfhttp timeout from the settings", tag)
         T.ok('redirect="no"' in tag, "cfhttp redirect=\"no\"", tag)
-    T.ok(re.search(r'listFirst\(\s*statusLine\s*,\s*" "\s*\)', cfc) and
-         "statusLine = arguments.res.statusCode" in cfc,
+    T.ok(re.search(r'listFirst\(\s*statusLine\s*,\s*" "\s*\)', wire) and
+         "statusLine = arguments.res.statusCode" in wire,
          "status from listFirst(cfhttp.statusCode, \" \")")
-    T.ok(not re.search(r"<cfscript", cfc, re.I), "Crosstalk.cfc is tag-based (CF10)")
-    code = re.sub(r"<!---.*?--->", "", cfc, flags=re.S)
-    newer = [p for p in (r"\?:", r"=>", r"\bfunction\s*\(", r"\)\.\w+\(",
-                         r"\b(?:fields|merged|attrs|arguments\.\w+)\.(?:len|append|each|map|keyExists|find)\(")
-             if re.search(p, code)]
-    T.ok(not newer, "Crosstalk.cfc: no syntax newer than ColdFusion 10", newer)
-    m = re.search(r'ERROR_CODES = "([^"]+)"', cfc)
+    for name, text in (("Crosstalk.cfc", cfc), ("Wire.cfc", wire)):
+        T.ok(not re.search(r"<cfscript", text, re.I), name + " is tag-based (CF10)")
+        code = re.sub(r"<!---.*?--->", "", text, flags=re.S)
+        newer = [p for p in (r"\?:", r"=>", r"\bfunction\s*\(", r"\)\.\w+\(",
+                             r"\b(?:fields|merged|attrs|s|arguments\.\w+)\.(?:len|append|each|map|keyExists|find)\(")
+                 if re.search(p, code)]
+        T.ok(not newer, name + ": no syntax newer than ColdFusion 10", newer)
+    m = re.search(r'ERROR_CODES = "([^"]+)"', wire)
     T.ok(m and m.group(1).split(",") == CODES, "one exception type per API error code",
          m and m.group(1))
-    m = re.search(r'var statuses = "([^"]+)"', cfc)
+    m = re.search(r'var statuses = "([^"]+)"', wire)
     T.ok(m and [int(x) for x in m.group(1).split(",")] == STATUSES,
          "error codes line up with their statuses", m and m.group(1))
-    T.ok('type="crosstalk.#code#"' in cfc, "errors thrown as crosstalk.<code>")
+    T.ok('type="crosstalk.#code#"' in wire, "errors thrown as crosstalk.<code>")
     fns = functions(cfc)
+    wfns = functions(wire)
     for name in ("registerSession", "endSession", "mintTicket", "publish", "poll",
                  "getSubscribers", "embed"):
         T.ok(name in fns and 'access="public"' in fns[name], "public method " + name)
-    T.ok("crosstalk-embed.js" in fns.get("embed", "") and "mintTicket(" in fns.get("embed", ""),
-         "embed() loads crosstalk-embed.js with a fresh ticket")
-    T.ok("encodeForHTMLAttribute" in fns.get("scriptTags", "") and
-         "encodeForJavaScript" in fns.get("mountOptions", ""),
-         "embed() escapes what it writes into HTML and JavaScript")
+    emb = fns.get("embed", "")
+    T.ok("crosstalk-embed.js" in emb, "embed() loads crosstalk-embed.js")
+    T.ok("send(" not in emb and "mintTicket(" not in emb and "mintQuietly(" in emb,
+         "embed() reaches the hub only through mintQuietly()")
+    T.ok(re.search(r'<cfset s\["embedMint"\] = false>', fns.get("defaultSettings", "")),
+         "embed() mints nothing by default (embedMint false): the browser fetches the ticket")
+    quiet = fns.get("mintQuietly", "")
+    T.ok(re.search(r'send\("POST", "tickets", structNew\(\), arguments\.session, '
+                   r'variables\.settings\.embedMintTimeout\)', quiet),
+         "a server-side mint in embed() waits embedMintTimeout, not the request timeout")
+    T.ok('<cfcatch type="crosstalk">' in quiet and not re.search(r"<cfrethrow|<cfthrow", quiet),
+         "a server-side mint in embed() never throws into the page")
+    T.ok(re.search(r'Chat is unavailable right now\.', emb) and not re.search(r"<cfthrow", emb),
+         "embed() answers a line in the chat's place rather than throwing")
+    tag = fns.get("scriptTag", "")
+    T.ok("<script async src=" in tag, "embed()'s script loads async: a hanging hub never blocks the page")
+    T.ok("encodeForHTMLAttribute" in tag and "<script>" not in tag,
+         "embed() escapes what it writes, and writes no inline script")
+    ans = wfns.get("answer", "")
+    T.ok(re.search(r'listFind\("502,503,504", status\)>\s*<!---[^>]*--->\s*<cfthrow type="crosstalk\.unavailable"', ans),
+         "a proxy's non-JSON 502/503/504 is crosstalk.unavailable, not crosstalk.protocol")
+    T.ok(re.search(r'<cfset s\["touchTimeout"\] = 2>', fns.get("defaultSettings", "")) and
+         "variables.settings.touchTimeout" in fns.get("touchSession", ""),
+         "touchSession() waits touchTimeout: it runs on ordinary page views")
 
-    box = json.loads(read("box.json"))
-    T.ok(box.get("type") == "modules" and box.get("slug") == "crosstalk",
-         "box.json: a ColdBox module named crosstalk")
+    packaging()
     mc = read("ModuleConfig.cfc")
     for rel in re.findall(r'"(helpers/[\w.]+)"', mc):
         T.ok(os.path.exists(os.path.join(PKG, rel)), "ModuleConfig helper exists: " + rel)
     for rel in re.findall(r'#moduleMapping#\.([\w.]+)"', mc):
         T.ok(os.path.exists(os.path.join(PKG, rel.replace(".", "/") + ".cfc")),
              "ModuleConfig maps an existing CFC: " + rel)
-    for h in re.findall(r'"handler"\s*:\s*"(\w+)"', mc):
+    T.ok(not re.search(r"variables\.routes\b", mc), "routes live in config/Router.cfc, not ModuleConfig")
+    router = read("config/Router.cfc")
+    handlers = re.findall(r'toHandler\(\s*"(\w+)"\s*\)', router)
+    T.ok(handlers, "config/Router.cfc routes to a handler")
+    for h in handlers:
         T.ok(os.path.exists(os.path.join(PKG, "handlers", h + ".cfc")),
-             "ModuleConfig routes to an existing handler: " + h)
+             "config/Router.cfc routes to an existing handler: " + h)
+    T.ok(re.search(r'route\(\s*"/ticket"\s*\)\.withAction\(\s*\{\s*"POST"\s*:\s*"create"\s*\}\s*\)', router),
+         "the ticket route answers POST only")
+    ticket = read("handlers/Ticket.cfc")
+    T.ok(re.search(r"@skipCsrf\s*\*/\s*void function create\(", ticket),
+         "the ticket action is exempt from cbcsrf's auto-verifier (its guard is X-Requested-With)")
+    T.ok("X-Requested-With" in ticket and "statusCode = 503" in ticket and "Retry-After" in ticket,
+         "the ticket route wants X-Requested-With and answers 503 with Retry-After when the hub fails")
+    T.ok("getEmail" not in mc, "no e-mail address among the display name methods")
+    T.ok(re.search(r"this\.cfmapping\s*=\s*mappingName\(\)", mc) and "CROSSTALK_CFMAPPING" in mc,
+         "the /crosstalk mapping can be renamed (CROSSTALK_CFMAPPING)")
+    code = "\n".join(read(f) for f in ("models/Crosstalk.cfc", "models/Wire.cfc",
+                                       "models/ChatSessionStore.cfc", "handlers/Ticket.cfc",
+                                       "interceptors/ChatSession.cfc", "helpers/ChatHelpers.cfm"))
+    code = re.sub(r"<!---.*?--->|/\*.*?\*/", "", code, flags=re.S)  # usage examples may
+    T.ok(not re.search(r'["\']crosstalk\.(?:models|handlers|interceptors)\.', code),
+         "nothing in the package names itself through the crosstalk mapping")
     T.ok('"postLogin"' in mc and '"preLogout"' in mc, "cbauth interception points declared")
     icpt = read("interceptors/ChatSession.cfc")
     T.ok(re.search(r"function\s+postLogin\s*\(", icpt) and
@@ -200,6 +243,37 @@ def structure():
     T.ok(not [n for n in names if n.lower().startswith("ws")],
          "no helper named like the built-in ws* functions", names)
     T.ok(all(n.startswith("chat") for n in names), "every helper starts with chat", names)
+
+
+def packaging():
+    """box.json as ForgeBox wants it, with installs that carry only the package."""
+    box = json.loads(read("box.json"))
+    T.ok(box.get("type") == "modules" and box.get("slug") == "crosstalk",
+         "box.json: a ColdBox module named crosstalk")
+    for k in ("name", "version", "author", "shortDescription", "location", "homepage",
+              "repository", "license", "engines", "ignore"):
+        T.ok(box.get(k), "box.json: " + k)
+    T.ok(re.match(r"^\d+\.\d+\.\d+$", box.get("version", "")), "box.json: a semver version")
+    mc = read("ModuleConfig.cfc")
+    T.ok('this.version         = "%s"' % box.get("version") in mc or
+         re.search(r'this\.version\s*=\s*"%s"' % re.escape(box.get("version", "")), mc),
+         "box.json and ModuleConfig.cfc give the same version")
+    T.ok(box.get("location") == "ForgeboxStorage",
+         "box.json: published from this folder (box publish), not a whole-repository archive")
+    repo = box.get("repository") or {}
+    T.ok(repo.get("type") == "git" and str(repo.get("URL", "")).startswith("https://"),
+         "box.json: repository {type: git, URL}")
+    ign = box.get("ignore") or []
+    T.ok(any(re.match(r"^/?recordings/?", p) for p in ign), "box.json: recordings/ stay out of installs", ign)
+    T.ok(any(re.match(r"^/?tests?/?$", p.rstrip("*")) for p in ign), "box.json: tests stay out of installs", ign)
+    T.ok("**/.*" in ign, "box.json: dotfiles (.cflintrc) stay out of installs", ign)
+    for p in ign:
+        T.ok(not re.search(r"models|handlers|helpers|interceptors|config|ModuleConfig", p),
+             "box.json: the ignore list keeps the code in: " + p)
+    eng = {e.get("type"): e.get("version") for e in box.get("engines") or []}
+    # ColdBox 6+ (the module, closures, ?:) needs Adobe ColdFusion 2018+ or Lucee 5+
+    T.ok(eng.get("adobe") == ">=2018" and eng.get("lucee") == ">=5",
+         "box.json: engines as the ColdBox module needs them (Adobe 2018+, Lucee 5+)", eng)
 
 
 def recordings():
@@ -269,29 +343,29 @@ def embed():
     test/cfml/embed.mjs runs in a browser) matches the code, and
     web/crosstalk-embed.js reads every attribute and option it writes."""
     fns = functions(read("models/Crosstalk.cfc"))
-    m = re.search(r'<cfloop list="(data-[\w,-]+)" index="key">', fns.get("scriptTags", ""))
-    if not T.ok(m, "scriptTags() writes a known list of data-* attributes"):
+    m = re.search(r'<cfloop list="(data-[\w,-]+)" index="key">', fns.get("scriptTag", ""))
+    if not T.ok(m, "scriptTag() writes a known list of data-* attributes"):
         return
     written = m.group(1).split(",")
-    golden = read("recordings/embed.html")
-    used = re.findall(r'\s(data-[\w-]+)="', golden)
-    T.ok(used and [a for a in written if a in used] == used,
-         "recordings/embed.html: attributes in the order embed() writes them", used)
-    T.ok(golden.startswith('<div id="chat" class="crosstalk-chat"></div>\n<script src="'),
-         "recordings/embed.html: the container div, then one script element")
-    T.ok(golden.count("<script") == 1 and "crosstalkEmbed.mount" not in golden,
-         "recordings/embed.html: no inline script in the usual layout")
+    for rec in ("embed.html", "embed-minted.html"):
+        golden = read("recordings/" + rec)
+        used = re.findall(r'\s(data-[\w-]+)="', golden)
+        T.ok(used and [a for a in written if a in used] == used,
+             "recordings/%s: attributes in the order embed() writes them" % rec, used)
+        T.ok(golden.startswith('<div id="chat" class="crosstalk-chat"></div>\n<script async src="'),
+             "recordings/%s: the container div, then one async script element" % rec)
+        T.ok(golden.count("<script") == 1 and "crosstalkEmbed.mount" not in golden,
+             "recordings/%s: no inline script" % rec)
+        T.ok(("data-ticket=" in golden) == (rec == "embed-minted.html"),
+             "recordings/%s: a ticket in the page only when minted on the server" % rec)
     js_path = os.path.join(SRC, "web", "crosstalk-embed.js")
     if not T.ok(os.path.exists(js_path), "web/crosstalk-embed.js exists"):
         return
     js = open(js_path, encoding="utf-8").read()
     for a in written:
         T.ok(re.search(r"\bd\.%s\b" % camel(a), js), "crosstalk-embed.js reads " + a)
-    m = re.search(r'var names = "([^"]+)"', fns.get("mountOptions", ""))
-    opts = [x.split("=")[1] for x in m.group(1).split(",")] + ["widgetUrl"] if m else []
-    T.ok(opts, "mountOptions() names its options")
-    for o in opts:
-        T.ok(re.search(r"\bopts\.%s\b" % o, js), "crosstalkEmbed.mount() takes " + o)
+    for a in written:
+        T.ok(re.search(r"\bopts\.%s\b" % camel(a), js), "crosstalkEmbed.mount() takes " + camel(a))
     T.ok(re.search(r"global\.crosstalkEmbed\s*=", js), "crosstalk-embed.js defines crosstalkEmbed")
 
 

@@ -2,9 +2,10 @@
 # deb.sh - the Debian package, end to end, on this machine: `make deb`,
 # lintian (no errors), dpkg -i, a throwaway PostgreSQL with an owner role
 # and the runtime role, both daemons started the way their systemd units
-# would (user, groups, umask, environment, runtime directory, ExecStart),
-# health and a wss:// handshake through the shipped TLS nginx block, then
-# dpkg --purge and a check that nothing is left behind.
+# would (test/ops/unitrun.py: user, groups, umask, runtime directory, no
+# capabilities, read-only system, private /tmp and /dev, the system-call
+# filter...), health and a wss:// handshake through the shipped TLS nginx
+# block, then dpkg --purge and a check that nothing is left behind.
 # It installs into the real system: root only (else it prints "skipped"
 # and exits 77), never over an installed crosstalk, and the trap purges
 # and stops everything it started even when a step fails.
@@ -53,13 +54,11 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-unit_key() { # unit_key FILE KEY -> values of KEY= (space joined)
-	sed -n "s/^$2=//p" "$1" | tr '\n' ' ' | sed 's/ $//'
-}
 
 rm -rf "$work" && mkdir -p "$work"
 
 # ---- build and lint ----
+"$src/scripts/deps.sh" debcheck >"$work/deps.log" 2>&1 || { cat "$work/deps.log"; echo "FAIL: deps.sh debcheck"; exit 1; }
 if ! make -C "$src" --no-print-directory deb DEB_BUILD="$work/build" >"$work/make.log" 2>&1; then
 	tail -n 40 "$work/make.log"
 	echo "FAIL: make deb"
@@ -102,7 +101,7 @@ for p in crosstalk-fcgi crosstalk-wsd crosstalkctl; do
 done
 ok "SQL under /usr/share/crosstalk/sql" 'ls /usr/share/crosstalk/sql/*_roles.sql >/dev/null'
 ok "web files under /usr/share/crosstalk/web" '[ -n "$(ls /usr/share/crosstalk/web)" ]'
-ok "nginx and Apache examples" '[ -f /usr/share/doc/crosstalk/examples/nginx-crosstalk-tls.conf ] && [ -f /usr/share/doc/crosstalk/examples/apache-crosstalk.conf ]'
+ok "nginx, Apache and IIS examples" '[ -f /usr/share/doc/crosstalk/examples/nginx-crosstalk-tls.conf ] && [ -f /usr/share/doc/crosstalk/examples/apache-crosstalk.conf ] && [ -f /usr/share/doc/crosstalk/examples/iis/web.config ]'
 for u in crosstalk-fcgi crosstalk-wsd; do
 	f=/lib/systemd/system/$u.service
 	ok "$u.service: hardened" 'grep -qx "ProtectSystem=strict" "$f" && grep -qx "NoNewPrivileges=yes" "$f" && grep -qx "User=crosstalk" "$f"'
@@ -143,20 +142,9 @@ ok "crosstalkctl check as the runtime role, as the unit's user" \
 grep privileges "$work/check.log"
 
 # ---- start both daemons as their units would ----
-run_unit() { # run_unit NAME: User/Group/SupplementaryGroups/UMask/Environment/RuntimeDirectory/ExecStart
-	local f=/lib/systemd/system/$1.service user group supp umask envs rtdir rtmode exec
-	user=$(unit_key "$f" User) group=$(unit_key "$f" Group)
-	supp=$(unit_key "$f" SupplementaryGroups) umask=$(unit_key "$f" UMask)
-	envs=$(unit_key "$f" Environment) rtdir=$(unit_key "$f" RuntimeDirectory)
-	rtmode=$(unit_key "$f" RuntimeDirectoryMode) exec=$(unit_key "$f" ExecStart)
-	if [ -n "$rtdir" ]; then
-		install -d -o "$user" -g "$group" -m "${rtmode:-0755}" "/run/$rtdir"
-	fi
-	# shellcheck disable=SC2086
-	setpriv --reuid="$user" --regid="$group" --groups="${supp:-$group}" \
-		--no-new-privs --inh-caps=-all --bounding-set=-all \
-		env -i PATH=/usr/bin:/bin $envs \
-		sh -c "umask ${umask:-0022}; exec $exec" >"$work/$1.log" 2>&1 </dev/null &
+run_unit() { # run_unit NAME: the unit's ExecStart under all of its sandboxing (unitrun.py)
+	local f=/lib/systemd/system/$1.service
+	$py "$src/test/ops/unitrun.py" "$f" >"$work/$1.log" 2>&1 </dev/null &
 	pids+=("$!")
 }
 run_unit crosstalk-fcgi

@@ -6,6 +6,10 @@ names made unique: the role setup, then `crosstalkctl migrate` as the
 (non-superuser) owner and `grant` of the runtime role, then both resolver
 examples against stand-in `user_sessions` / `users` and Lucee
 `cf_session_data` tables, calling resolve_session as the runtime role.
+The `crosstalkctl check` output shown is what check prints (schema version
+included), and the SQL inside the Adobe ColdFusion and Lucee code that
+writes, slides and deletes a `user_sessions` row runs, with the values
+ColdFusion would bind, and does to the resolver what the text says.
 """
 import os
 import re
@@ -25,10 +29,10 @@ OWNER = "ctown_" + tag
 RUNTIME = "ctapp_" + tag
 
 
-def blocks():
+def blocks(lang="sql"):
     text = open(os.path.join(SRC, "docs", "DEPLOY.md")).read()
     found = {}
-    for m in re.finditer(r"<!-- test: ([a-z0-9-]+) -->\n```sql\n(.*?)```",
+    for m in re.finditer(r"<!-- test: ([a-z0-9-]+) -->\n```%s\n(.*?)```" % lang,
                          text, re.S):
         sql = m.group(2)
         sql = sql.replace("crosstalk_owner", OWNER)
@@ -100,10 +104,69 @@ def resolve(app, ref):
                 "(%s, %s)" % (q(app), q(ref)), user=RUNTIME)
 
 
+def check_output(runtime):
+    """The `crosstalkctl check` lines DEPLOY.md shows are what check prints."""
+    want = blocks("")["check-output"].strip().split("\n") if "check-output" in blocks("") else []
+    if not T.ok(want, "DEPLOY.md shows the output of crosstalkctl check"):
+        return
+    r = ctl(runtime, "check")
+    got = r.stdout.strip().split("\n")
+    norm = lambda l: re.sub(r"\(server \d+\)", "(server N)", l.replace(RUNTIME, "crosstalk_app"))  # noqa: E731
+    T.eq([norm(l) for l in got], [norm(l) for l in want],
+         "crosstalkctl check prints what DEPLOY.md shows (the schema version too)")
+
+
+# what ColdFusion binds for the expressions in DEPLOY.md's CFML
+def cfml_sql(code, values):
+    """The statements of <cfquery> bodies (cfqueryparam bound) and of
+    queryExecute strings (:name bound), in order."""
+    out = []
+    for m in re.finditer(r"<cfquery[^>]*>(.*?)</cfquery>", code, re.S):
+        def bind(p):
+            v = p.group(1).strip("#")
+            if v not in values:
+                raise KeyError("no value for cfqueryparam %r" % v)
+            return values[v]
+        out.append(re.sub(r'<cfqueryparam value="([^"]+)" cfsqltype="[^"]+">', bind, m.group(1)))
+    for m in re.finditer(r'queryExecute\(\s*"(.*?)"', code, re.S):
+        def named(p):
+            if p.group(1) not in values:
+                raise KeyError("no value for :%s" % p.group(1))
+            return values[p.group(1)]
+        out.append(re.sub(r"(?<!:):(\w+)", named, m.group(1)))
+    return out
+
+
+def cfml_checks():
+    code = blocks("cfml")
+    for name in ("cfml-adobe", "cfml-lucee"):
+        if not T.ok(name in code, "DEPLOY.md has the ColdFusion block '%s'" % name):
+            continue
+        token = "tok" + uuid.uuid4().hex
+        values = {"'": "'", "token": "'%s'" % token, "session.loginToken": "'%s'" % token,
+                  "arguments.sessionScope.loginToken": "'%s'" % token, "arguments.userId": "42",
+                  "userId": "42", "ttl": "28800", "28800": "28800"}
+        stmts = cfml_sql(code[name], values)
+        if not T.eq([s.split()[0] for s in stmts], ["INSERT", "UPDATE", "DELETE"],
+                    "%s: writes, slides and deletes the row" % name):
+            continue
+        psql(stmts[0])
+        T.eq(resolve("shop", token), [["42", "Ann Lee"]], "%s: after login, the token resolves" % name)
+        psql("UPDATE public.user_sessions SET expires_at = now() + interval '10 seconds' "
+             "WHERE token = '%s'" % token)
+        psql(stmts[1])
+        left = rows("SELECT round(extract(epoch FROM expires_at - now()))::int FROM "
+                    "public.user_sessions WHERE token = '%s'" % token)
+        T.ok(left and abs(int(left[0][0]) - 28800) < 10,
+             "%s: a request slides the row to now + the session timeout" % name, left)
+        psql(stmts[2])
+        T.eq(resolve("shop", token), [], "%s: at session end the login is gone" % name)
+
+
 def main():
     b = blocks()
     for name in ("roles", "resolver-grants", "resolver-user-sessions",
-                 "resolver-lucee"):
+                 "resolver-grants-lucee", "resolver-lucee"):
         T.ok(name in b, "DEPLOY.md has the SQL block '%s'" % name)
     psql("CREATE DATABASE %s" % DB, db="postgres")
     try:
@@ -138,13 +201,19 @@ def run(b):
               "FROM pg_proc p WHERE p.oid = 'crosstalk.resolve_session(text,text)'::regprocedure"),
          [[OWNER, "t", "{\"search_path=pg_catalog, pg_temp\"}"]],
          "resolver: owned by the owner, SECURITY DEFINER, fixed search_path")
-    T.eq(resolve("intranet", "tok-live"), [["42", "Ann Lee"]],
+    T.eq(resolve("shop", "tok-live"), [["42", "Ann Lee"]],
          "user_sessions: a live token resolves")
     T.eq(resolve("shop", "tok-noname"), [["43", "43"]],
          "user_sessions: an empty name falls back to the id")
-    T.eq(resolve("intranet", "tok-expired"), [], "user_sessions: expired")
-    T.eq(resolve("wiki", "tok-live"), [], "user_sessions: another app's token")
-    T.eq(resolve("intranet", "nope"), [], "user_sessions: unknown token")
+    T.eq(resolve("shop", "tok-expired"), [], "user_sessions: expired")
+    T.eq(resolve("intranet", "tok-live"), [], "user_sessions: the shop's token is no login of another app")
+    T.eq(resolve("wiki", "tok-live"), [], "user_sessions: nor of a third")
+    T.eq(resolve("shop", "nope"), [], "user_sessions: unknown token")
+    T.eq(rows("SELECT coalesce(expires::text, 'null'), coalesce(ttl::text, 'null') "
+              "FROM crosstalk.touch_session('shop', 'tok-live')", user=RUNTIME), [["null", "null"]],
+         "touch_session of the shop's token: live, but the expiry is the app's (slid: false)")
+    cfml_checks()
+    check_output(runtime)
     ref = rows("SELECT crosstalk.register_session('app1', 'u9', 'Reg Istered', 3600)",
                user=RUNTIME)
     T.eq(resolve("app1", ref[0][0]), [["u9", "Reg Istered"]],
@@ -158,6 +227,7 @@ def run(b):
          "crosstalkctl check as the runtime role", r.stdout + r.stderr)
 
     # --- Lucee cf_session_data ---
+    psql(b["resolver-grants-lucee"])
     psql(b["resolver-lucee"], user=OWNER)
     T.eq(resolve("wiki", "ct_0123456789abcdef0123456789abcdef"),
          [["7", "Wiki Walt"]], "lucee: CFML-serialized session resolves")

@@ -21,6 +21,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 
 sys.path.insert(0, os.path.join(os.environ["CT_SRC"], "test", "lib"))
 import ct  # noqa: E402
@@ -153,7 +154,6 @@ def start_proxy(env, port, tls_dir):
 
 
 def https(ctx, method, url, body=None, headers=None):
-    import urllib.error
     import urllib.request
     req = urllib.request.Request(url, data=body, method=method,
                                  headers=headers or {})
@@ -353,6 +353,54 @@ def main():
 
     asyncio.run(ws_checks(ctx, wss, base, env))
     asyncio.run(forwarded_checks(ctx, wss, env))
+    error_checks(ctx, base, env)
+
+
+def json_error(r, status, code, what):
+    """An error as the API answers it: JSON, the status, ok false, the code,
+    never HTML, never a redirect."""
+    ctype = {k.lower(): v for k, v in r.headers.items()}.get("content-type", "")
+    T.ok(r.status == status and ctype.startswith("application/json") and
+         (r.json or {}).get("ok") is False and
+         (r.json or {}).get("error", {}).get("code") == code,
+         "%s through %s: JSON %d %s" % (what, PROXY, status, code),
+         "%r (%s)" % (r, ctype))
+    return r
+
+
+def error_checks(ctx, base, env):
+    """docs/API.md: never a 500 or an HTML page, never redirected - also for
+    what the proxy answers itself."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **kw):
+            return None
+    opener = urllib.request.build_opener(NoRedirect, urllib.request.HTTPSHandler(context=ctx))
+    try:
+        with opener.open(base + "/api/v1", timeout=10) as resp:
+            r = ct.Resp(resp.status, dict(resp.headers), resp.read())
+    except urllib.error.HTTPError as e:
+        r = ct.Resp(e.code, dict(e.headers), e.read())
+    json_error(r, 404, "not_found", "/api/v1 without the slash (not a redirect)")
+    T.ok("Location" not in r.headers, "/api/v1: no Location header", r.headers)
+    big = b"x" * (200 * 1024)
+    r = https(ctx, "POST", base + "/api/v1/messages", big,
+              {"Authorization": "Bearer " + env["APP1_KEY"],
+               "Content-Type": "application/x-www-form-urlencoded"})
+    json_error(r, 413, "too_large", "a body over the proxy's cap")
+    # crosstalk-fcgi stops: the proxy answers for it
+    pids = dict(l.split() for l in open(os.path.join(STATE, "pids")) if l.strip())
+    os.kill(int(pids["fcgi"]), signal.SIGTERM)
+    ct.wait_until(lambda: not os.path.exists("/proc/" + pids["fcgi"]), 10)
+    r = https(ctx, "GET", base + "/api/v1/health")
+    json_error(r, 503, "unavailable", "crosstalk-fcgi down")
+    T.ok(r.headers.get("Retry-After") is not None, "crosstalk-fcgi down: Retry-After", r.headers)
+    T.ok("max-age" in r.headers.get("Strict-Transport-Security", ""),
+         "crosstalk-fcgi down: still HSTS", r.headers)
+    r = https(ctx, "POST", base + "/api/v1/messages", b'{"channel":"general","text":"x"}',
+              {"Authorization": "Bearer " + env["APP1_KEY"], "Content-Type": "application/json"})
+    json_error(r, 503, "unavailable", "a post while crosstalk-fcgi is down")
 
 
 if __name__ == "__main__":

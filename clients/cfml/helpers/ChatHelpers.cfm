@@ -4,9 +4,13 @@
  * (ModuleConfig applicationHelper). All start with "chat": CFML's own WsPublish,
  * WsGetSubscribers and friends are built-in names.
  *
- * Each uses the current user's chat login (registered by the ChatSession interceptor
- * on cbauth's postLogin, or on first use here) unless given a sessionRef. A chat login
- * that crosstalk no longer knows (expired, ended elsewhere) is registered again once.
+ * Each uses the current user's chat login (registered on first use, slid as the app's
+ * session slides: see ChatSessionStore) unless given a sessionRef. A chat login that
+ * crosstalk no longer knows (expired, ended elsewhere) is registered again once.
+ *
+ * What renders a page never throws because of the hub and never waits for it longer than
+ * embedMintTimeout: chatEmbed() calls nothing (the browser fetches its ticket from the
+ * module's ticket route), chatTicket() answers "" when no ticket comes in time.
  */
 
 /** The current user's crosstalk session ref ("" for a guest). */
@@ -49,14 +53,25 @@ struct function chatPoll(
 }
 
 /**
- * A fresh single-use ticket for the current user's browser (the string), "" for a guest:
+ * A fresh single-use ticket for the current user's browser (the string), "" for a guest or
+ * when the hub gives none within embedMintTimeout (the page then relies on its ticket URL):
  * data-ticket="#encodeForHTMLAttribute( chatTicket() )#".
  */
 string function chatTicket( string sessionRef = "" ) {
-	if ( !len( arguments.sessionRef ) && !len( chatSession() ) ) {
+	var settings = getModuleSettings( "crosstalk" );
+	try {
+		if ( len( arguments.sessionRef ) ) {
+			return getInstance( "Crosstalk@crosstalk" )
+				.send( "POST", "tickets", {}, arguments.sessionRef, settings.embedMintTimeout )
+				.ticket;
+		}
+		return getInstance( "ChatSessionStore@crosstalk" ).ticket( settings.embedMintTimeout );
+	} catch ( any e ) {
+		if ( listFirst( e.type, "." ) != "crosstalk" ) {
+			rethrow;
+		}
 		return "";
 	}
-	return chatCall( "mintTicket", {}, arguments.sessionRef ).ticket;
 }
 
 /** Who is in a channel now. Returns {ok, channel, users}. */
@@ -66,21 +81,33 @@ struct function chatSubscribers( required string channel, string sessionRef = ""
 
 /**
  * The chat widget's HTML for the current user, or "" for a guest. Output it unescaped.
- * The widget gets new tickets from this module's POST /crosstalk/ticket (or the ticketUrl setting).
+ * It asks the hub nothing (set the widgetUrl setting): the widget gets its tickets from this
+ * module's POST /crosstalk/ticket (or the ticketUrl setting) once the page is shown, and says
+ * so calmly while the hub is unavailable. Never throws because of the hub.
  */
 string function chatEmbed( string channel = "", string height = "", string sessionRef = "" ) {
-	var ticketUrl = getModuleSettings( "crosstalk" ).ticketUrl;
-	if ( !len( arguments.sessionRef ) && !len( chatSession() ) ) {
-		return "";
+	var settings = getModuleSettings( "crosstalk" );
+	var store = getInstance( "ChatSessionStore@crosstalk" );
+	var ticketUrl = settings.ticketUrl;
+	try {
+		if ( !len( arguments.sessionRef ) && !store.isLoggedIn() ) {
+			return "";
+		}
+		if ( !len( ticketUrl ) ) {
+			ticketUrl = getRequestContext().buildLink( "crosstalk/ticket" );
+		}
+		return getInstance( "Crosstalk@crosstalk" ).embed(
+			session   = len( arguments.sessionRef ) ? arguments.sessionRef : store.get(),
+			channel   = arguments.channel,
+			height    = arguments.height,
+			ticketUrl = ticketUrl
+		);
+	} catch ( any e ) {
+		if ( listFirst( e.type, "." ) != "crosstalk" ) {
+			rethrow;
+		}
+		return '<div class="crosstalk-chat crosstalk-unavailable" role="status">Chat is unavailable right now.</div>';
 	}
-	if ( !len( ticketUrl ) ) {
-		ticketUrl = getRequestContext().buildLink( "crosstalk/ticket" );
-	}
-	return chatCall(
-		"embed",
-		{ "channel" : arguments.channel, "height" : arguments.height, "ticketUrl" : ticketUrl },
-		arguments.sessionRef
-	);
 }
 
 /** Calls a client method with the session ref; re-registers once when the ref is no longer known. */

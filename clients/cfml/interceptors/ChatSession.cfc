@@ -1,10 +1,16 @@
 /**
- * Follows cbauth: a login registers the user's chat login with crosstalk, a logout ends it
- * (the user's open chat connections close within a second).
+ * Keeps the user's chat login in step with the app's own login and session:
  *
- * Off with moduleSettings.crosstalk.followLogins = false. With quietFailures (the default)
- * an unreachable chat hub is logged and the app's login goes on; the helpers register the
- * chat login later, on first use.
+ *   - cbauth postLogin: forgets any chat login of whoever was logged in before; the new
+ *     user's is registered on first use (the widget's ticket route), so a login never
+ *     waits for the hub;
+ *   - every request (preProcess): slides the chat login as the app's session slides, at
+ *     most every touchEvery seconds and off the request thread;
+ *   - cbauth preLogout: ends the chat login (open chat windows close within a second), off
+ *     the request thread.
+ *
+ * Off with moduleSettings.crosstalk.followLogins = false. Chat never fails a request here:
+ * a hub that cannot be reached is logged (quietFailures = false lets a failure through).
  */
 component {
 
@@ -15,32 +21,33 @@ component {
 
 	void function postLogin() {
 		var args = announced( arguments );
-		var settings = getModuleSettings( "crosstalk" );
-		if ( !settings.followLogins || !structKeyExists( args, "user" ) || !isObject( args.user ) ) {
+		if ( !getModuleSettings( "crosstalk" ).followLogins || variables.store.usesOwnTokens() ) {
 			return;
 		}
-		try {
-			variables.store.start( args.user, args.sessionStorage ?: "" );
-		} catch ( any e ) {
-			if ( !settings.quietFailures || listFirst( e.type, "." ) != "crosstalk" ) {
-				rethrow;
-			}
-			log.warn( "crosstalk: chat login not registered: #e.message# #e.detail#" );
+		quietly( "clear", [ args.sessionStorage ?: "" ], "chat login not reset" );
+	}
+
+	void function preProcess() {
+		if ( getModuleSettings( "crosstalk" ).followLogins ) {
+			quietly( "touch", [], "chat login not slid" );
 		}
 	}
 
 	void function preLogout() {
-		var settings = getModuleSettings( "crosstalk" );
-		if ( !settings.followLogins ) {
-			return;
+		if ( getModuleSettings( "crosstalk" ).followLogins ) {
+			quietly( "end", [], "chat login not ended" );
 		}
+	}
+
+	/** Calls the store; a crosstalk failure is logged, not thrown, unless quietFailures is off. */
+	private void function quietly( required string method, required array args, required string what ) {
 		try {
-			variables.store.end();
+			invoke( variables.store, arguments.method, arguments.args );
 		} catch ( any e ) {
-			if ( !settings.quietFailures || listFirst( e.type, "." ) != "crosstalk" ) {
+			if ( !getModuleSettings( "crosstalk" ).quietFailures || listFirst( e.type, "." ) != "crosstalk" ) {
 				rethrow;
 			}
-			log.warn( "crosstalk: chat login not ended: #e.message# #e.detail#" );
+			log.warn( "crosstalk: #arguments.what#: #e.message# #e.detail#" );
 		}
 	}
 

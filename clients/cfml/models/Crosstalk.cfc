@@ -11,12 +11,16 @@
 	module settings (see ModuleConfig.cfc).
 
 	Every method returns the API's JSON answer as a struct (keys as the API
-	spells them: lower-case snake_case). A failure throws a typed exception:
+	spells them: lower-case snake_case). embed() never calls the hub unless
+	asked to (the browser fetches its ticket from the app's ticket URL), and
+	never throws because the hub is down. Anything else that fails throws a
+	typed exception:
 	"crosstalk.<code>" for every API error code (crosstalk.unauthorized,
 	crosstalk.forbidden, crosstalk.not_found, crosstalk.invalid,
 	crosstalk.rate_limited, ...), "crosstalk.connection" when the hub cannot
 	be reached or does not answer in time, "crosstalk.protocol" when the
-	answer is not crosstalk's JSON, "crosstalk.config" for a missing setting.
+	answer is not crosstalk's JSON (a proxy's 502/503/504 page is
+	"crosstalk.unavailable"), "crosstalk.config" for a missing setting.
 	<cfcatch type="crosstalk"> catches all of them.
 
 	Written with tags and without member functions so that it runs on
@@ -25,8 +29,9 @@
 <cfcomponent output="false" hint="crosstalk HTTP API client (plain CFC, and the model of the crosstalk ColdBox module)">
 
 	<cfset variables.VERSION = "0.1.0">
-	<cfset variables.ERROR_CODES = "bad_request,unauthorized,forbidden,not_found,method_not_allowed,conflict,too_large,unsupported_media_type,invalid,rate_limited,unavailable">
 	<cfset variables.settings = structNew()>
+	<!--- the widget's URL as the API last handed it out (with a ticket) --->
+	<cfset variables.learnedWidgetUrl = "">
 
 	<!--- ================================================================ --->
 	<!--- construction                                                      --->
@@ -54,18 +59,11 @@
 		<cfif arguments.timeout gt 0>
 			<cfset merged["timeout"] = arguments.timeout>
 		</cfif>
-		<cfset merged["apiUrl"] = reReplace(trim(merged.apiUrl), "/+$", "")>
-		<cfset merged["apiKey"] = trim(merged.apiKey)>
-		<cfif not isNumeric(merged.timeout) or merged.timeout lt 1>
-			<cfset merged["timeout"] = 10>
-		</cfif>
-		<cfif not isNumeric(merged.pollGrace) or merged.pollGrace lt 0>
-			<cfset merged["pollGrace"] = 5>
-		</cfif>
-		<cfif not listFindNoCase("form,json", merged.bodyFormat)>
-			<cfset merged["bodyFormat"] = "form">
-		</cfif>
+		<cfset merged = normalised(merged)>
 		<cfset variables.settings = merged>
+		<!--- beside this file, whatever the package's mapping is called --->
+		<cfset variables.wire = createObject("component", "Wire")>
+		<cfset variables.wire.init(merged)>
 		<cfreturn this>
 	</cffunction>
 
@@ -86,12 +84,47 @@
 		<cfset s["userAgent"] = "ColdFusion">
 		<!--- login lifetime in seconds when registerSession gets no ttl --->
 		<cfset s["defaultTtl"] = 28800>
-		<!--- overrides the widget URL the API hands out with each ticket --->
+		<!--- where the widget is, e.g. https://chat.example.org/widget (what the API hands out with
+		      each ticket, [http] public_widget_url): set it, and embed() never has to ask the hub --->
 		<cfset s["widgetUrl"] = "">
 		<!--- overrides where embed() loads crosstalk-embed.js from (default: the widget's origin) --->
 		<cfset s["embedScriptUrl"] = "">
 		<!--- fixed widget height in pixels for embed(); empty: the widget sizes itself --->
 		<cfset s["embedHeight"] = "">
+		<!--- embed() mints the first ticket on the server (true), or leaves it to the
+		      browser and the app's ticket URL (false: the page never waits for the hub) --->
+		<cfset s["embedMint"] = false>
+		<!--- seconds a server-side mint in embed() may take before the page goes on without it --->
+		<cfset s["embedMintTimeout"] = 2>
+		<!--- seconds touchSession() may take (it runs on ordinary page views) --->
+		<cfset s["touchTimeout"] = 2>
+		<!--- show an e-mail address as a display name (false: only the part before the @) --->
+		<cfset s["allowEmailNames"] = false>
+		<cfreturn s>
+	</cffunction>
+
+	<cffunction name="normalised" access="private" returntype="struct" output="false"
+		hint="The settings with blanks trimmed and every value out of range replaced by its default.">
+		<cfargument name="given" type="struct" required="true" hint="defaults merged with what init() got">
+		<cfset var s = arguments.given>
+		<cfset var defaults = defaultSettings()>
+		<cfset var key = "">
+		<cfset s["apiUrl"] = reReplace(trim(s.apiUrl), "/+$", "")>
+		<cfset s["apiKey"] = trim(s.apiKey)>
+		<!--- seconds: a positive number (pollGrace may be 0) --->
+		<cfloop list="timeout,embedMintTimeout,touchTimeout,pollGrace" index="key">
+			<cfif not isNumeric(s[key]) or (s[key] lt 1 and not (key is "pollGrace" and s[key] eq 0))>
+				<cfset s[key] = defaults[key]>
+			</cfif>
+		</cfloop>
+		<cfloop list="embedMint,allowEmailNames" index="key">
+			<cfif not isBoolean(s[key])>
+				<cfset s[key] = defaults[key]>
+			</cfif>
+		</cfloop>
+		<cfif not listFindNoCase("form,json", s.bodyFormat)>
+			<cfset s["bodyFormat"] = "form">
+		</cfif>
 		<cfreturn s>
 	</cffunction>
 
@@ -111,15 +144,11 @@
 	<cffunction name="registerSession" access="public" returntype="struct" output="false"
 		hint="Registers a login of one of this app's users. Returns {ok, session, expires_at, ...}; keep .session with the user's own session (never send CFID/CFTOKEN).">
 		<cfargument name="userId" type="string" required="true" hint="the user's id, the same across sister apps">
-		<cfargument name="displayName" type="string" required="false" default="" hint="name shown to others (default: the user id)">
-		<cfargument name="ttl" type="numeric" required="false" default="0" hint="seconds the login lasts (0: the defaultTtl setting)">
+		<cfargument name="displayName" type="string" required="false" default="" hint="name shown to others (default: the user id; an e-mail address shows only its part before the @ unless allowEmailNames is set)">
+		<cfargument name="ttl" type="numeric" required="false" default="0" hint="seconds the login lasts from its last use (0: the defaultTtl setting); match the app's session timeout">
 		<cfset var fields = structNew()>
 		<cfset fields["USER_ID"] = arguments.userId>
-		<cfif len(arguments.displayName)>
-			<cfset fields["DISPLAY_NAME"] = arguments.displayName>
-		<cfelse>
-			<cfset fields["DISPLAY_NAME"] = arguments.userId>
-		</cfif>
+		<cfset fields["DISPLAY_NAME"] = displayNameFor(arguments.userId, arguments.displayName)>
 		<cfif arguments.ttl gt 0>
 			<cfset fields["TTL"] = arguments.ttl>
 		<cfelse>
@@ -136,10 +165,59 @@
 		<cfreturn send("POST", "sessions/end", fields, "")>
 	</cffunction>
 
-	<cffunction name="mintTicket" access="public" returntype="struct" output="false"
-		hint="A single-use, short-lived ticket for the user's browser. Returns {ok, ticket, expires_in, ws_url, widget_url, user}.">
+	<cffunction name="touchSession" access="public" returntype="struct" output="false"
+		hint="Slides a live login to now + its ttl, as the app's own session slides with activity (call it every few minutes of a user's activity). Returns {ok, session, slid, expires_at, ttl}. Given userId, a login that is over is registered again: then session is the new ref and renewed is true.">
 		<cfargument name="session" type="string" required="true" hint="the user's session ref">
-		<cfreturn send("POST", "tickets", structNew(), arguments.session)>
+		<cfargument name="ttl" type="numeric" required="false" default="0" hint="seconds (0: the login's own ttl)">
+		<cfargument name="userId" type="string" required="false" default="" hint="the user, to register again when the login is over">
+		<cfargument name="displayName" type="string" required="false" default="" hint="the user's name, for that registration">
+		<cfset var fields = structNew()>
+		<cfset var reply = structNew()>
+		<cfif arguments.ttl gt 0>
+			<cfset fields["TTL"] = arguments.ttl>
+		</cfif>
+		<cftry>
+			<cfset reply = send("POST", "sessions/touch", fields, arguments.session, variables.settings.touchTimeout)>
+			<cfset reply["renewed"] = false>
+			<cfreturn reply>
+			<cfcatch type="crosstalk.unauthorized">
+				<cfif not len(arguments.userId)>
+					<cfrethrow>
+				</cfif>
+			</cfcatch>
+		</cftry>
+		<cfset reply = registerSession(arguments.userId, arguments.displayName, arguments.ttl)>
+		<cfset reply["slid"] = true>
+		<cfset reply["renewed"] = true>
+		<cfreturn reply>
+	</cffunction>
+
+	<cffunction name="mintTicket" access="public" returntype="struct" output="false"
+		hint="A single-use, short-lived ticket for the user's browser; it also slides the login. Returns {ok, ticket, expires_in, ws_url, widget_url, user, session, renewed}. Given userId, a login that is over (expired, ended) is registered again and the ticket minted for the new one: keep the answer's session.">
+		<cfargument name="session" type="string" required="true" hint="the user's session ref">
+		<cfargument name="userId" type="string" required="false" default="" hint="the user, to register again when the login is over">
+		<cfargument name="displayName" type="string" required="false" default="" hint="the user's name, for that registration">
+		<cfargument name="ttl" type="numeric" required="false" default="0" hint="the new login's ttl (0: defaultTtl)">
+		<cfset var reply = structNew()>
+		<cfset var reg = structNew()>
+		<cftry>
+			<cfset reply = send("POST", "tickets", structNew(), arguments.session)>
+			<cfset reply["session"] = arguments.session>
+			<cfset reply["renewed"] = false>
+			<cfset learn(reply)>
+			<cfreturn reply>
+			<cfcatch type="crosstalk.unauthorized">
+				<cfif not len(arguments.userId)>
+					<cfrethrow>
+				</cfif>
+			</cfcatch>
+		</cftry>
+		<cfset reg = registerSession(arguments.userId, arguments.displayName, arguments.ttl)>
+		<cfset reply = send("POST", "tickets", structNew(), reg.session)>
+		<cfset reply["session"] = reg.session>
+		<cfset reply["renewed"] = true>
+		<cfset learn(reply)>
+		<cfreturn reply>
 	</cffunction>
 
 	<!--- ================================================================ --->
@@ -273,40 +351,72 @@
 	<!--- ================================================================ --->
 
 	<cffunction name="embed" access="public" returntype="string" output="false"
-		hint="HTML that loads crosstalk-embed.js from the chat origin and mounts the chat widget, signed in with a freshly minted ticket (single use, valid for about a minute: render it into the page being served, do not cache it). Output it unescaped.">
-		<cfargument name="session" type="string" required="true" hint="the user's session ref">
+		hint="HTML that loads crosstalk-embed.js (async) from the chat origin and mounts the chat widget. By default it calls nothing: the page is served at once and the browser fetches its ticket from ticketUrl, so a hub that is down or slow never holds the page up (the widget says chat is unavailable and retries). With mint (or the embedMint setting) a first ticket is minted here, waiting at most embedMintTimeout seconds; if that fails the page goes on without it. Never throws because of the hub. Output it unescaped; do not cache it when it carries a ticket.">
+		<cfargument name="session" type="string" required="false" default="" hint="the user's session ref (needed only to mint here)">
 		<cfargument name="channel" type="string" required="false" default="" hint="channel to open first">
 		<cfargument name="height" type="string" required="false" default="" hint="fixed height in pixels (default: the embedHeight setting; empty: follows the content)">
-		<cfargument name="ticketUrl" type="string" required="false" default="" hint="a URL of this app that answers POST with {ticket} for the logged-in user: lets the widget sign in again after a reconnect or a long sleep">
+		<cfargument name="ticketUrl" type="string" required="false" default="" hint="a URL of this app that answers POST with {ticket} for the logged-in user; the widget signs in (and again after a reconnect or a long sleep) with what it answers">
 		<cfargument name="elementId" type="string" required="false" default="" hint="id of the container div (default: generated)">
 		<cfargument name="cssClass" type="string" required="false" default="crosstalk-chat" hint="class of the container div">
 		<cfargument name="title" type="string" required="false" default="Chat" hint="the iframe's accessible title">
-		<cfset var minted = mintTicket(arguments.session)>
+		<cfargument name="mint" type="string" required="false" default="" hint="true: mint the first ticket on the server; empty: the embedMint setting (always true without a ticketUrl)">
+		<cfset var minted = structNew()>
 		<cfset var widgetUrl = variables.settings.widgetUrl>
-		<cfset var scriptUrl = variables.settings.embedScriptUrl>
 		<cfset var boxId = arguments.elementId>
-		<cfset var fixedHeight = arguments.height>
-		<cfset var attrs = structNew()>
-		<cfset var html = "">
-		<cfif not len(widgetUrl) and structKeyExists(minted, "widget_url")>
-			<cfset widgetUrl = minted.widget_url>
+		<cfset var ticket = "">
+		<cfset var serverMint = variables.settings.embedMint>
+		<cfif isBoolean(arguments.mint)>
+			<cfset serverMint = arguments.mint>
+		</cfif>
+		<cfif not len(arguments.ticketUrl)>
+			<!--- without a ticket URL the page's ticket is the only way in --->
+			<cfset serverMint = true>
 		</cfif>
 		<cfif not len(widgetUrl)>
-			<cfthrow type="crosstalk.config" message="crosstalk: no widget URL"
-				detail="The API's ticket carried no widget_url and the widgetUrl setting is empty.">
+			<cfset widgetUrl = variables.learnedWidgetUrl>
 		</cfif>
-		<cfif not len(scriptUrl)>
-			<cfset scriptUrl = originOf(widgetUrl) & "/crosstalk-embed.js">
+		<cfif (serverMint or not len(widgetUrl)) and len(arguments.session)>
+			<cfset minted = mintQuietly(arguments.session)>
+			<cfif not len(widgetUrl) and structKeyExists(minted, "widget_url")>
+				<cfset widgetUrl = minted.widget_url>
+			</cfif>
 		</cfif>
 		<cfif not len(boxId)>
 			<cfset boxId = "crosstalk-" & lCase(left(replace(createUUID(), "-", "", "all"), 12))>
 		</cfif>
+		<cfif not len(widgetUrl) or (not len(arguments.ticketUrl) and not structKeyExists(minted, "ticket"))>
+			<!--- the hub did not answer and nothing says where the widget is, or how to sign in:
+			      the page goes on with a line in the chat's place --->
+			<cfreturn '<div id="' & encodeForHTMLAttribute(boxId) & '" class="' & encodeForHTMLAttribute(arguments.cssClass)
+				& ' crosstalk-unavailable" role="status">Chat is unavailable right now.</div>' & chr(10)>
+		</cfif>
+		<cfif serverMint and structKeyExists(minted, "ticket")>
+			<cfset ticket = minted.ticket>
+		</cfif>
+		<cfreturn '<div id="' & encodeForHTMLAttribute(boxId) & '" class="' & encodeForHTMLAttribute(arguments.cssClass) & '"></div>' & chr(10)
+			& scriptTag(embedAttrs(boxId, arguments.channel, arguments.height, arguments.title,
+				ticket, arguments.ticketUrl, widgetUrl), scriptUrlFor(widgetUrl))>
+	</cffunction>
+
+	<cffunction name="embedAttrs" access="private" returntype="struct" output="false"
+		hint="The data-* attributes of embed()'s script element.">
+		<cfargument name="boxId" type="string" required="true" hint="the container's id">
+		<cfargument name="channel" type="string" required="true" hint="channel to open first, or empty">
+		<cfargument name="height" type="string" required="true" hint="fixed height, or empty">
+		<cfargument name="title" type="string" required="true" hint="the iframe's title">
+		<cfargument name="ticket" type="string" required="true" hint="a first ticket, or empty">
+		<cfargument name="ticketUrl" type="string" required="true" hint="the app's ticket URL, or empty">
+		<cfargument name="widgetUrl" type="string" required="true" hint="the widget's URL">
+		<cfset var attrs = structNew()>
+		<cfset var fixedHeight = arguments.height>
 		<cfif not len(fixedHeight)>
 			<cfset fixedHeight = variables.settings.embedHeight>
 		</cfif>
-		<cfset attrs["data-target"] = "##" & boxId>
-		<cfset attrs["data-ticket"] = minted.ticket>
+		<cfset attrs["data-target"] = "##" & arguments.boxId>
 		<cfset attrs["data-title"] = arguments.title>
+		<cfif len(arguments.ticket)>
+			<cfset attrs["data-ticket"] = arguments.ticket>
+		</cfif>
 		<cfif len(arguments.channel)>
 			<cfset attrs["data-channel"] = arguments.channel>
 		</cfif>
@@ -316,25 +426,53 @@
 		<cfif len(arguments.ticketUrl)>
 			<cfset attrs["data-ticket-url"] = arguments.ticketUrl>
 		</cfif>
-		<cfset html = '<div id="' & encodeForHTMLAttribute(boxId) & '" class="' & encodeForHTMLAttribute(arguments.cssClass) & '"></div>' & chr(10)
-			& scriptTags(attrs, scriptUrl, widgetUrl)>
-		<cfreturn html>
+		<cfif arguments.widgetUrl is not (originOf(scriptUrlFor(arguments.widgetUrl)) & "/widget")>
+			<!--- the widget lives elsewhere than beside the script --->
+			<cfset attrs["data-widget-url"] = arguments.widgetUrl>
+		</cfif>
+		<cfreturn attrs>
 	</cffunction>
 
-	<cffunction name="scriptTags" access="private" returntype="string" output="false"
-		hint="The script element(s) that load crosstalk-embed.js and mount the widget.">
+	<cffunction name="scriptUrlFor" access="private" returntype="string" output="false"
+		hint="Where crosstalk-embed.js is: the embedScriptUrl setting, else beside the widget.">
+		<cfargument name="widgetUrl" type="string" required="true" hint="the widget's URL">
+		<cfif len(variables.settings.embedScriptUrl)>
+			<cfreturn variables.settings.embedScriptUrl>
+		</cfif>
+		<cfreturn originOf(arguments.widgetUrl) & "/crosstalk-embed.js">
+	</cffunction>
+
+	<cffunction name="mintQuietly" access="private" returntype="struct" output="false"
+		hint="A ticket minted for embed(), waiting at most embedMintTimeout seconds; an empty struct when the hub does not give one in time (logged, never thrown).">
+		<cfargument name="session" type="string" required="true" hint="the user's session ref">
+		<cfset var reply = structNew()>
+		<cftry>
+			<cfset reply = send("POST", "tickets", structNew(), arguments.session, variables.settings.embedMintTimeout)>
+			<cfset learn(reply)>
+			<cfcatch type="crosstalk">
+				<cflog type="warning" file="crosstalk" text="embed(): no ticket (#cfcatch.type#: #cfcatch.message#); the page goes on without one">
+				<cfset reply = structNew()>
+			</cfcatch>
+		</cftry>
+		<cfreturn reply>
+	</cffunction>
+
+	<cffunction name="learn" access="private" returntype="void" output="false"
+		hint="Remembers where the API says the widget is, so that embed() need not ask again.">
+		<cfargument name="reply" type="struct" required="true" hint="a tickets answer">
+		<cfif structKeyExists(arguments.reply, "widget_url") and isSimpleValue(arguments.reply.widget_url)
+			and len(arguments.reply.widget_url)>
+			<cfset variables.learnedWidgetUrl = arguments.reply.widget_url>
+		</cfif>
+	</cffunction>
+
+	<cffunction name="scriptTag" access="private" returntype="string" output="false"
+		hint="The one script element that loads crosstalk-embed.js and mounts the widget: async (a slow hub never holds up the page), no inline script (fits a strict Content-Security-Policy).">
 		<cfargument name="attrs" type="struct" required="true" hint="the data-* values embed() collected">
 		<cfargument name="scriptUrl" type="string" required="true" hint="where crosstalk-embed.js is">
-		<cfargument name="widgetUrl" type="string" required="true" hint="the widget's URL">
-		<cfset var html = '<script src="' & encodeForHTMLAttribute(arguments.scriptUrl) & '"'>
+		<cfset var html = '<script async src="' & encodeForHTMLAttribute(arguments.scriptUrl) & '"'>
 		<cfset var key = "">
-		<cfif arguments.widgetUrl is not (originOf(arguments.scriptUrl) & "/widget")>
-			<!--- the widget lives elsewhere than beside the script: tell mount() where --->
-			<cfreturn html & '></script>' & chr(10)
-				& '<script>window.crosstalkChat = crosstalkEmbed.mount(' & mountOptions(arguments.attrs, arguments.widgetUrl) & ');</script>' & chr(10)>
-		</cfif>
-		<!--- the usual layout: one script tag, no inline script (fits a strict Content-Security-Policy) --->
-		<cfloop list="data-target,data-channel,data-ticket,data-ticket-url,data-height,data-title" index="key">
+		<cfloop list="data-target,data-channel,data-ticket,data-ticket-url,data-widget-url,data-height,data-title" index="key">
 			<cfif structKeyExists(arguments.attrs, key)>
 				<cfset html = html & " " & key & '="' & encodeForHTMLAttribute(arguments.attrs[key]) & '"'>
 			</cfif>
@@ -342,23 +480,22 @@
 		<cfreturn html & '></script>' & chr(10)>
 	</cffunction>
 
-	<cffunction name="mountOptions" access="private" returntype="string" output="false"
-		hint="The options object for crosstalkEmbed.mount() as JavaScript source.">
-		<cfargument name="attrs" type="struct" required="true" hint="the data-* values embed() collected">
-		<cfargument name="widgetUrl" type="string" required="true" hint="the widget's URL">
-		<cfset var names = "data-target=target,data-channel=channel,data-ticket=ticket,data-ticket-url=ticketUrl,data-height=height,data-title=title">
-		<cfset var pair = "">
-		<cfset var js = "{widgetUrl:'" & encodeForJavaScript(arguments.widgetUrl) & "'">
-		<cfloop list="#names#" index="pair">
-			<cfif structKeyExists(arguments.attrs, listFirst(pair, "="))>
-				<cfset js = js & "," & listLast(pair, "=") & ":'" & encodeForJavaScript(arguments.attrs[listFirst(pair, "=")]) & "'">
-			</cfif>
-		</cfloop>
-		<cfreturn js & "}">
+	<cffunction name="displayNameFor" access="public" returntype="string" output="false"
+		hint="The name others see: displayName, else the user id; an e-mail address only by its part before the @ (unless allowEmailNames), so that addresses are not shown to every app's users.">
+		<cfargument name="userId" type="string" required="true" hint="the user's id">
+		<cfargument name="displayName" type="string" required="false" default="" hint="the name the app has for the user">
+		<cfset var name = trim(arguments.displayName)>
+		<cfif not len(name)>
+			<cfset name = arguments.userId>
+		</cfif>
+		<cfif not variables.settings.allowEmailNames and reFind("^[^@\s]+@[^@\s]+\.[^@\s]+$", name)>
+			<cfset name = listFirst(name, "@")>
+		</cfif>
+		<cfreturn name>
 	</cffunction>
 
 	<!--- ================================================================ --->
-	<!--- the wire                                                          --->
+	<!--- the wire (Wire.cfc)                                               --->
 	<!--- ================================================================ --->
 
 	<cffunction name="send" access="public" returntype="struct" output="false"
@@ -368,146 +505,7 @@
 		<cfargument name="fields" type="struct" required="false" default="#structNew()#" hint="request fields">
 		<cfargument name="session" type="string" required="false" default="" hint="session ref, sent as X-Crosstalk-Session">
 		<cfargument name="timeout" type="numeric" required="false" default="0" hint="seconds (0: the timeout setting)">
-		<cfset var res = structNew()>
-		<cfset var key = "">
-		<cfset var verb = uCase(arguments.method)>
-		<cfset var seconds = arguments.timeout>
-		<cfset var target = variables.settings.apiUrl & "/" & arguments.path>
-		<cfset var asJson = variables.settings.bodyFormat is "json" and verb is "POST">
-		<cfif not len(variables.settings.apiUrl) or not len(variables.settings.apiKey)>
-			<cfthrow type="crosstalk.config" message="crosstalk: apiUrl and apiKey must be set"
-				detail="Pass them to init() or set them in moduleSettings.crosstalk.">
-		</cfif>
-		<cfif seconds lte 0>
-			<cfset seconds = variables.settings.timeout>
-		</cfif>
-		<cfhttp url="#target#" method="#verb#" result="res" timeout="#seconds#"
-			charset="utf-8" getAsBinary="never" redirect="no" throwOnError="no"
-			userAgent="#variables.settings.userAgent#">
-			<cfhttpparam type="header" name="Authorization" value="Bearer #variables.settings.apiKey#">
-			<cfhttpparam type="header" name="Accept" value="application/json">
-			<cfif len(arguments.session)>
-				<cfhttpparam type="header" name="X-Crosstalk-Session" value="#arguments.session#">
-			</cfif>
-			<cfif verb is "GET">
-				<cfloop collection="#arguments.fields#" item="key">
-					<cfhttpparam type="url" name="#uCase(key)#" value="#arguments.fields[key]#">
-				</cfloop>
-			<cfelseif asJson>
-				<cfhttpparam type="header" name="Content-Type" value="application/json; charset=utf-8">
-				<cfhttpparam type="body" value="#serializeJSON(arguments.fields)#">
-			<cfelse>
-				<cfloop collection="#arguments.fields#" item="key">
-					<cfhttpparam type="formfield" name="#uCase(key)#" value="#arguments.fields[key]#">
-				</cfloop>
-			</cfif>
-		</cfhttp>
-		<cfreturn answer(res, verb & " " & arguments.path)>
-	</cffunction>
-
-	<cffunction name="answer" access="private" returntype="struct" output="false"
-		hint="Turns a cfhttp result into the API's struct, or a typed exception.">
-		<cfargument name="res" type="struct" required="true" hint="the cfhttp result">
-		<cfargument name="what" type="string" required="true" hint="METHOD path, for messages">
-		<cfset var statusLine = "">
-		<cfset var status = 0>
-		<cfset var body = "">
-		<cfset var data = "">
-		<cfif structKeyExists(arguments.res, "statusCode")>
-			<cfset statusLine = arguments.res.statusCode>
-			<cfset status = val(listFirst(statusLine, " "))>
-		</cfif>
-		<!--- cfhttp reports a refused connection or a timeout as "Connection Failure" or 408 --->
-		<cfif status eq 0 or status eq 408>
-			<cfthrow type="crosstalk.connection" message="crosstalk: no answer from #variables.settings.apiUrl#"
-				detail="#arguments.what#: #statusLine#" errorCode="connection">
-		</cfif>
-		<cfif structKeyExists(arguments.res, "fileContent") and isSimpleValue(arguments.res.fileContent)>
-			<cfset body = arguments.res.fileContent>
-		</cfif>
-		<cfset data = parseBody(body)>
-		<cfif not isStruct(data) or not structKeyExists(data, "ok")>
-			<cfthrow type="crosstalk.protocol" message="crosstalk: #arguments.what# answered HTTP #status# without crosstalk JSON"
-				detail="#left(body, 300)#" errorCode="protocol">
-		</cfif>
-		<cfif status gte 200 and status lt 300 and isBoolean(data.ok) and data.ok>
-			<cfreturn data>
-		</cfif>
-		<cfset raise(data, status, arguments.what, retryAfterOf(arguments.res), body)>
-		<cfreturn data>
-	</cffunction>
-
-	<cffunction name="parseBody" access="private" returntype="any" output="false"
-		hint="The JSON value of a response body, or an empty string when it is not JSON.">
-		<cfargument name="body" type="string" required="true" hint="response text">
-		<cfset var text = trim(arguments.body)>
-		<!--- a BOM or a secureJSON "//" prefix would not come from crosstalk, but costs nothing to allow --->
-		<cfif len(text) and left(text, 1) is chr(65279)>
-			<cfset text = trim(mid(text, 2, len(text)))>
-		</cfif>
-		<cfif left(text, 2) is "//">
-			<cfset text = trim(mid(text, 3, len(text)))>
-		</cfif>
-		<cfif len(text) and isJSON(text)>
-			<cfreturn deserializeJSON(text)>
-		</cfif>
-		<cfreturn "">
-	</cffunction>
-
-	<cffunction name="retryAfterOf" access="private" returntype="string" output="false"
-		hint="The Retry-After header of a cfhttp result, or an empty string.">
-		<cfargument name="res" type="struct" required="true" hint="the cfhttp result">
-		<cfif structKeyExists(arguments.res, "responseHeader") and isStruct(arguments.res.responseHeader)
-			and structKeyExists(arguments.res.responseHeader, "Retry-After")
-			and isSimpleValue(arguments.res.responseHeader["Retry-After"])>
-			<cfreturn arguments.res.responseHeader["Retry-After"]>
-		</cfif>
-		<cfreturn "">
-	</cffunction>
-
-	<cffunction name="raise" access="private" returntype="void" output="false"
-		hint="Throws crosstalk.<code> for an API error answer.">
-		<cfargument name="data" type="struct" required="true" hint="the parsed error answer">
-		<cfargument name="status" type="numeric" required="true" hint="HTTP status">
-		<cfargument name="what" type="string" required="true" hint="METHOD path">
-		<cfargument name="retryAfter" type="string" required="true" hint="Retry-After, or empty">
-		<cfargument name="body" type="string" required="true" hint="the raw answer, kept in extendedInfo">
-		<cfset var code = "">
-		<cfset var message = "">
-		<cfset var detail = "#arguments.what#: HTTP #arguments.status#">
-		<cfif structKeyExists(arguments.data, "error") and isStruct(arguments.data.error)>
-			<cfif structKeyExists(arguments.data.error, "code") and isSimpleValue(arguments.data.error.code)>
-				<cfset code = lCase(reReplace(arguments.data.error.code, "[^A-Za-z0-9_]", "", "all"))>
-			</cfif>
-			<cfif structKeyExists(arguments.data.error, "message") and isSimpleValue(arguments.data.error.message)>
-				<cfset message = arguments.data.error.message>
-			</cfif>
-		</cfif>
-		<cfif not len(code)>
-			<cfset code = codeForStatus(arguments.status)>
-		</cfif>
-		<cfif not len(message)>
-			<cfset message = code>
-		</cfif>
-		<cfif len(arguments.retryAfter)>
-			<cfset detail = detail & "; retry after #arguments.retryAfter# s">
-		</cfif>
-		<cfthrow type="crosstalk.#code#" message="crosstalk: #message#" detail="#detail#"
-			errorCode="#code#" extendedInfo="#arguments.body#">
-	</cffunction>
-
-	<cffunction name="codeForStatus" access="private" returntype="string" output="false"
-		hint="The API's error code for an HTTP status, for an error body without one.">
-		<cfargument name="status" type="numeric" required="true" hint="HTTP status">
-		<cfset var statuses = "400,401,403,404,405,409,413,415,422,429,503">
-		<cfset var i = listFind(statuses, arguments.status)>
-		<cfif i>
-			<cfreturn listGetAt(variables.ERROR_CODES, i)>
-		</cfif>
-		<cfif arguments.status gte 500>
-			<cfreturn "unavailable">
-		</cfif>
-		<cfreturn "bad_request">
+		<cfreturn variables.wire.call(arguments.method, arguments.path, arguments.fields, arguments.session, arguments.timeout)>
 	</cffunction>
 
 	<cffunction name="originOf" access="private" returntype="string" output="false"

@@ -1,8 +1,11 @@
 #!/bin/sh
 # run-tests.sh BUILD... - run ctest in each build dir (ctest prints its own
-# summary). Tests labelled "once" (lint, packaging, pictures: they do not
-# exercise the build's own binaries) run in the first build dir only. An
-# argument DIR=REGEX runs only the tests of DIR that REGEX matches.
+# summary). Tests labelled "once" (lint, packaging, the fronts: they do not
+# exercise the build's own code) and the browser tests (Chromium drives the
+# daemons through the protocol the ws tests drive directly; they test the
+# widget) run in the first build dir only: the sanitizer builds run the
+# rest. An argument DIR=REGEX runs only the tests of DIR that REGEX
+# matches.
 # Fails if any run fails.
 set -u
 rc=0
@@ -16,7 +19,7 @@ for arg in "$@"; do
 	elif [ $first = 1 ]; then
 		ctest --test-dir "$b" --output-on-failure --timeout 600 -j "${CT_TEST_JOBS:-2}" || rc=1
 	else
-		ctest --test-dir "$b" --output-on-failure --timeout 600 -j "${CT_TEST_JOBS:-2}" -LE once || rc=1
+		ctest --test-dir "$b" --output-on-failure --timeout 600 -j "${CT_TEST_JOBS:-2}" -LE 'once|browser' || rc=1
 	fi
 	first=0
 done

@@ -21,7 +21,7 @@ import ct
 import fx
 from ct import T
 
-HOLD_S = 20
+HOLD_S = 10
 LOCK_TIMEOUT = 3
 
 

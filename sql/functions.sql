@@ -569,7 +569,7 @@ BEGIN
     END LOOP;
     IF cardinality(want) > 0 THEN
         SELECT coalesce(array_agg(l.name), '{}') INTO got
-        FROM (SELECT DISTINCT x COLLATE "C" AS x FROM unnest(want) x ORDER BY 1) w
+        FROM (SELECT d.x FROM (SELECT DISTINCT x FROM unnest(want) x) d ORDER BY d.x COLLATE "C") w
         CROSS JOIN LATERAL (SELECT c.name FROM crosstalk.channels c
                             WHERE c.name = w.x FOR UPDATE SKIP LOCKED) l;
         FOR k IN 1 .. np LOOP
@@ -665,7 +665,7 @@ BEGIN
         INSERT INTO crosstalk.channels (name)
         SELECT DISTINCT x FROM unnest(want) x ORDER BY 1 ON CONFLICT DO NOTHING;
         PERFORM 1
-        FROM (SELECT DISTINCT x COLLATE "C" AS x FROM unnest(want) x ORDER BY 1) w
+        FROM (SELECT d.x FROM (SELECT DISTINCT x FROM unnest(want) x) d ORDER BY d.x COLLATE "C") w
         CROSS JOIN LATERAL (SELECT c.name FROM crosstalk.channels c
                             WHERE c.name = w.x FOR UPDATE) l;
     END IF;

@@ -39,29 +39,36 @@
 /* posts per group commit: crosstalk.api_post_batch is set-based (no
  * subtransaction per post), so this bounds only the time one commit
  * takes and the size of its JSON */
-#define BATCH_MAX   64
-#define LEADERS_MAX 64
+#define BATCH_MAX 64
+/* batches in flight at once: enough to keep the database busy while one
+ * commits, few enough that posts wait together and batches grow (each
+ * transaction costs its commit and its fixed work) */
+#define BATCHES_MAX 4
 #define ALONE_MAX   64
 #define OUTCOMES    16
 
-static const char q_one[] =
-	"SELECT retry_after, event, created FROM "
-	"crosstalk.api_post($1, $2, $3, $4, $5, $6, $7, $8::int, $9::int)";
 static const char q_many[] =
 	"SELECT i, retry_after, event, created, err_state, err_message "
 	"FROM crosstalk.api_post_batch($1::json)";
+/* one post alone, waiting for its channel up to lock_timeout */
+static const char q_wait[] =
+	"SELECT i, retry_after, event, created, err_state, err_message "
+	"FROM crosstalk.api_post_batch($1::json, true)";
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER; /* alone turns */
 static struct post *head, *tail; /* waiting posts (borrowed), FIFO */
-static int max_leaders = 1;
+static int max_leaders = 1, leaders;
+static int next_batch;
 static unsigned long n_batches, n_batched;
 
-/* The channels of each batch in flight (borrowed from its posts). */
-static struct lead {
-	int used, n;
-	const char *chans[BATCH_MAX];
-} leads[LEADERS_MAX];
+/* The posts in batches in flight, by channel (a chained hash of their
+ * channels): a post waits while its channel is in another batch. Each
+ * waiting thread sleeps on its own post's condition variable and is woken
+ * only when its post is answered or it is handed a leader's turn, so a
+ * finished batch wakes the threads it answered and at most one more. */
+#define BUCKETS 1024
+static struct post *flying[BUCKETS];
 
 /* Posts running alone, one per channel, and how the last few ended, so
  * that those waiting behind a post that failed on a held lock fail too. */
@@ -79,11 +86,11 @@ static uint64_t next_serial;
 void
 post_batch_init(const struct ct_cfg *cfg)
 {
-	max_leaders = cfg->http_workers / 2;
+	max_leaders = cfg->http_workers / 2 < BATCHES_MAX
+			      ? cfg->http_workers / 2
+			      : BATCHES_MAX;
 	if (max_leaders < 1)
 		max_leaders = 1;
-	if (max_leaders > LEADERS_MAX)
-		max_leaders = LEADERS_MAX;
 }
 
 /* An error answer; a database error never becomes a 500 (as req_sql). */
@@ -112,30 +119,8 @@ answer(struct post *p, PGresult *res, int row, int col)
 	p->rc = CT_OK;
 }
 
-/* p alone, waiting for its channel's lock up to lock_timeout; state gets
- * the SQLSTATE of a failure. */
-static void
-run_one(struct worker *w, struct post *p, char *state)
-{
-	char limit[16], window[16], msg[256];
-	const char *params[9] = { p->app,         p->user_id, p->name,
-				  p->channel,     p->text,    p->client_id,
-				  p->exclude_ref, limit,      window };
-	PGresult *res;
-	int rc, lost;
-
-	snprintf(limit, sizeof(limit), "%d", p->limit);
-	snprintf(window, sizeof(window), "%d", p->window);
-	res = pool_exec(w, q_one, 9, params, &rc, msg, sizeof(msg), state,
-			&lost);
-	if (res && PQntuples(res) == 1)
-		answer(p, res, 0, 0);
-	else if (res)
-		fail(p, CT_EINTERNAL, "unexpected database answer");
-	else
-		fail(p, rc, msg);
-	PQclear(res);
-}
+static void run_many(struct worker *w, struct post **b, int n, int wait,
+		     char *state);
 
 static struct alone *
 alone_of(const char *channel)
@@ -187,7 +172,7 @@ run_alone(struct worker *w, struct post *p)
 	a->channel = p->channel;
 	a->serial = ++next_serial;
 	pthread_mutex_unlock(&mu);
-	run_one(w, p, state);
+	run_many(w, &p, 1, 1, state);
 	pthread_mutex_lock(&mu);
 	{
 		struct outcome *o = &outcomes[a->serial % OUTCOMES];
@@ -211,12 +196,13 @@ batch_json(struct post **b, int n)
 		return NULL;
 	for (int i = 0; i < n; i++) {
 		json_t *o = json_pack(
-			"{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:i, s:i}",
+			"{s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:s?, s:i, "
+			"s:i}",
 			"app", b[i]->app, "user_id", b[i]->user_id, "name",
-			b[i]->name, "channel", b[i]->channel, "text",
-			b[i]->text, "client_id", b[i]->client_id, "exclude_ref",
-			b[i]->exclude_ref, "limit", b[i]->limit, "window",
-			b[i]->window);
+			b[i]->name, "session", b[i]->session, "channel",
+			b[i]->channel, "text", b[i]->text, "client_id",
+			b[i]->client_id, "exclude_ref", b[i]->exclude_ref,
+			"limit", b[i]->limit, "window", b[i]->window);
 
 		if (!o || json_array_append_new(arr, o) != 0)
 			goto out;
@@ -229,22 +215,24 @@ out:
 
 /* One transaction for the batch. Fails as a whole only when its commit
  * fails or its connection is lost (then committed or not is unknown, and a
- * post is retried only by its client: client_id makes that safe). */
+ * post is retried only by its client: client_id makes that safe). wait: a
+ * post alone (run_alone), waiting for its channel; state gets the SQLSTATE
+ * of a failure. */
 static void
-run_many(struct worker *w, struct post **b, int n)
+run_many(struct worker *w, struct post **b, int n, int wait, char *state)
 {
 	char *doc = batch_json(b, n), msg[256];
 	const char *params[1] = { doc };
 	PGresult *res = NULL;
 	int rows, rc, lost;
 
-	if (!doc) { /* a string that is not valid UTF-8: its own answer */
+	if (!doc) { /* a string that is not valid UTF-8 */
 		for (int i = 0; i < n; i++)
-			b[i]->alone = 1;
+			fail(b[i], CT_EINVALID, "a field is not valid UTF-8");
 		return;
 	}
-	res = pool_exec(w, q_many, 1, params, &rc, msg, sizeof(msg), NULL,
-			&lost);
+	res = pool_exec(w, wait ? q_wait : q_many, 1, params, &rc, msg,
+			sizeof(msg), state, &lost);
 	if (!res) {
 		for (int i = 0; i < n; i++)
 			fail(b[i], rc, msg);
@@ -276,21 +264,55 @@ out:
 	free(doc);
 }
 
-/* Is channel in a batch in flight? Locked. */
-static int
-channel_leading(const char *channel)
+static unsigned
+chan_hash(const char *s)
 {
-	for (int i = 0; i < max_leaders; i++)
-		for (int j = 0; leads[i].used && j < leads[i].n; j++)
-			if (strcmp(leads[i].chans[j], channel) == 0)
-				return 1;
+	unsigned h = 2166136261u; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* Is p's channel in a batch in flight other than batch? Locked. */
+static int
+held(const struct post *p, int batch)
+{
+	for (struct post *f = flying[p->hash % BUCKETS]; f; f = f->in_flight)
+		if (f->batch != batch && f->hash == p->hash &&
+		    strcmp(f->channel, p->channel) == 0)
+			return 1;
 	return 0;
 }
 
-/* Take up to BATCH_MAX waiting posts whose channels no batch in flight
- * has, oldest first, into b, and their channels into l. Locked. */
+static void
+fly(struct post *p, int batch)
+{
+	struct post **b = &flying[p->hash % BUCKETS];
+
+	p->batch = batch;
+	p->in_flight = *b;
+	*b = p;
+}
+
+static void
+land(struct post *p)
+{
+	struct post **pp = &flying[p->hash % BUCKETS];
+
+	while (*pp && *pp != p)
+		pp = &(*pp)->in_flight;
+	if (*pp)
+		*pp = p->in_flight;
+	p->in_flight = NULL;
+	p->batch = 0;
+}
+
+/* Take up to BATCH_MAX waiting posts whose channels no other batch in
+ * flight has, oldest first (a channel's posts keep their order: once one
+ * is skipped, so are those behind it), into b as batch id. Locked. */
 static int
-take(struct post **b, struct lead *l)
+take(struct post **b, int id)
 {
 	struct post **pp = &head, *prev = NULL;
 	int n = 0;
@@ -298,7 +320,7 @@ take(struct post **b, struct lead *l)
 	while (*pp && n < BATCH_MAX) {
 		struct post *p = *pp;
 
-		if (channel_leading(p->channel)) {
+		if (held(p, id)) {
 			prev = p;
 			pp = &p->next;
 			continue;
@@ -307,19 +329,60 @@ take(struct post **b, struct lead *l)
 		if (tail == p)
 			tail = prev;
 		p->next = NULL;
+		fly(p, id);
 		b[n++] = p;
-		l->chans[l->n++] = p->channel;
 	}
 	return n;
+}
+
+/* A leader's turn is free and a waiting post could go: hand the turn to
+ * the oldest such post's thread. Locked. */
+static void
+wake_leader(void)
+{
+	if (leaders >= max_leaders)
+		return;
+	for (struct post *p = head; p; p = p->next)
+		if (!p->lead && !held(p, 0)) {
+			p->lead = 1;
+			leaders++;
+			pthread_cond_signal(&p->cv);
+			return;
+		}
+}
+
+/* This thread holds a leader's turn: lead one batch, if any post may go,
+ * then give the turn back (and hand it on). Locked; unlocks meanwhile. */
+static void
+lead(struct worker *w)
+{
+	struct post *b[BATCH_MAX];
+	int n, id;
+
+	id = next_batch = next_batch % 1000000 + 1;
+	n = take(b, id);
+	if (n > 0) {
+		wake_leader(); /* what is left, for another turn */
+		pthread_mutex_unlock(&mu);
+		run_many(w, b, n, 0, NULL);
+		pthread_mutex_lock(&mu);
+		if (n > 1) {
+			n_batches++;
+			n_batched += (unsigned long)n;
+		}
+		for (int i = 0; i < n; i++) {
+			land(b[i]);
+			b[i]->done = 1;
+			pthread_cond_signal(&b[i]->cv);
+		}
+	}
+	leaders--;
+	wake_leader(); /* channels that were in flight are free again */
 }
 
 int
 post_submit(struct worker *w, struct post *p)
 {
-	struct post *b[BATCH_MAX];
-	struct lead *l = NULL;
-	int n;
-
 	p->rc = CT_EUNAVAIL;
 	p->msg[0] = '\0';
 	p->event = NULL;
@@ -327,45 +390,38 @@ post_submit(struct worker *w, struct post *p)
 	p->created = 0;
 	p->done = 0;
 	p->alone = 0;
-	p->next = NULL;
+	p->lead = 0;
+	p->batch = 0;
+	p->hash = chan_hash(p->channel);
+	p->next = p->in_flight = NULL;
+	pthread_cond_init(&p->cv, NULL);
 	pthread_mutex_lock(&mu);
 	if (tail)
 		tail->next = p;
 	else
 		head = p;
 	tail = p;
+	if (leaders < max_leaders) { /* a turn is free: take it now */
+		p->lead = 1;
+		leaders++;
+	}
 	while (!p->done) {
-		for (int i = 0; i < max_leaders && !l; i++)
-			if (!leads[i].used)
-				l = &leads[i];
-		if (!l) {
-			pthread_cond_wait(&cv, &mu);
+		if (p->lead) {
+			p->lead = 0;
+			lead(w);
 			continue;
 		}
-		l->n = 0;
-		if (!(n = take(b, l))) {
-			l = NULL; /* nothing this thread may lead now */
-			pthread_cond_wait(&cv, &mu);
-			continue;
-		}
-		l->used = 1;
-		pthread_mutex_unlock(&mu);
-		run_many(w, b, n);
-		pthread_mutex_lock(&mu);
-		if (n > 1) {
-			n_batches++;
-			n_batched += (unsigned long)n;
-		}
-		for (int i = 0; i < n; i++)
-			b[i]->done = 1;
-		l->used = 0;
-		l->n = 0;
-		l = NULL;
-		pthread_cond_broadcast(&cv);
+		pthread_cond_wait(&p->cv, &mu);
+	}
+	if (p->lead) { /* handed a turn, then answered by another's batch */
+		p->lead = 0;
+		leaders--;
+		wake_leader();
 	}
 	if (p->alone)
 		run_alone(w, p);
 	pthread_mutex_unlock(&mu);
+	pthread_cond_destroy(&p->cv);
 	return p->rc;
 }
 

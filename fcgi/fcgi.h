@@ -4,6 +4,7 @@
 #ifndef CT_FCGI_H
 #define CT_FCGI_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include <libpq-fe.h>
@@ -49,7 +50,8 @@ int notify_listening(void);
  * waiting beside it (using w's connection when this thread leads), or
  * alone when its channel is held by another transaction. */
 struct post {
-	const char *app, *user_id, *name, *channel, *text;
+	/* user_id and name, or session (a ref the batch resolves) */
+	const char *app, *user_id, *name, *session, *channel, *text;
 	const char *client_id, *exclude_ref; /* may be NULL */
 	int limit, window;                   /* [limits] publish_* */
 	/* answer: rc CT_OK (retry_after > 0: rate-limited, else event is the
@@ -59,9 +61,15 @@ struct post {
 	long retry_after;
 	char *event;
 	int created;
-	int done;  /* under batch.c's lock */
-	int alone; /* its channel was held elsewhere: goes alone */
-	struct post *next;
+	/* batch.c's, under its lock */
+	int done;               /* answered */
+	int alone;              /* its channel was held elsewhere: goes alone */
+	int lead;               /* its thread holds a leader's turn */
+	int batch;              /* the batch in flight it is in (1..), else 0 */
+	unsigned hash;          /* of channel */
+	pthread_cond_t cv;      /* its thread waits here */
+	struct post *next;      /* in the queue */
+	struct post *in_flight; /* in its bucket of posts in flight */
 };
 void post_batch_init(const struct ct_cfg *cfg);
 int post_submit(struct worker *w, struct post *p);

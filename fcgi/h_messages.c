@@ -31,8 +31,7 @@ h_messages(struct req *r)
 		return;
 	memset(&p, 0, sizeof(p));
 	p.app = r->app;
-	p.user_id = r->user_id;
-	p.name = r->user_name;
+	p.session = r->session; /* resolved in the post's own transaction */
 	p.channel = channel;
 	p.text = text ? text : ""; /* "" gets the SQL's own 422 */
 	p.client_id = client_id;

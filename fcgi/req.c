@@ -203,24 +203,23 @@ req_auth_app(struct req *r)
 	return 0;
 }
 
-int
-req_auth_user(struct req *r, int required)
+/* The request's session ref (X-Crosstalk-Session, else the session field)
+ * into *ref, or NULL; -1 after an error answer. */
+static int
+session_of(struct req *r, int required, const char **ref)
 {
-	const char *ref = req_param(r, "HTTP_X_CROSSTALK_SESSION");
-	const char *params[2];
-	PGresult *res;
-
-	if (!ref || !*ref) {
-		int f = input_str(r->in, "session", &ref);
+	*ref = req_param(r, "HTTP_X_CROSSTALK_SESSION");
+	if (!*ref || !**ref) {
+		int f = input_str(r->in, "session", ref);
 
 		if (f < 0) {
 			req_error(r, CT_EINVALID, "session must be a string");
 			return -1;
 		}
 		if (f == 0)
-			ref = NULL;
+			*ref = NULL;
 	}
-	if (!ref) {
+	if (!*ref) {
 		if (required) {
 			req_error(r, CT_EUNAUTH,
 				  "this request needs the user's session "
@@ -229,10 +228,34 @@ req_auth_user(struct req *r, int required)
 		}
 		return 0;
 	}
-	if (strlen(ref) > 512) {
+	if (strlen(*ref) > 512) {
 		req_error(r, CT_EUNAUTH, "session is not logged in");
 		return -1;
 	}
+	return 0;
+}
+
+int
+req_session_ref(struct req *r)
+{
+	const char *ref;
+
+	if (session_of(r, 1, &ref) != 0)
+		return -1;
+	r->session = ref;
+	return 0;
+}
+
+int
+req_auth_user(struct req *r, int required)
+{
+	const char *ref, *params[2];
+	PGresult *res;
+
+	if (session_of(r, required, &ref) != 0)
+		return -1;
+	if (!ref)
+		return 0;
 	params[0] = r->app;
 	params[1] = ref;
 	res = req_sql(r,

@@ -43,6 +43,10 @@ int req_auth_app(struct req *r);
  * fine (r->user_id stays NULL); a ref that does not resolve is always a
  * 401. 0, or the error was replied. */
 int req_auth_user(struct req *r, int required);
+/* The session ref, required, into r->session without resolving it (the
+ * handler's own statement does: a post's batch). 0, or the error was
+ * replied. */
+int req_session_ref(struct req *r);
 
 /* Run one statement with text parameters (NULL = SQL NULL). On failure
  * the error is replied (contract code and status) and NULL returned;

@@ -12,6 +12,8 @@ enum {
 	A_APP,      /* API key; a session is ignored */
 	A_USER_OPT, /* API key; a session when given (must resolve) */
 	A_USER,     /* API key and a live session */
+	A_REF,      /* API key and a session, resolved by the handler's own
+		     * statement (a post: in its batch) */
 };
 
 /* clang-format off */
@@ -26,7 +28,7 @@ static const struct route {
 	{ "sessions/touch",  M_POST,         A_APP,      h_sessions_touch },
 	{ "sessions/end",    M_POST,         A_APP,      h_sessions_end },
 	{ "tickets",         M_POST,         A_USER,     h_tickets },
-	{ "messages",        M_POST,         A_USER,     h_messages },
+	{ "messages",        M_POST,         A_REF,      h_messages },
 	{ "messages/poll",   M_GET | M_POST, A_USER_OPT, h_messages_poll },
 	{ "messages/edit",   M_POST,         A_USER_OPT, h_messages_edit },
 	{ "messages/delete", M_POST,         A_USER_OPT, h_messages_delete },
@@ -73,7 +75,9 @@ route_dispatch(struct req *r)
 			return;
 		if (rt->auth != A_NONE && req_auth_app(r) != 0)
 			return;
-		if (rt->auth >= A_USER_OPT &&
+		if (rt->auth == A_REF && req_session_ref(r) != 0)
+			return;
+		if ((rt->auth == A_USER_OPT || rt->auth == A_USER) &&
 		    req_auth_user(r, rt->auth == A_USER) != 0)
 			return;
 		rt->fn(r);

@@ -489,8 +489,13 @@ DROP FUNCTION IF EXISTS crosstalk.batch_repeats();
 -- waited together): one transaction, one WAL flush, and each channel
 -- touched once. p_posts: a JSON array of {app, user_id, name, channel, text,
 -- client_id, exclude_ref, limit, window} (limit and window the same for
--- all). One row per post, i = its index (from 0): api_post's (retry_after,
--- event, created), or the SQLSTATE and message that refused it.
+-- all); instead of user_id and name a post may carry session, the login's
+-- ref, resolved here (resolve_session) in the post's own transaction: one
+-- statement per HTTP post, not two (CT401 when it is not logged in). One
+-- row per post, i = its index (from 0): api_post's (retry_after, event,
+-- created), or the SQLSTATE and message that refused it. p_wait: wait for
+-- a held channel (up to lock_timeout, then 55P03 for the statement), for a
+-- post sent alone after its batch found the channel busy.
 --
 -- Set-based, without a subtransaction per post: every rule is first asked
 -- of every post without raising (post_refusal), so a refused post is only
@@ -510,7 +515,8 @@ DROP FUNCTION IF EXISTS crosstalk.batch_repeats();
 -- reads it). Lookups in tables that grow fast are LATERAL ... LIMIT 1 or
 -- one row per probe, so that a plan made while a table was small (and
 -- kept for the connection's life) still probes its index.
-CREATE OR REPLACE FUNCTION crosstalk.api_post_batch(p_posts json)
+DROP FUNCTION IF EXISTS crosstalk.api_post_batch(json);
+CREATE FUNCTION crosstalk.api_post_batch(p_posts json, p_wait boolean DEFAULT false)
 RETURNS TABLE (i int, retry_after int, event json, created boolean,
                err_state text, err_message text)
 LANGUAGE plpgsql AS $$
@@ -528,27 +534,34 @@ DECLARE
     got text[];
     r record;
 BEGIN
-    -- the JSON parsed once, each post asked every rule
-    SELECT array_agg(x.app ORDER BY x.n), array_agg(x.user_id ORDER BY x.n),
-           array_agg(x.name ORDER BY x.n), array_agg(x.channel ORDER BY x.n),
+    -- the JSON parsed once, each session resolved, each post asked every rule
+    SELECT array_agg(x.app ORDER BY x.n), array_agg(u.user_id ORDER BY x.n),
+           array_agg(u.name ORDER BY x.n), array_agg(x.channel ORDER BY x.n),
            array_agg(x.text ORDER BY x.n),
            array_agg(nullif(x.client_id, '') ORDER BY x.n),
            array_agg(CASE WHEN x.exclude_ref IS NOT NULL
                           THEN encode(sha256(convert_to(x.exclude_ref, 'UTF8')), 'hex')
                      END ORDER BY x.n),
-           array_agg('pub:' || x.app || ':' || x.user_id ORDER BY x.n),
-           array_agg(c.state ORDER BY x.n), array_agg(c.message ORDER BY x.n),
-           array_agg(c.have ORDER BY x.n),
+           array_agg('pub:' || x.app || ':' || u.user_id ORDER BY x.n),
+           array_agg(CASE WHEN u.out THEN 'CT401' ELSE c.state END ORDER BY x.n),
+           array_agg(CASE WHEN u.out THEN 'session is not logged in' ELSE c.message END
+                     ORDER BY x.n),
+           array_agg(c.have AND NOT u.out ORDER BY x.n),
            min(x."limit"), make_interval(secs => min(x."window")),
            count(*)::int, bool_or(nullif(x.client_id, '') IS NOT NULL)
     INTO a_app, a_user, a_name, a_chan, a_text, a_cid, a_xh, a_rkey, a_state,
          a_msg, a_have, lim, w, np, any_cid
     FROM ROWS FROM (json_to_recordset(p_posts) AS (
-             app text, user_id text, name text, channel text, text text,
-             client_id text, exclude_ref text, "limit" int, "window" int))
-         WITH ORDINALITY AS x(app, user_id, name, channel, text, client_id,
-                              exclude_ref, "limit", "window", n)
-    CROSS JOIN LATERAL crosstalk.post_refusal(x.app, x.user_id, x.name,
+             app text, user_id text, name text, session text, channel text,
+             text text, client_id text, exclude_ref text, "limit" int, "window" int))
+         WITH ORDINALITY AS x(app, user_id, name, session, channel, text,
+                              client_id, exclude_ref, "limit", "window", n)
+    LEFT JOIN LATERAL (SELECT rs.user_id, rs.display_name FROM crosstalk.resolve_session(x.app, x.session) rs
+                       WHERE x.user_id IS NULL LIMIT 1) s ON true
+    CROSS JOIN LATERAL (SELECT coalesce(x.user_id, s.user_id, '') AS user_id,
+                               coalesce(x.name, s.display_name, '') AS name,
+                               x.user_id IS NULL AND s.user_id IS NULL AS out) u
+    CROSS JOIN LATERAL crosstalk.post_refusal(x.app, u.user_id, u.name,
         x.channel, x.text, x.client_id) c;
     IF np = 0 THEN
         RETURN;
@@ -568,10 +581,17 @@ BEGIN
         END IF;
     END LOOP;
     IF cardinality(want) > 0 THEN
-        SELECT coalesce(array_agg(l.name), '{}') INTO got
-        FROM (SELECT d.x FROM (SELECT DISTINCT x FROM unnest(want) x) d ORDER BY d.x COLLATE "C") w
-        CROSS JOIN LATERAL (SELECT c.name FROM crosstalk.channels c
-                            WHERE c.name = w.x FOR UPDATE SKIP LOCKED) l;
+        IF p_wait THEN
+            SELECT coalesce(array_agg(l.name), '{}') INTO got
+            FROM (SELECT d.x FROM (SELECT DISTINCT x FROM unnest(want) x) d ORDER BY d.x COLLATE "C") w
+            CROSS JOIN LATERAL (SELECT c.name FROM crosstalk.channels c
+                                WHERE c.name = w.x FOR UPDATE) l;
+        ELSE
+            SELECT coalesce(array_agg(l.name), '{}') INTO got
+            FROM (SELECT d.x FROM (SELECT DISTINCT x FROM unnest(want) x) d ORDER BY d.x COLLATE "C") w
+            CROSS JOIN LATERAL (SELECT c.name FROM crosstalk.channels c
+                                WHERE c.name = w.x FOR UPDATE SKIP LOCKED) l;
+        END IF;
         FOR k IN 1 .. np LOOP
             IF a_state[k] IS NULL AND a_have[k] AND NOT (a_chan[k] = ANY (got)) THEN
                 a_state[k] := '55P03';

@@ -50,23 +50,68 @@ sample_loads(void **state)
 	ct_cfg_free(cfg);
 }
 
-/* Every documented default equals the built-in default: the sample is
- * the reference, so they must not drift apart. */
+/* The sample is the reference a deployer reads: every key the programs
+ * accept appears in it, under its section, with the built-in default
+ * (database.conninfo, which has none, excepted). A key added to the table
+ * and not to the sample fails here. */
+struct dump {
+	char lines[128][160];
+	int n;
+};
+
+static void
+collect(const char *line, void *arg)
+{
+	struct dump *d = arg;
+
+	assert_true(d->n < 128);
+	snprintf(d->lines[d->n++], sizeof(d->lines[0]), "%s", line);
+}
+
 static void
 sample_matches_defaults(void **state)
 {
-	char path[4096], err[512];
+	char path[4096], err[512], text[65536], want[256];
 	struct ct_cfg *cfg = NULL, *def = ct_cfg_defaults();
+	struct dump *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	size_t len;
+	FILE *f;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/conf/crosstalk.conf",
 		 getenv("CT_SRC"));
 	assert_int_equal(ct_cfg_load(path, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(cfg->http_workers, def->http_workers);
-	assert_int_equal(cfg->wsd_queue_max, def->wsd_queue_max);
-	assert_int_equal(cfg->lim_frame_max, def->lim_frame_max);
-	assert_int_equal(cfg->lim_idle_timeout, def->lim_idle_timeout);
-	assert_string_equal(cfg->http_socket, def->http_socket);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	len = fread(text, 1, sizeof(text) - 1, f);
+	text[len] = '\0';
+	fclose(f);
+	ct_cfg_dump(def, collect, a);
+	ct_cfg_dump(cfg, collect, b);
+	assert_int_equal(a->n, b->n);
+	for (int i = 0; i < a->n; i++) {
+		char sec[64], key[64];
+		const char *at, *end;
+
+		if (strncmp(a->lines[i], "database.conninfo ", 18) == 0)
+			continue;
+		if (strcmp(a->lines[i], b->lines[i]) != 0)
+			fail_msg("sample says '%s', built-in '%s'", b->lines[i],
+				 a->lines[i]);
+		assert_int_equal(sscanf(a->lines[i], "%63[^.].%63s", sec, key),
+				 2);
+		snprintf(want, sizeof(want), "\n[%s]\n", sec);
+		at = strstr(text, want);
+		if (!at)
+			fail_msg("no [%s] in the sample", sec);
+		end = strstr(at + 1, "\n[");
+		snprintf(want, sizeof(want), "\n%s =", key);
+		at = strstr(at, want);
+		if (!at || (end && at > end))
+			fail_msg("%s.%s is not in the sample", sec, key);
+	}
+	free(a);
+	free(b);
 	ct_cfg_free(cfg);
 	ct_cfg_free(def);
 }

@@ -26,28 +26,7 @@ log() { printf 'stack: %s\n' "$*" >&2; }
 asuser() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 free_port() { # free_port WANTED -> WANTED if free, else a free one
-	$py - "$1" "${CT_FIXED_PORTS:-0}" <<'PY'
-import socket, sys
-want, fixed = int(sys.argv[1]), sys.argv[2] == "1"
-def free(p):
-    # as the servers bind (SO_REUSEADDR): a port whose last sockets linger
-    # in TIME-WAIT after a stack stopped is free for them, so for us
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(("127.0.0.1", p)); return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-if want and free(want):
-    print(want)
-elif fixed:
-    sys.stderr.write("port %d is already taken on 127.0.0.1 (set another with the environment)\n" % want)
-    sys.exit(1)
-else:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
-PY
+	$py "$src/scripts/free-port.py" "$1" "${CT_FIXED_PORTS:-0}"
 }
 
 wait_http() { # wait_http URL NAME LOG

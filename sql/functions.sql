@@ -515,8 +515,8 @@ DROP FUNCTION IF EXISTS crosstalk.batch_repeats();
 -- reads it). Lookups in tables that grow fast are LATERAL ... LIMIT 1 or
 -- one row per probe, so that a plan made while a table was small (and
 -- kept for the connection's life) still probes its index.
-DROP FUNCTION IF EXISTS crosstalk.api_post_batch(json);
-CREATE FUNCTION crosstalk.api_post_batch(p_posts json, p_wait boolean DEFAULT false)
+DROP FUNCTION IF EXISTS crosstalk.api_post_batch(json); -- its one-argument form, before 009
+CREATE OR REPLACE FUNCTION crosstalk.api_post_batch(p_posts json, p_wait boolean DEFAULT false)
 RETURNS TABLE (i int, retry_after int, event json, created boolean,
                err_state text, err_message text)
 LANGUAGE plpgsql AS $$

@@ -1,5 +1,6 @@
 """Two migrates at once both succeed with one schema; a deployer's
-resolver survives every later migrate."""
+resolver survives every later migrate; sql/functions.sql applies over
+itself (what an upgrade does)."""
 import os
 import subprocess
 import tempfile
@@ -52,6 +53,19 @@ try:
     T.ok("(0 applied)" in r.stdout, "nothing re-applied", r.stdout)
     T.eq(q("SELECT user_id FROM crosstalk.resolve_session('app1', 'x')"), "deployer-x",
          "replaced resolver survives migrate")
+    # an upgrade: a changed functions.sql is applied again over the
+    # functions of the last one (as if its recorded hash differed); every
+    # definition in it must apply over itself
+    nfun = q("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+             "WHERE n.nspname = 'crosstalk'")
+    q("DELETE FROM crosstalk.code")
+    r = subprocess.run([CTL, "--config", conf, "migrate"], capture_output=True, text=True)
+    T.eq(r.returncode, 0, "functions.sql applies over itself (%s)" % r.stderr.strip())
+    T.ok("functions: defined" in r.stdout, "it was applied again", r.stdout)
+    T.eq(q("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+           "WHERE n.nspname = 'crosstalk'"), nfun, "the same functions, none left twice")
+    T.eq(q("SELECT user_id FROM crosstalk.resolve_session('app1', 'x')"), "deployer-x",
+         "the replaced resolver survives that too")
     # and crosstalkctl check runs the replaced resolver
     r = subprocess.run([CTL, "--config", conf, "check"], capture_output=True, text=True)
     T.eq(r.returncode, 0, "check passes with a replaced resolver (%s)" % r.stderr.strip())

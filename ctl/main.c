@@ -27,6 +27,11 @@ static const char usage[] =
 	"  channel list\n"
 	"  prune --older-than DAYS          delete old messages and expired "
 	"logins\n"
+	"  search-config [NAME]             the text search configuration "
+	"of\n"
+	"                                   message search (NAME: set it, "
+	"rebuilding\n"
+	"                                   the index; e.g. simple, english)\n"
 	"  grant ROLE                       give a database role the "
 	"daemons' privileges\n"
 	"                                   (run as the schema owner; "
@@ -350,6 +355,26 @@ cmd_app(int argc, char **argv)
 	return 1;
 }
 
+/* search-config [NAME]: show, or set (the column and index are rebuilt
+ * under an exclusive lock of messages: minutes on a big table). */
+static int
+cmd_search_config(int argc, char **argv)
+{
+	PGresult *res;
+
+	if (argc == 1) {
+		const char *p[1] = { argv[0] };
+
+		PQclear(q("SELECT crosstalk.set_search_config($1)", 1, p));
+	} else if (argc != 0) {
+		die("%s", "search-config takes at most one NAME");
+	}
+	res = q("SELECT crosstalk.search_config()::text", 0, NULL);
+	printf("search_config = %s\n", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
 static int
 cmd_channel(int argc, char **argv)
 {
@@ -516,6 +541,8 @@ main(int argc, char **argv)
 		rc = cmd_channel(argc - 1, argv + 1);
 	else if (strcmp(argv[0], "prune") == 0)
 		rc = cmd_prune(argc - 1, argv + 1);
+	else if (strcmp(argv[0], "search-config") == 0)
+		rc = cmd_search_config(argc - 1, argv + 1);
 	else if (strcmp(argv[0], "grant") == 0)
 		rc = cmd_grant(argc - 1, argv + 1);
 	else if (strcmp(argv[0], "check") == 0)

@@ -265,3 +265,38 @@ h_messages_read(struct req *r)
 			    atoi(PQgetvalue(res, 0, 0))));
 	PQclear(res);
 }
+
+/* GET messages/search?q=&channel=&cursor=&limit= - full-text search over
+ * the channels the user may read (crosstalk.search_messages says what is
+ * valid: one place for HTTP and WebSocket). */
+void
+h_messages_search(struct req *r)
+{
+	const char *q, *channel = NULL, *cursor = NULL, *params[6];
+	long limit = 20;
+	char limits[16];
+	PGresult *res;
+	json_t *doc;
+
+	if (req_str(r, "q", "q", 1, &q) < 0 ||
+	    req_str(r, "channel", "channel", 0, &channel) < 0 ||
+	    req_str(r, "cursor", "cursor", 0, &cursor) < 0 ||
+	    req_long(r, "limit", "limit", 1, 50, &limit) < 0)
+		return;
+	snprintf(limits, sizeof(limits), "%ld", limit);
+	params[0] = r->app;
+	params[1] = r->user_id;
+	params[2] = q;
+	params[3] = channel;
+	params[4] = cursor;
+	params[5] = limits;
+	res = req_sql(r,
+		      "SELECT crosstalk.search_messages($1, $2, $3, $4, $5, "
+		      "$6::int)",
+		      6, params, 1);
+	if (!res)
+		return;
+	if ((doc = req_json_col(r, res, 0, 0)))
+		req_reply(r, 200, doc);
+	PQclear(res);
+}

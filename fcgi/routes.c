@@ -33,6 +33,7 @@ static const struct route {
 	{ "messages/edit",   M_POST,         A_USER_OPT, h_messages_edit },
 	{ "messages/delete", M_POST,         A_USER_OPT, h_messages_delete },
 	{ "messages/read",   M_POST,         A_USER,     h_messages_read },
+	{ "messages/search", M_GET | M_POST, A_USER,     h_messages_search },
 	{ "channels",        M_GET | M_POST, A_USER_OPT, h_channels },
 	{ "channels/create", M_POST,         A_APP,      h_channels_create },
 	{ "presence",        M_GET | M_POST, A_USER_OPT, h_presence },

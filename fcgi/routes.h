@@ -22,6 +22,7 @@ void h_messages_poll(struct req *r);
 void h_messages_edit(struct req *r);
 void h_messages_delete(struct req *r);
 void h_messages_read(struct req *r);
+void h_messages_search(struct req *r);
 void h_channels(struct req *r);
 void h_channels_create(struct req *r);
 void h_presence(struct req *r);

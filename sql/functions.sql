@@ -919,6 +919,197 @@ LANGUAGE sql STABLE AS $$
     ORDER BY c.name
 $$;
 
+-- --- search -------------------------------------------------------------------
+
+-- The text search configuration of messages.tsv (011_search.sql): queries
+-- are parsed with the same one.
+CREATE OR REPLACE FUNCTION crosstalk.search_config() RETURNS regconfig
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT s.value FROM crosstalk.settings s WHERE s.name = 'search_config'),
+                    'simple')::regconfig
+$$;
+
+-- Changes the configuration: the column is made anew with it (the whole
+-- table is rewritten and the index rebuilt, under an exclusive lock). Run
+-- by the schema's owner (crosstalkctl search-config NAME).
+CREATE OR REPLACE FUNCTION crosstalk.set_search_config(p_config text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    cfg regconfig;
+BEGIN
+    SELECT c.oid::regconfig INTO cfg FROM pg_ts_config c WHERE c.cfgname = p_config;
+    IF NOT FOUND THEN
+        PERFORM crosstalk.fail(404, format('no text search configuration %s (see \dF in psql)', p_config));
+    END IF;
+    ALTER TABLE crosstalk.messages DROP COLUMN tsv;
+    EXECUTE format($f$ALTER TABLE crosstalk.messages ADD COLUMN tsv tsvector GENERATED ALWAYS AS (
+        CASE WHEN kind = 'message' AND deleted_at IS NULL
+             THEN to_tsvector(%L::regconfig, text) END) STORED$f$, cfg::text);
+    CREATE INDEX messages_tsv ON crosstalk.messages USING gin (tsv) WHERE tsv IS NOT NULL;
+    INSERT INTO crosstalk.settings (name, value) VALUES ('search_config', cfg::text)
+    ON CONFLICT (name) DO UPDATE SET value = excluded.value;
+END $$;
+
+-- Messages matching p_q (web search syntax: words, "a phrase", -not, or)
+-- in p_channel, or in every channel p_app / p_user_id may read: the best
+-- ranked first, p_limit (1-50) at a time. p_cursor: the "next" of the
+-- page before. Each result: the message's event, its rank, and a
+-- highlight, the best fragments of its text as [{text, hit}] pieces that a
+-- client shows with hits marked (never as HTML).
+CREATE OR REPLACE FUNCTION crosstalk.search_messages(
+    p_app text, p_user_id text, p_q text, p_channel text, p_cursor text, p_limit int)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    cfg regconfig := crosstalk.search_config();
+    q tsquery;
+    c_rank real;
+    c_id bigint;
+    out json;
+    next text;
+    more boolean;
+BEGIN
+    IF p_q IS NULL OR btrim(p_q) = '' THEN
+        PERFORM crosstalk.fail(422, 'q is required');
+    END IF;
+    IF char_length(p_q) > 200 OR p_q ~ '[[:cntrl:]]' THEN
+        PERFORM crosstalk.fail(422, 'q must be at most 200 characters without control characters');
+    END IF;
+    IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 50 THEN
+        PERFORM crosstalk.fail(422, 'limit must be 1-50');
+    END IF;
+    IF coalesce(p_cursor, '') <> '' THEN
+        IF p_cursor !~ '^[0-9.e+-]{1,24}_[0-9]{1,19}$' THEN
+            PERFORM crosstalk.fail(422, 'cursor is not one a search answered');
+        END IF;
+        BEGIN
+            c_rank := split_part(p_cursor, '_', 1)::real;
+            c_id := split_part(p_cursor, '_', 2)::bigint;
+        EXCEPTION WHEN others THEN
+            PERFORM crosstalk.fail(422, 'cursor is not one a search answered');
+        END;
+    END IF;
+    IF coalesce(p_channel, '') <> '' AND NOT crosstalk.check_read(p_app, p_user_id, p_channel) THEN
+        RETURN json_build_object('results', '[]'::json);
+    END IF;
+    q := websearch_to_tsquery(cfg, p_q);
+    IF numnode(q) = 0 THEN
+        PERFORM crosstalk.fail(422, 'q has no words to search for');
+    END IF;
+    WITH readable AS (
+        SELECT c.name FROM crosstalk.channels c
+        WHERE CASE WHEN coalesce(p_channel, '') <> '' THEN c.name = p_channel
+                   ELSE (c.name NOT LIKE 'dm:%' AND (c.apps IS NULL OR p_app = ANY (c.apps)))
+                     OR (p_user_id IS NOT NULL AND c.name LIKE 'dm:%'
+                         AND (split_part(c.name, ':', 2) = p_user_id
+                              OR substr(c.name, 5 + length(split_part(c.name, ':', 2))) = p_user_id))
+              END),
+    hits AS (
+        SELECT m.id, ts_rank(m.tsv, q)::real AS rank
+        FROM crosstalk.messages m
+        WHERE m.tsv @@ q AND m.tsv IS NOT NULL
+          AND m.channel IN (SELECT r.name FROM readable r)),
+    page AS (
+        SELECT h.id, h.rank FROM hits h
+        WHERE c_id IS NULL OR (h.rank, h.id) < (c_rank, c_id)
+        ORDER BY h.rank DESC, h.id DESC
+        LIMIT p_limit + 1),
+    numbered AS (
+        SELECT p.id, p.rank, row_number() OVER (ORDER BY p.rank DESC, p.id DESC) AS n FROM page p)
+    SELECT coalesce(json_agg(json_build_object(
+               'message', crosstalk.event_json(m),
+               'rank', x.rank,
+               'highlight', crosstalk.highlight(cfg, m.text, q))
+               ORDER BY x.n) FILTER (WHERE x.n <= p_limit), '[]'::json),
+           max(CASE WHEN x.n = p_limit THEN x.rank::text || '_' || x.id END),
+           coalesce(bool_or(x.n > p_limit), false)
+    INTO out, next, more
+    FROM numbered x JOIN crosstalk.messages m ON m.id = x.id;
+    IF NOT more THEN
+        RETURN json_build_object('results', out);
+    END IF;
+    RETURN json_build_object('results', out, 'next', next);
+END $$;
+
+-- p_text around its first hit for q, as [{text, hit}] pieces that join to
+-- the text as written (ts_headline would drop what its parser takes for
+-- markup, such as "<b>"). The parser's tokens (ts_debug) are walked along
+-- the text; a hyphenated word or a URL is followed by its parts (the words
+-- of "invoice-ready", a URL's host and path), which tile it and lend it
+-- their hits. A token is a hit when its lexemes are among those q
+-- asks for (querytree: q without its negated part). About 280 characters
+-- are kept, from 80 before the first hit; "…" stands for what was cut.
+-- Should the walk ever lose its place, the text comes back whole, unmarked.
+CREATE OR REPLACE FUNCTION crosstalk.highlight(cfg regconfig, p_text text, q tsquery) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    want text[];
+    t record;
+    pos int := 1;          -- next character of p_text to account for
+    owed int := 0;         -- characters of parts still to come
+    toks text[] := '{}';
+    hits boolean[] := '{}';
+    ats int[] := '{}';
+    n int := 0;
+    first_at int;
+    lo int;
+    out json[] := '{}';
+    piece text := '';
+    piece_hit boolean;
+    i int;
+BEGIN
+    SELECT coalesce(array_agg(replace(m[1], '''''', '''')), '{}') INTO want
+    FROM regexp_matches(querytree(q), '''((?:[^'']|'''')*)''', 'g') m;
+    FOR t IN SELECT d.alias, d.token, coalesce(d.lexemes && want, false) AS hit
+             FROM ts_debug(cfg, p_text) d LOOP
+        IF owed > 0 THEN           -- a part of the token before
+            owed := owed - char_length(t.token);
+            hits[n] := hits[n] OR t.hit;
+        ELSIF t.token <> '' AND substr(p_text, pos, char_length(t.token)) = t.token THEN
+            n := n + 1;
+            toks[n] := t.token;
+            hits[n] := t.hit;
+            ats[n] := pos - 1;
+            pos := pos + char_length(t.token);
+            -- these come with their parts after them, which tile them
+            IF t.alias IN ('asciihword', 'hword', 'numhword', 'url') THEN
+                owed := char_length(t.token);
+            END IF;
+        ELSE
+            pos := -1;
+            EXIT;
+        END IF;
+    END LOOP;
+    IF pos <> char_length(p_text) + 1 THEN
+        RETURN json_build_array(json_build_object('text', p_text, 'hit', false));
+    END IF;
+    SELECT min(x.at) INTO first_at FROM unnest(ats, hits) AS x(at, hit) WHERE x.hit;
+    lo := greatest(0, coalesce(first_at, 0) - 80);
+    FOR i IN 1 .. n LOOP
+        CONTINUE WHEN ats[i] + char_length(toks[i]) <= lo;
+        IF ats[i] >= lo + 280 THEN
+            IF piece <> '' THEN
+                out := out || json_build_object('text', piece, 'hit', piece_hit);
+                piece := '';
+            END IF;
+            out := out || json_build_object('text', '…', 'hit', false);
+            EXIT;
+        END IF;
+        IF piece <> '' AND piece_hit IS DISTINCT FROM hits[i] THEN
+            out := out || json_build_object('text', piece, 'hit', piece_hit);
+            piece := '';
+        END IF;
+        IF piece = '' AND cardinality(out) = 0 AND ats[i] > 0 THEN
+            out := out || json_build_object('text', '…', 'hit', false);
+        END IF;
+        piece := piece || toks[i];
+        piece_hit := hits[i];
+    END LOOP;
+    IF piece <> '' THEN
+        out := out || json_build_object('text', piece, 'hit', piece_hit);
+    END IF;
+    RETURN array_to_json(out);
+END $$;
+
 -- --- sessions and tickets ----------------------------------------------------
 
 CREATE OR REPLACE FUNCTION crosstalk.register_session(
@@ -1201,7 +1392,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
         ('sessions',        ARRAY['SELECT', 'INSERT', 'UPDATE']),
         ('channels',        ARRAY['SELECT', 'INSERT', 'UPDATE']),
         ('messages',        ARRAY['SELECT', 'INSERT', 'UPDATE']),
-        ('read_markers',    ARRAY['SELECT', 'INSERT', 'UPDATE']))
+        ('read_markers',    ARRAY['SELECT', 'INSERT', 'UPDATE']),
+        ('settings',        ARRAY['SELECT']))
     SELECT c.relname,
            CASE WHEN n.tbl IS NULL THEN ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']
                 ELSE n.privileges END

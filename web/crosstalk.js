@@ -586,6 +586,21 @@
 		});
 	};
 
+	/* search(q, {channel, cursor, limit}) -> Promise of {results, next}:
+	 * full-text search over the channels this user may read */
+	Connection.prototype.search = function (q, opts) {
+		opts = opts || {};
+		var ref = 'r' + (++this.refSeq);
+		var frame = { type: 'search', q: String(q), limit: opts.limit || 20, ref: ref };
+		if (opts.channel)
+			frame.channel = opts.channel;
+		if (opts.cursor)
+			frame.cursor = opts.cursor;
+		return this.request(frame, function (o) {
+			return o.type === 'search' && o.ref === ref;
+		});
+	};
+
 	Connection.prototype.listChannels = function () {
 		return this.request({ type: 'channels' }, function (o) {
 			return o.type === 'channels';

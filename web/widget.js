@@ -4,7 +4,8 @@
  * Talks to the parent only through postMessage with the parent's exact
  * origin, and only when that origin is one of the registered app origins
  * (the same list the daemon puts in CSP frame-ancestors). Every piece of
- * user text goes into the page with textContent, never as HTML.
+ * user text goes into the page as text nodes or elements built one by one
+ * (format.js for message words), never as HTML.
  */
 (function () {
 	'use strict';
@@ -27,7 +28,15 @@
 		people: $('ct-people'),
 		peopleList: $('ct-people-list'),
 		peopleToggle: $('ct-people-toggle'),
-		peopleCount: $('ct-people-count')
+		peopleCount: $('ct-people-count'),
+		search: $('ct-search'),
+		searchToggle: $('ct-search-toggle'),
+		searchForm: $('ct-search-form'),
+		searchInput: $('ct-search-input'),
+		searchClose: $('ct-search-close'),
+		searchStatus: $('ct-search-status'),
+		searchResults: $('ct-search-results'),
+		searchMore: $('ct-search-more')
 	};
 
 	var params = new URLSearchParams(location.search);
@@ -574,6 +583,19 @@
 		return (hh.length < 2 ? '0' : '') + hh + ':' + (mm.length < 2 ? '0' : '') + mm;
 	}
 
+	/* a message's words as formatted nodes (format.js builds them, never
+	 * from HTML); null: the deleted placeholder */
+	function textBlock(words) {
+		var el = document.createElement('div');
+		el.className = 'ct-text';
+		el.setAttribute('dir', 'auto');
+		if (words === null)
+			el.textContent = 'This message was deleted.';
+		else
+			el.appendChild(window.crosstalkFormat.render(words, document));
+		return el;
+	}
+
 	function renderMsg(c, m) {
 		var li = c.els[m.id];
 		if (!li) {
@@ -616,10 +638,7 @@
 		}
 		li.appendChild(meta);
 
-		var text = document.createElement('p');
-		text.className = 'ct-text';
-		text.textContent = m.deleted ? 'This message was deleted.' : m.text;
-		li.appendChild(text);
+		li.appendChild(textBlock(m.deleted ? null : m.text));
 
 		if (mine && !m.deleted) {
 			var actions = document.createElement('div');
@@ -763,11 +782,8 @@
 		st.textContent = 'sending…';
 		meta.appendChild(who);
 		meta.appendChild(st);
-		var p = document.createElement('p');
-		p.className = 'ct-text';
-		p.textContent = text;
 		li.appendChild(meta);
-		li.appendChild(p);
+		li.appendChild(textBlock(text));
 		c.pending[cid] = li;
 		ui.messages.appendChild(li);
 		scrollToEnd();
@@ -900,6 +916,116 @@
 		if (e.key === 'Escape') {
 			setPeople(false);
 			ui.peopleToggle.focus();
+		}
+	});
+
+	/* --- search: every channel the user may read (the "search" request);
+	 * hits are marked with <mark> around text nodes, never HTML --- */
+	var searching = { q: '', next: null, seq: 0 };
+
+	function setSearch(open) {
+		ui.search.hidden = !open;
+		ui.searchToggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+		ui.app.classList.toggle('ct-searching', open);
+		if (open)
+			ui.searchInput.focus();
+	}
+
+	function resultItem(x) {
+		var m = x.message || {};
+		var li = document.createElement('li');
+		li.className = 'ct-result';
+		var b = document.createElement('button');
+		b.type = 'button';
+		var meta = document.createElement('span');
+		meta.className = 'ct-meta';
+		var where = document.createElement('span');
+		where.className = 'ct-result-channel';
+		where.textContent = label({ name: m.channel, title: channels[m.channel] && channels[m.channel].title });
+		var who = document.createElement('span');
+		who.className = 'ct-author';
+		who.textContent = (m.user && (m.user.name || m.user.id)) || '?';
+		var time = document.createElement('time');
+		time.className = 'ct-time';
+		if (m.created_at_ms) {
+			time.dateTime = new Date(m.created_at_ms).toISOString();
+			time.textContent = new Date(m.created_at_ms).toLocaleDateString() + ' ' + timeText(m.created_at_ms);
+		}
+		meta.appendChild(where);
+		meta.appendChild(who);
+		meta.appendChild(time);
+		var text = document.createElement('span');
+		text.className = 'ct-result-text';
+		text.setAttribute('dir', 'auto');
+		(x.highlight || []).forEach(function (piece) {
+			var t = document.createTextNode(String(piece.text));
+			if (piece.hit) {
+				var mk = document.createElement('mark');
+				mk.appendChild(t);
+				text.appendChild(mk);
+			} else {
+				text.appendChild(t);
+			}
+		});
+		b.appendChild(meta);
+		b.appendChild(text);
+		b.addEventListener('click', function () {
+			setSearch(false);
+			openChannel(m.channel);
+		});
+		li.appendChild(b);
+		return li;
+	}
+
+	function runSearch(more) {
+		var q = more ? searching.q : ui.searchInput.value.trim();
+		if (!q)
+			return;
+		var mine = ++searching.seq;
+		if (!more) {
+			searching.q = q;
+			searching.next = null;
+			while (ui.searchResults.firstChild)
+				ui.searchResults.removeChild(ui.searchResults.firstChild);
+		}
+		ui.searchStatus.textContent = 'Searching…';
+		ui.searchMore.hidden = true;
+		conn.search(q, { cursor: more ? searching.next : null }).then(function (r) {
+			if (mine !== searching.seq)
+				return; /* a newer search was asked */
+			(r.results || []).forEach(function (x) {
+				ui.searchResults.appendChild(resultItem(x));
+			});
+			searching.next = r.next || null;
+			ui.searchMore.hidden = !searching.next;
+			var n = ui.searchResults.children.length;
+			ui.searchStatus.textContent = n ? n + (n === 1 ? ' message found' : ' messages found') +
+				(searching.next ? ' (more below)' : '') : 'Nothing found for “' + q + '”.';
+		}, function (err) {
+			if (mine !== searching.seq)
+				return;
+			ui.searchStatus.textContent = (err && err.message) || 'Search failed.';
+		});
+	}
+
+	ui.searchToggle.addEventListener('click', function () {
+		setSearch(ui.search.hidden);
+	});
+	ui.searchClose.addEventListener('click', function () {
+		setSearch(false);
+		ui.searchToggle.focus();
+	});
+	ui.searchForm.addEventListener('submit', function (e) {
+		e.preventDefault();
+		runSearch(false);
+	});
+	ui.searchMore.addEventListener('click', function () {
+		runSearch(true);
+	});
+	ui.search.addEventListener('keydown', function (e) {
+		if (e.key === 'Escape') {
+			setSearch(false);
+			ui.searchToggle.focus();
 		}
 	});
 

@@ -16,6 +16,7 @@
 #define F_SEQ     0x10 /* seq >= 0 */
 #define F_PAGE    0x20 /* before (a seq), limit 1-200 */
 #define F_CID     0x40 /* client_id, optional, <= 128 bytes */
+#define F_SEARCH  0x80 /* q, channel?, cursor?, limit (check_search) */
 
 /* clang-format off */
 static const struct {
@@ -36,6 +37,7 @@ static const struct {
 	{ "read",        CREQ_READ,        F_CHANNEL | F_SEQ,   CREQ_DB },
 	{ "presence",    CREQ_PRESENCE,    F_CHANNEL,           CREQ_DB },
 	{ "history",     CREQ_HISTORY,     F_CHANNEL | F_PAGE,  CREQ_DB },
+	{ "search",      CREQ_SEARCH,      F_SEARCH,            CREQ_DB },
 };
 /* clang-format on */
 
@@ -89,6 +91,29 @@ check_text(struct creq *r, long text_max, char *msg, size_t msglen)
 	return CT_OK;
 }
 
+/* A search: the words are checked where they are used (the database's
+ * crosstalk.search_messages, for HTTP and WebSocket alike); here only
+ * their type, the channel when given, and the page. An answer holds at
+ * most 20 results, so that it fits an answer's budget (PROTOCOL.md). */
+static int
+check_search(struct creq *r, char *msg, size_t msglen)
+{
+	json_t *m = r->m, *ch = json_object_get(m, "channel");
+
+	if (!(r->q = json_string_value(json_object_get(m, "q"))))
+		return fail(msg, msglen, CT_EINVALID, "q is required");
+	if (ch && !json_is_null(ch) &&
+	    (!(r->channel = json_string_value(ch)) ||
+	     !ct_valid_channel(r->channel)))
+		return fail(msg, msglen, CT_EINVALID, "channel is malformed");
+	r->cursor = json_string_value(json_object_get(m, "cursor"));
+	if (r->cursor && strlen(r->cursor) > 64)
+		return fail(msg, msglen, CT_EINVALID, "cursor is too long");
+	if (get_seq(m, "limit", 20, &r->limit) || r->limit < 1 || r->limit > 20)
+		return fail(msg, msglen, CT_EINVALID, "limit must be 1-20");
+	return CT_OK;
+}
+
 /* The fields the type needs, checked. */
 static int
 check_fields(struct creq *r, unsigned f, long text_max, char *msg,
@@ -123,6 +148,8 @@ check_fields(struct creq *r, unsigned f, long text_max, char *msg,
 			     r->limit < 1 || r->limit > 200))
 		return fail(msg, msglen, CT_EINVALID,
 			    "before must be a seq, limit 1-200");
+	if (f & F_SEARCH)
+		return check_search(r, msg, msglen);
 	return CT_OK;
 }
 

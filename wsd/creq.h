@@ -24,6 +24,7 @@ enum creq_kind {
 	CREQ_READ,
 	CREQ_PRESENCE,
 	CREQ_HISTORY,
+	CREQ_SEARCH,
 	CREQ_KINDS
 };
 
@@ -43,9 +44,11 @@ struct creq {
 	const char *text;      /* borrowed; checked, for publish and edit */
 	const char *client_id; /* borrowed; publish, may be NULL */
 	const char *ticket;    /* borrowed; auth */
+	const char *q;         /* borrowed; search words */
+	const char *cursor;    /* borrowed; search, may be NULL */
 	int64_t seq;           /* after (subscribe), seq (read), id (edit,
 				  delete), before (history) */
-	int64_t limit;         /* history */
+	int64_t limit;         /* history, search */
 };
 
 /* Parse and check one complete frame. first: the connection has not

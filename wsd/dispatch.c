@@ -52,6 +52,8 @@ static const char q_history[] =
 static const char q_channels[] =
 	"SELECT name, title, last_seq, unread FROM crosstalk.channels_for($1, $2)";
 static const char q_typing[] = "SELECT crosstalk.ws_typing($1, $2)";
+static const char q_search[] =
+	"SELECT crosstalk.search_messages($1, $2, $3, $4, $5, $6::int)";
 /* clang-format on */
 
 #define CHANNEL_MAX (3 + 4 * 128 + 1 + 4 * 128 + 1)
@@ -314,6 +316,32 @@ on_channels(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 	}
 }
 
+/* {"type":"search","ref":..,"results":[..],"next":..}: the database's
+ * answer with the frame's type and ref put in front. */
+static void
+on_search(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+{
+	struct pss *p = owner;
+	struct ref_ctx *c = ctx;
+	json_t *o;
+
+	if (rc != CT_OK) {
+		out_error(p, rc, msg, ref_or_null(c->ref), 0);
+		return;
+	}
+	if (PQntuples(res) != 1 ||
+	    (size_t)PQgetlength(res, 0, 0) > wsd_answer_max() ||
+	    !(o = json_loads(PQgetvalue(res, 0, 0), 0, NULL))) {
+		out_error(p, CT_ETOOLARGE, "search answer too large: ask fewer",
+			  ref_or_null(c->ref), 0);
+		return;
+	}
+	json_object_set_new(o, "type", json_string("search"));
+	if (*c->ref)
+		json_object_set_new(o, "ref", json_string(c->ref));
+	out_json(p, o);
+}
+
 /* --- handlers
  * ------------------------------------------------------------------ */
 
@@ -474,6 +502,17 @@ do_history(struct pss *p, const struct creq *r)
 	pgq_submit(q, PGQ_USER, &p->flow, p, on_history, NULL);
 }
 
+static void
+do_search(struct pss *p, const struct creq *r)
+{
+	char lim[24];
+	const char *pv[6] = { p->app,     p->user_id, r->q,
+			      r->channel, r->cursor,  lim };
+
+	snprintf(lim, sizeof(lim), "%" PRId64, r->limit);
+	ask(p, r, q_search, 6, pv, on_search);
+}
+
 typedef void (*handler_fn)(struct pss *p, const struct creq *r);
 
 static const handler_fn handlers[CREQ_KINDS] = {
@@ -482,7 +521,7 @@ static const handler_fn handlers[CREQ_KINDS] = {
 	[CREQ_PUBLISH] = do_publish,     [CREQ_EDIT] = do_change,
 	[CREQ_DELETE] = do_change,       [CREQ_TYPING] = do_typing,
 	[CREQ_READ] = do_read,           [CREQ_PRESENCE] = do_presence,
-	[CREQ_HISTORY] = do_history,
+	[CREQ_HISTORY] = do_history,     [CREQ_SEARCH] = do_search,
 };
 
 /* One complete client message: parsed and checked, then acted on. */

@@ -100,6 +100,51 @@ await run('browser_chat', 150, async (T, logs) => {
 		T.ok(await pa.evaluate((t) => Array.from(document.querySelectorAll('#hooked li')).some((li) => li.textContent === t),
 			evil[0]), 'msgHook page shows the markup as text');
 
+		// formatting (web/format.js) in the widget, sent from the other app
+		await sendInWidget(wb, '*shipped* see https://example.com/orders?id=10248 or `code` javascript:alert(5)');
+		const fmt = await until(() => wa.evaluate(() => {
+			const li = Array.from(document.querySelectorAll('#ct-messages .ct-msg:not(.ct-pending)'))
+				.find((l) => l.textContent.includes('see https://example.com/orders'));
+			if (!li)
+				return null;
+			const a = Array.from(li.querySelectorAll('.ct-text a'));
+			return {
+				strong: li.querySelector('.ct-text strong')?.textContent,
+				code: li.querySelector('.ct-text code')?.textContent,
+				links: a.map((x) => [x.href, x.target, x.rel].join(' ')),
+			};
+		}), 10000);
+		T.eq(fmt, { strong: 'shipped', code: 'code',
+			links: ['https://example.com/orders?id=10248 _blank noopener noreferrer'] },
+		'app1 widget shows bold, code and the one https link (javascript: stays text)');
+
+		// search from the widget: the hit marked, <b> in the text shown as text
+		const word = `zsearch${Date.now()}`;
+		await sendInWidget(wb, `find ${word} <b>here</b>`);
+		T.ok(await until(async () => (await messageTexts(wa)).some((t) => t.includes(word)), 10000),
+			'the message to search for arrived');
+		await wa.click('#ct-search-toggle');
+		await wa.fill('#ct-search-input', word);
+		await wa.press('#ct-search-input', 'Enter');
+		const found = await until(() => wa.evaluate(() => {
+			const li = document.querySelector('#ct-search-results .ct-result');
+			return li ? {
+				marks: Array.from(li.querySelectorAll('mark')).map((m) => m.textContent),
+				text: li.querySelector('.ct-result-text').textContent,
+				b: li.querySelectorAll('b').length,
+				status: document.getElementById('ct-search-status').textContent,
+				composer: getComputedStyle(document.getElementById('ct-composer')).display,
+			} : null;
+		}), 10000);
+		T.eq(found && { marks: found.marks, b: found.b, composer: found.composer },
+			{ marks: [word], b: 0, composer: 'none' }, 'search result with the word marked', JSON.stringify(found));
+		T.ok(found && found.text.includes('<b>here</b>') && /1 message found/.test(found.status),
+			'its text as typed, and a count', JSON.stringify(found));
+		await wa.click('#ct-search-results .ct-result button');
+		T.ok(await until(() => wa.evaluate((ch) => document.getElementById('ct-search').hidden &&
+			document.querySelector('[aria-current="true"]')?.getAttribute('data-channel') === ch, channel), 5000),
+		'a result opens its channel and closes the search');
+
 		// edit and delete own message reach the other side
 		const mine = await wa.evaluate(() => {
 			const li = Array.from(document.querySelectorAll('#ct-messages .ct-msg.ct-mine'))

@@ -35,6 +35,7 @@ MUST = {
     "/widget/config": "wsd",
     "/widget.js": "wsd",
     "/widget.css": "wsd",
+    "/format.js": "wsd",
     "/crosstalk.js": "wsd",
     "/crosstalk-embed.js": "wsd",
     "/health": "wsd",

@@ -60,6 +60,7 @@ static const struct cfg_key keys[] = {
 	I ("wsd", "db_connections",  wsd_db_connections,  "4", 2, 16),
 	I ("wsd", "query_queue_bytes", wsd_query_queue_bytes, "16777216", 4096, 1073741824),
 	I ("wsd", "unauth_per_addr", wsd_unauth_per_addr, "64", 1, 1000000),
+	I ("wsd", "sndbuf",          wsd_sndbuf,          "131072", 0, 16777216),
 	S ("wsd", "metrics_allow",   wsd_metrics_allow,   "127.0.0.1 ::1"),
 	SS("wsd", "metrics_token",   wsd_metrics_token,   ""),
 	S ("wsd", "trusted_proxies", wsd_trusted_proxies, ""),

@@ -44,6 +44,7 @@ struct ct_cfg {
 	int wsd_db_connections; /* query connections */
 	int wsd_query_queue_bytes; /* requests waiting for a connection */
 	int wsd_unauth_per_addr;   /* sockets not yet authenticated */
+	int wsd_sndbuf;            /* SO_SNDBUF per connection; 0 = kernel's */
 	char *wsd_metrics_allow;
 	char *wsd_metrics_token;
 	char *wsd_trusted_proxies; /* X-Forwarded-* honoured from these */

@@ -165,6 +165,12 @@ login_open(struct pss *p, struct lws *wsi)
 	/* one coalesced write per turn: never hold it back for an ACK */
 	setsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP, TCP_NODELAY, &one,
 		   sizeof(one));
+	/* a bounded kernel buffer: what a reader that stopped cannot take
+	 * waits in our queue, where queue_max and queue_bytes count it */
+	if (wsd->cfg->wsd_sndbuf > 0)
+		setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF,
+			   &wsd->cfg->wsd_sndbuf,
+			   sizeof(wsd->cfg->wsd_sndbuf));
 	p->id = ++wsd->next_conn_id;
 	p->state = SESS_AWAIT_AUTH;
 	/* behind a trusted proxy: the client it forwarded for */

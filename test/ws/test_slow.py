@@ -45,6 +45,14 @@ async def main():
         res = json.load(open(out))
         T.eq(res["code"], 4008, "the paused subscriber is closed with 4008")
         T.ok(res["events"] < N, "... having missed events it may resume (%d of %d)" % (res["events"], N))
+        # what it had got by then: its own receive buffer, the daemon's
+        # bounded kernel send buffer ([wsd] sndbuf, 2 x 128 KiB: 126 events
+        # of ~4 KB here) and what the daemon queued; with the kernel's
+        # autotuning instead (sndbuf = 0) it had 744: up to 4 MiB of kernel
+        # memory per reader that stopped
+        print("slow subscriber got %d events before 4008" % res["events"])
+        T.ok(res["events"] <= 400, "... after at most 400 events of ~4 KB (%d): the kernel held little "
+             "of what it could not take" % res["events"])
         # it can come back and resume from what it saw
         c2, _, _ = await login("app1", user)
         rep, sub = await subscribe(c2, ch, after=str(res["events"]), timeout=30)

@@ -169,8 +169,7 @@ login_open(struct pss *p, struct lws *wsi)
 	 * waits in our queue, where queue_max and queue_bytes count it */
 	if (wsd->cfg->wsd_sndbuf > 0)
 		setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF,
-			   &wsd->cfg->wsd_sndbuf,
-			   sizeof(wsd->cfg->wsd_sndbuf));
+			   &wsd->cfg->wsd_sndbuf, sizeof(wsd->cfg->wsd_sndbuf));
 	p->id = ++wsd->next_conn_id;
 	p->state = SESS_AWAIT_AUTH;
 	/* behind a trusted proxy: the client it forwarded for */

@@ -953,7 +953,9 @@ END $$;
 -- Messages matching p_q (web search syntax: words, "a phrase", -not, or)
 -- in p_channel, or in every channel p_app / p_user_id may read: the best
 -- ranked first, p_limit (1-50) at a time. p_cursor: the "next" of the
--- page before. Each result: the message's event, its rank, and a
+-- page before. Ranked are the 5,000 newest matches: a word in most
+-- messages costs a walk back over the newest ones, not a rank for each of
+-- its millions of matches. Each result: the message's event, its rank, and a
 -- highlight, the best fragments of its text as [{text, hit}] pieces that a
 -- client shows with hits marked (never as HTML).
 CREATE OR REPLACE FUNCTION crosstalk.search_messages(
@@ -995,35 +997,44 @@ BEGIN
     IF numnode(q) = 0 THEN
         PERFORM crosstalk.fail(422, 'q has no words to search for');
     END IF;
+    -- planned for these values each time (EXECUTE): how many messages
+    -- hold the words decides between the index of words and a walk back
+    -- over the newest messages, which a plan made once could not know
+    EXECUTE $sql$
     WITH readable AS (
         SELECT c.name FROM crosstalk.channels c
-        WHERE CASE WHEN coalesce(p_channel, '') <> '' THEN c.name = p_channel
-                   ELSE (c.name NOT LIKE 'dm:%' AND (c.apps IS NULL OR p_app = ANY (c.apps)))
-                     OR (p_user_id IS NOT NULL AND c.name LIKE 'dm:%'
-                         AND (split_part(c.name, ':', 2) = p_user_id
-                              OR substr(c.name, 5 + length(split_part(c.name, ':', 2))) = p_user_id))
+        WHERE CASE WHEN coalesce($1, '') <> '' THEN c.name = $1
+                   ELSE (c.name NOT LIKE 'dm:%' AND (c.apps IS NULL OR $2 = ANY (c.apps)))
+                     OR ($3 IS NOT NULL AND c.name LIKE 'dm:%'
+                         AND (split_part(c.name, ':', 2) = $3
+                              OR substr(c.name, 5 + length(split_part(c.name, ':', 2))) = $3))
               END),
-    hits AS (
-        SELECT m.id, ts_rank(m.tsv, q)::real AS rank
+    newest AS (
+        SELECT m.id, m.tsv
         FROM crosstalk.messages m
-        WHERE m.tsv @@ q AND m.tsv IS NOT NULL
-          AND m.channel IN (SELECT r.name FROM readable r)),
+        WHERE m.tsv @@ $4 AND m.tsv IS NOT NULL
+          AND m.channel IN (SELECT r.name FROM readable r)
+        ORDER BY m.id DESC
+        LIMIT 5000),
+    hits AS (
+        SELECT n.id, ts_rank(n.tsv, $4)::real AS rank FROM newest n),
     page AS (
         SELECT h.id, h.rank FROM hits h
-        WHERE c_id IS NULL OR (h.rank, h.id) < (c_rank, c_id)
+        WHERE $5::bigint IS NULL OR (h.rank, h.id) < ($6::real, $5::bigint)
         ORDER BY h.rank DESC, h.id DESC
-        LIMIT p_limit + 1),
+        LIMIT $7 + 1),
     numbered AS (
         SELECT p.id, p.rank, row_number() OVER (ORDER BY p.rank DESC, p.id DESC) AS n FROM page p)
     SELECT coalesce(json_agg(json_build_object(
                'message', crosstalk.event_json(m),
                'rank', x.rank,
-               'highlight', crosstalk.highlight(cfg, m.text, q))
-               ORDER BY x.n) FILTER (WHERE x.n <= p_limit), '[]'::json),
-           max(CASE WHEN x.n = p_limit THEN x.rank::text || '_' || x.id END),
-           coalesce(bool_or(x.n > p_limit), false)
-    INTO out, next, more
-    FROM numbered x JOIN crosstalk.messages m ON m.id = x.id;
+               'highlight', crosstalk.highlight($8, m.text, $4))
+               ORDER BY x.n) FILTER (WHERE x.n <= $7), '[]'::json),
+           max(CASE WHEN x.n = $7 THEN x.rank::text || '_' || x.id END),
+           coalesce(bool_or(x.n > $7), false)
+    FROM numbered x JOIN crosstalk.messages m ON m.id = x.id
+    $sql$ INTO out, next, more
+    USING p_channel, p_app, p_user_id, q, c_id, c_rank, p_limit, cfg;
     IF NOT more THEN
         RETURN json_build_object('results', out);
     END IF;

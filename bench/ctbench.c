@@ -40,6 +40,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -197,7 +198,7 @@ static int64_t deadline_ns;
 
 static struct {
 	uint64_t planned, sent, pub_ok, pub_err, expected, delivered, stale;
-	uint64_t acks, srv_errors;
+	uint64_t acks, srv_errors, sub_bytes;
 	uint64_t dups, ooo, wrong_chan, seq_gaps, seq_dups, backlog_max;
 	int64_t t0, t_last_deliv;
 	struct hist lat, pubrtt;
@@ -367,26 +368,57 @@ rss_kb(const pid_t *pids, int n)
 
 /* syscalls (syscr + syscw) and bytes (rchar + wchar) of the processes,
  * from /proc/PID/io */
-static void
-io_of(const pid_t *pids, int n, uint64_t *calls, uint64_t *bytes)
+/* Syscalls the server process(es) make during a step: `perf stat -e
+ * raw_syscalls:sys_enter -p PIDS` runs alongside it (/proc/PID/io counts
+ * read and write calls only, not send and recv). -1 when perf cannot. */
+static pid_t
+syscalls_start(const pid_t *pids, int n, const char *out)
 {
-	*calls = *bytes = 0;
-	for (int i = 0; i < n; i++) {
-		char path[64], key[32];
-		unsigned long long v;
-		FILE *f;
+	char list[MAX_PIDS * 12] = "";
+	size_t off = 0;
+	pid_t p;
 
-		snprintf(path, sizeof(path), "/proc/%d/io", (int)pids[i]);
-		if (!(f = fopen(path, "r")))
-			continue;
-		while (fscanf(f, "%31[^:]: %llu\n", key, &v) == 2) {
-			if (!strcmp(key, "syscr") || !strcmp(key, "syscw"))
-				*calls += v;
-			else if (!strcmp(key, "rchar") || !strcmp(key, "wchar"))
-				*bytes += v;
+	if (n <= 0)
+		return -1;
+	for (int i = 0; i < n && off < sizeof(list) - 12; i++)
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%d",
+					i ? "," : "", (int)pids[i]);
+	p = fork();
+	if (p == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
 		}
-		fclose(f);
+		execlp("perf", "perf", "stat", "-x,", "-e",
+		       "raw_syscalls:sys_enter", "-p", list, "-o", out,
+		       (char *)NULL);
+		_exit(127);
 	}
+	return p;
+}
+
+static int64_t
+syscalls_stop(pid_t p, const char *out)
+{
+	char line[256];
+	long long v = -1;
+	int status;
+	FILE *f;
+
+	if (p <= 0)
+		return -1;
+	kill(p, SIGINT);
+	waitpid(p, &status, 0);
+	if (!(f = fopen(out, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "raw_syscalls:sys_enter") &&
+		    sscanf(line, "%lld,", &v) == 1)
+			break;
+	fclose(f);
+	unlink(out);
+	return v;
 }
 
 /* the kernel's TCP buffer memory now, kB (/proc/net/sockstat "mem", in
@@ -528,6 +560,12 @@ conn_start(struct conn *c, int port)
 	if (c->fd < 0)
 		die("socket: %s (raise ulimit -n)", strerror(errno));
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (c - conns < opt.slow) {
+		/* a slow reader on a slow link: a small receive window, so
+		 * that the server, not the kernel, holds what it cannot send */
+		int small = 4096;
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	}
 	c->in_setup = 1;
 	setup_active++;
 	c->st = S_CONNECTING;
@@ -1003,6 +1041,8 @@ on_event(struct conn *c, uint32_t ev)
 			buf_reserve(&c->in, 16384);
 			ssize_t n = recv(c->fd, c->in.p + c->in.len,
 					 c->in.cap - c->in.len - 1, 0);
+			if (n > 0 && c->kind == K_SUB)
+				st.sub_bytes += (uint64_t)n; /* wire bytes */
 			if (n < 0) {
 				if (errno == EAGAIN || errno == EWOULDBLOCK)
 					break;
@@ -1163,7 +1203,7 @@ run_step(double rate)
 {
 	double cpu0, stack0, self0, cpu1, stack1, self1, secs, span;
 	int64_t t0, pub_end, drain_end, t;
-	uint64_t lost, got = 0, io0c, io0b, io1c, io1b;
+	uint64_t lost, got = 0;
 	int sustained;
 
 	memset(&st, 0, sizeof(st));
@@ -1172,7 +1212,6 @@ run_step(double rate)
 	closes_in_run = 0;
 	cpu0 = cpu_ms(opt.cpu_pids, opt.ncpu);
 	stack0 = cpu_ms(opt.stack_pids, opt.nstack);
-	io_of(opt.cpu_pids, opt.ncpu, &io0c, &io0b);
 	self0 = self_cpu_ms();
 	t0 = st.t0 = now_ns();
 	pub_end = t0 + (int64_t)(opt.duration * 1e9);
@@ -1213,7 +1252,6 @@ run_step(double rate)
 	mark_old_requests();
 	cpu1 = cpu_ms(opt.cpu_pids, opt.ncpu);
 	stack1 = cpu_ms(opt.stack_pids, opt.nstack);
-	io_of(opt.cpu_pids, opt.ncpu, &io1c, &io1b);
 	self1 = self_cpu_ms();
 	secs = opt.duration;
 	span = st.t_last_deliv > t0 ? (double)(st.t_last_deliv - t0) / 1e9
@@ -1245,7 +1283,7 @@ run_step(double rate)
 	       "deliv_per_s=%.0f pub_per_s=%.0f p50_ms=%.3f p99_ms=%.3f "
 	       "p999_ms=%.3f max_ms=%.3f pub_p50_ms=%.3f pub_p99_ms=%.3f "
 	       "cpu_ms=%.0f stack_cpu_ms=%.0f client_cpu_ms=%.0f "
-	       "syscalls=%" PRIu64 " io_bytes=%" PRIu64 " rss_kb=%ld "
+	       "sub_bytes=%" PRIu64 " rss_kb=%ld "
 	       "sock_mem_kb=%ld sustained=%d\n",
 	       opt.mode, rate, ready_subs, opt.channels, ready_pubs, opt.pin,
 	       st.planned, st.sent, st.backlog_max, st.pub_ok, st.pub_err,
@@ -1256,8 +1294,8 @@ run_step(double rate)
 	       hist_pct_ms(&st.lat, 99), hist_pct_ms(&st.lat, 99.9),
 	       st.lat.max_us / 1000.0, hist_pct_ms(&st.pubrtt, 50),
 	       hist_pct_ms(&st.pubrtt, 99), cpu1 - cpu0, stack1 - stack0,
-	       self1 - self0, io1c - io0c, io1b - io0b,
-	       rss_kb(opt.rss_pids, opt.nrss), sock_mem_kb(), sustained);
+	       self1 - self0, st.sub_bytes, rss_kb(opt.rss_pids, opt.nrss),
+	       sock_mem_kb(), sustained);
 	fflush(stdout);
 	note("rate %.0f/s: %" PRIu64 "/%" PRIu64 " delivered, p99 %.1f ms, "
 	     "lost %" PRIu64 ", dups %" PRIu64 ", %s",
@@ -1300,12 +1338,28 @@ ladder(void)
 	 */
 	if (opt.warmup > 0 && opt.nrates > 0) {
 		double d = opt.duration;
+		char out[64];
+		pid_t perf;
+		int64_t calls, end = now_ns() + 500000000;
 
+		/* the warm-up also counts the server's syscalls per delivery
+		 * at the first rate, traced (perf stat) here and not in the
+		 * measured steps, whose CPU figures tracing would raise */
+		snprintf(out, sizeof(out), "/tmp/ctbench-perf.%d",
+			 (int)getpid());
+		perf = syscalls_start(opt.cpu_pids, opt.ncpu, out);
+		while (now_ns() < end) /* perf attached before the step */
+			loop_once(2000000);
 		quiet = 1;
 		opt.duration = opt.warmup;
 		run_step(opt.rates[0]);
 		opt.duration = d;
 		quiet = 0;
+		calls = syscalls_stop(perf, out);
+		printf("RESULT mode=syscalls rate=%.0f delivered=%" PRIu64
+		       " syscalls=%" PRId64 " sub_bytes=%" PRIu64 "\n",
+		       opt.rates[0], st.delivered, calls, st.sub_bytes);
+		fflush(stdout);
 		note("warm-up: %.0f s at %.0f/s", opt.warmup, opt.rates[0]);
 	}
 

@@ -1,11 +1,12 @@
 /* rawsrv.c - the raw limit for fan-out: a trivial epoll server on
- * 127.0.0.1. WebSocket upgrades on any path become subscribers (one
- * channel); "POST /pub..." with a Content-Length body is answered 200 and
- * its body is sent to every subscriber as one prebuilt text frame.
+ * 127.0.0.1. A WebSocket upgrade becomes a subscriber of the channel its
+ * path ends with ("/sub/general": general); "POST /pub/<channel>" with a
+ * Content-Length body is answered 200 and its body is sent to every
+ * subscriber of that channel as one prebuilt text frame. Nothing is stored.
  *
  *   rawsrv PORT once       one send() per frame per socket
- *   rawsrv PORT coalesce   frames published in one loop turn are sent to
- *                          each socket in one send()
+ *   rawsrv PORT coalesce   frames published to a channel in one loop turn
+ *                          are sent to each of its sockets in one send()
  *
  * Stops on SIGTERM/SIGINT, or by itself after --max-seconds (default 900). */
 #include <arpa/inet.h>
@@ -28,16 +29,27 @@ struct buf {
 	size_t len, cap;
 };
 
+struct chan {
+	char name[72]; /* "" unused */
+	struct cl **subs;
+	int nsubs, capsubs;
+	struct buf batch;       /* coalesce: frames of this loop turn */
+	struct chan *next_busy; /* on the busy list while batch.len > 0 */
+};
+
 struct cl {
 	int fd, ws, idx, dead;
+	struct chan *ch; /* a subscriber's channel */
 	struct cl *next_dead;
 	struct buf in, out; /* out: bytes a full socket has not taken yet */
 };
 
+#define NCHAN 8192 /* open addressing; the benchmarks use 1,000 */
+
 static volatile sig_atomic_t stop;
-static struct cl **subs;
-static int nsubs, capsubs, coalesce, epfd;
-static struct buf batch;
+static struct chan chans[NCHAN];
+static struct chan *busy; /* channels with a batch to send */
+static int coalesce, epfd;
 static struct cl *dead; /* freed after the current batch of events */
 
 static void
@@ -66,14 +78,48 @@ buf_add(struct buf *b, const void *p, size_t n)
 	b->len += n;
 }
 
+/* The channel the request line's path ends with (NULL: table full). */
+static struct chan *
+chan_of(const char *req)
+{
+	const char *p = strchr(req, ' '), *e, *slash;
+	char name[72];
+	size_t n;
+	unsigned h = 2166136261u;
+
+	p = p ? p + 1 : req;
+	e = p + strcspn(p, " ?\r\n");
+	for (slash = p; slash < e; slash++)
+		if (*slash == '/')
+			p = slash + 1;
+	n = (size_t)(e - p) < sizeof(name) - 1 ? (size_t)(e - p)
+					       : sizeof(name) - 1;
+	memcpy(name, p, n);
+	name[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)name[i]) * 16777619u;
+	for (unsigned k = 0; k < NCHAN; k++) {
+		struct chan *c = &chans[(h + k) % NCHAN];
+		if (c->name[0] == '\0') {
+			snprintf(c->name, sizeof(c->name), "%s",
+				 n ? name : "-");
+			return c;
+		}
+		if (strcmp(c->name, n ? name : "-") == 0)
+			return c;
+	}
+	return NULL;
+}
+
 static void
 drop(struct cl *c)
 {
 	if (c->dead)
 		return;
 	if (c->ws && c->idx >= 0) {
-		subs[c->idx] = subs[--nsubs];
-		subs[c->idx]->idx = c->idx;
+		struct chan *ch = c->ch;
+		ch->subs[c->idx] = ch->subs[--ch->nsubs];
+		ch->subs[c->idx]->idx = c->idx;
 	}
 	close(c->fd);
 	c->dead = 1;
@@ -140,25 +186,29 @@ flush_pending(struct cl *c)
 }
 
 static void
-broadcast(const char *data, size_t n)
+broadcast(struct chan *ch, const char *data, size_t n)
 {
-	for (int i = 0; i < nsubs; i++) {
-		if (push(subs[i], data, n) != 0) {
-			drop(subs[i]);
+	for (int i = 0; i < ch->nsubs; i++) {
+		if (push(ch->subs[i], data, n) != 0) {
+			drop(ch->subs[i]);
 			i--;
 		}
 	}
 }
 
 static void
-publish(const char *body, size_t n)
+publish(struct chan *ch, const char *body, size_t n)
 {
 	unsigned char hdr[14];
 	size_t h = ws_header(hdr, WS_OP_TEXT, n, NULL);
 
 	if (coalesce) {
-		buf_add(&batch, hdr, h);
-		buf_add(&batch, body, n);
+		if (ch->batch.len == 0) {
+			ch->next_busy = busy;
+			busy = ch;
+		}
+		buf_add(&ch->batch, hdr, h);
+		buf_add(&ch->batch, body, n);
 		return;
 	}
 	char *frame = malloc(h + n);
@@ -166,7 +216,7 @@ publish(const char *body, size_t n)
 		return;
 	memcpy(frame, hdr, h);
 	memcpy(frame + h, body, n);
-	broadcast(frame, h + n);
+	broadcast(ch, frame, h + n);
 	free(frame);
 }
 
@@ -194,19 +244,23 @@ http_in(struct cl *c)
 				"Upgrade: websocket\r\nConnection: Upgrade\r\n"
 				"Sec-WebSocket-Accept: %s\r\n\r\n",
 				acc);
-			if (push(c, resp, (size_t)m) != 0)
+			struct chan *ch = chan_of(c->in.p);
+			if (!ch || push(c, resp, (size_t)m) != 0)
 				return -1;
 			c->ws = 1;
-			if (nsubs == capsubs) {
-				capsubs = capsubs ? capsubs * 2 : 1024;
+			if (ch->nsubs == ch->capsubs) {
+				ch->capsubs =
+					ch->capsubs ? ch->capsubs * 2 : 16;
 				struct cl **s = realloc(
-					subs, sizeof(*s) * (size_t)capsubs);
+					ch->subs,
+					sizeof(*s) * (size_t)ch->capsubs);
 				if (!s)
 					return -1;
-				subs = s;
+				ch->subs = s;
 			}
-			c->idx = nsubs;
-			subs[nsubs++] = c;
+			c->ch = ch;
+			c->idx = ch->nsubs;
+			ch->subs[ch->nsubs++] = c;
 			c->in.len = 0;
 			return 1;
 		}
@@ -220,7 +274,10 @@ http_in(struct cl *c)
 			return -1;
 		if (c->in.len < head + blen)
 			return 0;
-		publish(c->in.p + head, blen);
+		struct chan *ch = chan_of(c->in.p);
+		if (!ch)
+			return -1;
+		publish(ch, c->in.p + head, blen);
 		static const char ok[] =
 			"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
 			"Content-Type: text/plain\r\n\r\nok\n";
@@ -323,9 +380,11 @@ main(int argc, char **argv)
 			}
 			on_read(c);
 		}
-		if (coalesce && batch.len > 0) {
-			broadcast(batch.p, batch.len);
-			batch.len = 0;
+		while (busy) {
+			struct chan *ch = busy;
+			busy = ch->next_busy;
+			broadcast(ch, ch->batch.p, ch->batch.len);
+			ch->batch.len = 0;
 		}
 		reap();
 	}

@@ -1,19 +1,32 @@
 #!/usr/bin/python3
-"""report.py RESULTS_TXT OUT_DIR RESULTS_MD ELAPSED STEP_S IDLE_N
+"""report.py RESULTS_TXT OUT_DIR RESULTS_MD ELAPSED
 
-Turns the tagged result lines of bench/run.sh into one table (stdout) and
-bench/RESULTS.md. Every figure comes from the lines of this run; a figure a
-system did not produce is shown as "-"."""
+Turns the tagged result lines of bench/run.sh into bench/RESULTS.md (and a
+summary on stdout). Every figure, and every ratio, comes from the lines of
+this one run; a figure a system did not produce is shown as "-"."""
 import datetime
 import os
-import platform
 import re
+import statistics
 import subprocess
 import sys
 
-res_txt, out_dir, md_path, elapsed, step_s, idle_n = sys.argv[1:7]
-SYSTEMS = ["crosstalk", "nchan", "node", "raw-once", "raw-coalesce"]
-PEERS = SYSTEMS[1:]
+res_txt, out_dir, md_path, elapsed = sys.argv[1:5]
+params = dict(l.strip().split("=", 1) for l in open(os.path.join(out_dir, "params.txt")) if "=" in l)
+P99 = float(params.get("p99_ms", "20"))
+SYSTEMS = ["crosstalk", "crosstalk-ws", "crosstalk-defaults", "crosstalk-2nodes",
+           "nchan", "node", "raw-once", "raw-coalesce"]
+LABEL = {
+    "crosstalk": "crosstalk, HTTP publish (nginx, FastCGI)",
+    "crosstalk-ws": "crosstalk, WebSocket publish",
+    "crosstalk-defaults": "crosstalk, shipped defaults (HTTP publish)",
+    "crosstalk-2nodes": "crosstalk, two daemon nodes (HTTP publish)",
+    "nchan": "nginx + nchan (memory only)",
+    "node": "Node.js + ws (memory only)",
+    "raw-once": "raw epoll, one send per frame (memory only)",
+    "raw-coalesce": "raw epoll, coalescing (memory only)",
+}
+SCEN = {"fan1k": "1 channel x 1,000 subscribers", "multi": "1,000 channels x 10 subscribers"}
 
 rows = []
 with open(res_txt) as f:
@@ -23,392 +36,348 @@ with open(res_txt) as f:
             rows.append(kv)
 
 
-def steps(sys_, scen):
-    return [r for r in rows if r["sys"] == sys_ and r["scen"] == scen
-            and r.get("mode") != "idle"]
-
-
-def idle(sys_, key):
-    for r in rows:
-        if r["sys"] == sys_ and r.get("mode") == "idle":
-            return num(r, key)
-    return None
-
-
 def num(r, k):
     try:
         return float(r.get(k, ""))
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 
-def best_sustained(sys_, scen):
+def steps(sys_, scen, npub=None, mode="fanout"):
+    return [r for r in rows if r["sys"] == sys_ and r["scen"] == scen and r.get("mode") == mode
+            and (npub is None or r.get("npub") == str(npub))]
+
+
+def best(sys_, scen):
+    """(npub, the fastest sustained step) over the publisher sweep."""
     ok = [r for r in steps(sys_, scen) if r.get("sustained") == "1"]
-    return max(ok, key=lambda r: num(r, "deliv_per_s")) if ok else None
+    if not ok:
+        return None, None
+    r = max(ok, key=lambda r: (num(r, "rate"), num(r, "deliv_per_s")))
+    return r.get("npub"), r
 
 
-def cpu_per_1k(sys_, scen, key="cpu_ms"):
-    st = steps(sys_, scen)
-    d = sum(num(r, "delivered") or 0 for r in st)
-    c = sum(num(r, key) or 0 for r in st)
-    return c / d * 1000 if d and c else None
-
-
-def cpu_per_pub(sys_, scen, key="cpu_ms"):
-    st = steps(sys_, scen)
-    p = sum(num(r, "pub_ok") or 0 for r in st)
-    c = sum(num(r, key) or 0 for r in st)
-    return c / p if p and c else None
-
-
-def at_rate_all(sys_, scen, rate, key):
-    return sorted(v for v in (num(r, key) for r in steps(sys_, scen)
-                              if num(r, "rate") == rate) if v is not None)
-
-
-def at_rate(sys_, scen, rate, key):
-    """The median over every step run at this rate (the 100 msg/s step is
-    repeated: one step's p99 swings with any hiccup of a shared machine)."""
-    v = at_rate_all(sys_, scen, rate, key)
-    return v[len(v) // 2] if v else None
-
-
-def one(sys_, scen, key):
-    st = steps(sys_, scen)
-    return num(st[-1], key) if st else None
-
-
-def fmt(v, kind):
-    if v is None:
-        return "-"
-    if kind in ("int", "count"):
-        return f"{v:,.0f}"
-    if kind == "ms":
-        return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
-    if kind == "cpu":
-        return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
-    return str(v)
-
-
-def peak(sys_, scen):
-    v = [num(r, "deliv_per_s") for r in steps(sys_, scen)]
-    v = [x for x in v if x]
-    return max(v) if v else None
-
-
-def bs(sys_, scen, key):
-    r = best_sustained(sys_, scen)
-    return num(r, key) if r else None
-
-
-# (label, kind, better, function(system) -> value)
-FIGS = [
-    ("fan-out 1x1,000: highest sustained deliveries/s", "int", "high",
-     lambda s: bs(s, "fan1k", "deliv_per_s")),
-    ("  p99 publish->delivery at that rate (ms)", "ms", "low",
-     lambda s: bs(s, "fan1k", "p99_ms")),
-    ("  peak deliveries/s in any step (lagging or not)", "int", "high",
-     lambda s: peak(s, "fan1k")),
-    ("  p99 at 100 msg/s = 100k deliveries/s (ms, median of the steps)", "ms", "low",
-     lambda s: at_rate(s, "fan1k", 100, "p99_ms")),
-    ("  server CPU ms per 1,000 deliveries", "cpu", "low",
-     lambda s: cpu_per_1k(s, "fan1k")),
-    ("  server CPU ms per publish", "cpu", "low",
-     lambda s: cpu_per_pub(s, "fan1k")),
-    ("  whole-stack CPU ms per publish", "cpu", "low",
-     lambda s: cpu_per_pub(s, "fan1k", "stack_cpu_ms")),
-    ("fan-out 1x5,000: highest sustained deliveries/s", "int", "high",
-     lambda s: bs(s, "fan5k", "deliv_per_s")),
-    ("  p99 at that rate (ms)", "ms", "low",
-     lambda s: bs(s, "fan5k", "p99_ms")),
-    ("  peak deliveries/s in any step", "int", "high",
-     lambda s: peak(s, "fan5k")),
-    ("  server CPU ms per 1,000 deliveries", "cpu", "low",
-     lambda s: cpu_per_1k(s, "fan5k")),
-    ("1,000 channels x 10: highest sustained deliveries/s", "int", "high",
-     lambda s: bs(s, "multi", "deliv_per_s")),
-    ("  p99 at that rate (ms)", "ms", "low",
-     lambda s: bs(s, "multi", "p99_ms")),
-    ("  peak deliveries/s in any step", "int", "high",
-     lambda s: peak(s, "multi")),
-    ("  server CPU ms per 1,000 deliveries", "cpu", "low",
-     lambda s: cpu_per_1k(s, "multi")),
-    (f"RSS per idle connection at {int(idle_n):,} (bytes)", "int", "low",
-     lambda s: idle(s, "per_conn_bytes")),
-    ("  connections held", "count", "high",
-     lambda s: idle(s, "ready")),
-    ("long-poll: 500 waiting polls, one post -> all answered (ms)", "ms",
-     "low", lambda s: one(s, "longpoll", "all_ms")),
-    ("WebSocket publish, 64 publishers: acks/s", "int", "high",
-     lambda s: one(s, "wspub", "pub_per_s")),
-    ("  ack p99 (ms)", "ms", "low", lambda s: one(s, "wspub", "pub_p99_ms")),
-]
-
-header = ["figure"] + SYSTEMS + [f"ct/{p}" for p in PEERS]
-table = []
-for label, kind, better, fn in FIGS:
-    vals = {s: fn(s) for s in SYSTEMS}
-    line = [label] + [fmt(vals[s], kind) for s in SYSTEMS]
-    for p in PEERS:
-        a, b = vals["crosstalk"], vals[p]
-        line.append(f"{a / b:.2f}" if a is not None and b and kind != "count"
-                    else "-")
-    table.append(line)
-
-
-def pg(scen, key):
+def pooled(sys_, scen, npub, rate):
     for r in rows:
-        if r["sys"] in ("postgres", "crosstalk") and r["scen"] == scen:
-            try:
-                return float(r.get(key, ""))
-            except ValueError:
-                return None
+        if (r["sys"] == sys_ and r["scen"] == scen and r.get("mode") == "pooled"
+                and r.get("npub") == npub and abs((num(r, "rate") or 0) - rate) < 0.5):
+            return r
     return None
 
 
-db_rows = [
-    ("HTTP POST messages via nginx->fcgi->PG, 1 channel (wrk -c16), req/s",
-     pg("wrk1", "rps")),
-    ("HTTP POST messages, spread over 100 channels, req/s", pg("wrk100", "rps")),
-    ("pgbench post_message(), 1/tx, 1 channel (-c16), tx/s",
-     pg("pgbench-post1", "tps")),
-    ("pgbench post_message(), 1/tx, 100 channels, tx/s",
-     pg("pgbench-post1-spread", "tps")),
-    ("pgbench post_message() x10 per tx, 100 channels, messages/s",
-     (pg("pgbench-post10", "tps") or 0) * 10 or None),
-    ("pgbench plain INSERT, tx/s", pg("pgbench-insert", "tps")),
-    ("pgbench INSERT + NOTIFY, tx/s", pg("pgbench-insert-notify", "tps")),
-]
-wrk_non2xx = {n: pg(f"wrk{n}", "non2xx") for n in (1, 100)}
+def equal_rate(scen):
+    first = params.get("rates_1k" if scen == "fan1k" else "rates_mc", "").split(",")[0]
+    return float(first) if first else None
+
+
+def at_equal(sys_, scen, npub):
+    rate = equal_rate(scen)
+    for r in steps(sys_, scen, npub):
+        if num(r, "rate") == rate:
+            return r
+    return None
+
+
+def syscalls_row(sys_, scen, npub):
+    for r in rows:
+        if (r["sys"] == sys_ and r["scen"] == scen and r.get("mode") == "syscalls"
+                and r.get("npub") == npub):
+            return r
+    return None
+
+
+def per1k(r, key):
+    d = num(r, "delivered") if r else None
+    v = num(r, key) if r else None
+    return v / d * 1000 if d and v is not None else None
+
+
+def per(r, key):
+    d = num(r, "delivered") if r else None
+    v = num(r, key) if r else None
+    return v / d if d and v is not None else None
+
+
+def fmt(v, kind="int"):
+    if v is None:
+        return "-"
+    if kind == "int":
+        return f"{v:,.0f}"
+    if kind == "ms":
+        return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
+    if kind == "x":
+        return f"{v:.2f}x"
+    return f"{v:.2f}"
+
+
+def checks():
+    """Every step's delivery checks, summed."""
+    tot = {"delivered": 0, "lost": 0, "dups": 0, "ooo": 0, "wrong_chan": 0, "seq_gaps": 0,
+           "seq_dups": 0}
+    bad = []
+    for r in rows:
+        if r.get("mode") != "fanout":
+            continue
+        for k in tot:
+            v = num(r, k)
+            if v and v > 0:
+                tot[k] += v
+        if any((num(r, k) or 0) > 0 for k in ("lost", "dups", "ooo", "wrong_chan", "seq_gaps", "seq_dups")):
+            bad.append(r)
+    return tot, bad
+
+
+def scenario_table(scen):
+    hdr = ["system", "best publishers", f"highest rate at p99 <= {P99:.0f} ms (msg/s)",
+           "deliveries/s", "pooled p99 / p99.9 (ms)", "each run's p99: min / median / max (ms)",
+           f"CPU ms per 1,000 deliveries at {fmt(equal_rate(scen))} msg/s (server / whole stack)",
+           "syscalls / bytes per delivery", "RSS after load (kB)", "kernel TCP memory (kB)"]
+    out = []
+    for s in SYSTEMS:
+        npub, r = best(s, scen)
+        if not steps(s, scen):
+            continue
+        if not r:
+            out.append([LABEL[s], "-", "none sustained"] + ["-"] * (len(hdr) - 3))
+            continue
+        pl = pooled(s, scen, npub, num(r, "rate"))
+        eq = at_equal(s, scen, npub)
+        sc = syscalls_row(s, scen, npub)
+        whole = per1k(eq, "stack_cpu_ms") if s.startswith("crosstalk") else None
+        out.append([
+            LABEL[s], npub, fmt(num(r, "rate")), fmt(num(r, "deliv_per_s")),
+            f"{fmt(num(pl, 'p99_ms'), 'ms')} / {fmt(num(pl, 'p999_ms'), 'ms')}" if pl else
+            f"{fmt(num(r, 'p99_ms'), 'ms')} / {fmt(num(r, 'p999_ms'), 'ms')} (1 run)",
+            (f"{fmt(num(pl, 'rep_p99_min_ms'), 'ms')} / {fmt(num(pl, 'rep_p99_median_ms'), 'ms')}"
+             f" / {fmt(num(pl, 'rep_p99_max_ms'), 'ms')}") if pl else "-",
+            f"{fmt(per1k(eq, 'cpu_ms'), 'f')}" + (f" / {fmt(whole, 'f')}" if whole else ""),
+            f"{fmt(per(sc, 'syscalls'), 'f')} / {fmt(per(sc, 'sub_bytes'))}",
+            fmt(num(r, "rss_kb")), fmt(num(r, "sock_mem_kb")),
+        ])
+    return render(out, hdr)
 
 
 def render(tbl, hdr):
-    w = [max(len(str(r[i])) for r in tbl + [hdr]) for i in range(len(hdr))]
-    out = ["| " + " | ".join(h.ljust(w[i]) for i, h in enumerate(hdr)) + " |",
-           "|" + "|".join("-" * (x + 2) for x in w) + "|"]
-    for r in tbl:
-        out.append("| " + " | ".join(
-            (str(c).ljust(w[i]) if i == 0 else str(c).rjust(w[i]))
-            for i, c in enumerate(r)) + " |")
-    return "\n".join(out)
+    s = "| " + " | ".join(hdr) + " |\n|" + "---|" * len(hdr) + "\n"
+    for row in tbl:
+        s += "| " + " | ".join(str(c) for c in row) + " |\n"
+    return s
 
 
-main_table = render(table, header)
-db_table = render([[l, fmt(v, "int")] for l, v in db_rows],
-                  ["durable publish (fsync on, synchronous_commit on)", "rate"])
-print(main_table)
-print()
-print(db_table)
+def sweep_table(scen):
+    """The highest sustained rate of each system at each publisher count."""
+    npubs = sorted({int(r["npub"]) for r in rows if r.get("scen") == scen and r.get("mode") == "fanout"})
+    hdr = ["system"] + [f"{n} publishers" for n in npubs]
+    out = []
+    for s in SYSTEMS:
+        if not steps(s, scen):
+            continue
+        line = [LABEL[s]]
+        for n in npubs:
+            ok = [r for r in steps(s, scen, n) if r.get("sustained") == "1"]
+            line.append(fmt(max(num(r, "rate") for r in ok)) if ok else
+                        ("none" if steps(s, scen, n) else "-"))
+        out.append(line)
+    return render(out, hdr)
 
 
-# ---- RESULTS.md ---------------------------------------------------------
+def ratio(scen, a, b="nchan"):
+    _, ra = best(a, scen)
+    _, rb = best(b, scen)
+    if not ra or not rb or not num(rb, "deliv_per_s"):
+        return None
+    return num(ra, "deliv_per_s") / num(rb, "deliv_per_s")
+
+
+def idle_table():
+    hdr = ["system", "connections", "RSS per idle connection (bytes)"]
+    out = []
+    for s in SYSTEMS:
+        for r in rows:
+            if r["sys"] == s and r.get("scen") == "multi" and r.get("mode") == "idle":
+                out.append([LABEL[s], fmt(num(r, "ready")), fmt(num(r, "per_conn_bytes"))])
+                break
+    return render(out, hdr)
+
+
 def sh(cmd):
     try:
-        return subprocess.run(cmd, shell=True, capture_output=True, text=True,
-                              timeout=10).stdout.strip() + \
-            subprocess.run(cmd, shell=True, capture_output=True, text=True,
-                           timeout=10).stderr.strip()
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
     except Exception:
-        return "?"
+        return ""
 
 
 def readf(name):
-    p = os.path.join(out_dir, name)
-    return open(p).read().strip() if os.path.exists(p) else ""
+    try:
+        return open(os.path.join(out_dir, name)).read().strip()
+    except OSError:
+        return ""
 
 
-cpu = sh("lscpu | sed -n 's/^Model name: *//p' | head -n 1")
+def one(sys_, scen, mode):
+    for r in rows:
+        if r["sys"] == sys_ and r["scen"] == scen and r.get("mode") == mode:
+            return r
+    return None
+
+
 versions = {
-    "kernel": platform.release(),
+    "kernel": sh("uname -r"),
     "nginx": sh("nginx -v 2>&1 | sed 's/.*nginx\\///'"),
     "libnginx-mod-nchan": sh("dpkg-query -W -f='${Version}' libnginx-mod-nchan"),
     "node": sh("node --version"),
-    "ws (npm)": sh("node -p \"require('" +
-                   os.path.dirname(os.path.abspath(md_path)) +
-                   "/node/node_modules/ws/package.json').version\""),
-    "PostgreSQL": sh("/usr/lib/postgresql/15/bin/postgres --version"),
+    "PostgreSQL": sh("ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1 | xargs -I{} {}/postgres --version"),
     "libwebsockets": sh("pkg-config --modversion libwebsockets"),
-    "wrk": sh("dpkg-query -W -f='${Version}' wrk"),
-    "pgbench": sh("pgbench --version"),
 }
+cpu = sh("lscpu | sed -n 's/^Model name: *//p' | head -n 1")
+tot, bad = checks()
+now = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
 
-params = dict(line.split("=", 1) for line in readf("params.txt").splitlines()
-              if "=" in line)
+md = [f"""# crosstalk benchmarks
 
+Generated by `make bench` (bench/run.sh, bench/report.py) on {now}; the run
+took {int(elapsed)} s{" (quick mode)" if params.get("quick") == "1" else ""}. Every number and every ratio below comes from this run's own
+measurements (bench/out/results.txt, reproduced at the end); figures vary
+from run to run on this kind of machine, so compare within one run only.
 
-def rates(name):
-    v = [int(x) for x in params.get(name, "").split(",") if x.strip()]
-    return f"{min(v):,}..{max(v):,}" if v else "?"
+## How it was measured
+- Machine: {cpu}, {os.cpu_count()} cores; Linux {versions['kernel']}; everything over 127.0.0.1. Each
+  server process on core 0, the load generator (ctbench, one thread, epoll) on core 1; crosstalk's
+  nginx, crosstalk-fcgi and PostgreSQL float over both cores (they share core 1 with the generator).
+- Same generator and the same checks for every system. Subscribers over WebSocket; publishes by HTTP
+  POST over keep-alive connections (crosstalk also over WebSocket, "WebSocket publish"); 64-byte texts.
+- **Every delivery is checked**, per subscriber: the text carries run, channel and a per-channel
+  number, so a message on the wrong channel, a duplicate, and (1,000 channels: one publisher connection
+  per channel) one out of publish order are counted; crosstalk's seq must grow by exactly 1. Lost =
+  published to the channel minus distinct messages received: a duplicate cannot hide a loss.
+- **Open loop**: message i of a step is due at t0 + i/rate and stamped with that planned time, so the
+  latency (delivery - planned send) includes any wait for a free publisher connection (no coordinated
+  omission). The backlog of due messages is in the raw lines.
+- A step (rate) is **sustained** when: >= 97 % of the planned messages were sent, no publish failed,
+  nothing lost, duplicated or out of order, no connection closed, and p99 <= {P99:.0f} ms.
+- Rates: the same ladder for every system ({SCEN['fan1k']}: {params.get('rates_1k')} msg/s;
+  {SCEN['multi']}: {params.get('rates_mc')} msg/s), then 3 fine steps between each system's last
+  sustained rate and its first failure; {params.get('step_s')} s per step. Publisher connections
+  swept over {params.get('pubs')} for every system (raw servers: 64), each system reported at its best.
+- At the best rate, {params.get('reps')} more runs: their latencies pooled (p99, p99.9), and each run's
+  p99 (min / median / max).
+- CPU per 1,000 deliveries is compared at an **equal rate**, the first rung of each ladder (every
+  system runs it): utime+stime of the server process(es); for crosstalk "whole stack" adds
+  crosstalk-fcgi, nginx and PostgreSQL. Syscalls per delivery: every system call the server
+  process(es) made during the warm-up at that same first rate (`perf stat -e raw_syscalls:sys_enter
+  -p`; traced there, not in the measured steps, whose CPU figures tracing would raise), over its
+  deliveries; bytes per delivery: what the subscribers' sockets received in it (frames with their
+  WebSocket headers). RSS: the server process after the step; kernel TCP memory:
+  /proc/net/sockstat, whole machine.
+- crosstalk runs **durable**: PostgreSQL with `fsync=on`, `synchronous_commit=on` (every acknowledged
+  message is on disk before anyone hears of it). nchan, Node and the raw servers keep messages in
+  memory only.
+- crosstalk's best settings: `[limits] publish_count = 1000000` per second (the load uses 400 users),
+  `[http] workers = 64`, `[wsd] unauth_per_addr` uncapped (the load comes from one address). The
+  "shipped defaults" row uses the configuration as installed (8 FastCGI workers, 20 posts per 10 s per
+  user: 4,000 publishing users, 64 unauthenticated sockets per address at most).
 
+## Delivery checks over the whole run
+{fmt(tot['delivered'])} deliveries checked: {fmt(tot['lost'])} lost, {fmt(tot['dups'])} duplicated,
+{fmt(tot['ooo'])} out of order, {fmt(tot['wrong_chan'])} on a wrong channel, {fmt(tot['seq_gaps'])} seq gaps,
+{fmt(tot['seq_dups'])} seqs repeated. {len(bad)} step(s) had any (each fails its step; they are the
+rates past a system's limit).
+"""]
+for scen in ("multi", "fan1k"):
+    md.append(f"## {SCEN[scen]}\n\n" + scenario_table(scen))
+    r1 = ratio(scen, "crosstalk")
+    r2 = ratio(scen, "crosstalk-ws")
+    rd = ratio(scen, "crosstalk-defaults")
+    md.append(f"\nSame-run ratios of sustained deliveries/s to nginx+nchan: crosstalk HTTP publish "
+              f"{fmt(r1, 'x')}, WebSocket publish {fmt(r2, 'x')}"
+              + (f", shipped defaults {fmt(rd, 'x')}" if rd else "") + ".\n")
+    md.append("\nHighest sustained rate (msg/s) by publisher connections:\n\n" + sweep_table(scen))
+md.append("## Memory per idle connection (10,000 connections, 1,000 channels, before the load)\n\n"
+          + idle_table())
 
-targets = []
-fan1k = best_sustained("crosstalk", "fan1k")
-nchan1k = best_sustained("nchan", "fan1k")
+sl = one("crosstalk", "slow", "slow")
+slf = one("crosstalk", "slow", "fanout")
+if sl:
+    md.append(f"""## A subscriber that stops reading
+1,000 subscribers of one channel at {fmt(num(sl, 'rate'))} msg/s; one of them stops reading for the
+step. The others: p99 {fmt(num(slf, 'p99_ms'), 'ms')} ms, {fmt(num(slf, 'lost'))} lost, sustained
+{slf.get('sustained') if slf else '-'}. The stopped one was closed with 4008: {sl.get('closed_4008')} of
+{sl.get('slow')}; it connected again and resumed from its last seq, getting every later event in order:
+{sl.get('resumed')} of {sl.get('slow')} (seq gaps while resuming: {sl.get('resume_seq_gaps')}).
+""")
 
+wp = one("crosstalk", "wspub", "fanout")
+lpc = one("crosstalk", "longpoll", "longpoll")
+lpn = one("nchan", "longpoll", "longpoll")
+extra = []
+if wp:
+    extra.append(f"- WebSocket publish, 64 publishers, 8 in flight each, 100 channels: "
+                 f"{fmt(num(wp, 'pub_per_s'))} acknowledged (committed) publishes/s, ack p99 "
+                 f"{fmt(num(wp, 'pub_p99_ms'), 'ms')} ms.")
+if lpc:
+    extra.append(f"- 500 waiting long-polls, one post: all answered in {fmt(num(lpc, 'all_ms'), 'ms')} ms "
+                 f"(nchan: {fmt(num(lpn, 'all_ms'), 'ms') if lpn else '-'} ms).")
+if extra:
+    md.append("## Other figures\n" + "\n".join(extra) + "\n")
 
-def tline(name, have, verdict):
-    targets.append(f"| {name} | {have} | {verdict} |")
+sr = [r for r in rows if r["sys"] == "crosstalk" and r.get("mode") == "search"]
+sl_load = one("crosstalk", "search-load", "load")
+sw = one("crosstalk", "search-write", "write")
+if sr:
+    tb = [[r.get("words"), r.get("clients"), fmt(num(r, "queries")), fmt(num(r, "qps")),
+           fmt(num(r, "p50_ms"), "ms"), fmt(num(r, "p99_ms"), "ms"), fmt(num(r, "max_ms"), "ms")] for r in sr]
+    md.append(f"## Search ({fmt(num(sl_load, 'messages'))} stored messages)\n\n"
+              "crosstalk.search_messages (what GET messages/search and the WebSocket `search` run) with "
+              "one or two words drawn from a 5,000-word vocabulary whose few common words are in most "
+              "messages (as in chat), for a user of app1, 20 results with highlights per query; 8 s per "
+              "row through pgbench (one query per transaction).\n\n"
+              + render(tb, ["words", "clients", "queries", "queries/s", "p50 (ms)", "p99 (ms)", "max (ms)"]))
+    if sw:
+        a, b = num(sw, "tps_index"), num(sw, "tps_noindex")
+        md.append(f"\nWhat the search index costs the write path (api_post_batch, 64 posts over 1,000 channels "
+                  f"per transaction, 16 clients): {fmt(a * 64 if a else None)} posts/s with it, "
+                  f"{fmt(b * 64 if b else None)} without it"
+                  + (f" ({(1 - a / b) * 100:.0f} % less)" if a and b else "") + ".\n")
 
+pg = [r for r in rows if r["sys"] == "postgres"]
+if pg:
+    names = {
+        "post1": "post_message(), 1 per transaction, 1 channel",
+        "post1-spread": "post_message(), 1 per transaction, 100 channels",
+        "post10": "post_message(), 10 per transaction, 1 of 100 channels",
+        "batch10-1": "api_post_batch, 10 posts per transaction, 1 channel",
+        "batch10-1000": "api_post_batch, 10 posts per transaction, 1,000 channels",
+        "batch64-1": "api_post_batch, 64 posts per transaction, 1 channel",
+        "batch64-1000": "api_post_batch, 64 posts per transaction, 1,000 channels",
+        "insert": "a plain INSERT per transaction (the floor)",
+        "insert-notify": "INSERT + NOTIFY per transaction",
+    }
+    tb = []
+    for r in pg:
+        s = r["scen"].replace("pgbench-", "")
+        per_tx = 10 if s.startswith("batch10") or s == "post10" else 64 if s.startswith("batch64") else 1
+        tps = num(r, "tps")
+        tb.append([names.get(s, s), fmt(tps), fmt(tps * per_tx if tps else None)])
+    md.append("## The database alone (pgbench, 16 clients, fsync on)\n\n"
+              + render(tb, ["what", "transactions/s", "messages/s"]))
+fs = readf("pg_test_fsync.txt")
+if fs:
+    md.append("## This disk's flush (pg_test_fsync)\n```\n" + fs + "\n```\n")
+pt = readf("perf-top.txt")
+if pt:
+    md.append("## Where crosstalk-wsd's time goes (perf, 1,000 subscribers, 200 msg/s)\n```\n" + pt + "\n```\n")
 
-v = num(fan1k, "deliv_per_s") if fan1k else None
-tline("fan-out at 1,000 subscribers >= 1,000,000 deliveries/s, durable",
-      fmt(v, "int") + (f" (nchan {fmt(num(nchan1k, 'deliv_per_s'), 'int')})"
-                       if nchan1k else ""),
-      "no data" if v is None else ("met" if v >= 1e6 else "not met"))
-a, b = cpu_per_1k("crosstalk", "fan1k"), cpu_per_1k("nchan", "fan1k")
-ma, mb = cpu_per_1k("crosstalk", "multi"), cpu_per_1k("nchan", "multi")
-tline("server CPU per 1,000 deliveries below nchan's",
-      f"1x1,000: {fmt(a, 'cpu')} ms vs nchan {fmt(b, 'cpu')} ms; "
-      f"1,000x10: {fmt(ma, 'cpu')} vs {fmt(mb, 'cpu')} ms",
-      "no data" if a is None or b is None else
-      ("met at 1 channel" if a < b else "not met at 1 channel") +
-      ("" if ma is None or mb is None else
-       ("; met at 1,000 channels" if ma < mb else "; not met at 1,000 channels")))
-p = at_rate("crosstalk", "fan1k", 100, "p99_ms")
-pall = at_rate_all("crosstalk", "fan1k", 100, "p99_ms")
-tline("p99 publish->delivery at 1,000 x 100 msg/s, commit included <= 15 ms",
-      f"{fmt(p, 'ms')} ms (median of {len(pall)} steps; "
-      f"{sum(1 for v in pall if v <= 15)} of {len(pall)} <= 15 ms; "
-      f"range {fmt(pall[0] if pall else None, 'ms')}-"
-      f"{fmt(pall[-1] if pall else None, 'ms')})",
-      "no data" if p is None else ("met" if p <= 15 else "not met"))
-w1, pb1 = pg("wrk1", "rps"), pg("pgbench-post1", "tps")
-w100, pb100 = pg("wrk100", "rps"), pg("pgbench-post1-spread", "tps")
-tline("HTTP durable publish >= pgbench's post_message() 1/tx",
-      f"1 channel {fmt(w1, 'int')} vs {fmt(pb1, 'int')}; 100 channels "
-      f"{fmt(w100, 'int')} vs {fmt(pb100, 'int')} /s",
-      "no data" if not (w1 and pb1) else
-      ("met" if w1 >= pb1 and (not w100 or not pb100 or w100 >= pb100)
-       else f"{w1 / pb1:.0%} / " + (f"{w100 / pb100:.0%}" if w100 and pb100
-                                    else "-") + " of pgbench"))
-r = idle("crosstalk", "per_conn_bytes")
-tline(f"<= 4 KiB RSS per idle authenticated connection at {int(idle_n):,}",
-      f"{fmt(r, 'int')} B ({fmt(idle('crosstalk', 'ready'), 'int')} held)",
-      "no data" if r is None else ("met" if r <= 4096 else "not met"))
+md.append("## Versions\n" + "\n".join(f"- {k}: {v}" for k, v in versions.items()) + "\n")
+md.append("## Load on the machine (start, end)\n```\n" + readf("load.txt") + "\n```\n")
+md.append("## Raw results\n```\n" + open(res_txt).read().strip() + "\n```\n")
+open(md_path, "w").write("\n".join(md))
 
-analysis = ""
-ap = os.path.join(os.path.dirname(md_path), "ANALYSIS.md")
-if os.path.exists(ap):
-    analysis = open(ap).read().strip()
-
-raw_lines = readf("results.txt")
-md = f"""# crosstalk benchmarks
-
-Generated by `make bench` (bench/run.sh, bench/report.py) on
-{datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC')}; the runs took
-{elapsed} s. Every number below comes from this run's own measurements
-(bench/out/results.txt, reproduced at the end); figures vary about ±30 %
-from run to run on this kind of machine.
-
-## Machine
-- {cpu}, {os.cpu_count()} cores, {sh("free -g | awk '/^Mem/ {{print $2}}'")} GiB RAM,
-  Linux {versions['kernel']}; everything over 127.0.0.1.
-- Pinning: each server process on core 0 (`taskset`), the load generator
-  (ctbench, wrk) on core 1. For crosstalk only crosstalk-wsd is pinned;
-  nginx, crosstalk-fcgi and PostgreSQL float over both cores, so on this
-  2-core machine they share core 1 with the load generator.
-- The machine was shared: other builds and test runs may have been going on
-  during the run. Load at the start and at the end of the run:
-```
-{readf("load.txt")}
-```
-
-## Versions
-""" + "\n".join(f"- {k}: {v}" for k, v in versions.items()) + f"""
-
-## Settings
-- Same generator for every system: ctbench (bench/ctbench.c), epoll, one
-  thread; subscribers over WebSocket, publishes by HTTP POST over
-  {params.get("pub_conns", "?")} keep-alive connections, text "ctb RUN IDX
-  SEND_NS" padded to 64 bytes; latency = delivery time - send time stamped
-  in the text (same clock, same process).
-- Publish rate stepped up ({step_s} s per step, up to 2 s to drain) until a
-  step is not sustained: sustained = >= 97 % of planned publishes sent, no
-  failed publish, loss <= 0.1 %, p99 <= 500 ms, no connection closed.
-  Rates: 1x1,000: {rates("rates_1k")} msg/s (the 100 msg/s step five
-  times over: its p99 is the median of them); 1x5,000: {rates("rates_5k")}
-  msg/s; 1,000x10: {rates("rates_mc")} msg/s spread round-robin over the
-  channels.
-- CPU: utime+stime of the server's own process(es) from /proc/PID/stat,
-  summed over all steps of a scenario, divided by deliveries (or
-  publishes). "whole stack" for crosstalk adds crosstalk-fcgi, nginx and all
-  PostgreSQL processes.
-- RSS per idle connection: VmRSS of the server process after N connections
-  are authenticated and subscribed, minus before, divided by N (process
-  memory only; the kernel's socket buffers are not included).
-- crosstalk: scripts/stack.sh with PostgreSQL options
-  `-c fsync=on -c synchronous_commit=on` (so every acknowledged message is
-  on disk), {params.get("http_workers", "?")} FastCGI worker threads,
-  `[limits] publish_count = 1000000`,
-  `publish_window = 1`, `ticket_ttl = 3600`, `idle_timeout = 600`,
-  `auth_timeout = 60` (512 handshakes in flight queue behind one another in
-  the daemon), `[http] max_waiters = 600`. HTTP publishes go round-robin
-  over 100 users' sessions. Subscribers authenticate with tickets minted in bulk in
-  SQL (bench/tickets.c, the same sealing as the API).
-- nchan: bench/nchan.conf.in (1 worker, 256 MB shared memory, 32 messages
-  kept per channel, subscribers start at the newest message). Node:
-  bench/node/server.js (ws, perMessageDeflate off). raw: bench/rawsrv.c.
-
-### PostgreSQL settings used
-```
-{readf("pg-settings.txt") or "(crosstalk was not run)"}
-```
-Safe in production: `fsync=on`, `synchronous_commit=on`, `full_page_writes=on`
-are the durable defaults. The stack's other choices (trust authentication,
-`--no-sync` initdb, a throwaway cluster) are for tests only. Not used here,
-and only acceptable where losing the last few hundred milliseconds of
-acknowledged messages on a crash is acceptable: `synchronous_commit=off`
-(7-10k commits/s here) or `fsync=off` (never in production: corruption).
-`commit_delay` (group commit) is safe; it trades latency for throughput.
-
-## Results (figure x system; ct/peer = crosstalk divided by the peer)
-{main_table}
-
-## Durable publish throughput
-{db_table}
-
-wrk non-2xx answers: 1 channel {fmt(wrk_non2xx[1], 'int')}, 100 channels
-{fmt(wrk_non2xx[100], 'int')}.
-
-## Targets (issue 6)
-| target | this run | verdict |
-|---|---|---|
-""" + "\n".join(targets) + f"""
-
-{analysis}
-
-## Profile of crosstalk-wsd during fan-out (1,000 subscribers)
-perf stat:
-```
-{readf("perf-stat.txt") or "(not run)"}
-```
-Hottest symbols (perf record -g, cpu-clock samples, self time):
-```
-{readf("perf-top.txt") or "(not run)"}
-```
-By shared object:
-```
-{readf("perf-dso.txt") or "(not run)"}
-```
-Including callees (>= 5 %):
-```
-{readf("perf-children.txt") or "(not run)"}
-```
-With 10,000 connections, publishes spread over 1,000 channels (first step of
-that scenario), hottest symbols:
-```
-{readf("perf-multi-top.txt") or "(not run)"}
-```
-The profiled run itself (1,000 subscribers):
-```
-{readf("profile-run.txt") or "(not run)"}
-```
-
-## Raw result lines
-```
-{raw_lines}
-```
-"""
-with open(md_path, "w") as f:
-    f.write(md)
-print(f"\nwrote {md_path}", file=sys.stderr)
+# stdout: the headline
+for scen in ("multi", "fan1k"):
+    for s in SYSTEMS:
+        npub, r = best(s, scen)
+        if r:
+            print(f"{scen:6} {s:20} {fmt(num(r, 'rate')):>8} msg/s  {fmt(num(r, 'deliv_per_s')):>10} deliveries/s"
+                  f"  p99 {fmt(num(r, 'p99_ms'), 'ms')} ms  ({npub} publishers)")
+print(f"checked {fmt(tot['delivered'])} deliveries: {fmt(tot['lost'])} lost, {fmt(tot['dups'])} duplicated, "
+      f"{fmt(tot['ooo'])} out of order")

@@ -1,44 +1,64 @@
 #!/bin/bash
 # bench/run.sh BUILD_DIR - crosstalk side by side with nginx+nchan, a Node.js
 # `ws` server and a raw epoll server (one frame per send, and coalescing),
-# all driven by the same load generator (ctbench), then one table on stdout
-# and bench/RESULTS.md. Everything listens on 127.0.0.1; every load phase
-# is bounded in count and time; only processes started here are stopped.
+# all driven by the same load generator (ctbench) in ONE run, then
+# bench/RESULTS.md (bench/report.py). Every ratio it prints comes from this
+# run. Everything listens on 127.0.0.1; every load phase is bounded in count
+# and time; only processes started here are stopped.
+#
+# For every system and scenario: a sweep of publisher connection counts,
+# each through the same rate ladder (fine steps below each system's own
+# first failure), every delivery checked (ctbench: channel, duplicates,
+# order, seq), sustained = no loss, no duplicate, nothing out of order, p99
+# <= BENCH_P99_MS; then repetitions at the best rate for pooled p99/p99.9.
+# Open-loop publishing: latency counts from the planned send time.
 #
 # Environment (defaults in brackets):
-#   BENCH_SYSTEMS   which to run [raw-once raw-coalesce node nchan crosstalk]
-#   BENCH_STEP_S    seconds per publish-rate step [2]
-#   BENCH_PUB_CONNS HTTP publish connections, fan-out scenarios [64]
-#   BENCH_HTTP_WORKERS crosstalk-fcgi worker threads [64]
-#   BENCH_IDLE_N    idle connections for the memory figure [10000]
-#   BENCH_PROFILE   perf/callgrind profile of crosstalk-wsd [1]
-#   BENCH_OUT       working directory [bench/out]
-#   BENCH_CT        crosstalk scenarios to run [fan1k fan5k wspub wrk pgbench
-#                   longpoll profile multi]
+#   BENCH_QUICK       1: one publisher count, no repetitions, fewer extras [0]
+#   BENCH_SYSTEMS     [raw-once raw-coalesce node nchan crosstalk]
+#   BENCH_PUBS        publisher connection counts to sweep [16 128]
+#   BENCH_REPS        repetitions at each system's best rate [3]
+#   BENCH_P99_MS      the latency bound of "sustained" [20]
+#   BENCH_STEP_S      seconds per rate step [2]
+#   BENCH_IDLE_N      connections of the 1,000-channel scenario [10000]
+#   BENCH_CT          crosstalk extras [ws defaults nodes slow wspub pgbench
+#                     search fsync longpoll profile]
+#   BENCH_SEARCH_N    messages stored for the search figures [1000000]
+#   BENCH_OUT         working directory [bench/out]
 set -uo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:?usage: bench/run.sh BUILD_DIR}" && pwd)
 bin=$build/bench
 out=${BENCH_OUT:-$src/bench/out}
+quick=${BENCH_QUICK:-0}
 systems=${BENCH_SYSTEMS:-raw-once raw-coalesce node nchan crosstalk}
+if [ "$quick" = 1 ]; then
+	pubs_sweep=${BENCH_PUBS:-64}
+	reps=${BENCH_REPS:-1}
+	ct_scen=" ${BENCH_CT:-ws defaults slow pgbench search} "
+else
+	pubs_sweep=${BENCH_PUBS:-16 128}
+	reps=${BENCH_REPS:-3}
+	ct_scen=" ${BENCH_CT:-ws defaults nodes slow wspub pgbench search fsync longpoll profile} "
+fi
+p99_ms=${BENCH_P99_MS:-20}
 step_s=${BENCH_STEP_S:-2}
-pub_conns=${BENCH_PUB_CONNS:-64}
 idle_n=${BENCH_IDLE_N:-10000}
-profile=${BENCH_PROFILE:-1}
-ct_scen=" ${BENCH_CT:-fan1k fan5k wspub wrk pgbench longpoll profile multi} "
 py=/usr/bin/python3
 started=$(date +%s)
 
 # server on core 0, load generator on core 1 (2-core machine)
 SRV_CPU=0
 CLI_CPU=1
-rates_1k=${BENCH_RATES_1K:-50,100,100,100,100,100,200,400,800,1000,1100,1250,1600,3200}
-rates_5k=10,20,40,80,160,320,640
-rates_mc=250,500,1000,2000,4000,8000,16000
+# the same ladders for every system; ctbench adds 3 fine steps between a
+# system's last sustained rate and its first failure. The first rung of
+# each is the "equal rate" where CPU per delivery is compared.
+rates_1k=${BENCH_RATES_1K:-25,50,100,200,400,800,1600,3200}
+rates_mc=${BENCH_RATES_MC:-250,500,1000,2000,4000,8000,16000}
+refine=3
 
 want() { [[ $ct_scen == *" $1 "* ]]; }
-
 log() { printf 'bench: [%3ds] %s\n' "$(($(date +%s) - started))" "$*" >&2; }
 
 [ -x "$bin/ctbench" ] || { log "no $bin/ctbench (build first)"; exit 1; }
@@ -48,8 +68,8 @@ results=$out/results.txt
 : >"$results"
 
 uptime >"$out/load.txt"
-printf 'pub_conns=%s\nhttp_workers=%s\nrates_1k=%s\nrates_5k=%s\nrates_mc=%s\n' \
-	"$pub_conns" "${BENCH_HTTP_WORKERS:-64}" "$rates_1k" "$rates_5k" "$rates_mc" >"$out/params.txt"
+printf 'pubs=%s\nreps=%s\np99_ms=%s\nstep_s=%s\nrates_1k=%s\nrates_mc=%s\nquick=%s\n' \
+	"$pubs_sweep" "$reps" "$p99_ms" "$step_s" "$rates_1k" "$rates_mc" "$quick" >"$out/params.txt"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 log "open files limit $(ulimit -n)"
 
@@ -111,45 +131,51 @@ settle() {
 	log "process $1 still busy after 30 s"
 }
 
-# ctbench with its results tagged: cb SYSTEM SCENARIO ARGS...
+# ctbench with its results tagged: cb SYSTEM SCENARIO PUBS ARGS...
 cb() {
-	local sys=$1 scen=$2
-	shift 2
-	log "$sys / $scen"
+	local sys=$1 scen=$2 npub=$3
+	shift 3
+	log "$sys / $scen / $npub publishers"
 	taskset -c $CLI_CPU "$bin/ctbench" "$@" 2>>"$out/ctbench.log" |
-		sed "s/^RESULT /sys=$sys scen=$scen /" | tee -a "$results" >&2
+		sed "s/^RESULT /sys=$sys scen=$scen npub=$npub /" | tee -a "$results" >&2
+}
+
+# the ladder of one scenario at one publisher count: cb_ladder SYS SCEN
+# PUBS RATES ARGS... (fine steps, repetitions, the latency bound)
+cb_ladder() {
+	local sys=$1 scen=$2 npub=$3 rates=$4
+	shift 4
+	cb "$sys" "$scen" "$npub" fanout "$@" --pub-conns "$npub" --rates "$rates" \
+		--warmup 3 --refine $refine --reps "$reps" --max-p99-ms "$p99_ms" --duration "$step_s" --drain 2
 }
 
 # -- the peers ---------------------------------------------------------------
-peer_scenarios() { # peer_scenarios SYS PORT SERVER_PIDS [multi-channel]
-	local sys=$1 port=$2 spids=$3 multi=${4:-0}
+# peer_scenarios SYS PORT SERVER_PIDS PUBS...: 1 channel x 1,000, then
+# 1,000 channels x 10 (its idle memory first, on the same connections)
+peer_scenarios() {
+	local sys=$1 port=$2 spids=$3 npub
+	shift 3
 	local common=(--proto plain --ws "$port" --http "$port" --ws-path "/sub/%c"
-		--pub-path "/pub/%c" --cpu-pids "$spids" --stack-pids "$spids")
-	if [ "$multi" = 1 ]; then
-		# idle memory first (BENCH_IDLE_N connections over 1,000 channels),
-		# then publishing to the same connections
-		cb "$sys" multi fanout "${common[@]}" --subs "$idle_n" --channels 1000 \
-			--rss-pids "$spids" --hold 2 --pub-conns "$pub_conns" --rates "$rates_mc" \
-			--duration "$step_s" --drain 2
-	else
-		cb "$sys" idle idle "${common[@]}" --subs "$idle_n" --rss-pids "$spids" --hold 2
-	fi
-	sleep 0.5
-	cb "$sys" fan1k fanout "${common[@]}" --subs 1000 --pub-conns "$pub_conns" \
-		--rates "$rates_1k" --duration "$step_s" --drain 2
-	cb "$sys" fan5k fanout "${common[@]}" --subs 5000 --pub-conns "$pub_conns" \
-		--rates "$rates_5k" --duration "$step_s" --drain 2
+		--pub-path "/pub/%c" --cpu-pids "$spids" --stack-pids "$spids" --rss-pids "$spids")
+	for npub in "$@"; do
+		cb_ladder "$sys" fan1k "$npub" "$rates_1k" "${common[@]}" --subs 1000
+		cb_ladder "$sys" multi "$npub" "$rates_mc" "${common[@]}" --subs "$idle_n" \
+			--channels 1000 --pin --hold 2
+	done
 }
 
-run_raw() { # run_raw once|coalesce
+run_raw() { # run_raw once|coalesce: a reference point, one publisher count
 	local port pid
 	port=$(free_port)
-	taskset -c $SRV_CPU "$bin/ctbench-raw" "$port" "$1" --max-seconds 300 \
+	taskset -c $SRV_CPU "$bin/ctbench-raw" "$port" "$1" --max-seconds 900 \
 		2>>"$out/raw.log" &
 	pid=$!
 	pids+=("$pid")
 	wait_port "$port" || { log "raw server did not start"; return 1; }
-	peer_scenarios "raw-$1" "$port" "$pid" 0
+	local keep=$reps
+	reps=1
+	peer_scenarios "raw-$1" "$port" "$pid" 64
+	reps=$keep
 	stop_pid "$pid"
 }
 
@@ -160,12 +186,13 @@ run_node() {
 			{ log "npm ci failed in bench/node"; return 1; }
 	fi
 	port=$(free_port)
-	taskset -c $SRV_CPU node "$src/bench/node/server.js" "$port" 300 \
+	taskset -c $SRV_CPU node "$src/bench/node/server.js" "$port" 1800 \
 		2>>"$out/node.log" &
 	pid=$!
 	pids+=("$pid")
 	wait_port "$port" || { log "node server did not start"; return 1; }
-	peer_scenarios node "$port" "$pid" 1
+	# shellcheck disable=SC2086
+	peer_scenarios node "$port" "$pid" $pubs_sweep
 	stop_pid "$pid"
 }
 
@@ -183,23 +210,31 @@ run_nchan() {
 	wait_port "$port" || { log "nginx+nchan did not start"; cat "$dir/error.log" >&2; return 1; }
 	worker=$(pgrep -P "$pid" | head -n 1)
 	taskset -pc $SRV_CPU "$worker" >/dev/null
-	peer_scenarios nchan "$port" "$worker" 1
-	cb nchan longpoll longpoll --proto plain --http "$port" --lp-path "/lp/%c" \
-		--pub-path "/pub/%c" --polls 500 --hold 1 --drain 10
+	# shellcheck disable=SC2086
+	peer_scenarios nchan "$port" "$worker" $pubs_sweep
+	want longpoll && cb nchan longpoll 1 longpoll --proto plain --http "$port" \
+		--lp-path "/lp/%c" --pub-path "/pub/%c" --polls 500 --hold 1 --drain 10
 	stop_pid "$pid"
 }
 
 # -- crosstalk ---------------------------------------------------------------
-# ct_up: a fresh private crosstalk stack (scripts/stack.sh), durable, with
-# limits raised for load; sets wsd, ws_port, http_port, common, stack_list.
+# ct_up [defaults]: a fresh private crosstalk stack (scripts/stack.sh),
+# durable (fsync on). Its best settings: publish limits raised for load,
+# 64 FastCGI workers, unauthenticated sockets per address not capped (the
+# load comes from one address). "defaults": the shipped configuration.
+# Sets wsd, fcgi, ngx, pm, ws_port, http_port, common.
 ct_up() {
-	local st=$out/stack
+	local st=$out/stack extra workers=64
 	cleanup
 	rm -rf "$st"
 	mkdir -p "$st"
 	stack_state=$st
-	CT_PG_EXTRA="-c fsync=on" CT_HTTP_WORKERS=${BENCH_HTTP_WORKERS:-64} CT_LOG_LEVEL=warn \
-		CT_EXTRA_CONF=$'[limits]\npublish_count = 1000000\npublish_window = 1\nticket_ttl = 3600\nidle_timeout = 600\nauth_timeout = 60\n[http]\nmax_waiters = 600' \
+	extra=$'[limits]\npublish_count = 1000000\npublish_window = 1\nticket_ttl = 3600\nidle_timeout = 600\nauth_timeout = 60\n[http]\nmax_waiters = 600\n[wsd]\nunauth_per_addr = 100000'
+	if [ "${1:-}" = defaults ]; then
+		extra=$'[limits]\nticket_ttl = 3600'
+		workers=8
+	fi
+	CT_PG_EXTRA="-c fsync=on" CT_HTTP_WORKERS=$workers CT_LOG_LEVEL=warn CT_EXTRA_CONF=$extra \
 		"$src/scripts/stack.sh" up "$st" "$build" >"$out/stack.log" 2>&1 ||
 		{ log "crosstalk stack did not start:"; tail -n 30 "$out/stack.log" >&2; return 1; }
 	set -a
@@ -218,15 +253,16 @@ ct_up() {
 	"${psql[@]}" -c "INSERT INTO crosstalk.channels (name, title)
 		SELECT 'bench' || i, 'bench ' || i FROM generate_series(0, 999) i
 		ON CONFLICT DO NOTHING" >/dev/null
-	# 100 publishing users: the per-user rate limit is a row lock held to
-	# the commit, so one user's publishes serialize (by design)
-	"$bin/ctbench-tickets" app1 100 100 3600 /dev/null "$out/sessions.txt" ||
-		{ log "ticket minting failed"; return 1; }
+	# publishing users: with the shipped limit (20 per 10 s each) 8,000
+	# msg/s need 4,000 of them; the per-user rate-limit row is a lock held
+	# to the commit, so one user's publishes serialize (by design)
+	"$bin/ctbench-tickets" app1 1 "${users:-400}" 3600 /dev/null "$out/sessions.txt" ||
+		{ log "session minting failed"; return 1; }
 	ref=$(head -n 1 "$out/sessions.txt")
 	common=(--proto ct --ws "$ws_port" --http "$http_port" --ws-path /ws
 		--subproto crosstalk.v1 --origin "$APP1_ORIGIN" --tickets "$out/tickets.txt"
 		--pub-path /api/v1/messages --header "Authorization: Bearer $APP1_KEY"
-		--sessions "$out/sessions.txt" --cpu-pids "$wsd" --conc 512)
+		--sessions "$out/sessions.txt" --cpu-pids "$wsd" --rss-pids "$wsd" --conc 60)
 }
 
 stack_list() {
@@ -235,109 +271,227 @@ stack_list() {
 
 mint() { "$bin/ctbench-tickets" app1 "$1" "$2" 3600 "$out/tickets.txt"; }
 
+# both scenarios at one publisher count, publishing over HTTP (nginx ->
+# crosstalk-fcgi) or, with "ws", over WebSocket (crosstalk-wsd)
+ct_scenarios() { # ct_scenarios SYS PUBS [ws]
+	local sys=$1 npub=$2 pubopt=()
+	[ "${3:-}" = ws ] && pubopt=(--pub-ws --window 8)
+	mint $((1000 + npub)) 400
+	cb_ladder "$sys" fan1k "$npub" "$rates_1k" "${common[@]}" "${pubopt[@]}" \
+		--stack-pids "$(stack_list)" --subs 1000
+	settle "$wsd"
+	mint $((idle_n + npub)) 400
+	cb_ladder "$sys" multi "$npub" "$rates_mc" "${common[@]}" "${pubopt[@]}" \
+		--stack-pids "$(stack_list)" --subs "$idle_n" --channels 1000 --pin --hold 2 \
+		--setup-timeout 180
+	settle "$wsd"
+}
+
 run_crosstalk() {
-	local wsd fcgi ngx pm http_port ws_port ref last common=()
+	local wsd fcgi ngx pm http_port ws_port ref common=() npub users=400
 	local psql=(psql -X -q -v ON_ERROR_STOP=1)
 	ct_up || return 1
 	"${psql[@]}" -At -c "SELECT name, setting FROM pg_settings WHERE name IN
 		('fsync','synchronous_commit','wal_sync_method','shared_buffers',
 		 'max_connections','commit_delay','full_page_writes','wal_level')
 		ORDER BY name" >"$out/pg-settings.txt"
-	if want fan1k; then
-		mint 1000 100
-		cb crosstalk fan1k fanout "${common[@]}" --stack-pids "$(stack_list)" \
-			--subs 1000 --pub-conns "$pub_conns" --rates "$rates_1k" --duration "$step_s" --drain 2
-		settle "$wsd"
+	for npub in $pubs_sweep; do
+		ct_scenarios crosstalk "$npub"
+		ct_up || return 1
+		if want ws; then
+			ct_scenarios crosstalk-ws "$npub" ws
+			ct_up || return 1
+		fi
+	done
+	# one subscriber of 1,000 stops reading (a small receive window: a
+	# phone on a bad link) for 15 s at 100 msg/s: the others keep their
+	# latency (compare the fan-out ladder's step at 100); it is closed with
+	# 4008 once [wsd] queue_max (1,024) events wait for it, and resumes
+	# from its last seq
+	if want slow; then
+		mint 1100 100
+		cb crosstalk slow 64 fanout "${common[@]}" --subs 1000 --pub-conns 64 \
+			--slow 1 --rates 100 --duration 15 --drain 3
+		ct_up || return 1
 	fi
-	if want fan5k; then
-		mint 5000 100
-		cb crosstalk fan5k fanout "${common[@]}" --stack-pids "$(stack_list)" \
-			--subs 5000 --pub-conns "$pub_conns" --rates "$rates_5k" --duration "$step_s" --drain 2 \
-			--setup-timeout 90
-		settle "$wsd"
+	# two crosstalk-wsd nodes on one database, subscribers split over them
+	if want nodes; then
+		local port2 wsd2
+		port2=$(free_port)
+		sed "s/^port = .*/port = $port2/" "$CROSSTALK_DAEMON_CONFIG" >"$out/stack/wsd2.conf"
+		"$build/wsd/crosstalk-wsd" --config "$out/stack/wsd2.conf" >"$out/stack/wsd2.log" 2>&1 &
+		wsd2=$!
+		pids+=("$wsd2")
+		wait_port "$port2" || { log "second node did not start"; return 1; }
+		taskset -apc $SRV_CPU "$wsd2" >/dev/null
+		mint $((idle_n + 64)) 400
+		cb_ladder crosstalk-2nodes multi 64 "$rates_mc" "${common[@]}" --ws2 "$port2" \
+			--cpu-pids "$wsd,$wsd2" --stack-pids "$(stack_list),$wsd2" \
+			--subs "$idle_n" --channels 1000 --pin --hold 2 --setup-timeout 180
+		stop_pid "$wsd2"
+		ct_up || return 1
 	fi
-	# WebSocket publish: 64 publishers (distinct users), 8 in flight each
+	# WebSocket publish throughput: 64 publishers (distinct users), 8 in
+	# flight each, acks counted
 	if want wspub; then
 		mint 64 64
-		cb crosstalk wspub fanout "${common[@]}" --stack-pids "$(stack_list)" \
+		cb crosstalk wspub 64 fanout "${common[@]}" --stack-pids "$(stack_list)" \
 			--subs 0 --pub-ws --pub-conns 64 --window 8 --channels 100 --rates 0 \
 			--duration 4 --drain 3
 	fi
-	# HTTP publish through nginx -> crosstalk-fcgi -> PostgreSQL (wrk)
-	want wrk && for nch in 1 100; do
-		log "crosstalk / wrk POST messages, $nch channel(s)"
-		APP1_KEY=$APP1_KEY BENCH_SESSIONS=$out/sessions.txt BENCH_CHANNELS=$nch \
-			taskset -c $CLI_CPU wrk -t1 -c16 -d4s --latency \
-			-s "$src/bench/wrk-post.lua" "http://127.0.0.1:$http_port" \
-			>"$out/wrk-$nch.txt" 2>&1
-		printf 'sys=crosstalk scen=wrk%s rps=%s non2xx=%s p99=%s\n' "$nch" \
-			"$(awk '/^Requests\/sec/ { print $2 }' "$out/wrk-$nch.txt")" \
-			"$(awk '/Non-2xx/ { print $5 }' "$out/wrk-$nch.txt" | grep . || echo 0)" \
-			"$(awk '$1 == "99%" { print $2 }' "$out/wrk-$nch.txt")" | tee -a "$results" >&2
-	done
-	# the database's own ceiling: the same post_message(), no HTTP
+	# the database's own ceiling, batched the way the daemons batch
+	want pgbench && pgbench_baselines
+	want fsync && pg_test_fsync_report
+	want search && search_bench
+	if want longpoll; then
+		local last
+		last=$("${psql[@]}" -At -c "SELECT last_seq FROM crosstalk.channels WHERE name = 'bench0'")
+		cb crosstalk longpoll 1 longpoll --proto ct --http "$http_port" \
+			--header "Authorization: Bearer $APP1_KEY" --header "X-Crosstalk-Session: $ref" \
+			--lp-path "/api/v1/messages/poll?channel=%c&after=$last&wait=20" \
+			--pub-path /api/v1/messages --polls 500 --hold 1 --drain 15
+		settle "$wsd"
+	fi
+	want profile && profile_wsd "$wsd" "$ws_port" "$http_port"
+	# the shipped configuration, as a package installs it: HTTP publish,
+	# 8 FastCGI workers, 20 posts per 10 s per user (4,000 users)
+	if want defaults; then
+		users=4000
+		ct_up defaults || return 1
+		mint $((idle_n + 64)) 400
+		cb_ladder crosstalk-defaults multi 64 "$rates_mc" "${common[@]}" \
+			--stack-pids "$(stack_list)" --subs "$idle_n" --channels 1000 --pin --hold 2 \
+			--setup-timeout 240
+		users=400
+	fi
+	cleanup
+}
+
+# pgbench: post_message() one per transaction, ten per transaction, and the
+# daemons' set-based group commit (api_post_batch) of 10 and of 64 posts, over
+# 1 and over 1,000 channels; a plain INSERT and INSERT + NOTIFY for the floor.
+pgbench_baselines() {
+	local psql=(psql -X -q -v ON_ERROR_STOP=1) s n f
 	"${psql[@]}" -c "CREATE TABLE IF NOT EXISTS public.bench_t (id bigserial PRIMARY KEY, body text)" >/dev/null
-	want pgbench && for s in post1 post1-spread post10 insert insert-notify; do
+	for n in 10 64; do
+		for f in 1 1000; do
+			pgbench_batch_script "$n" "$f" >"$out/pgbench-batch$n-$f.sql"
+		done
+	done
+	for s in post1 post1-spread post10 insert insert-notify \
+		batch10-1 batch10-1000 batch64-1 batch64-1000; do
+		local file=$src/bench/pgbench-$s.sql
+		[ -f "$file" ] || file=$out/pgbench-$s.sql
 		log "postgres / pgbench $s"
-		pgbench -n -c 16 -j 2 -T 4 -f "$src/bench/pgbench-$s.sql" >"$out/pgbench-$s.txt" 2>&1
+		pgbench -n -c 16 -j 2 -T 4 -f "$file" >"$out/pgbench-$s.txt" 2>&1
 		printf 'sys=postgres scen=pgbench-%s tps=%s\n' "$s" \
 			"$(awk '/^tps = / { print $3; exit }' "$out/pgbench-$s.txt")" | tee -a "$results" >&2
 	done
-	# long-poll: 500 waiting polls woken by one post
-	last=$("${psql[@]}" -At -c "SELECT last_seq FROM crosstalk.channels WHERE name = 'bench0'")
-	want longpoll && cb crosstalk longpoll longpoll --proto ct --http "$http_port" \
-		--header "Authorization: Bearer $APP1_KEY" --header "X-Crosstalk-Session: $ref" \
-		--lp-path "/api/v1/messages/poll?channel=%c&after=$last&wait=20" \
-		--pub-path /api/v1/messages --polls 500 --hold 1 --drain 15
-	settle "$wsd"
-	[ "$profile" = 1 ] && want profile && profile_wsd "$wsd" "$ws_port" "$http_port" "$ref"
-	# idle memory, then 1,000 channels x 10 on the same connections: on a
-	# fresh stack, so that earlier runs' heap does not hide the growth
-	want multi || { cleanup; return 0; }
-	ct_up || return 1
-	mint "$idle_n" 100
-	rm -f "$out/multi.ready"
-	cb crosstalk multi fanout "${common[@]}" --stack-pids "$(stack_list)" \
-		--subs "$idle_n" --channels 1000 --rss-pids "$wsd" --hold 2 \
-		--pub-conns "$pub_conns" --rates "$rates_mc" --duration "$step_s" --drain 2 \
-		--setup-timeout 120 --ready-file "$out/multi.ready" &
-	local cbpid=$!
-	# where the daemon's time goes with 10,000 connections and publishes
-	# spread over 1,000 channels (the first step)
-	if [ "$profile" = 1 ] && perf stat -e task-clock true >/dev/null 2>&1; then
-		for _ in $(seq 1 1500); do
-			[ -f "$out/multi.ready" ] && break
-			kill -0 "$cbpid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if [ -f "$out/multi.ready" ]; then
-			perf record -F 1999 ${BENCH_PERF_CG:--g} -p "$wsd" -o "$out/perf-multi.data" -- sleep 1.5 >/dev/null 2>&1
-			perf report -i "$out/perf-multi.data" --stdio --no-children --sort symbol \
-				--percent-limit 1.5 -g none 2>/dev/null | grep -v '^#' | grep '%' | head -n 20 >"$out/perf-multi-top.txt"
+}
+
+# one api_post_batch of N posts spread over the first F channels, each post
+# by one of 400 users (the limits raised)
+pgbench_batch_script() {
+	local n=$1 f=$2 i
+	echo "-- api_post_batch: $n posts over $f channel(s) per transaction"
+	for i in $(seq 1 "$n"); do
+		echo "\\set c$i random(0, $((f - 1)))"
+		echo "\\set u$i random(0, 399)"
+	done
+	printf "SELECT count(*) FROM crosstalk.api_post_batch(('['"
+	for i in $(seq 1 "$n"); do
+		[ "$i" -gt 1 ] && printf " || ','"
+		printf " || '{\"app\":\"app1\",\"user_id\":\"pg' || :u$i || '\",\"name\":\"PG\",\"channel\":\"bench' || :c$i || '\",\"text\":\"pgbench batch\",\"limit\":1000000,\"window\":1}'"
+	done
+	printf " || ']')::json);\n"
+}
+
+# Full-text search at BENCH_SEARCH_N (1 M) stored messages in 100 channels
+# (8 words each from a 5,000-word vocabulary, a few words common, most
+# rare, as in chat): latency per query of crosstalk.search_messages, the
+# function behind GET messages/search and the WebSocket search, one client
+# and 4 at once; and what the search column costs the write path (the
+# 64-post batch with and without it).
+search_bench() {
+	local psql=(psql -X -q -v ON_ERROR_STOP=1) n=${BENCH_SEARCH_N:-1000000} t0 c q
+	log "search: storing $n messages"
+	t0=$(date +%s)
+	"${psql[@]}" <<SQL >/dev/null
+INSERT INTO crosstalk.channels (name, title)
+SELECT 'srch' || i, 'search ' || i FROM generate_series(0, 99) i ON CONFLICT DO NOTHING;
+WITH m AS (SELECT nextval('crosstalk.messages_id_seq') AS id, i FROM generate_series(1, $n) i)
+INSERT INTO crosstalk.messages (id, channel, seq, kind, message_id, app, user_id, display_name, text)
+SELECT m.id, 'srch' || (m.i % 100), m.i / 100 + 1, 'message', m.id, 'app1', 'u' || (m.i % 400), 'U',
+       (SELECT string_agg('w' || floor(5000 * random() ^ 3)::int, ' ') FROM generate_series(1, 8 + (m.i % 2) * 0))
+FROM m;
+UPDATE crosstalk.channels SET last_seq = $n / 100 + 1 WHERE name LIKE 'srch%';
+VACUUM ANALYZE crosstalk.messages;
+SQL
+	printf 'sys=crosstalk scen=search-load mode=load messages=%s seconds=%s\n' "$n" \
+		"$(($(date +%s) - t0))" | tee -a "$results" >&2
+	# word classes by how many messages hold them: w0-w9 are in 3-38 %
+	# of messages, w100-w999 in 0.05-0.7 %, w2000-w4999 in 0.02-0.04 %
+	local cls lo hi
+	for cls in common:0:9 middle:100:999 rare:2000:4999 two:100:4999; do
+		IFS=: read -r c lo hi <<<"$cls"
+		if [ "$c" = two ]; then
+			printf '\\set w random(%s, %s)\n\\set v random(%s, %s)\nSELECT count(*) FROM json_array_elements((crosstalk.search_messages('"'app1', 'u1', 'w' || :w || ' w' || :v"', NULL, NULL, 20))->'"'results'"');\n' \
+				"$lo" "$hi" "$lo" "$hi" >"$out/pgbench-search-$c.sql"
+		else
+			printf '\\set w random(%s, %s)\nSELECT count(*) FROM json_array_elements((crosstalk.search_messages('"'app1', 'u1', 'w' || :w"', NULL, NULL, 20))->'"'results'"');\n' \
+				"$lo" "$hi" >"$out/pgbench-search-$c.sql"
 		fi
-	fi
-	wait "$cbpid"
-	cleanup
+	done
+	for q in common:1 middle:1 rare:1 two:1 middle:4; do
+		IFS=: read -r c n <<<"$q"
+		log "search: pgbench $c words, $n client(s)"
+		rm -f "$out"/pgbench_log.*
+		(cd "$out" && pgbench -n -c "$n" -j "$n" -T 6 -l -f "$out/pgbench-search-$c.sql") \
+			>"$out/pgbench-search-$c-$n.txt" 2>&1
+		cat "$out"/pgbench_log.* 2>/dev/null | $py -c '
+import sys
+v = sorted(int(l.split()[2]) / 1000.0 for l in sys.stdin if l.strip())
+p = lambda q: v[min(len(v) - 1, int(len(v) * q))] if v else -1
+print("sys=crosstalk scen=search mode=search words=%s clients=%s queries=%d qps=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f"
+      % (sys.argv[1], sys.argv[2], len(v), len(v) / 6.0, p(0.5), p(0.99), v[-1] if v else -1))' \
+			"$c" "$n" | tee -a "$results" >&2
+	done
+	rm -f "$out"/pgbench_log.*
+	# the write path with and without the search column's index
+	pgbench_batch_script 64 1000 >"$out/pgbench-batch64-1000.sql"
+	pgbench -n -c 16 -j 2 -T 4 -f "$out/pgbench-batch64-1000.sql" >"$out/pgbench-ix-on.txt" 2>&1
+	"${psql[@]}" -c "DROP INDEX crosstalk.messages_tsv" >/dev/null
+	pgbench -n -c 16 -j 2 -T 4 -f "$out/pgbench-batch64-1000.sql" >"$out/pgbench-ix-off.txt" 2>&1
+	"${psql[@]}" -c "CREATE INDEX messages_tsv ON crosstalk.messages USING gin (tsv) WHERE tsv IS NOT NULL" >/dev/null
+	printf 'sys=crosstalk scen=search-write mode=write tps_index=%s tps_noindex=%s\n' \
+		"$(awk '/^tps = / { print $3; exit }' "$out/pgbench-ix-on.txt")" \
+		"$(awk '/^tps = / { print $3; exit }' "$out/pgbench-ix-off.txt")" | tee -a "$results" >&2
+}
+
+# what this disk's flush costs: the limit of any durable commit rate
+pg_test_fsync_report() {
+	local t
+	t=$(ls /usr/lib/postgresql/*/bin/pg_test_fsync 2>/dev/null | sort -V | tail -n 1)
+	[ -x "$t" ] || return 0
+	log "pg_test_fsync (2 s per test)"
+	(cd "$out" && "$t" -s 2 -f "$out/fsync.tmp") >"$out/pg_test_fsync.txt" 2>&1
+	rm -f "$out/fsync.tmp"
 }
 
 # Where crosstalk-wsd spends its time during fan-out to 1,000 subscribers at
 # a fixed, sustainable rate: perf samples (software clock: this VM exposes
 # no hardware counters), taken only once every subscriber is connected.
 profile_wsd() {
-	local wsd=$1 ws_port=$2 http_port=$3 ref=$4 rate=${BENCH_PROFILE_RATE:-200}
+	local wsd=$1 ws_port=$2 http_port=$3 rate=${BENCH_PROFILE_RATE:-200}
 	if ! perf stat -e task-clock true >/dev/null 2>&1; then
 		log "profile: perf unavailable, skipped"
 		return 0
 	fi
-	"$bin/ctbench-tickets" app1 1000 100 3600 "$out/tickets.txt" || return 0
+	mint 1064 100 || return 0
 	rm -f "$out/profile.ready"
 	log "profile: perf on crosstalk-wsd, 1,000 subscribers x $rate msg/s"
-	taskset -c $CLI_CPU "$bin/ctbench" fanout --proto ct --ws "$ws_port" \
-		--http "$http_port" --ws-path /ws --subproto crosstalk.v1 \
-		--origin "$APP1_ORIGIN" --tickets "$out/tickets.txt" --conc 128 \
-		--pub-path /api/v1/messages --header "Authorization: Bearer $APP1_KEY" \
-		--sessions "$out/sessions.txt" --cpu-pids "$wsd" \
-		--subs 1000 --pub-conns "$pub_conns" --rates "$rate" --duration 6 --drain 2 \
+	taskset -c $CLI_CPU "$bin/ctbench" fanout "${common[@]}" \
+		--subs 1000 --pub-conns 64 --rates "$rate" --duration 6 --drain 2 \
 		--keep-going --ready-file "$out/profile.ready" \
 		>"$out/profile-run.txt" 2>>"$out/ctbench.log" &
 	local cbpid=$!
@@ -353,11 +507,7 @@ profile_wsd() {
 	wait "$cbpid"
 	perf report -i "$out/perf.data" --stdio --no-children --sort symbol \
 		--percent-limit 1 -g none 2>/dev/null | grep -v '^#' | grep '%' | head -n 30 >"$out/perf-top.txt"
-	perf report -i "$out/perf.data" --stdio --no-children --sort dso \
-		-g none 2>/dev/null | grep -v '^#' | grep '%' | head -n 12 >"$out/perf-dso.txt"
-	perf report -i "$out/perf.data" --stdio --children --sort symbol \
-		--percent-limit 5 -g none 2>/dev/null | grep -v '^#' | grep '%' | head -n 30 >"$out/perf-children.txt"
-	sed "s/^RESULT /sys=crosstalk scen=profile /" "$out/profile-run.txt" >>"$results"
+	sed "s/^RESULT /sys=crosstalk scen=profile npub=64 /" "$out/profile-run.txt" >>"$results"
 }
 
 for s in $systems; do
@@ -375,4 +525,4 @@ cleanup
 uptime >>"$out/load.txt"
 elapsed=$(($(date +%s) - started))
 log "runs took ${elapsed}s; writing bench/RESULTS.md"
-$py "$src/bench/report.py" "$results" "$out" "$src/bench/RESULTS.md" "$elapsed" "$step_s" "$idle_n"
+$py "$src/bench/report.py" "$results" "$out" "$src/bench/RESULTS.md" "$elapsed"

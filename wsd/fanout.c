@@ -131,30 +131,6 @@ on_fetch(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 		fetch(c);
 }
 
-/* A live subscriber more than half full: give it a moment before the next
- * batch lands, so that a burst (a transaction of a thousand messages) does
- * not overflow readers that are merely busy. One that stays backlogged
- * past STALL_MAX_MS no longer holds the channel back: it overflows and is
- * closed with 4008. Notifications keep being read meanwhile. */
-#define STALL_MAX_MS 1000
-
-static int
-backlogged(struct channel *c)
-{
-	unsigned fmax = (unsigned)wsd->cfg->wsd_queue_max / 2;
-	size_t bmax = (size_t)wsd->cfg->wsd_queue_bytes / 2;
-
-	dll_foreach(d, d_next, c->subs.head)
-	{
-		struct pss *p = lws_container_of(d, struct sub, in_chan)->pss;
-
-		if (p->state == SESS_LIVE &&
-		    (p->q_count > fmax || p->q_bytes > bmax))
-			return 1;
-	}
-	return 0;
-}
-
 static int
 has_live(struct channel *c)
 {
@@ -172,8 +148,6 @@ fetch(struct channel *c)
 {
 	char after[24], lim[16];
 	const char *pv[3] = { c->name, after, lim };
-	int64_t now;
-
 	if (c->live_seq < 0 || !has_live(c)) {
 		c->fetch_again = c->live_seq < 0 && c->subs.count;
 		return;
@@ -182,17 +156,8 @@ fetch(struct channel *c)
 		c->fetch_again = 1;
 		return;
 	}
-	if (backlogged(c)) {
-		now = ct_mono_ms();
-		if (!c->stall_ms)
-			c->stall_ms = now;
-		if (now - c->stall_ms < STALL_MAX_MS) {
-			lws_sul_schedule(wsd->context, 0, &c->fetch_sul,
-					 fetch_later, 5 * 1000);
-			return;
-		}
-	}
-	c->stall_ms = 0;
+	/* never held back for a subscriber that reads slowly: its own queue
+	 * bounds it (out.c closes it with 4008), everyone else goes on */
 	c->fetch_again = 0;
 	snprintf(after, sizeof(after), "%" PRId64, c->live_seq);
 	snprintf(lim, sizeof(lim), "%d", wsd->cfg->wsd_replay_batch);
@@ -213,11 +178,9 @@ static int
 deliver_inline(struct channel *c, const struct ct_notice *n)
 {
 	if (!n->json || c->fetching || c->fetch_again ||
-	    c->fetch_sul.list.owner || n->seq != c->live_seq + 1 ||
-	    backlogged(c))
+	    c->fetch_sul.list.owner || n->seq != c->live_seq + 1)
 		return 0;
 	c->live_seq = n->seq;
-	c->stall_ms = 0;
 	ct_metric_add(&m_events_in, 1);
 	ct_metric_add(&m_events_inline, 1);
 	metrics_event_stored(n->json, n->json_len, ct_now_ms());

@@ -154,7 +154,6 @@ struct channel {
 	lws_sorted_usec_list_t pres_sul; /* debounce presence refresh */
 	lws_sorted_usec_list_t fetch_sul; /* paced fetch, or its retry */
 	int fetch_retry_ms;               /* backoff after a failed fetch */
-	int64_t stall_ms;                 /* backlog wait began */
 	char **pres; /* sorted "app\x1fid\x1fname", owned */
 	unsigned npres;
 };

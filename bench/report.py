@@ -298,13 +298,17 @@ md.append("## Memory per idle connection (10,000 connections, 1,000 channels, be
 sl = one("crosstalk", "slow", "slow")
 slf = one("crosstalk", "slow", "fanout")
 if sl:
-    md.append(f"""## A subscriber that stops reading
-1,000 subscribers of one channel at {fmt(num(sl, 'rate'))} msg/s; one of them stops reading for the
-step. The others: p99 {fmt(num(slf, 'p99_ms'), 'ms')} ms, {fmt(num(slf, 'lost'))} lost, sustained
-{slf.get('sustained') if slf else '-'}. The stopped one was closed with 4008: {sl.get('closed_4008')} of
-{sl.get('slow')}; it connected again and resumed from its last seq, getting every later event in order:
-{sl.get('resumed')} of {sl.get('slow')} (seq gaps while resuming: {sl.get('resume_seq_gaps')}).
-""")
+    md.append(
+        f"## A subscriber that stops reading\n"
+        f"1,000 subscribers of one channel at {fmt(num(sl, 'rate'))} msg/s for {params.get('slow_s', '15')} s; "
+        f"one of them stops reading (a 4 KiB receive window). The other 999: p99 "
+        f"{fmt(num(slf, 'p99_ms'), 'ms')} ms, p99.9 {fmt(num(slf, 'p999_ms'), 'ms')} ms, "
+        f"{fmt(num(slf, 'lost'))} lost, sustained: {'yes' if slf and slf.get('sustained') == '1' else 'no'} "
+        f"(compare the ladder's step at the same rate above). The stopped one closed with 4008: "
+        f"{sl.get('closed_4008')} of {sl.get('slow')}; resumed from its last seq with every later event "
+        f"in order: {sl.get('resumed')} of {sl.get('slow')} (seq gaps while resuming: "
+        f"{sl.get('resume_seq_gaps')}). Not closed means what waited for it stayed within its bounds "
+        f"(the kernel's send buffer, [wsd] sndbuf, plus queue_max / queue_bytes).\n")
 
 wp = one("crosstalk", "wspub", "fanout")
 lpc = one("crosstalk", "longpoll", "longpoll")

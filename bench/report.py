@@ -300,7 +300,7 @@ slf = one("crosstalk", "slow", "fanout")
 if sl:
     md.append(
         f"## A subscriber that stops reading\n"
-        f"1,000 subscribers of one channel at {fmt(num(sl, 'rate'))} msg/s for {params.get('slow_s', '15')} s; "
+        f"1,000 subscribers of one channel at {fmt(num(sl, 'rate'))} msg/s for {params.get('slow_s', '30')} s; "
         f"one of them stops reading (a 4 KiB receive window). The other 999: p99 "
         f"{fmt(num(slf, 'p99_ms'), 'ms')} ms, p99.9 {fmt(num(slf, 'p999_ms'), 'ms')} ms, "
         f"{fmt(num(slf, 'lost'))} lost, sustained: {'yes' if slf and slf.get('sustained') == '1' else 'no'} "

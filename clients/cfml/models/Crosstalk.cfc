@@ -33,9 +33,7 @@
 	<!--- the widget's URL as the API last handed it out (with a ticket) --->
 	<cfset variables.learnedWidgetUrl = "">
 
-	<!--- ================================================================ --->
-	<!--- construction                                                      --->
-	<!--- ================================================================ --->
+	<!--- ======== construction ======== --->
 
 	<cffunction name="init" access="public" returntype="any" output="false"
 		hint="Settings come as one struct (the ColdBox module passes its settings) and/or as named arguments, which win.">
@@ -137,9 +135,7 @@
 		<cfreturn variables.VERSION>
 	</cffunction>
 
-	<!--- ================================================================ --->
-	<!--- logins                                                            --->
-	<!--- ================================================================ --->
+	<!--- ======== logins ======== --->
 
 	<cffunction name="registerSession" access="public" returntype="struct" output="false"
 		hint="Registers a login of one of this app's users. Returns {ok, session, expires_at, ...}; keep .session with the user's own session (never send CFID/CFTOKEN).">
@@ -220,9 +216,7 @@
 		<cfreturn reply>
 	</cffunction>
 
-	<!--- ================================================================ --->
-	<!--- messages                                                          --->
-	<!--- ================================================================ --->
+	<!--- ======== messages ======== --->
 
 	<cffunction name="publish" access="public" returntype="struct" output="false"
 		hint="Posts a message. Returns {ok, message}. With a clientId a retry returns the first message instead of posting twice.">
@@ -293,9 +287,7 @@
 		<cfreturn send("POST", "messages/read", fields, arguments.session)>
 	</cffunction>
 
-	<!--- ================================================================ --->
-	<!--- presence and channels                                             --->
-	<!--- ================================================================ --->
+	<!--- ======== presence and channels ======== --->
 
 	<cffunction name="getSubscribers" access="public" returntype="struct" output="false"
 		hint="Who is in a channel now, across apps and daemon nodes (GET presence). Returns {ok, channel, users}.">
@@ -334,6 +326,21 @@
 		<cfreturn send("GET", "unread", structNew(), arguments.session)>
 	</cffunction>
 
+	<cffunction name="search" access="public" returntype="struct" output="false"
+		hint="Full-text search over every channel the user may read, or one: {ok, results, next}. Each result has message (the event, its current text), rank and highlight: an array of {text, hit} pieces; output each piece's text with encodeForHTML and wrap the hits in mark elements, never the text unescaped. Pass next back as cursor for the next page (absent on the last).">
+		<cfargument name="session" type="string" required="true" hint="the searcher's session ref">
+		<cfargument name="q" type="string" required="true" hint="words (all must match), a quoted phrase, -word, or: 1 to 200 characters">
+		<cfargument name="channel" type="string" required="false" default="" hint="only this channel">
+		<cfargument name="cursor" type="string" required="false" default="" hint="the next of the page before">
+		<cfargument name="limit" type="numeric" required="false" default="20" hint="1 to 50">
+		<cfset var fields = structNew()>
+		<cfset fields["Q"] = arguments.q>
+		<cfset fields["CHANNEL"] = arguments.channel>
+		<cfset fields["CURSOR"] = arguments.cursor>
+		<cfset fields["LIMIT"] = arguments.limit>
+		<cfreturn send("GET", "messages/search", fields, arguments.session)>
+	</cffunction>
+
 	<cffunction name="health" access="public" returntype="boolean" output="false"
 		hint="True when the API and its database answer; never throws.">
 		<cfset var reply = structNew()>
@@ -346,9 +353,7 @@
 		</cftry>
 	</cffunction>
 
-	<!--- ================================================================ --->
-	<!--- the browser side                                                  --->
-	<!--- ================================================================ --->
+	<!--- ======== the browser side ======== --->
 
 	<cffunction name="embed" access="public" returntype="string" output="false"
 		hint="HTML that loads crosstalk-embed.js (async) from the chat origin and mounts the chat widget. By default it calls nothing: the page is served at once and the browser fetches its ticket from ticketUrl, so a hub that is down or slow never holds the page up (the widget says chat is unavailable and retries). With mint (or the embedMint setting) a first ticket is minted here, waiting at most embedMintTimeout seconds; if that fails the page goes on without it. Never throws because of the hub. Output it unescaped; do not cache it when it carries a ticket.">
@@ -494,9 +499,7 @@
 		<cfreturn name>
 	</cffunction>
 
-	<!--- ================================================================ --->
-	<!--- the wire (Wire.cfc)                                               --->
-	<!--- ================================================================ --->
+	<!--- ======== the wire (Wire.cfc) ======== --->
 
 	<cffunction name="send" access="public" returntype="struct" output="false"
 		hint="One API call: METHOD path with fields (upper-case names). Returns the parsed answer or throws crosstalk.*. Public so that endpoints without a method of their own can be called.">

@@ -10,7 +10,7 @@ import {
 	messageTexts, sendInWidget, until, SHOTS, sleep,
 } from './lib.mjs';
 
-await run('browser_chat', 150, async (T, logs) => {
+await run('browser_chat', 240, async (T, logs) => {
 	const state = process.env.CT_STATE;
 	const env = readEnv(state);
 	const { o1, o2, p1, p2 } = await testOrigins(env, state);
@@ -68,7 +68,7 @@ await run('browser_chat', 150, async (T, logs) => {
 		const unread = await until(() => pa.evaluate((ch) => {
 			const u = window.ctEvents.filter((e) => e.type === 'crosstalk:unread').pop();
 			return u && u.channels && u.channels[ch] >= 2 && u.total >= 2 ? u : null;
-		}, channel), 10000);
+		}, channel), 20000);
 		T.ok(unread, 'app1 parent got crosstalk:unread with 2 for the channel');
 		T.ok(await pa.evaluate(() => !document.getElementById('unread').hidden), 'app1 page shows an unread badge');
 		await pa.evaluate(() => window.crosstalkChat.setVisible(true));
@@ -86,7 +86,7 @@ await run('browser_chat', 150, async (T, logs) => {
 		T.ok(await until(async () => {
 			const got = await messageTexts(wa);
 			return evil.every((t) => got.includes(t));
-		}, 10000), 'markup shows verbatim as text in app1 widget');
+		}, 20000), 'markup shows verbatim as text in app1 widget');
 		await sleep(500);
 		const inject = await wa.evaluate(() => ({
 			img: document.querySelectorAll('#ct-messages img').length,

@@ -37,16 +37,19 @@ async def main():
             seen += [int(e["seq"]) for e in await ws_events(live, 10) if e.get("type") == "message"]
         late = []
         for k in range(10):
-            tp = time.time()
             post_sql(ch, "paced %d" % k)
+            tc = time.time()  # committed
             got = []
-            while not got and time.time() < tp + 5:
+            while not got and time.time() < tc + 5:
                 got = [int(e["seq"]) for e in await ws_events(live, 5) if e.get("type") == "message"]
             seen += got
-            late.append(time.time() - tp)
+            late.append(time.time() - tc)
             await asyncio.sleep(0.1)
-        T.ok(max(late) < 0.5, "while one reader is stopped, the others get each event at once "
-             "(slowest %.0f ms)" % (max(late) * 1000))
+        late.sort()
+        # the median: a channel that waited for the stopped reader held every
+        # one of them back about a second; a loaded machine delays a few
+        T.ok(late[5] < 0.4, "while one reader is stopped, the others get each event at once "
+             "(median %.0f ms after its commit, slowest %.0f ms)" % (late[5] * 1000, late[-1] * 1000))
         rest = N - len(seen)
 
         def post():

@@ -145,6 +145,7 @@ tick(lws_sorted_usec_list_t *sul)
 	if (wsd->stopping)
 		return;
 	pgq_tick();
+	alive_tick();
 	if (now - wsd->last_recheck_ms >=
 	    (int64_t)c->lim_session_recheck * 1000) {
 		wsd->last_recheck_ms = now;
@@ -427,10 +428,7 @@ main(int argc, char **argv)
 		info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.vhost_name = "crosstalk";
 	info.pt_serv_buf_size = WSD_HTTP_HEADERS;
-	/* keepalive: lws pings a connection idle for ping_interval and hangs
-	 * up one silent for idle_timeout (any frame or pong resets it) */
-	retry.secs_since_valid_ping = (uint16_t)wsd->cfg->lim_ping_interval;
-	retry.secs_since_valid_hangup = (uint16_t)wsd->cfg->lim_idle_timeout;
+	/* keepalive is alive.c's: a zero hangup turns lws' own off */
 	info.retry_and_idle_policy = &retry;
 	if (!(wsd->context = lws_create_context(&info))) {
 		fprintf(stderr, "crosstalk-wsd: cannot create context\n");

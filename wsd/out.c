@@ -323,6 +323,12 @@ out_writeable(struct pss *p)
 				 (unsigned char *)reason, strlen(reason));
 		return -1;
 	}
+	switch (alive_writeable(p)) {
+	case -1:
+		return -1;
+	case 1:
+		return 0;
+	}
 	if (!p->q_count)
 		return 0; /* spurious writeable is legal */
 	return write_out(p);

@@ -132,7 +132,10 @@ struct pss {
 	struct sub *subs;
 	unsigned nsubs;
 	int64_t typing_ms;  /* last typing accepted */
-	int64_t valid_ms;   /* liveness last told to lws (proto_chat.c) */
+	lws_dll2_t in_alive; /* in alive.c's list of every WebSocket */
+	int64_t rx_ms;       /* last frame or pong from the peer */
+	int64_t ping_ms;     /* last ping sent (or the open) */
+	unsigned ping_owed : 1; /* a ping goes at the next WRITEABLE */
 	int strikes;        /* rate-limit refusals in the current window */
 	int64_t strikes_ms; /* window start */
 };
@@ -244,6 +247,14 @@ void login_close_all(int code);
 void login_recheck(void); /* batched resolve_session check */
 void login_ended(const char *app, const char *ref_hash);
 void login_free(void); /* at shutdown */
+
+/* alive.c: keepalive (ping the quiet, drop the silent), our own: lws'
+ * costs a walk over all connections per pong. */
+void alive_open(struct pss *p);   /* after login_open */
+void alive_rx(struct pss *p);     /* a frame or a pong arrived */
+void alive_closed(struct pss *p);
+int alive_writeable(struct pss *p); /* 1 wrote a ping, -1 close, 0 none */
+void alive_tick(void);              /* once a second */
 
 /* dispatch.c: client frames. */
 int dispatch_receive(struct pss *p, const void *in, size_t len);

@@ -19,12 +19,24 @@ static const char usage[] =
 	"  migrate                          apply pending schema migrations\n"
 	"  app add ID --origin URL...       register an app; prints its API "
 	"key once\n"
-	"  app list                         apps and their origins\n"
+	"      [--name N] [--namespace own|family]  own (default): the "
+	"app's user ids\n"
+	"                                   are its own (hub id app/id); "
+	"family: they\n"
+	"                                   are the same people in every "
+	"family app\n"
+	"  app set ID [--origin URL]... [--name N] [--namespace own|family]\n"
+	"  app list                         apps: namespace, origins, "
+	"name\n"
 	"  app rotate-key ID                new API key (the old one stops "
 	"working)\n"
 	"  app remove ID                    unregister an app\n"
 	"  channel add NAME [--apps a,b] [--title T]\n"
 	"  channel list\n"
+	"  channel rename NAME TITLE        a new title (the name stays)\n"
+	"  channel archive|unarchive NAME   read-only, or writable again\n"
+	"  channel delete NAME --yes        the channel and all its "
+	"messages\n"
 	"  prune --older-than DAYS          delete old messages and expired "
 	"logins\n"
 	"  search-config [NAME]             the text search configuration "
@@ -255,12 +267,13 @@ cmd_migrate(void)
 }
 
 /* Prints the key and stores only its hash. The key reads "<app>.<secret>"
- * so a request names its app without a lookup by secret. */
+ * so a request names its app without a lookup by secret. sql takes $1 id,
+ * $2 the hash and $3.. the n extra parameters. */
 static int
-set_new_key(const char *id, const char *sql, const char *origins)
+set_new_key(const char *id, const char *sql, const char *const *extra, int n)
 {
 	char prefix[40], key[CT_TOKEN_MAX + 40], hash[CT_HASH_HEX];
-	const char *p[3];
+	const char *p[8];
 	PGresult *res;
 
 	snprintf(prefix, sizeof(prefix), "%s.", id);
@@ -277,8 +290,9 @@ set_new_key(const char *id, const char *sql, const char *origins)
 	ct_auth_hash_hex(key, hash);
 	p[0] = id;
 	p[1] = hash;
-	p[2] = origins;
-	res = q(sql, origins ? 3 : 2, p);
+	for (int i = 0; i < n && i < 6; i++)
+		p[2 + i] = extra[i];
+	res = q(sql, 2 + n, p);
 	if (PQntuples(res) != 1)
 		die("no such app: %s", id);
 	PQclear(res);
@@ -286,52 +300,127 @@ set_new_key(const char *id, const char *sql, const char *origins)
 	return 0;
 }
 
+/* The options of app add and app set: --origin URL (repeated), --name N,
+ * --namespace family|own. Absent ones stay NULL. */
+struct app_opts {
+	char origins[4096]; /* '{"a","b"}' once one --origin was given */
+	size_t n;
+	const char *name, *ns;
+};
+
+static void
+app_opts(int argc, char **argv, struct app_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strncmp(a, "--origin=", 9) == 0) {
+			v = a + 9;
+		} else if (strcmp(a, "--origin") == 0 && v) {
+			i++;
+		} else if (strcmp(a, "--name") == 0 && v) {
+			o->name = v;
+			i++;
+			continue;
+		} else if (strcmp(a, "--namespace") == 0 && v) {
+			if (strcmp(v, "family") != 0 && strcmp(v, "own") != 0)
+				die("%s", "--namespace is family or own");
+			o->ns = v;
+			i++;
+			continue;
+		} else {
+			die("unexpected '%s' (app add and app set take "
+			    "--origin URL, --name N, --namespace own|family)",
+			    a);
+		}
+		if (!valid_origin(v))
+			die("'%s' is not an origin (scheme://host[:port], no "
+			    "path)",
+			    v);
+		if (!o->n)
+			o->origins[o->n++] = '{';
+		o->n += (size_t)snprintf(o->origins + o->n,
+					 sizeof(o->origins) - o->n, "%s\"%s\"",
+					 o->n > 1 ? "," : "", v);
+		if (o->n >= sizeof(o->origins) - 2)
+			die("%s", "too many origins");
+	}
+	if (o->n)
+		strcat(o->origins, "}");
+}
+
+/* Say loudly what sharing the family's ids means. */
+static void
+warn_family(const char *id)
+{
+	fprintf(stderr,
+		"crosstalkctl: app %s shares the family's user ids: its user "
+		"42 IS user 42 of every other family app (the same direct "
+		"messages, read markers, mentions). Only do this when the "
+		"apps read one user table.\n",
+		id);
+}
+
 static int
 cmd_app(int argc, char **argv)
 {
+	struct app_opts o;
 	PGresult *res;
 
 	if (argc < 1)
-		die("%s", "app: add|list|rotate-key|remove");
+		die("%s", "app: add|set|list|rotate-key|remove");
 	if (strcmp(argv[0], "add") == 0) {
-		char origins[4096] = "{";
-		size_t n = 1;
+		const char *extra[3];
 
 		if (argc < 2 || !ct_valid_app_id(argv[1]))
 			die("%s",
 			    "app add: ID must match [a-z0-9][a-z0-9_-]{0,31}");
-		for (int i = 2; i < argc; i++) {
-			const char *o;
-
-			if (strcmp(argv[i], "--origin") == 0 && i + 1 < argc)
-				o = argv[++i];
-			else if (strncmp(argv[i], "--origin=", 9) == 0)
-				o = argv[i] + 9;
-			else
-				die("app add: unexpected '%s'", argv[i]);
-			if (!valid_origin(o))
-				die("app add: '%s' is not an origin "
-				    "(scheme://host[:port], no path)",
-				    o);
-			n += (size_t)snprintf(origins + n, sizeof(origins) - n,
-					      "%s\"%s\"", n > 1 ? "," : "", o);
-			if (n >= sizeof(origins) - 2)
-				die("%s", "app add: too many origins");
-		}
-		strcat(origins, "}");
+		app_opts(argc - 2, argv + 2, &o);
+		extra[0] = o.n ? o.origins : "{}";
+		extra[1] = o.name;
+		extra[2] = o.ns;
+		if (o.ns && strcmp(o.ns, "family") == 0)
+			warn_family(argv[1]);
 		return set_new_key(argv[1],
 				   "INSERT INTO crosstalk.apps(id, key_hash, "
-				   "origins) VALUES ($1, $2, $3) RETURNING id",
-				   origins);
+				   "origins, name, namespace) VALUES ($1, $2, "
+				   "$3, coalesce($4, ''), coalesce($5, 'own')) "
+				   "RETURNING id",
+				   extra, 3);
+	}
+	if (strcmp(argv[0], "set") == 0 && argc >= 2) {
+		const char *p[4];
+
+		app_opts(argc - 2, argv + 2, &o);
+		if (!o.n && !o.name && !o.ns)
+			die("%s", "app set ID: give --origin, --name or "
+				  "--namespace");
+		p[0] = argv[1];
+		p[1] = o.n ? o.origins : NULL;
+		p[2] = o.name;
+		p[3] = o.ns;
+		res = q("UPDATE crosstalk.apps SET origins = coalesce($2, "
+			"origins), name = coalesce($3, name), namespace = "
+			"coalesce($4, namespace) WHERE id = $1 RETURNING id",
+			4, p);
+		if (PQntuples(res) != 1)
+			die("no such app: %s", argv[1]);
+		PQclear(res);
+		if (o.ns && strcmp(o.ns, "family") == 0)
+			warn_family(argv[1]);
+		printf("updated %s\n", argv[1]);
+		return 0;
 	}
 	if (strcmp(argv[0], "list") == 0) {
-		res = q("SELECT id, array_to_string(origins, ' '), "
-			"crosstalk.iso(created_at) FROM crosstalk.apps "
+		res = q("SELECT id, namespace, array_to_string(origins, ' '), "
+			"crosstalk.iso(created_at), name FROM crosstalk.apps "
 			"ORDER BY id",
 			0, NULL);
 		for (int i = 0; i < PQntuples(res); i++)
-			printf("%s\t%s\t%s\n", PQgetvalue(res, i, 0),
-			       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+			printf("%s\t%s\t%s\t%s\t%s\n", PQgetvalue(res, i, 0),
+			       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+			       PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
 		PQclear(res);
 		return 0;
 	}
@@ -339,7 +428,7 @@ cmd_app(int argc, char **argv)
 		return set_new_key(argv[1],
 				   "UPDATE crosstalk.apps SET key_hash = $2 "
 				   "WHERE id = $1 RETURNING id",
-				   NULL);
+				   NULL, 0);
 	if (strcmp(argv[0], "remove") == 0 && argc == 2) {
 		const char *p[1] = { argv[1] };
 
@@ -413,17 +502,55 @@ cmd_channel(int argc, char **argv)
 	}
 	if (argc == 1 && strcmp(argv[0], "list") == 0) {
 		res = q("SELECT name, coalesce(array_to_string(apps, ','), "
-			"'*'), last_seq, title FROM crosstalk.channels WHERE "
-			"name NOT LIKE 'dm:%' ORDER BY name",
+			"'*'), last_seq, title, CASE WHEN archived_at IS NOT "
+			"NULL THEN 'archived' ELSE '' END FROM "
+			"crosstalk.channels WHERE name NOT LIKE 'dm:%' ORDER "
+			"BY name",
 			0, NULL);
 		for (int i = 0; i < PQntuples(res); i++)
-			printf("%s\t%s\t%s\t%s\n", PQgetvalue(res, i, 0),
+			printf("%s\t%s\t%s\t%s\t%s\n", PQgetvalue(res, i, 0),
 			       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-			       PQgetvalue(res, i, 3));
+			       PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
 		PQclear(res);
 		return 0;
 	}
-	die("%s", "channel: add NAME [--apps a,b] [--title T] | list");
+	if (argc == 3 && strcmp(argv[0], "rename") == 0) {
+		const char *p[2] = { argv[1], argv[2] };
+
+		res = q("SELECT crosstalk.update_channel($1, $2, NULL)", 2, p);
+		printf("%s %s\n",
+		       PQgetisnull(res, 0, 0) ? "unchanged" : "renamed",
+		       argv[1]);
+		PQclear(res);
+		return 0;
+	}
+	if (argc == 2 && (strcmp(argv[0], "archive") == 0 ||
+			  strcmp(argv[0], "unarchive") == 0)) {
+		const char *p[2] = { argv[1], argv[0][0] == 'a' ? "t" : "f" };
+
+		res = q("SELECT crosstalk.update_channel($1, NULL, $2)", 2, p);
+		printf("%s %s\n",
+		       PQgetisnull(res, 0, 0) ? "unchanged" : argv[0],
+		       argv[1]);
+		PQclear(res);
+		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[0], "delete") == 0) {
+		const char *p[1] = { argv[1] };
+
+		if (argc != 3 || strcmp(argv[2], "--yes") != 0)
+			die("channel delete %s: this deletes the channel and "
+			    "all its messages for good; add --yes",
+			    argv[1]);
+		res = q("SELECT crosstalk.delete_channel($1)", 1, p);
+		printf("deleted %s (%s events)\n", argv[1],
+		       PQgetvalue(res, 0, 0));
+		PQclear(res);
+		return 0;
+	}
+	die("%s", "channel: add NAME [--apps a,b] [--title T] | list | "
+		  "rename NAME TITLE | archive NAME | unarchive NAME | "
+		  "delete NAME --yes");
 	return 1;
 }
 

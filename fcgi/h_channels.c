@@ -40,8 +40,8 @@ h_channels(struct req *r)
 		  "NULL AND c.name NOT LIKE 'dm:%', 'direct', c.name LIKE "
 		  "'dm:%', 'last_seq', "
 		  "c.last_seq::text, 'unread', CASE WHEN $2::text IS NOT NULL "
-		  "THEN c.unread END)) ORDER BY c.name), '[]'::json) FROM "
-		  "crosstalk.channels_for($1, $2) c",
+		  "THEN c.unread END, 'archived', c.archived)) ORDER BY "
+		  "c.name), '[]'::json) FROM crosstalk.channels_for($1, $2) c",
 		  2, params, 1);
 }
 

@@ -34,8 +34,9 @@ h_sessions(struct req *r)
 	res = req_sql(r,
 		      "SELECT ref, crosstalk.iso(now() + make_interval(secs "
 		      "=> $4::int)), crosstalk.ms(now() + make_interval(secs "
-		      "=> $4::int)) FROM crosstalk.register_session($1, $2, "
-		      "$3, $4::int) ref",
+		      "=> $4::int)), (crosstalk.hub_user($1, $2)).user_id "
+		      "FROM crosstalk.register_session($1, $2, $3, $4::int) "
+		      "ref",
 		      4, params, 0);
 	if (!res)
 		return;
@@ -45,8 +46,8 @@ h_sessions(struct req *r)
 			  PQgetvalue(res, 0, 0), "expires_at",
 			  PQgetvalue(res, 0, 1), "expires_at_ms",
 			  (json_int_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10),
-			  "ttl", (int)ttl, "user", "app", r->app, "id", user,
-			  "name", name));
+			  "ttl", (int)ttl, "user", "app", r->app, "id",
+			  PQgetvalue(res, 0, 3), "name", name));
 	PQclear(res);
 }
 

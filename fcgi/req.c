@@ -259,14 +259,19 @@ req_auth_user(struct req *r, int required)
 	params[0] = r->app;
 	params[1] = ref;
 	res = req_sql(r,
-		      "SELECT user_id, display_name FROM "
-		      "crosstalk.resolve_session($1, $2) LIMIT 1",
+		      "SELECT user_id, display_name, refusal FROM "
+		      "crosstalk.session_user($1, $2)",
 		      2, params, 1);
 	if (!res)
 		return -1;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
 		req_error(r, CT_EUNAUTH, "session is not logged in");
+		return -1;
+	}
+	if (!PQgetisnull(res, 0, 2)) { /* an id its app's namespace refuses */
+		req_error(r, CT_EINVALID, "%s", PQgetvalue(res, 0, 2));
+		PQclear(res);
 		return -1;
 	}
 	r->user_id = strdup(PQgetvalue(res, 0, 0));   /* freed in req_done */

@@ -135,8 +135,9 @@ ctl=("$bindir/ctl/crosstalkctl" --config "$state/crosstalk.conf")
 "${ctl[@]}" migrate >/dev/null
 app1_origin=${APP1_ORIGIN:-http://127.0.0.1:8081}
 app2_origin=${APP2_ORIGIN:-http://127.0.0.1:8082}
-app1_key=$("${ctl[@]}" app add app1 --origin "$app1_origin")
-app2_key=$("${ctl[@]}" app add app2 --origin "$app2_origin")
+# the demo's sister apps read one user table: one namespace
+app1_key=$("${ctl[@]}" app add app1 --origin "$app1_origin" --namespace family 2>/dev/null)
+app2_key=$("${ctl[@]}" app add app2 --origin "$app2_origin" --namespace family 2>/dev/null)
 "${ctl[@]}" channel add general --title General >/dev/null
 "${ctl[@]}" channel add random --title Random >/dev/null
 "${ctl[@]}" channel add app1-only --apps app1 --title "App 1 team" >/dev/null

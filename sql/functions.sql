@@ -98,6 +98,39 @@ LANGUAGE sql IMMUTABLE AS $$
     FROM crosstalk.user_refusal(p_user_id, p_display_name) r
 $$;
 
+-- --- identity ------------------------------------------------------------------
+
+-- The hub's id of user p_raw of app p_app (012_identity.sql): p_raw itself
+-- for an app that shares the family's ids, "<app>/<id>" for an app whose
+-- ids are its own. refusal: why p_raw cannot be one of the app's ids (NULL:
+-- it can; the hub id still has to pass user_refusal). No row: no such app.
+CREATE OR REPLACE FUNCTION crosstalk.hub_user(p_app text, p_raw text,
+                                              OUT user_id text, OUT refusal text)
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN a.namespace = 'own' THEN a.id || '/' || p_raw ELSE p_raw END,
+           CASE WHEN a.namespace = 'family' AND position('/' IN p_raw) > 0
+                THEN 'user_id must not contain "/" in app ' || a.id
+                     || ', which shares the family''s user ids ("/" marks the id of an app whose ids are its own: app/id)'
+                WHEN a.namespace = 'own' AND char_length(p_raw) > 127 - char_length(a.id)
+                THEN 'user_id of app ' || a.id || ' must be at most '
+                     || (127 - char_length(a.id)) || ' characters (the hub knows it as '
+                     || a.id || '/<id>, at most 128)'
+           END
+    FROM crosstalk.apps a WHERE a.id = p_app
+$$;
+
+-- Who session p_ref of app p_app is, by the hub's id: the deployer's
+-- resolve_session, qualified by hub_user. Every path that turns a session
+-- into a user goes through here. No row: not logged in; refusal set: the
+-- resolver answered an id the app's namespace cannot have.
+CREATE OR REPLACE FUNCTION crosstalk.session_user(p_app text, p_ref text)
+RETURNS TABLE (user_id text, display_name text, refusal text)
+LANGUAGE sql STABLE AS $$
+    SELECT h.user_id, r.display_name, h.refusal
+    FROM (SELECT * FROM crosstalk.resolve_session(p_app, p_ref) LIMIT 1) r
+    CROSS JOIN LATERAL crosstalk.hub_user(p_app, r.user_id) h
+$$;
+
 -- A field of a NOTIFY payload: '%' and ' ' escaped (core/notice.c).
 CREATE OR REPLACE FUNCTION crosstalk.wire(s text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
@@ -148,12 +181,13 @@ END $$;
 -- it, after its rate limit). A DM needs a member's session; a named
 -- channel must exist and be open to the app.
 CREATE FUNCTION crosstalk.channel_refusal(p_app text, p_user_id text, p_channel text)
-RETURNS TABLE (state text, message text, have boolean)
+RETURNS TABLE (state text, message text, have boolean, archived boolean)
 LANGUAGE sql STABLE AS $$
-    SELECT v.state, v.message, v.state IS NULL AND x.found
+    SELECT v.state, v.message, v.state IS NULL AND x.found, x.archived
     FROM (SELECT coalesce(p_channel LIKE 'dm:%', false) AS dm,
                  CASE WHEN p_channel LIKE 'dm:%' THEN crosstalk.dm_refusal(p_channel) END AS dm_why,
-                 c.apps, c.name IS NOT NULL AS found
+                 c.apps, c.name IS NOT NULL AS found,
+                 coalesce(c.archived_at IS NOT NULL, false) AS archived
           FROM (SELECT 1) one
           LEFT JOIN crosstalk.channels c ON c.name = p_channel) x
     CROSS JOIN LATERAL (SELECT
@@ -220,6 +254,76 @@ BEGIN
     RETURN c;
 END $$;
 
+-- A channel's own change (title, archived, deleted): a 'channel' event in
+-- its stream, under the channel row's lock like any post, so it has a seq,
+-- replays and converges. p_by: the app (or '' for crosstalkctl).
+CREATE OR REPLACE FUNCTION crosstalk.channel_event(p_channel text, p_by text, p_data jsonb)
+RETURNS crosstalk.messages LANGUAGE plpgsql AS $$
+DECLARE
+    e crosstalk.messages;
+BEGIN
+    UPDATE crosstalk.channels SET last_seq = last_seq + 1 WHERE name = p_channel
+    RETURNING last_seq INTO e.seq;
+    INSERT INTO crosstalk.messages (channel, seq, kind, message_id, app, user_id,
+                                    display_name, text, data)
+    VALUES (p_channel, e.seq, 'channel', 0, coalesce(p_by, ''), '', '', '', p_data)
+    RETURNING * INTO e;
+    PERFORM crosstalk.notify_event(e.id, e.channel, e.seq, NULL, crosstalk.event_json(e));
+    RETURN e;
+END $$;
+
+-- Rename (a new title: the name is the channel's id in apps' code, read
+-- markers and URLs, and never changes) and archive or unarchive. NULL: keep.
+-- The event, or NULL when nothing changed. 404 for no such channel.
+CREATE OR REPLACE FUNCTION crosstalk.update_channel(
+    p_name text, p_title text, p_archived boolean, p_by text DEFAULT '')
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    c crosstalk.channels;
+    d jsonb := '{}';
+BEGIN
+    IF char_length(p_title) > 200 OR p_title ~ '[[:cntrl:]]' THEN
+        PERFORM crosstalk.fail(422, 'title must be at most 200 characters without control characters');
+    END IF;
+    SELECT * INTO c FROM crosstalk.channels WHERE name = p_name FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM crosstalk.fail(404, 'no such channel');
+    END IF;
+    IF p_title IS NOT NULL AND p_title <> c.title THEN
+        d := d || jsonb_build_object('title', p_title);
+    END IF;
+    IF p_archived IS NOT NULL AND p_archived <> (c.archived_at IS NOT NULL) THEN
+        d := d || jsonb_build_object('archived', p_archived);
+    END IF;
+    IF d = '{}' THEN
+        RETURN NULL;
+    END IF;
+    UPDATE crosstalk.channels
+    SET title = coalesce(p_title, title),
+        archived_at = CASE WHEN p_archived IS NULL THEN archived_at
+                           WHEN p_archived THEN coalesce(archived_at, now()) END
+    WHERE name = p_name;
+    RETURN crosstalk.event_json(crosstalk.channel_event(p_name, p_by, d));
+END $$;
+
+-- Delete a channel with its whole stream and read markers. Its live
+-- subscribers get a last 'channel' event {deleted: true} (it rides in the
+-- NOTIFY; the rows are gone with the commit); afterwards it is 404.
+CREATE OR REPLACE FUNCTION crosstalk.delete_channel(p_name text, p_by text DEFAULT '')
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    PERFORM 1 FROM crosstalk.channels WHERE name = p_name FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM crosstalk.fail(404, 'no such channel');
+    END IF;
+    PERFORM crosstalk.channel_event(p_name, p_by, '{"deleted": true}');
+    SELECT count(*) INTO n FROM crosstalk.messages WHERE channel = p_name;
+    DELETE FROM crosstalk.channels WHERE name = p_name;
+    RETURN n;
+END $$;
+
 -- --- events ----------------------------------------------------------------
 
 -- The JSON of one stream event, as the HTTP API and the WebSocket protocol
@@ -232,6 +336,13 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     t crosstalk.messages;
 BEGIN
+    IF e.kind = 'channel' THEN
+        RETURN json_build_object(
+            'type', 'channel', 'id', e.id::text, 'seq', e.seq::text,
+            'channel', e.channel, 'app', e.app, 'changes', e.data,
+            'created_at', crosstalk.iso(e.created_at),
+            'created_at_ms', crosstalk.ms(e.created_at));
+    END IF;
     IF e.kind = 'message' THEN
         t := e;
     ELSE
@@ -316,14 +427,18 @@ LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN u.m IS NOT NULL THEN 'CT422'
                 WHEN t.state IS NOT NULL THEN t.state
                 WHEN char_length(p_client_id) > 128 THEN 'CT422'
+                WHEN c.state IS NULL AND c.archived THEN 'CT409'
                 ELSE c.state END,
            CASE WHEN u.m IS NOT NULL THEN u.m
                 WHEN t.state IS NOT NULL THEN t.message
                 WHEN char_length(p_client_id) > 128
                 THEN 'client_id is longer than 128 characters'
+                WHEN c.state IS NULL AND c.archived
+                THEN 'channel is archived: it is read-only'
                 ELSE c.message END,
            u.m IS NULL AND t.state IS NULL
            AND coalesce(char_length(p_client_id) <= 128, true) AND c.have
+           AND NOT c.archived
     FROM (SELECT crosstalk.user_refusal(p_user_id, p_display_name) AS m) u
     CROSS JOIN crosstalk.text_refusal(p_text) t
     CROSS JOIN crosstalk.channel_refusal(p_app, p_user_id, p_channel) c
@@ -543,10 +658,11 @@ BEGIN
                           THEN encode(sha256(convert_to(x.exclude_ref, 'UTF8')), 'hex')
                      END ORDER BY x.n),
            array_agg('pub:' || x.app || ':' || u.user_id ORDER BY x.n),
-           array_agg(CASE WHEN u.out THEN 'CT401' ELSE c.state END ORDER BY x.n),
-           array_agg(CASE WHEN u.out THEN 'session is not logged in' ELSE c.message END
-                     ORDER BY x.n),
-           array_agg(c.have AND NOT u.out ORDER BY x.n),
+           array_agg(CASE WHEN u.out THEN 'CT401' WHEN u.refusal IS NOT NULL THEN 'CT422'
+                          ELSE c.state END ORDER BY x.n),
+           array_agg(CASE WHEN u.out THEN 'session is not logged in'
+                          ELSE coalesce(u.refusal, c.message) END ORDER BY x.n),
+           array_agg(c.have AND NOT u.out AND u.refusal IS NULL ORDER BY x.n),
            min(x."limit"), make_interval(secs => min(x."window")),
            count(*)::int, bool_or(nullif(x.client_id, '') IS NOT NULL)
     INTO a_app, a_user, a_name, a_chan, a_text, a_cid, a_xh, a_rkey, a_state,
@@ -556,11 +672,13 @@ BEGIN
              text text, client_id text, exclude_ref text, "limit" int, "window" int))
          WITH ORDINALITY AS x(app, user_id, name, session, channel, text,
                               client_id, exclude_ref, "limit", "window", n)
-    LEFT JOIN LATERAL (SELECT rs.user_id, rs.display_name FROM crosstalk.resolve_session(x.app, x.session) rs
-                       WHERE x.user_id IS NULL LIMIT 1) s ON true
+    LEFT JOIN LATERAL (SELECT rs.user_id, rs.display_name, rs.refusal
+                       FROM crosstalk.session_user(x.app, x.session) rs
+                       WHERE x.user_id IS NULL) s ON true
     CROSS JOIN LATERAL (SELECT coalesce(x.user_id, s.user_id, '') AS user_id,
                                coalesce(x.name, s.display_name, '') AS name,
-                               x.user_id IS NULL AND s.user_id IS NULL AS out) u
+                               x.user_id IS NULL AND s.user_id IS NULL AS out,
+                               s.refusal) u
     CROSS JOIN LATERAL crosstalk.post_refusal(x.app, u.user_id, u.name,
         x.channel, x.text, x.client_id) c;
     IF np = 0 THEN
@@ -905,12 +1023,15 @@ BEGIN
 END $$;
 
 -- Channels app p_app (and, when given, user p_user_id) may read.
-CREATE OR REPLACE FUNCTION crosstalk.channels_for(p_app text, p_user_id text)
-RETURNS TABLE (name text, title text, apps text[], last_seq bigint, unread int)
+DROP FUNCTION IF EXISTS crosstalk.channels_for(text, text); -- before 012: no archived
+CREATE FUNCTION crosstalk.channels_for(p_app text, p_user_id text)
+RETURNS TABLE (name text, title text, apps text[], last_seq bigint, unread int,
+               archived boolean)
 LANGUAGE sql STABLE AS $$
     SELECT c.name, c.title, c.apps, c.last_seq,
            CASE WHEN p_user_id IS NULL THEN 0
-                ELSE crosstalk.unread_count(p_user_id, c.name) END
+                ELSE crosstalk.unread_count(p_user_id, c.name) END,
+           c.archived_at IS NOT NULL
     FROM crosstalk.channels c
     WHERE (c.name NOT LIKE 'dm:%' AND (c.apps IS NULL OR p_app = ANY (c.apps)))
        OR (p_user_id IS NOT NULL AND c.name LIKE 'dm:%'
@@ -1129,12 +1250,15 @@ RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     ref text;
 BEGIN
-    PERFORM crosstalk.check_user($2, $3);
-    IF ttl_seconds IS NULL OR ttl_seconds NOT BETWEEN 60 AND 31 * 86400 THEN
-        PERFORM crosstalk.fail(422, 'ttl must be 60..2678400 seconds');
-    END IF;
     IF NOT EXISTS (SELECT 1 FROM crosstalk.apps a WHERE a.id = $1) THEN
         PERFORM crosstalk.fail(404, 'no such app');
+    END IF;
+    PERFORM crosstalk.check_user($2, $3);
+    PERFORM crosstalk.refuse(CASE WHEN h.refusal IS NOT NULL THEN 'CT422' END, h.refusal)
+    FROM crosstalk.hub_user($1, $2) h;
+    PERFORM crosstalk.check_user(h.user_id, $3) FROM crosstalk.hub_user($1, $2) h;
+    IF ttl_seconds IS NULL OR ttl_seconds NOT BETWEEN 60 AND 31 * 86400 THEN
+        PERFORM crosstalk.fail(422, 'ttl must be 60..2678400 seconds');
     END IF;
     -- two v4 UUIDs from the server's strong random source: 244 random bits
     ref := 'cs_' || replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
@@ -1197,11 +1321,15 @@ CREATE OR REPLACE FUNCTION crosstalk.mint_ticket(
 LANGUAGE plpgsql AS $$
 DECLARE
     h text := encode(sha256(convert_to(p_ref, 'UTF8')), 'hex');
+    why text;
 BEGIN
-    SELECT r.user_id, r.display_name INTO user_id, display_name
-    FROM crosstalk.resolve_session(p_app, p_ref) r LIMIT 1;
+    SELECT r.user_id, r.display_name, r.refusal INTO user_id, display_name, why
+    FROM crosstalk.session_user(p_app, p_ref) r;
     IF NOT FOUND THEN
         PERFORM crosstalk.fail(401, 'session is not logged in');
+    END IF;
+    IF why IS NOT NULL THEN
+        PERFORM crosstalk.fail(422, why);
     END IF;
     UPDATE crosstalk.sessions s
     SET expires_at = now() + make_interval(secs => s.ttl_seconds)

@@ -50,7 +50,8 @@ static const char q_unread[] = "SELECT crosstalk.unread_count($1, $2)";
 static const char q_history[] =
 	"SELECT seq, event FROM crosstalk.ws_history($1, $2, $3, $4, $5)";
 static const char q_channels[] =
-	"SELECT name, title, last_seq, unread FROM crosstalk.channels_for($1, $2)";
+	"SELECT name, title, last_seq, unread, archived "
+	"FROM crosstalk.channels_for($1, $2)";
 static const char q_typing[] = "SELECT crosstalk.ws_typing($1, $2)";
 static const char q_search[] =
 	"SELECT crosstalk.search_messages($1, $2, $3, $4, $5, $6::int)";
@@ -303,11 +304,12 @@ on_channels(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 	a = json_array();
 	for (int i = 0; i < PQntuples(res); i++)
 		json_array_append_new(
-			a, json_pack("{s:s, s:s, s:s, s:i}", "name",
+			a, json_pack("{s:s, s:s, s:s, s:i, s:b}", "name",
 				     PQgetvalue(res, i, 0), "title",
 				     PQgetvalue(res, i, 1), "last_seq",
 				     PQgetvalue(res, i, 2), "unread",
-				     atoi(PQgetvalue(res, i, 3))));
+				     atoi(PQgetvalue(res, i, 3)), "archived",
+				     *PQgetvalue(res, i, 4) == 't'));
 	o = json_pack("{s:s, s:o}", "type", "channels", "channels", a);
 	if (o) {
 		if (*c->ref)

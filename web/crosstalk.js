@@ -423,7 +423,7 @@
 			this.emit('error', obj);
 			return;
 		}
-		if (obj.type === 'message' || obj.type === 'edited' || obj.type === 'deleted') {
+		if (STREAM[obj.type] === true) {
 			this.onEvent(obj);
 		} else if (obj.type === 'subscribed') {
 			var ch = this.channels[obj.channel];
@@ -451,6 +451,11 @@
 		}
 		this.emit(obj.type, obj);
 	};
+
+	/* the types of stream events: stored, with a seq in their channel.
+	 * 'channel': the channel itself changed ({changes: {title, archived,
+	 * deleted}}) */
+	var STREAM = { message: true, edited: true, deleted: true, channel: true };
 
 	/* the one place stream events pass: each seq once, in order */
 	Connection.prototype.onEvent = function (ev) {
@@ -805,6 +810,8 @@
 	}
 
 	CfWebSocket.prototype.deliver = function (ev, info) {
+		if (ev.type === 'channel')
+			return; /* not a message: cfwebsocket handlers never saw these */
 		var m = {
 			type: 'data', code: 0, msg: 'ok',
 			channelname: ev.channel,

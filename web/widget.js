@@ -39,6 +39,7 @@
 		searchMore: $('ct-search-more')
 	};
 
+	var inputHint = ui.input.placeholder;
 	var params = new URLSearchParams(location.search);
 	var inFrame = window.parent !== window;
 	var me = null; /* {app, id, name} after welcome */
@@ -258,6 +259,7 @@
 		if (!c) {
 			c = channels[name] = {
 				name: name, title: title || '', unread: 0, baseline: null,
+				archived: false,
 				msgs: {}, els: {}, oldest: null, hasOlder: true, loaded: false,
 				typing: {}, presence: {}, pending: {}, subscribed: false, backlog: false
 			};
@@ -313,6 +315,7 @@
 		conn.listChannels().then(function (r) {
 			(r.channels || []).forEach(function (ch) {
 				var c = ensureChannel(ch.name, ch.title);
+				c.archived = !!ch.archived;
 				c.unread = parseInt(ch.unread, 10) || 0;
 				if (c.baseline === null && ch.last_seq !== undefined)
 					c.baseline = parseInt(ch.last_seq, 10) || 0;
@@ -356,6 +359,7 @@
 			(r.channels || []).forEach(function (ch) {
 				var fresh = !channels[ch.name];
 				var c = ensureChannel(ch.name, ch.title);
+				c.archived = !!ch.archived;
 				if (fresh)
 					c.unread = parseInt(ch.unread, 10) || 0;
 				if (c.baseline === null && ch.last_seq !== undefined)
@@ -424,6 +428,7 @@
 		var c = ensureChannel(name);
 		active = name;
 		ui.title.textContent = label(c);
+		renderComposer(c);
 		var list = ui.messages;
 		while (list.firstChild)
 			list.removeChild(list.firstChild);
@@ -509,7 +514,43 @@
 		return m;
 	}
 
+	/* the channel itself changed: title, archived, or gone */
+	function onChannelEvent(ev) {
+		var c = channels[ev.channel], ch = ev.changes || {};
+		if (!c)
+			return;
+		if (ch.deleted) {
+			delete channels[c.name];
+			order = order.filter(function (n) { return n !== c.name; });
+			if (active === c.name)
+				active = order[0] || null;
+			renderChannels();
+			if (active)
+				showChannel(active);
+			return;
+		}
+		if (typeof ch.title === 'string')
+			c.title = ch.title;
+		if (typeof ch.archived === 'boolean')
+			c.archived = ch.archived;
+		renderChannels();
+		if (active === c.name) {
+			ui.title.textContent = label(c);
+			renderComposer(c);
+		}
+	}
+
+	/* an archived channel is read-only */
+	function renderComposer(c) {
+		ui.input.disabled = ui.send.disabled = !!c.archived;
+		ui.input.placeholder = c.archived ? 'This channel is archived' : inputHint;
+	}
+
 	function onEvent(ev) {
+		if (ev.type === 'channel') {
+			onChannelEvent(ev);
+			return;
+		}
 		var c = ensureChannel(ev.channel);
 		var isNew = c.baseline !== null && (parseInt(ev.seq, 10) || 0) > c.baseline;
 		var m = apply(c, ev);
@@ -616,6 +657,8 @@
 		var who = document.createElement('span');
 		who.className = 'ct-author';
 		who.textContent = (m.user && (m.user.name || m.user.id)) || '?';
+		if (m.user && m.user.id && m.user.id.indexOf('/') > 0)
+			who.textContent += ' (' + m.user.id.split('/')[0] + ')'; /* an app's own id */
 		meta.appendChild(who);
 		if (m.app) {
 			var app = document.createElement('span');
@@ -945,6 +988,8 @@
 		var who = document.createElement('span');
 		who.className = 'ct-author';
 		who.textContent = (m.user && (m.user.name || m.user.id)) || '?';
+		if (m.user && m.user.id && m.user.id.indexOf('/') > 0)
+			who.textContent += ' (' + m.user.id.split('/')[0] + ')'; /* an app's own id */
 		var time = document.createElement('time');
 		time.className = 'ct-time';
 		if (m.created_at_ms) {

@@ -60,6 +60,20 @@ await run('browser_chat', 240, async (T, logs) => {
 		T.ok(await pa.evaluate(() => window.ctEvents.some((e) => e.type === 'crosstalk:message' &&
 			e.text === 'hello from app1' && e.mine)), 'own message reported with mine=true');
 
+		// the channel changes under both widgets: a new title, archived (read-only), back
+		psql(env, `SELECT crosstalk.update_channel('${channel}', 'Renamed room', NULL)`);
+		T.ok(await until(() => wb.evaluate(() => document.getElementById('ct-title').textContent === '# Renamed room'), 10000),
+			'a rename reaches the other app\'s widget live');
+		T.ok(await until(() => wa.evaluate(() => [...document.querySelectorAll('.ct-chan-name')]
+			.some((e) => e.textContent === '# Renamed room')), 5000), 'and the channel list');
+		psql(env, `SELECT crosstalk.update_channel('${channel}', NULL, true)`);
+		T.ok(await until(() => wa.evaluate(() => document.getElementById('ct-input').disabled &&
+			/archived/.test(document.getElementById('ct-input').placeholder)), 10000),
+			'an archived channel\'s composer is read-only');
+		psql(env, `SELECT crosstalk.update_channel('${channel}', NULL, false)`);
+		T.ok(await until(() => wa.evaluate(() => !document.getElementById('ct-input').disabled), 10000),
+			'and writable again after unarchive');
+
 		// unread: app1's widget is hidden, app2 writes twice
 		await pa.evaluate(() => window.crosstalkChat.setVisible(false));
 		await sleep(200);

@@ -1,5 +1,5 @@
 /* h_channels.c - GET channels (with unread counts for a user), POST
- * channels/create, GET presence, GET unread. */
+ * channels/create, GET presence, GET unread, GET users (the directory). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,5 +158,38 @@ h_unread(struct req *r)
 				    (json_int_t)strtoll(PQgetvalue(res, 0, 1),
 							NULL, 10),
 				    "channels", chans));
+	PQclear(res);
+}
+
+/* GET users?q=&cursor=&limit=: the directory, as far as the caller's app
+ * may see (crosstalk.search_users). */
+void
+h_users(struct req *r)
+{
+	const char *q = NULL, *cursor = NULL, *params[5];
+	long limit = 20;
+	char limits[16], ttl[16];
+	PGresult *res;
+	json_t *doc;
+
+	if (req_str(r, "q", "q", 0, &q) < 0 ||
+	    req_str(r, "cursor", "cursor", 0, &cursor) < 0 ||
+	    req_long(r, "limit", "limit", 1, 50, &limit) < 0)
+		return;
+	snprintf(limits, sizeof(limits), "%ld", limit);
+	snprintf(ttl, sizeof(ttl), "%d", r->w->cfg->lim_presence_ttl);
+	params[0] = r->app;
+	params[1] = q;
+	params[2] = cursor;
+	params[3] = limits;
+	params[4] = ttl;
+	res = req_sql(r,
+		      "SELECT crosstalk.search_users($1, $2, $3, $4::int, "
+		      "$5::int)",
+		      5, params, 1);
+	if (!res)
+		return;
+	if ((doc = req_json_col(r, res, 0, 0)))
+		req_reply(r, 200, doc);
 	PQclear(res);
 }

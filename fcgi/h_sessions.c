@@ -15,14 +15,17 @@
 void
 h_sessions(struct req *r)
 {
-	const char *user, *name = NULL, *params[4];
+	const char *user, *name = NULL, *avatar = NULL, *title = NULL;
+	const char *params[6];
 	long ttl = 86400;
 	char ttls[24];
 	PGresult *res;
 
 	if (req_str(r, "userid", "user_id", 1, &user) < 0 ||
 	    req_str(r, "displayname", "display_name", 0, &name) < 0 ||
-	    req_long(r, "ttl", "ttl", 60, 31 * 86400, &ttl) < 0)
+	    req_long(r, "ttl", "ttl", 60, 31 * 86400, &ttl) < 0 ||
+	    req_str(r, "avatarurl", "avatar_url", 0, &avatar) < 0 ||
+	    req_str(r, "title", "title", 0, &title) < 0)
 		return;
 	if (!name)
 		name = user;
@@ -31,13 +34,15 @@ h_sessions(struct req *r)
 	params[1] = user;
 	params[2] = name;
 	params[3] = ttls;
+	params[4] = avatar;
+	params[5] = title;
 	res = req_sql(r,
 		      "SELECT ref, crosstalk.iso(now() + make_interval(secs "
 		      "=> $4::int)), crosstalk.ms(now() + make_interval(secs "
 		      "=> $4::int)), (crosstalk.hub_user($1, $2)).user_id "
-		      "FROM crosstalk.register_session($1, $2, $3, $4::int) "
-		      "ref",
-		      4, params, 0);
+		      "FROM crosstalk.register_session($1, $2, $3, $4::int, "
+		      "$5, $6) ref",
+		      6, params, 0);
 	if (!res)
 		return;
 	req_reply(
@@ -126,9 +131,14 @@ h_tickets(struct req *r)
 	const struct ct_cfg *cfg = r->w->cfg;
 	char ticket[CT_TOKEN_MAX], hash[CT_HASH_HEX], ttl[16];
 	char *box = NULL; /* owned here */
-	const char *params[5];
+	const char *params[7] = { NULL };
 	PGresult *res;
 
+	/* the directory's avatar and title, for apps whose own resolver
+	 * means they never call POST sessions */
+	if (req_str(r, "avatarurl", "avatar_url", 0, &params[5]) < 0 ||
+	    req_str(r, "title", "title", 0, &params[6]) < 0)
+		return;
 	if (ct_auth_token("ctt_", ticket) != CT_OK ||
 	    ct_auth_seal_ref(ticket, r->session, &box) != CT_OK) {
 		req_error(r, CT_EUNAVAIL, "cannot make a ticket now");
@@ -143,8 +153,8 @@ h_tickets(struct req *r)
 	params[4] = ttl;
 	res = req_sql(r,
 		      "SELECT user_id, display_name FROM "
-		      "crosstalk.mint_ticket($1, $2, $3, $4, $5::int)",
-		      5, params, 0);
+		      "crosstalk.mint_ticket($1, $2, $3, $4, $5::int, $6, $7)",
+		      7, params, 0);
 	free(box);
 	if (!res)
 		return;

@@ -38,6 +38,7 @@ static const struct route {
 	{ "channels/create", M_POST,         A_APP,      h_channels_create },
 	{ "presence",        M_GET | M_POST, A_USER_OPT, h_presence },
 	{ "unread",          M_GET | M_POST, A_USER,     h_unread },
+	{ "users",           M_GET | M_POST, A_USER_OPT, h_users },
 	{ "metrics",         M_GET,          A_NONE,     h_metrics },
 	{ NULL, 0, 0, NULL },
 };

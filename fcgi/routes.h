@@ -27,6 +27,7 @@ void h_channels(struct req *r);
 void h_channels_create(struct req *r);
 void h_presence(struct req *r);
 void h_unread(struct req *r);
+void h_users(struct req *r);
 void h_metrics(struct req *r);
 
 #endif /* CT_ROUTES_H */

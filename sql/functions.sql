@@ -1242,10 +1242,110 @@ BEGIN
     RETURN array_to_json(out);
 END $$;
 
+-- --- the directory -------------------------------------------------------------
+
+-- Remember a user seen at a login or ticket (013_directory.sql): its name
+-- and app now, and the avatar and title when the app passed them (NULL
+-- keeps what it had). A row seen within the minute with nothing new is
+-- left alone: a page view per second does not rewrite it.
+CREATE OR REPLACE FUNCTION crosstalk.user_seen(
+    p_app text, p_user_id text, p_name text, p_avatar_url text, p_title text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_avatar_url IS NOT NULL AND (char_length(p_avatar_url) > 500
+       OR p_avatar_url !~ '^https?://[^[:space:][:cntrl:]"''<>\\]+$') THEN
+        PERFORM crosstalk.fail(422, 'avatar_url must be an http(s) URL of at most 500 characters');
+    END IF;
+    IF char_length(p_title) > 100 OR p_title ~ '[[:cntrl:]]' THEN
+        PERFORM crosstalk.fail(422, 'title must be at most 100 characters without control characters');
+    END IF;
+    INSERT INTO crosstalk.users AS u (id, app, apps, display_name, avatar_url, title)
+    VALUES (p_user_id, p_app, ARRAY[p_app], p_name, nullif(p_avatar_url, ''), nullif(p_title, ''))
+    ON CONFLICT (id) DO UPDATE SET
+        app = excluded.app,
+        apps = CASE WHEN excluded.app = ANY (u.apps) THEN u.apps
+                    ELSE u.apps || excluded.app END,
+        display_name = excluded.display_name,
+        avatar_url = CASE WHEN p_avatar_url IS NULL THEN u.avatar_url ELSE excluded.avatar_url END,
+        title = CASE WHEN p_title IS NULL THEN u.title ELSE excluded.title END,
+        last_seen = now()
+    WHERE u.last_seen < now() - interval '1 minute'
+       OR u.app <> excluded.app OR u.display_name <> excluded.display_name
+       OR (p_avatar_url IS NOT NULL AND u.avatar_url IS DISTINCT FROM excluded.avatar_url)
+       OR (p_title IS NOT NULL AND u.title IS DISTINCT FROM excluded.title);
+END $$;
+
+-- The apps whose users a user of p_app may find: its own, and every app it
+-- shares a named channel with (all of them while a channel is open to
+-- every app). Nobody is found whom no channel could let you meet.
+CREATE OR REPLACE FUNCTION crosstalk.visible_apps(p_app text) RETURNS text[]
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(a.id), ARRAY[p_app]) FROM crosstalk.apps a
+    WHERE a.id = p_app
+       OR EXISTS (SELECT 1 FROM crosstalk.channels c
+                  WHERE c.name NOT LIKE 'dm:%' AND c.archived_at IS NULL
+                    AND (c.apps IS NULL OR (p_app = ANY (c.apps) AND a.id = ANY (c.apps))))
+$$;
+
+-- A page of the directory for a user (or the app key) of p_app: users
+-- whose name, or a word of it, or whose id (with or without its app/)
+-- starts with p_q (any case; ''
+-- lists everyone), online first, then by name. p_cursor: where the page
+-- starts (the "next" of the page before). {"users": [...], "next"?}.
+CREATE OR REPLACE FUNCTION crosstalk.search_users(
+    p_app text, p_q text, p_cursor text, p_limit int, p_ttl int DEFAULT 45)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    q text := lower(coalesce(p_q, ''));
+    pat text;
+    skip int := 0;
+    vis text[] := crosstalk.visible_apps(p_app);
+    page json[];
+BEGIN
+    IF char_length(q) > 100 OR q ~ '[[:cntrl:]]' THEN
+        PERFORM crosstalk.fail(422, 'q must be at most 100 characters without control characters');
+    END IF;
+    IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 50 THEN
+        PERFORM crosstalk.fail(422, 'limit must be 1-50');
+    END IF;
+    IF p_cursor IS NOT NULL AND p_cursor <> '' THEN
+        IF p_cursor !~ '^[0-9]{1,5}$' OR p_cursor::int > 10000 THEN
+            PERFORM crosstalk.fail(422, 'cursor is not one this server gave');
+        END IF;
+        skip := p_cursor::int;
+    END IF;
+    pat := replace(replace(replace(q, '\', '\\'), '%', '\%'), '_', '\_') || '%';
+    SELECT array_agg(json_strip_nulls(json_build_object(
+               'app', x.app, 'id', x.id, 'name', x.display_name,
+               'avatar_url', x.avatar_url, 'title', x.title, 'online', x.online,
+               'last_seen', crosstalk.iso(x.last_seen),
+               'last_seen_ms', crosstalk.ms(x.last_seen)))
+               ORDER BY x.online DESC, lower(x.display_name), x.id)
+    INTO page
+    FROM (SELECT u.*, EXISTS (
+                  SELECT 1 FROM crosstalk.presence p JOIN crosstalk.nodes n USING (node_id)
+                  WHERE p.user_id = u.id
+                    AND n.heartbeat_at > now() - make_interval(secs => p_ttl)) AS online
+              FROM crosstalk.users u
+              WHERE u.apps && vis
+                AND (q = '' OR lower(u.display_name) LIKE pat OR lower(u.id) LIKE pat
+                     OR lower(u.display_name) LIKE '% ' || pat
+                     OR lower(substr(u.id, position('/' IN u.id) + 1)) LIKE pat)
+              ORDER BY online DESC, lower(u.display_name), u.id
+              OFFSET skip LIMIT p_limit + 1) x;
+    IF coalesce(cardinality(page), 0) > p_limit THEN
+        RETURN json_build_object('users', array_to_json(page[1:p_limit]),
+                                 'next', (skip + p_limit)::text);
+    END IF;
+    RETURN json_build_object('users', coalesce(array_to_json(page), '[]'));
+END $$;
+
 -- --- sessions and tickets ----------------------------------------------------
 
+DROP FUNCTION IF EXISTS crosstalk.register_session(text, text, text, int); -- before 013
 CREATE OR REPLACE FUNCTION crosstalk.register_session(
-    app text, user_id text, display_name text, ttl_seconds int DEFAULT 86400)
+    app text, user_id text, display_name text, ttl_seconds int DEFAULT 86400,
+    avatar_url text DEFAULT NULL, title text DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     ref text;
@@ -1265,6 +1365,7 @@ BEGIN
     INSERT INTO crosstalk.sessions (ref_hash, app, user_id, display_name, expires_at, ttl_seconds)
     VALUES (encode(sha256(convert_to(ref, 'UTF8')), 'hex'), $1, $2, $3,
             now() + make_interval(secs => $4), $4);
+    PERFORM crosstalk.user_seen($1, h.user_id, $3, $5, $6) FROM crosstalk.hub_user($1, $2) h;
     RETURN ref;
 END $$;
 
@@ -1315,8 +1416,10 @@ END $$;
 -- A ticket is asked for by a page in use, so it also slides a live login of
 -- crosstalk's own table (as touch_session does), when that gains more than
 -- a minute: a page view per second does not rewrite the row each time.
+DROP FUNCTION IF EXISTS crosstalk.mint_ticket(text, text, text, text, int); -- before 013
 CREATE OR REPLACE FUNCTION crosstalk.mint_ticket(
     p_hash text, p_app text, p_ref text, p_ref_box text, p_ttl int,
+    p_avatar_url text DEFAULT NULL, p_title text DEFAULT NULL,
     OUT user_id text, OUT display_name text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -1339,6 +1442,7 @@ BEGIN
     INSERT INTO crosstalk.tickets (hash, app, user_id, display_name, ref_hash, ref_box, expires_at)
     VALUES (p_hash, p_app, user_id, display_name, h, p_ref_box,
             now() + make_interval(secs => p_ttl));
+    PERFORM crosstalk.user_seen(p_app, user_id, display_name, p_avatar_url, p_title);
 END $$;
 
 -- Single use: the row is gone whatever the outcome.

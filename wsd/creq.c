@@ -17,6 +17,7 @@
 #define F_PAGE    0x20 /* before (a seq), limit 1-200 */
 #define F_CID     0x40 /* client_id, optional, <= 128 bytes */
 #define F_SEARCH  0x80 /* q, channel?, cursor?, limit (check_search) */
+#define F_USERS   0x100 /* q?, cursor?, limit (check_users) */
 
 /* clang-format off */
 static const struct {
@@ -38,6 +39,7 @@ static const struct {
 	{ "presence",    CREQ_PRESENCE,    F_CHANNEL,           CREQ_DB },
 	{ "history",     CREQ_HISTORY,     F_CHANNEL | F_PAGE,  CREQ_DB },
 	{ "search",      CREQ_SEARCH,      F_SEARCH,            CREQ_DB },
+	{ "users",       CREQ_USERS,       F_USERS,             CREQ_DB },
 };
 /* clang-format on */
 
@@ -114,6 +116,23 @@ check_search(struct creq *r, char *msg, size_t msglen)
 	return CT_OK;
 }
 
+/* A directory page: the prefix is checked by crosstalk.search_users (for
+ * HTTP and WebSocket alike); here its type and the page. */
+static int
+check_users(struct creq *r, char *msg, size_t msglen)
+{
+	json_t *m = r->m, *q = json_object_get(m, "q");
+
+	if (q && !json_is_null(q) && !(r->q = json_string_value(q)))
+		return fail(msg, msglen, CT_EINVALID, "q must be a string");
+	r->cursor = json_string_value(json_object_get(m, "cursor"));
+	if (r->cursor && strlen(r->cursor) > 16)
+		return fail(msg, msglen, CT_EINVALID, "cursor is too long");
+	if (get_seq(m, "limit", 20, &r->limit) || r->limit < 1 || r->limit > 50)
+		return fail(msg, msglen, CT_EINVALID, "limit must be 1-50");
+	return CT_OK;
+}
+
 /* The fields the type needs, checked. */
 static int
 check_fields(struct creq *r, unsigned f, long text_max, char *msg,
@@ -150,6 +169,8 @@ check_fields(struct creq *r, unsigned f, long text_max, char *msg,
 			    "before must be a seq, limit 1-200");
 	if (f & F_SEARCH)
 		return check_search(r, msg, msglen);
+	if (f & F_USERS)
+		return check_users(r, msg, msglen);
 	return CT_OK;
 }
 

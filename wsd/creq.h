@@ -25,6 +25,7 @@ enum creq_kind {
 	CREQ_PRESENCE,
 	CREQ_HISTORY,
 	CREQ_SEARCH,
+	CREQ_USERS,
 	CREQ_KINDS
 };
 
@@ -44,11 +45,11 @@ struct creq {
 	const char *text;      /* borrowed; checked, for publish and edit */
 	const char *client_id; /* borrowed; publish, may be NULL */
 	const char *ticket;    /* borrowed; auth */
-	const char *q;         /* borrowed; search words */
-	const char *cursor;    /* borrowed; search, may be NULL */
+	const char *q;         /* borrowed; search words, users prefix */
+	const char *cursor;    /* borrowed; search, users; may be NULL */
 	int64_t seq;           /* after (subscribe), seq (read), id (edit,
 				  delete), before (history) */
-	int64_t limit;         /* history, search */
+	int64_t limit;         /* history, search, users */
 };
 
 /* Parse and check one complete frame. first: the connection has not

@@ -55,6 +55,8 @@ static const char q_channels[] =
 static const char q_typing[] = "SELECT crosstalk.ws_typing($1, $2)";
 static const char q_search[] =
 	"SELECT crosstalk.search_messages($1, $2, $3, $4, $5, $6::int)";
+static const char q_users[] =
+	"SELECT crosstalk.search_users($1, $2, $3, $4::int, $5::int)";
 /* clang-format on */
 
 #define CHANNEL_MAX (3 + 4 * 128 + 1 + 4 * 128 + 1)
@@ -318,13 +320,12 @@ on_channels(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 	}
 }
 
-/* {"type":"search","ref":..,"results":[..],"next":..}: the database's
- * answer with the frame's type and ref put in front. */
+/* {"type":TYPE,"ref":..,...}: a database function's JSON object answer
+ * with the frame's type and ref put in. */
 static void
-on_search(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+answer_object(struct pss *p, const struct ref_ctx *c, PGresult *res, int rc,
+	      const char *msg, const char *type)
 {
-	struct pss *p = owner;
-	struct ref_ctx *c = ctx;
 	json_t *o;
 
 	if (rc != CT_OK) {
@@ -332,16 +333,34 @@ on_search(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 		return;
 	}
 	if (PQntuples(res) != 1 ||
-	    (size_t)PQgetlength(res, 0, 0) > wsd_answer_max() ||
-	    !(o = json_loads(PQgetvalue(res, 0, 0), 0, NULL))) {
-		out_error(p, CT_ETOOLARGE, "search answer too large: ask fewer",
+	    (size_t)PQgetlength(res, 0, 0) > wsd_answer_max()) {
+		out_error(p, CT_ETOOLARGE, "answer too large: ask fewer",
 			  ref_or_null(c->ref), 0);
 		return;
 	}
-	json_object_set_new(o, "type", json_string("search"));
+	if (!(o = json_loads(PQgetvalue(res, 0, 0), 0, NULL))) {
+		out_error(p, CT_ENOMEM, "out of memory", ref_or_null(c->ref),
+			  0);
+		return;
+	}
+	json_object_set_new(o, "type", json_string(type));
 	if (*c->ref)
 		json_object_set_new(o, "ref", json_string(c->ref));
 	out_json(p, o);
+}
+
+/* {"type":"search","results":[..],"next":..} */
+static void
+on_search(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+{
+	answer_object(owner, ctx, res, rc, msg, "search");
+}
+
+/* {"type":"users","users":[..],"next":..} */
+static void
+on_users(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+{
+	answer_object(owner, ctx, res, rc, msg, "users");
 }
 
 /* --- handlers
@@ -515,6 +534,17 @@ do_search(struct pss *p, const struct creq *r)
 	ask(p, r, q_search, 6, pv, on_search);
 }
 
+static void
+do_users(struct pss *p, const struct creq *r)
+{
+	char lim[24], ttl[16];
+	const char *pv[5] = { p->app, r->q, r->cursor, lim, ttl };
+
+	snprintf(lim, sizeof(lim), "%" PRId64, r->limit);
+	snprintf(ttl, sizeof(ttl), "%d", wsd->cfg->lim_presence_ttl);
+	ask(p, r, q_users, 5, pv, on_users);
+}
+
 typedef void (*handler_fn)(struct pss *p, const struct creq *r);
 
 static const handler_fn handlers[CREQ_KINDS] = {
@@ -524,6 +554,7 @@ static const handler_fn handlers[CREQ_KINDS] = {
 	[CREQ_DELETE] = do_change,       [CREQ_TYPING] = do_typing,
 	[CREQ_READ] = do_read,           [CREQ_PRESENCE] = do_presence,
 	[CREQ_HISTORY] = do_history,     [CREQ_SEARCH] = do_search,
+	[CREQ_USERS] = do_users,
 };
 
 /* One complete client message: parsed and checked, then acted on. */

@@ -606,6 +606,19 @@
 		});
 	};
 
+	/* users(q, {cursor, limit}) -> Promise of {users, next}: the
+	 * directory, online or not, by a prefix of a name or an id */
+	Connection.prototype.users = function (q, opts) {
+		opts = opts || {};
+		var ref = 'r' + (++this.refSeq);
+		var frame = { type: 'users', q: String(q || ''), limit: opts.limit || 20, ref: ref };
+		if (opts.cursor)
+			frame.cursor = opts.cursor;
+		return this.request(frame, function (o) {
+			return o.type === 'users' && o.ref === ref;
+		});
+	};
+
 	Connection.prototype.listChannels = function () {
 		return this.request({ type: 'channels' }, function (o) {
 			return o.type === 'channels';

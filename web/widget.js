@@ -29,6 +29,10 @@
 		peopleList: $('ct-people-list'),
 		peopleToggle: $('ct-people-toggle'),
 		peopleCount: $('ct-people-count'),
+		dirForm: $('ct-dir-form'),
+		dirInput: $('ct-dir-input'),
+		dirList: $('ct-dir-list'),
+		dirMore: $('ct-dir-more'),
 		search: $('ct-search'),
 		searchToggle: $('ct-search-toggle'),
 		searchForm: $('ct-search-form'),
@@ -897,6 +901,89 @@
 	}
 	setInterval(renderTyping, 1000);
 
+	/* one person of a list: name, app, (directory: online dot and title),
+	 * and a button for a direct conversation */
+	function personItem(u, directory) {
+		var li = document.createElement('li');
+		li.className = 'ct-person';
+		if (directory) {
+			var dot = document.createElement('span');
+			dot.className = u.online ? 'ct-dot ct-online' : 'ct-dot';
+			dot.title = u.online ? 'online' : 'offline';
+			li.appendChild(dot);
+		}
+		var name = document.createElement('span');
+		name.className = 'ct-person-name';
+		name.textContent = u.name;
+		if (directory)
+			name.setAttribute('aria-label', u.name + (u.online ? ', online' : ', offline'));
+		li.appendChild(name);
+		if (u.app) {
+			var app = document.createElement('span');
+			app.className = 'ct-app';
+			app.textContent = u.app;
+			li.appendChild(app);
+		}
+		if (directory && u.title) {
+			var t = document.createElement('span');
+			t.className = 'ct-person-title';
+			t.textContent = u.title;
+			li.appendChild(t);
+		}
+		if (me && u.id !== me.id) {
+			var b = actionButton('Message', 'Direct message to ' + u.name, function () {
+				/* the panel covers the messages when narrow: close it */
+				if (getComputedStyle(ui.people).position === 'absolute')
+					setPeople(false);
+				dmNames[u.id] = u.name;
+				openChannel(ct.dmChannel(me.id, u.id));
+				ui.input.focus();
+			});
+			li.appendChild(b);
+		} else if (me) {
+			var you = document.createElement('span');
+			you.className = 'ct-you';
+			you.textContent = '(you)';
+			li.appendChild(you);
+		}
+		return li;
+	}
+
+	/* the directory: everyone the hub has seen, online or not */
+	var dir = { next: null, asked: 0, timer: null };
+	function loadDirectory(more) {
+		if (!me || !conn.isOpen())
+			return;
+		var asked = ++dir.asked;
+		conn.users(ui.dirInput.value.trim(), { cursor: more ? dir.next : null, limit: 20 })
+			.then(function (r) {
+				if (asked !== dir.asked)
+					return; /* a newer question was asked */
+				if (!more) {
+					while (ui.dirList.firstChild)
+						ui.dirList.removeChild(ui.dirList.firstChild);
+				}
+				(r.users || []).forEach(function (u) {
+					ui.dirList.appendChild(personItem(u, true));
+				});
+				dir.next = r.next || null;
+				ui.dirMore.hidden = !dir.next;
+			}, function () {});
+	}
+	ui.dirInput.addEventListener('input', function () {
+		clearTimeout(dir.timer);
+		dir.timer = setTimeout(function () {
+			loadDirectory(false);
+		}, 200);
+	});
+	ui.dirForm.addEventListener('submit', function (e) {
+		e.preventDefault();
+		loadDirectory(false);
+	});
+	ui.dirMore.addEventListener('click', function () {
+		loadDirectory(true);
+	});
+
 	function renderPeople() {
 		var c = channels[active];
 		var list = ui.peopleList;
@@ -910,34 +997,7 @@
 		});
 		ui.peopleCount.textContent = people.length ? String(people.length) : '';
 		people.forEach(function (u) {
-			var li = document.createElement('li');
-			li.className = 'ct-person';
-			var name = document.createElement('span');
-			name.className = 'ct-person-name';
-			name.textContent = u.name;
-			li.appendChild(name);
-			if (u.app) {
-				var app = document.createElement('span');
-				app.className = 'ct-app';
-				app.textContent = u.app;
-				li.appendChild(app);
-			}
-			if (me && u.id !== me.id) {
-				var b = actionButton('Message', 'Direct message to ' + u.name, function () {
-					/* the panel covers the messages when narrow: close it */
-					if (getComputedStyle(ui.people).position === 'absolute')
-						setPeople(false);
-					openChannel(ct.dmChannel(me.id, u.id));
-					ui.input.focus();
-				});
-				li.appendChild(b);
-			} else if (me) {
-				var you = document.createElement('span');
-				you.className = 'ct-you';
-				you.textContent = '(you)';
-				li.appendChild(you);
-			}
-			list.appendChild(li);
+			list.appendChild(personItem(u, false));
 		});
 		post('presence', {
 			channel: active,
@@ -949,6 +1009,8 @@
 
 	function setPeople(open) {
 		ui.people.hidden = !open;
+		if (open)
+			loadDirectory(false);
 		ui.peopleToggle.setAttribute('aria-expanded', open ? 'true' : 'false');
 		queueResize();
 	}

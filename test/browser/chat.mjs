@@ -209,6 +209,24 @@ await run('browser_chat', 240, async (T, logs) => {
 		await sendInWidget(wb, 'psst back');
 		T.ok(await until(async () => (await messageTexts(wa)).includes('psst back'), 10000), 'alice reads the reply');
 
+		// the directory: someone offline, found by a word of the name, messaged from there
+		const zoe = `zoe${Date.now() % 1000000}`;
+		psql(env, `SELECT crosstalk.register_session('app2', '${zoe}', 'Zoe ${zoe}', 3600, NULL, 'Night shift')`);
+		if (await wa.evaluate(() => document.getElementById('ct-people').hidden))
+			await wa.click('#ct-people-toggle');
+		await wa.fill('#ct-dir-input', zoe.toUpperCase());
+		const dirHits = await until(() => wa.evaluate((n) => {
+			const hits = Array.from(document.querySelectorAll('#ct-dir-list .ct-person'))
+				.map((li) => [li.querySelector('.ct-person-name').textContent, li.querySelector('.ct-dot').className,
+					(li.querySelector('.ct-person-title') || {}).textContent]);
+			return hits.length === 1 && hits[0][0] === n ? hits : null; // the filtered list, not the first
+		}, `Zoe ${zoe}`), 10000);
+		T.eq(JSON.stringify(dirHits), JSON.stringify([[`Zoe ${zoe}`, 'ct-dot', 'Night shift']]),
+			'the directory finds an offline user by a word of the name, with the title');
+		await wa.click(`#ct-dir-list button[aria-label="Direct message to Zoe ${zoe}"]`);
+		T.ok(await until(() => wa.evaluate((n) => document.querySelector('.ct-chan[aria-current="true"]').textContent === '@ ' + n,
+			`Zoe ${zoe}`), 5000), 'and "Message" opens a direct conversation with them');
+
 		// history: 70 stored messages, the widget shows the last 50, then
 		// "Load older messages" brings the rest, in order
 		const hist = await newChannel(env, 'hist');

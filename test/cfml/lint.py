@@ -321,7 +321,8 @@ def recordings():
             continue
         T.ok(m.group(1) == verb, name + ": %s uses %s" % (method, m.group(1)), verb)
         T.ok(m.group(2) == route, name + ": %s calls %s" % (method, m.group(2)), route)
-        fields = set(re.findall(r'fields\["(\w+)"\]', fn))
+        fields = set(re.findall(r'fields\["(\w+)"\]', fn)) | \
+            set(re.findall(r'putIf\(fields, "(\w+)"', fn))
         T.ok(set(sent) <= fields, name + ": fields the client sends", "%r vs %r" % (sent, fields))
         has = "x-crosstalk-session" in hdrs
         if m.group(4) != "arguments.session":

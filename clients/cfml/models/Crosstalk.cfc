@@ -10,21 +10,16 @@
 	In a ColdBox app the module maps it as "Crosstalk@crosstalk" with the
 	module settings (see ModuleConfig.cfc).
 
-	Every method returns the API's JSON answer as a struct (keys as the API
-	spells them: lower-case snake_case). embed() never calls the hub unless
-	asked to (the browser fetches its ticket from the app's ticket URL), and
-	never throws because the hub is down. Anything else that fails throws a
-	typed exception:
-	"crosstalk.<code>" for every API error code (crosstalk.unauthorized,
-	crosstalk.forbidden, crosstalk.not_found, crosstalk.invalid,
-	crosstalk.rate_limited, ...), "crosstalk.connection" when the hub cannot
-	be reached or does not answer in time, "crosstalk.protocol" when the
-	answer is not crosstalk's JSON (a proxy's 502/503/504 page is
+	Every method returns the API's JSON answer as a struct (keys as the API spells them: lower-case
+	snake_case). embed() never calls the hub unless asked to (the browser fetches its ticket from the
+	app's ticket URL), and never throws because the hub is down. Anything else that fails throws a
+	typed exception: "crosstalk.<code>" for every API error code (crosstalk.unauthorized,
+	crosstalk.forbidden, crosstalk.not_found, crosstalk.invalid, crosstalk.rate_limited, ...),
+	"crosstalk.connection" when the hub cannot be reached or does not answer in time,
+	"crosstalk.protocol" when the answer is not crosstalk's JSON (a proxy's 502/503/504 page is
 	"crosstalk.unavailable"), "crosstalk.config" for a missing setting.
-	<cfcatch type="crosstalk"> catches all of them.
-
-	Written with tags and without member functions so that it runs on
-	ColdFusion 10 as well as on later engines.
+	<cfcatch type="crosstalk"> catches all of them. Written with tags and without member functions
+	so that it runs on ColdFusion 10 as well as on later engines.
 --->
 <cfcomponent output="false" hint="crosstalk HTTP API client (plain CFC, and the model of the crosstalk ColdBox module)">
 
@@ -48,12 +43,8 @@
 				<cfset merged[key] = arguments.settings[key]>
 			</cfif>
 		</cfloop>
-		<cfif len(arguments.apiUrl)>
-			<cfset merged["apiUrl"] = arguments.apiUrl>
-		</cfif>
-		<cfif len(arguments.apiKey)>
-			<cfset merged["apiKey"] = arguments.apiKey>
-		</cfif>
+		<cfset putIf(merged, "apiUrl", arguments.apiUrl)>
+		<cfset putIf(merged, "apiKey", arguments.apiKey)>
 		<cfif arguments.timeout gt 0>
 			<cfset merged["timeout"] = arguments.timeout>
 		</cfif>
@@ -139,9 +130,11 @@
 
 	<cffunction name="registerSession" access="public" returntype="struct" output="false"
 		hint="Registers a login of one of this app's users. Returns {ok, session, expires_at, ...}; keep .session with the user's own session (never send CFID/CFTOKEN).">
-		<cfargument name="userId" type="string" required="true" hint="the user's id, the same across sister apps">
+		<cfargument name="userId" type="string" required="true" hint="the user's id in this app (the hub qualifies it as app/id unless the app shares the family's ids: see .user.id in the answer)">
 		<cfargument name="displayName" type="string" required="false" default="" hint="name shown to others (default: the user id; an e-mail address shows only its part before the @ unless allowEmailNames is set)">
 		<cfargument name="ttl" type="numeric" required="false" default="0" hint="seconds the login lasts from its last use (0: the defaultTtl setting); match the app's session timeout">
+		<cfargument name="avatarUrl" type="string" required="false" default="" hint="an http(s) picture of the user for the directory">
+		<cfargument name="title" type="string" required="false" default="" hint="the user's job title for the directory (up to 100 characters)">
 		<cfset var fields = structNew()>
 		<cfset fields["USER_ID"] = arguments.userId>
 		<cfset fields["DISPLAY_NAME"] = displayNameFor(arguments.userId, arguments.displayName)>
@@ -150,6 +143,8 @@
 		<cfelse>
 			<cfset fields["TTL"] = variables.settings.defaultTtl>
 		</cfif>
+		<cfset putIf(fields, "AVATAR_URL", arguments.avatarUrl)>
+		<cfset putIf(fields, "TITLE", arguments.title)>
 		<cfreturn send("POST", "sessions", fields, "")>
 	</cffunction>
 
@@ -228,9 +223,7 @@
 		<cfset var fields = structNew()>
 		<cfset fields["CHANNEL"] = arguments.channel>
 		<cfset fields["TEXT"] = arguments.text>
-		<cfif len(arguments.clientId)>
-			<cfset fields["CLIENT_ID"] = arguments.clientId>
-		</cfif>
+		<cfset putIf(fields, "CLIENT_ID", arguments.clientId)>
 		<cfif arguments.excludeSender>
 			<cfset fields["EXCLUDE_SENDER"] = "YES">
 		</cfif>
@@ -311,12 +304,8 @@
 		<cfargument name="apps" type="string" required="false" default="" hint="comma-separated app ids that may use it (empty: all apps)">
 		<cfset var fields = structNew()>
 		<cfset fields["NAME"] = arguments.name>
-		<cfif len(arguments.title)>
-			<cfset fields["TITLE"] = arguments.title>
-		</cfif>
-		<cfif len(arguments.apps)>
-			<cfset fields["APPS"] = arguments.apps>
-		</cfif>
+		<cfset putIf(fields, "TITLE", arguments.title)>
+		<cfset putIf(fields, "APPS", arguments.apps)>
 		<cfreturn send("POST", "channels/create", fields, "")>
 	</cffunction>
 
@@ -339,6 +328,19 @@
 		<cfset fields["CURSOR"] = arguments.cursor>
 		<cfset fields["LIMIT"] = arguments.limit>
 		<cfreturn send("GET", "messages/search", fields, arguments.session)>
+	</cffunction>
+
+	<cffunction name="users" access="public" returntype="struct" output="false"
+		hint="The directory: everyone the hub has seen in the apps this one shares a channel with, online or not, found by the start of a name, a word of it or an id. Returns {ok, users, next}; each user has app, id (the hub's id: use it for dm channel names), name, online, last_seen, and avatar_url and title when known. Pass next back as cursor for the next page.">
+		<cfargument name="session" type="string" required="false" default="" hint="the asking user's session ref (empty: the app itself asks)">
+		<cfargument name="q" type="string" required="false" default="" hint="the start of a name or id, up to 100 characters (empty: everyone)">
+		<cfargument name="cursor" type="string" required="false" default="" hint="the next of the page before">
+		<cfargument name="limit" type="numeric" required="false" default="20" hint="1 to 50">
+		<cfset var fields = structNew()>
+		<cfset fields["Q"] = arguments.q>
+		<cfset fields["CURSOR"] = arguments.cursor>
+		<cfset fields["LIMIT"] = arguments.limit>
+		<cfreturn send("GET", "users", fields, arguments.session)>
 	</cffunction>
 
 	<cffunction name="health" access="public" returntype="boolean" output="false"
@@ -419,18 +421,12 @@
 		</cfif>
 		<cfset attrs["data-target"] = "##" & arguments.boxId>
 		<cfset attrs["data-title"] = arguments.title>
-		<cfif len(arguments.ticket)>
-			<cfset attrs["data-ticket"] = arguments.ticket>
-		</cfif>
-		<cfif len(arguments.channel)>
-			<cfset attrs["data-channel"] = arguments.channel>
-		</cfif>
+		<cfset putIf(attrs, "data-ticket", arguments.ticket)>
+		<cfset putIf(attrs, "data-channel", arguments.channel)>
 		<cfif len(fixedHeight)>
 			<cfset attrs["data-height"] = val(fixedHeight)>
 		</cfif>
-		<cfif len(arguments.ticketUrl)>
-			<cfset attrs["data-ticket-url"] = arguments.ticketUrl>
-		</cfif>
+		<cfset putIf(attrs, "data-ticket-url", arguments.ticketUrl)>
 		<cfif arguments.widgetUrl is not (originOf(scriptUrlFor(arguments.widgetUrl)) & "/widget")>
 			<!--- the widget lives elsewhere than beside the script --->
 			<cfset attrs["data-widget-url"] = arguments.widgetUrl>
@@ -515,6 +511,12 @@
 		hint="scheme://host[:port] of a URL.">
 		<cfargument name="href" type="string" required="true" hint="an absolute URL">
 		<cfreturn reReplace(arguments.href, "^([A-Za-z][A-Za-z0-9+.-]*://[^/?##]+).*$", "\1")>
+	</cffunction>
+
+	<cffunction name="putIf" access="private" returntype="void" output="false" hint="s[key] = value, unless value is empty">
+		<cfargument name="s" type="struct" required="true" hint="the request's fields">
+		<cfargument name="key" type="string" required="true" hint="the field's name"><cfargument name="value" type="string" required="true" hint="its value">
+		<cfif len(arguments.value)><cfset arguments["s"][arguments.key] = arguments.value></cfif>
 	</cffunction>
 
 </cfcomponent>

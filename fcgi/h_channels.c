@@ -40,23 +40,54 @@ h_channels(struct req *r)
 		  "NULL AND c.name NOT LIKE 'dm:%', 'direct', c.name LIKE "
 		  "'dm:%', 'last_seq', "
 		  "c.last_seq::text, 'unread', CASE WHEN $2::text IS NOT NULL "
-		  "THEN c.unread END, 'archived', c.archived)) ORDER BY "
+		  "THEN c.unread END, 'archived', c.archived, 'private', "
+		  "c.private)) ORDER BY "
 		  "c.name), '[]'::json) FROM crosstalk.channels_for($1, $2) c",
 		  2, params, 1);
+}
+
+/* The list field key (a JSON array, or a,b,c in a form) as a JSON array
+ * text (malloc'd into *out, NULL when absent and not required). 0, or -1
+ * when the 422 was replied. */
+static int
+users_json(struct req *r, const char *key, int required, char **out)
+{
+	json_t *list = NULL;
+	int f = input_list(r->in, key, &list);
+
+	*out = NULL;
+	if (f < 0 || (f == 0 && required)) {
+		req_error(r, CT_EINVALID, "%s must be a list of user ids", key);
+		json_decref(list);
+		return -1;
+	}
+	if (list) {
+		*out = json_dumps(list, JSON_COMPACT);
+		json_decref(list);
+		if (!*out) {
+			req_error(r, CT_ENOMEM, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
 }
 
 void
 h_channels_create(struct req *r)
 {
-	const char *name, *title = NULL, *params[3];
-	json_t *apps = NULL; /* owned here */
-	char *lit = NULL;    /* owned here: '{a,b}' */
+	const char *name, *title = NULL, *params[6];
+	json_t *apps = NULL;   /* owned here */
+	char *lit = NULL;      /* owned here: '{a,b}' */
+	char *members = NULL;  /* owned here: JSON array */
+	int priv = 0;
 	size_t i, n = 2;
 	json_t *e;
 	int f;
 
 	if (req_str(r, "name", "name", 1, &name) < 0 ||
-	    req_str(r, "title", "title", 0, &title) < 0)
+	    req_str(r, "title", "title", 0, &title) < 0 ||
+	    req_bool(r, "private", "private", &priv) < 0 ||
+	    users_json(r, "members", 0, &members) < 0)
 		return;
 	if ((f = input_list(r->in, "apps", &apps)) < 0) {
 		req_error(r, CT_EINVALID, "apps must be a list of app ids");
@@ -88,16 +119,83 @@ h_channels_create(struct req *r)
 	params[0] = name;
 	params[1] = title ? title : "";
 	params[2] = lit; /* NULL: open to every app */
+	params[3] = priv ? "t" : "f";
+	params[4] = members; /* NULL: none */
+	params[5] = r->app;
 	reply_col(r, "channel",
 		  "SELECT json_build_object('name', c.name, 'title', c.title, "
 		  "'apps', coalesce(to_json(c.apps), '[]'::json), 'open', "
-		  "c.apps IS NULL, 'direct', false, 'last_seq', "
-		  "c.last_seq::text) FROM crosstalk.create_channel($1, $2, "
-		  "$3::text[]) c",
-		  3, params, 0);
+		  "c.apps IS NULL AND NOT c.private, 'private', c.private, "
+		  "'direct', false, 'last_seq', c.last_seq::text) FROM "
+		  "crosstalk.create_channel($1, $2, $3::text[], $4::boolean, "
+		  "nullif(ARRAY(SELECT json_array_elements_text($5::json)), "
+		  "'{}'), NULL, $6) c",
+		  6, params, 0);
 out:
 	json_decref(apps);
 	free(lit);
+	free(members);
+}
+
+/* POST channels/members/add and channels/members/remove: users (hub ids:
+ * a JSON array, or comma-separated in a form) of a private channel. With
+ * the app key alone, as the app; with a session, as that user (an owner,
+ * or anyone leaving). */
+static void
+members_change(struct req *r, const char *add)
+{
+	const char *channel, *params[6];
+	char *users = NULL; /* owned here */
+	PGresult *res;
+	json_t *doc;
+
+	if (req_str(r, "channel", "channel", 1, &channel) < 0 ||
+	    users_json(r, "users", 1, &users) < 0)
+		return;
+	params[0] = channel;
+	params[1] = add;
+	params[2] = users;
+	params[3] = r->app;
+	params[4] = r->user_id; /* NULL: the app itself */
+	params[5] = r->user_name ? r->user_name : "";
+	res = req_sql(r,
+		      "SELECT crosstalk.api_change_members($1, $2::boolean, "
+		      "$3::json, $4, $5, $6)",
+		      6, params, 0);
+	free(users);
+	if (!res)
+		return;
+	if ((doc = req_json_col(r, res, 0, 0)))
+		req_reply(r, 200, doc);
+	PQclear(res);
+}
+
+void
+h_members_add(struct req *r)
+{
+	members_change(r, "t");
+}
+
+void
+h_members_remove(struct req *r)
+{
+	members_change(r, "f");
+}
+
+/* GET channels/members?channel=: a private channel's members. */
+void
+h_members(struct req *r)
+{
+	const char *channel, *params[3];
+
+	if (req_str(r, "channel", "channel", 1, &channel) < 0)
+		return;
+	params[0] = r->app;
+	params[1] = r->user_id;
+	params[2] = channel;
+	reply_col(r, "members",
+		  "SELECT crosstalk.channel_members_of($1, $2, $3)", 3, params,
+		  1);
 }
 
 void

@@ -28,6 +28,9 @@ void h_channels_create(struct req *r);
 void h_presence(struct req *r);
 void h_unread(struct req *r);
 void h_users(struct req *r);
+void h_members(struct req *r);
+void h_members_add(struct req *r);
+void h_members_remove(struct req *r);
 void h_metrics(struct req *r);
 
 #endif /* CT_ROUTES_H */

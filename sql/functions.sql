@@ -187,7 +187,10 @@ LANGUAGE sql STABLE AS $$
     FROM (SELECT coalesce(p_channel LIKE 'dm:%', false) AS dm,
                  CASE WHEN p_channel LIKE 'dm:%' THEN crosstalk.dm_refusal(p_channel) END AS dm_why,
                  c.apps, c.name IS NOT NULL AS found,
-                 coalesce(c.archived_at IS NOT NULL, false) AS archived
+                 coalesce(c.archived_at IS NOT NULL, false) AS archived,
+                 coalesce(c.private, false) AND p_user_id IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM crosstalk.channel_members mb
+                                 WHERE mb.channel = p_channel AND mb.user_id = p_user_id) AS outsider
           FROM (SELECT 1) one
           LEFT JOIN crosstalk.channels c ON c.name = p_channel) x
     CROSS JOIN LATERAL (SELECT
@@ -201,6 +204,7 @@ LANGUAGE sql STABLE AS $$
              WHEN p_channel !~ '^[a-z0-9][a-z0-9_.-]{0,63}$' THEN 'CT422'
              WHEN NOT x.found THEN 'CT404'
              WHEN x.apps IS NOT NULL AND NOT (p_app = ANY (x.apps)) THEN 'CT403'
+             WHEN x.outsider THEN 'CT403'
         END AS state,
         CASE WHEN p_channel IS NULL OR p_channel = '' THEN 'channel is required'
              WHEN x.dm AND x.dm_why IS NOT NULL THEN x.dm_why
@@ -215,6 +219,7 @@ LANGUAGE sql STABLE AS $$
              WHEN NOT x.found THEN 'no such channel'
              WHEN x.apps IS NOT NULL AND NOT (p_app = ANY (x.apps))
              THEN 'this channel is not open to app ' || p_app
+             WHEN x.outsider THEN 'not a member of this private channel'
         END AS message) v
 $$;
 
@@ -229,7 +234,14 @@ BEGIN
     RETURN r.have;
 END $$;
 
-CREATE OR REPLACE FUNCTION crosstalk.create_channel(p_name text, p_title text, p_apps text[])
+DROP FUNCTION IF EXISTS crosstalk.create_channel(text, text, text[]); -- before 014
+-- A channel: open to every app (p_apps NULL), to listed apps, and - private
+-- - to its members only (p_members, hub ids; the first event of its stream
+-- says who). p_by: the hub id of a user who starts a group (its owner).
+CREATE OR REPLACE FUNCTION crosstalk.create_channel(
+    p_name text, p_title text, p_apps text[], p_private boolean DEFAULT false,
+    p_members text[] DEFAULT NULL, p_by text DEFAULT NULL, p_by_app text DEFAULT '',
+    p_by_name text DEFAULT '')
 RETURNS crosstalk.channels LANGUAGE plpgsql AS $$
 DECLARE
     c crosstalk.channels;
@@ -245,19 +257,182 @@ BEGIN
             SELECT 1 FROM crosstalk.apps x WHERE x.id = a)) THEN
         PERFORM crosstalk.fail(422, 'apps lists an unknown app');
     END IF;
-    INSERT INTO crosstalk.channels (name, title, apps)
-    VALUES (p_name, coalesce(p_title, ''), p_apps)
+    IF p_members IS NOT NULL AND NOT coalesce(p_private, false) THEN
+        PERFORM crosstalk.fail(422, 'only a private channel has members');
+    END IF;
+    INSERT INTO crosstalk.channels (name, title, apps, private, created_by)
+    VALUES (p_name, coalesce(p_title, ''), p_apps, coalesce(p_private, false), p_by)
     ON CONFLICT DO NOTHING RETURNING * INTO c;
     IF NOT FOUND THEN
         PERFORM crosstalk.fail(409, 'channel already exists');
     END IF;
+    IF cardinality(p_members) > 0 OR p_by IS NOT NULL THEN
+        -- the first event says who is in it, the starter included
+        PERFORM crosstalk.change_members(
+            p_name, true, coalesce(p_members, '{}') || CASE WHEN p_by IS NOT NULL THEN ARRAY[p_by] END,
+            p_by_app, p_by, p_by_name, true);
+        UPDATE crosstalk.channel_members SET role = 'owner'
+        WHERE channel = p_name AND user_id = p_by;
+        SELECT * INTO c FROM crosstalk.channels WHERE name = p_name;
+    END IF;
     RETURN c;
 END $$;
 
--- A channel's own change (title, archived, deleted): a 'channel' event in
--- its stream, under the channel row's lock like any post, so it has a seq,
--- replays and converges. p_by: the app (or '' for crosstalkctl).
-CREATE OR REPLACE FUNCTION crosstalk.channel_event(p_channel text, p_by text, p_data jsonb)
+-- --- members of private channels -------------------------------------------------
+
+-- Add (p_add) or remove the users p_users (hub ids, 1-100 at a time) of
+-- private channel p_channel, as app p_app (NULL: crosstalkctl) and, when
+-- p_by is set, as that user: an owner of the channel (a group's starter),
+-- or anyone removing only themselves (leaving). The change is a 'member'
+-- event in the stream; people added get an 'r' notice (their unread count,
+-- by which their clients learn of the channel); people removed lose it at
+-- once on every node (crosstalk-wsd drops their subscriptions on the
+-- event). Returns the event's JSON, or NULL when nothing changed.
+-- p_trusted: the caller already checked who may do this (create_channel).
+CREATE OR REPLACE FUNCTION crosstalk.change_members(
+    p_channel text, p_add boolean, p_users text[], p_app text, p_by text,
+    p_by_name text DEFAULT '', p_trusted boolean DEFAULT false)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    c crosstalk.channels;
+    done text[];
+    bad text;
+    n int;
+BEGIN
+    SELECT * INTO c FROM crosstalk.channels WHERE name = p_channel FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM crosstalk.fail(404, 'no such channel');
+    END IF;
+    IF NOT c.private THEN
+        PERFORM crosstalk.fail(409, 'only a private channel has members');
+    END IF;
+    IF p_app IS NOT NULL AND p_app <> '' AND c.apps IS NOT NULL AND NOT (p_app = ANY (c.apps)) THEN
+        PERFORM crosstalk.fail(403, 'this channel is not open to app ' || p_app);
+    END IF;
+    IF coalesce(cardinality(p_users), 0) NOT BETWEEN 1 AND 100 THEN
+        PERFORM crosstalk.fail(422, 'users must list 1-100 user ids');
+    END IF;
+    SELECT u INTO bad FROM unnest(p_users) u
+    WHERE crosstalk.user_refusal(u, 'x') IS NOT NULL LIMIT 1;
+    IF FOUND THEN
+        PERFORM crosstalk.fail(422, 'users: ' || crosstalk.user_refusal(bad, 'x'));
+    END IF;
+    IF p_by IS NOT NULL AND NOT p_trusted
+       AND NOT EXISTS (SELECT 1 FROM crosstalk.channel_members m
+                       WHERE m.channel = p_channel AND m.user_id = p_by AND m.role = 'owner')
+       AND NOT (NOT p_add AND p_users = ARRAY[p_by]
+                AND EXISTS (SELECT 1 FROM crosstalk.channel_members m
+                            WHERE m.channel = p_channel AND m.user_id = p_by)) THEN
+        PERFORM crosstalk.fail(403, CASE WHEN p_add
+            THEN 'only an owner of this channel may add people'
+            ELSE 'only an owner of this channel may remove others (anyone may leave)' END);
+    END IF;
+    IF p_add THEN
+        WITH ins AS (
+            INSERT INTO crosstalk.channel_members (channel, user_id)
+            SELECT p_channel, u FROM (SELECT DISTINCT u FROM unnest(p_users) u) x ORDER BY 1
+            ON CONFLICT DO NOTHING RETURNING user_id)
+        SELECT array_agg(user_id ORDER BY user_id COLLATE "C") INTO done FROM ins;
+        SELECT count(*) INTO n FROM crosstalk.channel_members WHERE channel = p_channel;
+        IF n > 1000 THEN
+            PERFORM crosstalk.fail(422, 'a private channel has at most 1000 members');
+        END IF;
+    ELSE
+        WITH del AS (
+            DELETE FROM crosstalk.channel_members m
+            WHERE m.channel = p_channel AND m.user_id = ANY (p_users) RETURNING m.user_id)
+        SELECT array_agg(user_id ORDER BY user_id COLLATE "C") INTO done FROM del;
+    END IF;
+    IF done IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF p_add THEN
+        PERFORM pg_notify('crosstalk', 'r ' || crosstalk.wire(p_channel) || ' ' || crosstalk.wire(u))
+        FROM unnest(done) u;
+    END IF;
+    RETURN crosstalk.event_json(crosstalk.channel_event(
+        p_channel, 'member', p_app, p_by, p_by_name,
+        jsonb_build_object(CASE WHEN p_add THEN 'added' ELSE 'removed' END, to_jsonb(done))));
+END $$;
+
+-- change_members as the HTTP API and the WebSocket answer it: p_users a
+-- JSON array; {"channel", "changed": false}, or {"channel", "changed":
+-- true, "event"} with the 'member' event.
+CREATE OR REPLACE FUNCTION crosstalk.api_change_members(
+    p_channel text, p_add boolean, p_users json, p_app text, p_by text, p_by_name text)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    e json;
+BEGIN
+    IF json_typeof(p_users) IS DISTINCT FROM 'array' THEN
+        PERFORM crosstalk.fail(422, 'users must list 1-100 user ids');
+    END IF;
+    e := crosstalk.change_members(p_channel, p_add,
+                                  ARRAY(SELECT json_array_elements_text(p_users)),
+                                  p_app, p_by, p_by_name);
+    IF e IS NULL THEN
+        RETURN json_build_object('channel', p_channel, 'changed', false);
+    END IF;
+    RETURN json_build_object('channel', p_channel, 'changed', true, 'event', e);
+END $$;
+
+-- A private channel's members (hub ids, roles), for a member or the app.
+CREATE OR REPLACE FUNCTION crosstalk.channel_members_of(p_app text, p_user_id text, p_channel text)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF NOT crosstalk.check_read(p_app, p_user_id, p_channel) THEN
+        PERFORM crosstalk.fail(404, 'no such channel');
+    END IF;
+    IF NOT (SELECT private FROM crosstalk.channels WHERE name = p_channel) THEN
+        PERFORM crosstalk.fail(409, 'only a private channel has members');
+    END IF;
+    RETURN (SELECT coalesce(json_agg(json_strip_nulls(json_build_object(
+                'id', m.user_id, 'role', m.role, 'name', u.display_name, 'app', u.app))
+                ORDER BY m.user_id COLLATE "C"), '[]')
+            FROM crosstalk.channel_members m LEFT JOIN crosstalk.users u ON u.id = m.user_id
+            WHERE m.channel = p_channel);
+END $$;
+
+-- A group conversation started by user p_user of p_app with p_users (2-49
+-- others, hub ids of people the hub has seen and the app may find): a
+-- private channel "g-<random>" whose starter is its owner. 20 an hour a
+-- user, counted like posts (rate_limits).
+CREATE OR REPLACE FUNCTION crosstalk.create_group(
+    p_app text, p_user text, p_name text, p_users text[], p_title text)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    others text[];
+    unknown text;
+    ch crosstalk.channels;
+BEGIN
+    SELECT array_agg(DISTINCT u) INTO others FROM unnest(p_users) u WHERE u <> p_user;
+    IF coalesce(cardinality(others), 0) NOT BETWEEN 2 AND 49 THEN
+        PERFORM crosstalk.fail(422, 'a group is you and 2-49 other people (for one, use a direct channel)');
+    END IF;
+    SELECT u INTO unknown FROM unnest(others) u
+    WHERE NOT EXISTS (SELECT 1 FROM crosstalk.users x
+                      WHERE x.id = u AND x.apps && crosstalk.visible_apps(p_app)) LIMIT 1;
+    IF FOUND THEN
+        PERFORM crosstalk.fail(422, 'users: nobody known as ' || unknown);
+    END IF;
+    IF crosstalk.rate_take('grp:' || p_app || ':' || p_user, 20, 3600) > 0 THEN
+        PERFORM crosstalk.fail(429, 'at most 20 groups an hour: try again later');
+    END IF;
+    ch := crosstalk.create_channel(
+        'g-' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 16),
+        coalesce(p_title, ''), NULL, true, others, p_user, p_app, p_name);
+    RETURN json_build_object('channel', json_build_object(
+        'name', ch.name, 'title', ch.title, 'private', true,
+        'last_seq', ch.last_seq::text, 'owner', p_user));
+END $$;
+
+-- An event about the channel itself, stored in its stream under the
+-- channel row's lock like any post (so it has a seq, replays and
+-- converges): 'channel' (title, archived, deleted) or 'member' (added,
+-- removed). p_app, p_user, p_name: who did it ('' for crosstalkctl).
+DROP FUNCTION IF EXISTS crosstalk.channel_event(text, text, jsonb);
+CREATE OR REPLACE FUNCTION crosstalk.channel_event(
+    p_channel text, p_kind text, p_app text, p_user text, p_name text, p_data jsonb)
 RETURNS crosstalk.messages LANGUAGE plpgsql AS $$
 DECLARE
     e crosstalk.messages;
@@ -266,7 +441,8 @@ BEGIN
     RETURNING last_seq INTO e.seq;
     INSERT INTO crosstalk.messages (channel, seq, kind, message_id, app, user_id,
                                     display_name, text, data)
-    VALUES (p_channel, e.seq, 'channel', 0, coalesce(p_by, ''), '', '', '', p_data)
+    VALUES (p_channel, e.seq, p_kind, 0, coalesce(p_app, ''), coalesce(p_user, ''),
+            coalesce(p_name, ''), '', p_data)
     RETURNING * INTO e;
     PERFORM crosstalk.notify_event(e.id, e.channel, e.seq, NULL, crosstalk.event_json(e));
     RETURN e;
@@ -303,7 +479,7 @@ BEGIN
         archived_at = CASE WHEN p_archived IS NULL THEN archived_at
                            WHEN p_archived THEN coalesce(archived_at, now()) END
     WHERE name = p_name;
-    RETURN crosstalk.event_json(crosstalk.channel_event(p_name, p_by, d));
+    RETURN crosstalk.event_json(crosstalk.channel_event(p_name, 'channel', p_by, '', '', d));
 END $$;
 
 -- Delete a channel with its whole stream and read markers. Its live
@@ -318,7 +494,7 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM crosstalk.fail(404, 'no such channel');
     END IF;
-    PERFORM crosstalk.channel_event(p_name, p_by, '{"deleted": true}');
+    PERFORM crosstalk.channel_event(p_name, 'channel', p_by, '', '', '{"deleted": true}');
     SELECT count(*) INTO n FROM crosstalk.messages WHERE channel = p_name;
     DELETE FROM crosstalk.channels WHERE name = p_name;
     RETURN n;
@@ -342,6 +518,16 @@ BEGIN
             'channel', e.channel, 'app', e.app, 'changes', e.data,
             'created_at', crosstalk.iso(e.created_at),
             'created_at_ms', crosstalk.ms(e.created_at));
+    END IF;
+    IF e.kind = 'member' THEN
+        RETURN json_strip_nulls(json_build_object(
+            'type', 'member', 'id', e.id::text, 'seq', e.seq::text,
+            'channel', e.channel, 'app', e.app,
+            'user', CASE WHEN e.user_id <> '' THEN
+                         json_build_object('id', e.user_id, 'name', e.display_name) END,
+            'added', e.data -> 'added', 'removed', e.data -> 'removed',
+            'created_at', crosstalk.iso(e.created_at),
+            'created_at_ms', crosstalk.ms(e.created_at)));
     END IF;
     IF e.kind = 'message' THEN
         t := e;
@@ -1023,20 +1209,38 @@ BEGIN
 END $$;
 
 -- Channels app p_app (and, when given, user p_user_id) may read.
+-- The channels user p_user_id of app p_app may read (p_user_id NULL: the
+-- app key alone): named channels open to the app - private ones only to
+-- their members (and to the app itself) - and the user's direct channels.
+-- The one rule that lists them (channels_for, search_messages);
+-- channel_refusal asks the same of one channel.
+CREATE OR REPLACE FUNCTION crosstalk.readable_channels(p_app text, p_user_id text)
+RETURNS TABLE (name text) LANGUAGE sql STABLE AS $$
+    SELECT c.name FROM crosstalk.channels c
+    WHERE c.name NOT LIKE 'dm:%' AND (c.apps IS NULL OR p_app = ANY (c.apps))
+      AND (NOT c.private OR p_user_id IS NULL)
+    UNION ALL
+    SELECT c.name FROM crosstalk.channel_members m JOIN crosstalk.channels c ON c.name = m.channel
+    WHERE p_user_id IS NOT NULL AND m.user_id = p_user_id
+      AND (c.apps IS NULL OR p_app = ANY (c.apps))
+    UNION ALL
+    SELECT c.name FROM crosstalk.channels c
+    WHERE p_user_id IS NOT NULL AND c.name LIKE 'dm:%'
+      AND (split_part(c.name, ':', 2) = p_user_id
+           OR substr(c.name, 5 + length(split_part(c.name, ':', 2))) = p_user_id)
+$$;
+
 DROP FUNCTION IF EXISTS crosstalk.channels_for(text, text); -- before 012: no archived
 CREATE FUNCTION crosstalk.channels_for(p_app text, p_user_id text)
 RETURNS TABLE (name text, title text, apps text[], last_seq bigint, unread int,
-               archived boolean)
+               archived boolean, private boolean)
 LANGUAGE sql STABLE AS $$
     SELECT c.name, c.title, c.apps, c.last_seq,
            CASE WHEN p_user_id IS NULL THEN 0
                 ELSE crosstalk.unread_count(p_user_id, c.name) END,
-           c.archived_at IS NOT NULL
-    FROM crosstalk.channels c
-    WHERE (c.name NOT LIKE 'dm:%' AND (c.apps IS NULL OR p_app = ANY (c.apps)))
-       OR (p_user_id IS NOT NULL AND c.name LIKE 'dm:%'
-           AND (split_part(c.name, ':', 2) = p_user_id
-                OR substr(c.name, 5 + length(split_part(c.name, ':', 2))) = p_user_id))
+           c.archived_at IS NOT NULL, c.private
+    FROM crosstalk.readable_channels(p_app, p_user_id) r
+    JOIN crosstalk.channels c ON c.name = r.name
     ORDER BY c.name
 $$;
 
@@ -1123,13 +1327,9 @@ BEGIN
     -- over the newest messages, which a plan made once could not know
     EXECUTE $sql$
     WITH readable AS (
-        SELECT c.name FROM crosstalk.channels c
-        WHERE CASE WHEN coalesce($1, '') <> '' THEN c.name = $1
-                   ELSE (c.name NOT LIKE 'dm:%' AND (c.apps IS NULL OR $2 = ANY (c.apps)))
-                     OR ($3 IS NOT NULL AND c.name LIKE 'dm:%'
-                         AND (split_part(c.name, ':', 2) = $3
-                              OR substr(c.name, 5 + length(split_part(c.name, ':', 2))) = $3))
-              END),
+        SELECT $1 AS name WHERE coalesce($1, '') <> ''
+        UNION ALL
+        SELECT r.name FROM crosstalk.readable_channels($2, $3) r WHERE coalesce($1, '') = ''),
     newest AS (
         SELECT m.id, m.tsv
         FROM crosstalk.messages m

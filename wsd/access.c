@@ -104,6 +104,20 @@ access_unsubscribe(struct pss *p, const char *channel)
 		out_json(p, o);
 }
 
+/* The user was removed from the channel (a 'member' event): the
+ * subscription and presence watch end now; the client hears why. */
+void
+access_revoke(struct sub *s)
+{
+	struct pss *p = s->pss;
+	json_t *o = json_pack("{s:s, s:s, s:s}", "type", "unsubscribed",
+			      "channel", s->chan->name, "reason", "removed");
+
+	sub_free(s);
+	if (o)
+		out_json(p, o);
+}
+
 /* A presence frame: the sub (made within the cap) answers once its access
  * check granted it; until then nothing of the channel is shown. */
 void

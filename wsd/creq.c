@@ -18,6 +18,7 @@
 #define F_CID     0x40 /* client_id, optional, <= 128 bytes */
 #define F_SEARCH  0x80 /* q, channel?, cursor?, limit (check_search) */
 #define F_USERS   0x100 /* q?, cursor?, limit (check_users) */
+#define F_IDS     0x200 /* users: 1-100 valid user ids; title? */
 
 /* clang-format off */
 static const struct {
@@ -40,6 +41,11 @@ static const struct {
 	{ "history",     CREQ_HISTORY,     F_CHANNEL | F_PAGE,  CREQ_DB },
 	{ "search",      CREQ_SEARCH,      F_SEARCH,            CREQ_DB },
 	{ "users",       CREQ_USERS,       F_USERS,             CREQ_DB },
+	{ "group",       CREQ_GROUP,       F_IDS,               CREQ_DB | CREQ_WRITE },
+	{ "members",     CREQ_MEMBERS,     F_CHANNEL,           CREQ_DB },
+	{ "add_members", CREQ_ADD_MEMBERS, F_CHANNEL | F_IDS,   CREQ_DB | CREQ_WRITE },
+	{ "remove_members", CREQ_REMOVE_MEMBERS, F_CHANNEL | F_IDS,
+						      CREQ_DB | CREQ_WRITE },
 };
 /* clang-format on */
 
@@ -133,6 +139,32 @@ check_users(struct creq *r, char *msg, size_t msglen)
 	return CT_OK;
 }
 
+/* users: the ids a group or a member change names, each a valid user id
+ * (the database checks who they are); title: a group's, optional. */
+static int
+check_ids(struct creq *r, char *msg, size_t msglen)
+{
+	json_t *v, *t = json_object_get(r->m, "title");
+	size_t i;
+
+	r->users = json_object_get(r->m, "users");
+	if (!json_is_array(r->users) || json_array_size(r->users) < 1 ||
+	    json_array_size(r->users) > 100)
+		return fail(msg, msglen, CT_EINVALID,
+			    "users must be an array of 1-100 user ids");
+	json_array_foreach(r->users, i, v)
+	{
+		if (!json_is_string(v) ||
+		    !ct_valid_user_id(json_string_value(v),
+				      json_string_length(v)))
+			return fail(msg, msglen, CT_EINVALID,
+				    "users lists an invalid user id");
+	}
+	if (t && !json_is_null(t) && !(r->title = json_string_value(t)))
+		return fail(msg, msglen, CT_EINVALID, "title must be a string");
+	return CT_OK;
+}
+
 /* The fields the type needs, checked. */
 static int
 check_fields(struct creq *r, unsigned f, long text_max, char *msg,
@@ -171,6 +203,8 @@ check_fields(struct creq *r, unsigned f, long text_max, char *msg,
 		return check_search(r, msg, msglen);
 	if (f & F_USERS)
 		return check_users(r, msg, msglen);
+	if (f & F_IDS)
+		return check_ids(r, msg, msglen);
 	return CT_OK;
 }
 

@@ -26,6 +26,10 @@ enum creq_kind {
 	CREQ_HISTORY,
 	CREQ_SEARCH,
 	CREQ_USERS,
+	CREQ_GROUP,
+	CREQ_MEMBERS,
+	CREQ_ADD_MEMBERS,
+	CREQ_REMOVE_MEMBERS,
 	CREQ_KINDS
 };
 
@@ -47,6 +51,8 @@ struct creq {
 	const char *ticket;    /* borrowed; auth */
 	const char *q;         /* borrowed; search words, users prefix */
 	const char *cursor;    /* borrowed; search, users; may be NULL */
+	const char *title;     /* borrowed; group, may be NULL */
+	json_t *users;         /* borrowed from m: a checked array of ids */
 	int64_t seq;           /* after (subscribe), seq (read), id (edit,
 				  delete), before (history) */
 	int64_t limit;         /* history, search, users */

@@ -50,13 +50,22 @@ static const char q_unread[] = "SELECT crosstalk.unread_count($1, $2)";
 static const char q_history[] =
 	"SELECT seq, event FROM crosstalk.ws_history($1, $2, $3, $4, $5)";
 static const char q_channels[] =
-	"SELECT name, title, last_seq, unread, archived "
+	"SELECT name, title, last_seq, unread, archived, private "
 	"FROM crosstalk.channels_for($1, $2)";
 static const char q_typing[] = "SELECT crosstalk.ws_typing($1, $2)";
 static const char q_search[] =
 	"SELECT crosstalk.search_messages($1, $2, $3, $4, $5, $6::int)";
 static const char q_users[] =
 	"SELECT crosstalk.search_users($1, $2, $3, $4::int, $5::int)";
+static const char q_group[] =
+	"SELECT crosstalk.create_group($1, $2, $3, "
+	"ARRAY(SELECT json_array_elements_text($4::json)), $5)";
+static const char q_members[] =
+	"SELECT json_build_object('channel', $3::text, 'members', "
+	"crosstalk.channel_members_of($1, $2, $3))";
+static const char q_change_members[] =
+	"SELECT crosstalk.api_change_members($1, $2::boolean, $3::json, $4, "
+	"$5, $6)";
 /* clang-format on */
 
 #define CHANNEL_MAX (3 + 4 * 128 + 1 + 4 * 128 + 1)
@@ -306,12 +315,13 @@ on_channels(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 	a = json_array();
 	for (int i = 0; i < PQntuples(res); i++)
 		json_array_append_new(
-			a, json_pack("{s:s, s:s, s:s, s:i, s:b}", "name",
+			a, json_pack("{s:s, s:s, s:s, s:i, s:b, s:b}", "name",
 				     PQgetvalue(res, i, 0), "title",
 				     PQgetvalue(res, i, 1), "last_seq",
 				     PQgetvalue(res, i, 2), "unread",
 				     atoi(PQgetvalue(res, i, 3)), "archived",
-				     *PQgetvalue(res, i, 4) == 't'));
+				     *PQgetvalue(res, i, 4) == 't', "private",
+				     *PQgetvalue(res, i, 5) == 't'));
 	o = json_pack("{s:s, s:o}", "type", "channels", "channels", a);
 	if (o) {
 		if (*c->ref)
@@ -361,6 +371,28 @@ static void
 on_users(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 {
 	answer_object(owner, ctx, res, rc, msg, "users");
+}
+
+/* {"type":"group","channel":{name, title, private, last_seq, owner}} */
+static void
+on_group(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+{
+	answer_object(owner, ctx, res, rc, msg, "group");
+}
+
+/* {"type":"members","channel":..,"members":[{id, role, name, app}]} */
+static void
+on_members(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+{
+	answer_object(owner, ctx, res, rc, msg, "members");
+}
+
+/* {"type":"members_changed","channel":..,"changed":..,"event"?:{..}} */
+static void
+on_members_changed(void *owner, void *ctx, PGresult *res, int rc,
+		   const char *msg)
+{
+	answer_object(owner, ctx, res, rc, msg, "members_changed");
 }
 
 /* --- handlers
@@ -545,6 +577,49 @@ do_users(struct pss *p, const struct creq *r)
 	ask(p, r, q_users, 5, pv, on_users);
 }
 
+/* A group: this user and the listed people, in a new private channel. */
+static void
+do_group(struct pss *p, const struct creq *r)
+{
+	char *ids = json_dumps(r->users, JSON_COMPACT); /* freed here */
+	const char *pv[5] = { p->app, p->user_id, p->name, ids, r->title };
+
+	if (!ids) {
+		out_error(p, CT_ENOMEM, "out of memory", r->ref, 1);
+		return;
+	}
+	ask(p, r, q_group, 5, pv, on_group);
+	free(ids);
+}
+
+static void
+do_members(struct pss *p, const struct creq *r)
+{
+	const char *pv[3] = { p->app, p->user_id, r->channel };
+
+	ask(p, r, q_members, 3, pv, on_members);
+}
+
+/* add_members / remove_members: as this user (an owner; anyone may
+ * remove only themselves) */
+static void
+do_change_members(struct pss *p, const struct creq *r)
+{
+	char *ids = json_dumps(r->users, JSON_COMPACT); /* freed here */
+	const char *pv[6] = {
+		r->channel, r->kind == CREQ_ADD_MEMBERS ? "t" : "f",
+		ids,        p->app,
+		p->user_id, p->name,
+	};
+
+	if (!ids) {
+		out_error(p, CT_ENOMEM, "out of memory", r->ref, 1);
+		return;
+	}
+	ask(p, r, q_change_members, 6, pv, on_members_changed);
+	free(ids);
+}
+
 typedef void (*handler_fn)(struct pss *p, const struct creq *r);
 
 static const handler_fn handlers[CREQ_KINDS] = {
@@ -554,7 +629,9 @@ static const handler_fn handlers[CREQ_KINDS] = {
 	[CREQ_DELETE] = do_change,       [CREQ_TYPING] = do_typing,
 	[CREQ_READ] = do_read,           [CREQ_PRESENCE] = do_presence,
 	[CREQ_HISTORY] = do_history,     [CREQ_SEARCH] = do_search,
-	[CREQ_USERS] = do_users,
+	[CREQ_USERS] = do_users,         [CREQ_GROUP] = do_group,
+	[CREQ_MEMBERS] = do_members,     [CREQ_ADD_MEMBERS] = do_change_members,
+	[CREQ_REMOVE_MEMBERS] = do_change_members,
 };
 
 /* One complete client message: parsed and checked, then acted on. */

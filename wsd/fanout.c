@@ -53,6 +53,42 @@ backoff(int *ms)
 
 /* --- live fan-out ------------------------------------------------------ */
 
+/* After a 'member' event that removed people: their subscriptions and
+ * watches of c on this node end at once (they got the event first). The
+ * caller holds a reference to c, which sub_free may drop. */
+static void
+revoke_removed(struct channel *c, const char *json, size_t len)
+{
+	json_t *ev, *gone, *v;
+	size_t i;
+
+	/* event_json writes "type" first: only member events are parsed */
+	if (!memmem(json, len < 40 ? len : 40, "\"member\"", 8) ||
+	    !(ev = json_loadb(json, len, 0, NULL)))
+		return;
+	gone = json_object_get(ev, "removed");
+	if (json_is_array(gone) &&
+	    strcmp(json_string_value(json_object_get(ev, "type")) ?: "",
+		   "member") == 0) {
+		dll_foreach(d, d_next, c->subs.head)
+		{
+			struct sub *s =
+				lws_container_of(d, struct sub, in_chan);
+
+			json_array_foreach(gone, i, v)
+			{
+				if (json_is_string(v) &&
+				    strcmp(json_string_value(v),
+					   s->pss->user_id) == 0) {
+					access_revoke(s);
+					break;
+				}
+			}
+		}
+	}
+	json_decref(ev);
+}
+
 /* Queue one event to every live subscriber of c; connections of the login
  * whose ref hash is exclude (may be "") skip it but move past its seq. */
 static void
@@ -84,6 +120,7 @@ deliver(struct channel *c, int64_t seq, const char *json, size_t len,
 	}
 	frame_unref(f);
 	ct_metric_add(&m_deliveries, pushed);
+	revoke_removed(c, json, len);
 }
 
 static void
@@ -100,17 +137,18 @@ on_fetch(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 
 	(void)ctx;
 	c->fetching = 0;
+	c->refs++; /* a member event may end the last subscription */
 	if (rc == CT_EUNAVAIL) { /* no database now: again, later */
 		c->fetch_again = 1;
 		lws_sul_schedule(wsd->context, 0, &c->fetch_sul, fetch_later,
 				 (lws_usec_t)backoff(&c->fetch_retry_ms) *
 					 1000);
-		return;
+		goto out;
 	}
 	if (rc != CT_OK) {
 		ct_err("msg=\"fetch failed\" channel=%s err=%s",
 		       ct_log_q(c->name), ct_log_q(msg));
-		return;
+		goto out;
 	}
 	c->fetch_retry_ms = 0;
 	n = PQntuples(res);
@@ -129,6 +167,8 @@ on_fetch(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 	}
 	if (n >= wsd->cfg->wsd_replay_batch || c->fetch_again)
 		fetch(c);
+out:
+	channel_put(c);
 }
 
 static int

@@ -307,6 +307,7 @@ void sub_free(struct sub *s); /* unlinks from pss and channel */
 void access_subscribe(struct pss *p, const char *channel, int64_t after,
 		      const char *ref);
 void access_unsubscribe(struct pss *p, const char *channel);
+void access_revoke(struct sub *s); /* removed from a private channel */
 void access_watch(struct pss *p, const char *channel, const char *ref);
 /* Make sure the check runs (or ran); once granted, delivery (fanout) and
  * presence go on. */

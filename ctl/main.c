@@ -31,7 +31,10 @@ static const char usage[] =
 	"  app rotate-key ID                new API key (the old one stops "
 	"working)\n"
 	"  app remove ID                    unregister an app\n"
-	"  channel add NAME [--apps a,b] [--title T]\n"
+	"  channel add NAME [--apps a,b] [--title T] [--private "
+	"[--members u1,u2]]\n"
+	"  channel members NAME             a private channel's members\n"
+	"  channel members-add|members-remove NAME u1,u2\n"
 	"  channel list\n"
 	"  channel rename NAME TITLE        a new title (the name stays)\n"
 	"  channel archive|unarchive NAME   read-only, or writable again\n"
@@ -470,9 +473,10 @@ cmd_channel(int argc, char **argv)
 	PGresult *res;
 
 	if (argc >= 2 && strcmp(argv[0], "add") == 0) {
-		const char *title = "", *apps = NULL;
+		const char *title = "", *apps = NULL, *members = NULL;
+		const char *priv = "f";
 		char arr[4096];
-		const char *p[3];
+		const char *p[5];
 
 		for (int i = 2; i < argc; i++) {
 			if (strcmp(argv[i], "--apps") == 0 && i + 1 < argc)
@@ -480,9 +484,16 @@ cmd_channel(int argc, char **argv)
 			else if (strcmp(argv[i], "--title") == 0 &&
 				 i + 1 < argc)
 				title = argv[++i];
+			else if (strcmp(argv[i], "--private") == 0)
+				priv = "t";
+			else if (strcmp(argv[i], "--members") == 0 &&
+				 i + 1 < argc)
+				members = argv[++i];
 			else
 				die("channel add: unexpected '%s'", argv[i]);
 		}
+		if (members && *priv != 't')
+			die("%s", "channel add: --members needs --private");
 		if (apps) {
 			if (strpbrk(apps, "{}\"\\ ") ||
 			    strlen(apps) > sizeof(arr) - 3)
@@ -493,9 +504,11 @@ cmd_channel(int argc, char **argv)
 		p[0] = argv[1];
 		p[1] = title;
 		p[2] = apps ? arr : NULL;
+		p[3] = priv;
+		p[4] = members;
 		res = q("SELECT name FROM crosstalk.create_channel($1, $2, "
-			"$3::text[])",
-			3, p);
+			"$3::text[], $4::boolean, string_to_array($5, ','))",
+			5, p);
 		printf("created %s\n", PQgetvalue(res, 0, 0));
 		PQclear(res);
 		return 0;
@@ -511,6 +524,34 @@ cmd_channel(int argc, char **argv)
 			printf("%s\t%s\t%s\t%s\t%s\n", PQgetvalue(res, i, 0),
 			       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
 			       PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+		PQclear(res);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[0], "members") == 0) {
+		const char *p[1] = { argv[1] };
+
+		res = q("SELECT m.user_id, m.role FROM "
+			"crosstalk.channel_members m JOIN crosstalk.channels "
+			"c ON c.name = m.channel WHERE c.name = $1 ORDER BY "
+			"m.user_id COLLATE \"C\"",
+			1, p);
+		for (int i = 0; i < PQntuples(res); i++)
+			printf("%s\t%s\n", PQgetvalue(res, i, 0),
+			       PQgetvalue(res, i, 1));
+		PQclear(res);
+		return 0;
+	}
+	if (argc == 3 && (strcmp(argv[0], "members-add") == 0 ||
+			  strcmp(argv[0], "members-remove") == 0)) {
+		const char *p[3] = { argv[1], argv[0][8] == 'a' ? "t" : "f",
+				     argv[2] };
+
+		res = q("SELECT crosstalk.change_members($1, $2::boolean, "
+			"string_to_array($3, ','), NULL, NULL) IS NOT NULL",
+			3, p);
+		printf("%s %s\n",
+		       *PQgetvalue(res, 0, 0) == 't' ? "changed" : "unchanged",
+		       argv[1]);
 		PQclear(res);
 		return 0;
 	}
@@ -548,9 +589,10 @@ cmd_channel(int argc, char **argv)
 		PQclear(res);
 		return 0;
 	}
-	die("%s", "channel: add NAME [--apps a,b] [--title T] | list | "
-		  "rename NAME TITLE | archive NAME | unarchive NAME | "
-		  "delete NAME --yes");
+	die("%s", "channel: add NAME [--apps a,b] [--title T] [--private "
+		  "[--members u1,u2]] | list | members NAME | members-add "
+		  "NAME u1,u2 | members-remove NAME u1,u2 | rename NAME TITLE "
+		  "| archive NAME | unarchive NAME | delete NAME --yes");
 	return 1;
 }
 

@@ -200,4 +200,26 @@ async def groups():
     await wd.close()
 
 asyncio.run(groups())
+
+# --- crosstalkctl --------------------------------------------------------------------
+import os
+import subprocess
+
+
+def ctl(*args):
+    return subprocess.run([os.path.join(os.environ["CT_BIN"], "ctl", "crosstalkctl"), "--config",
+                           ENV["CROSSTALK_CONFIG"]] + list(args), capture_output=True, text=True, timeout=60)
+
+
+pc = uniq("p")
+r = ctl("channel", "add", pc, "--private", "--members", "%s,%s" % (alice, bob))
+T.ok(r.returncode == 0, "channel add --private --members", r.stderr)
+T.eq(ctl("channel", "members", pc).stdout.split("\n")[:2],
+     ["%s\tmember" % x for x in sorted([alice, bob])], "channel members lists them")
+T.eq(ctl("channel", "members-remove", pc, bob).stdout.strip(), "changed " + pc, "members-remove")
+expect("bob removed by crosstalkctl", poll(ref_b, pc), 403, "forbidden")
+T.eq(ctl("channel", "members-add", pc, bob).stdout.strip(), "changed " + pc, "members-add")
+expect("and back", poll(ref_b, pc), 200)
+r = ctl("channel", "add", uniq("p"), "--members", alice)
+T.ok(r.returncode != 0 and "--private" in r.stderr, "--members needs --private", r.stderr)
 T.done()

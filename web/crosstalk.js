@@ -434,6 +434,10 @@
 					ch.lastSeq = seqNum(obj.last_seq);
 			}
 			this.emit('subscribed', obj);
+		} else if (obj.type === 'unsubscribed' && obj.reason === 'removed') {
+			/* removed from a private channel: never resubscribed */
+			delete this.channels[obj.channel];
+			this.emit('removed', obj);
 		} else if (obj.type === 'ack' && obj.client_id) {
 			this.ackOutbox(obj);
 		}
@@ -454,8 +458,9 @@
 
 	/* the types of stream events: stored, with a seq in their channel.
 	 * 'channel': the channel itself changed ({changes: {title, archived,
-	 * deleted}}) */
-	var STREAM = { message: true, edited: true, deleted: true, channel: true };
+	 * deleted}}); 'member': a private channel's members ({added} or
+	 * {removed}, user ids) */
+	var STREAM = { message: true, edited: true, deleted: true, channel: true, member: true };
 
 	/* the one place stream events pass: each seq once, in order */
 	Connection.prototype.onEvent = function (ev) {
@@ -617,6 +622,37 @@
 		return this.request(frame, function (o) {
 			return o.type === 'users' && o.ref === ref;
 		});
+	};
+
+	/* a request answered by a frame of the same type and ref */
+	Connection.prototype.ask = function (frame) {
+		var ref = frame.ref = 'r' + (++this.refSeq);
+		return this.request(frame, function (o) {
+			return o.type !== 'error' && o.ref === ref;
+		});
+	};
+
+	/* group(users, {title}) -> Promise of {channel: {name, title, owner}}:
+	 * a private channel of this user and 2-49 others (user ids) */
+	Connection.prototype.group = function (users, opts) {
+		var frame = { type: 'group', users: users };
+		if (opts && opts.title)
+			frame.title = String(opts.title);
+		return this.ask(frame);
+	};
+
+	/* members(channel) -> Promise of {channel, members: [{id, role, name, app}]} */
+	Connection.prototype.members = function (channel) {
+		return this.ask({ type: 'members', channel: channel });
+	};
+
+	/* addMembers / removeMembers(channel, users) -> Promise of
+	 * {channel, changed, event}: as an owner (anyone may remove themselves) */
+	Connection.prototype.addMembers = function (channel, users) {
+		return this.ask({ type: 'add_members', channel: channel, users: users });
+	};
+	Connection.prototype.removeMembers = function (channel, users) {
+		return this.ask({ type: 'remove_members', channel: channel, users: users });
 	};
 
 	Connection.prototype.listChannels = function () {
@@ -823,7 +859,7 @@
 	}
 
 	CfWebSocket.prototype.deliver = function (ev, info) {
-		if (ev.type === 'channel')
+		if (ev.type === 'channel' || ev.type === 'member')
 			return; /* not a message: cfwebsocket handlers never saw these */
 		var m = {
 			type: 'data', code: 0, msg: 'ok',

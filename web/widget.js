@@ -33,6 +33,7 @@
 		dirInput: $('ct-dir-input'),
 		dirList: $('ct-dir-list'),
 		dirMore: $('ct-dir-more'),
+		groupStart: $('ct-group-start'),
 		search: $('ct-search'),
 		searchToggle: $('ct-search-toggle'),
 		searchForm: $('ct-search-form'),
@@ -207,6 +208,8 @@
 			renderTyping();
 	});
 	conn.on('unread', function (u) {
+		if (!channels[u.channel])
+			refreshChannels(); /* a channel new to us: added to a group */
 		var c = ensureChannel(u.channel);
 		c.unread = parseInt(u.count, 10) || 0;
 		renderChannels();
@@ -518,19 +521,30 @@
 		return m;
 	}
 
+	/* a channel this user can no longer see: deleted, or removed from it */
+	function dropChannel(name) {
+		if (!channels[name])
+			return;
+		delete channels[name];
+		order = order.filter(function (n) { return n !== name; });
+		if (active === name)
+			active = order[0] || null;
+		renderChannels();
+		if (active)
+			showChannel(active);
+		postUnread();
+	}
+	conn.on('removed', function (u) {
+		dropChannel(u.channel);
+	});
+
 	/* the channel itself changed: title, archived, or gone */
 	function onChannelEvent(ev) {
 		var c = channels[ev.channel], ch = ev.changes || {};
 		if (!c)
 			return;
 		if (ch.deleted) {
-			delete channels[c.name];
-			order = order.filter(function (n) { return n !== c.name; });
-			if (active === c.name)
-				active = order[0] || null;
-			renderChannels();
-			if (active)
-				showChannel(active);
+			dropChannel(c.name);
 			return;
 		}
 		if (typeof ch.title === 'string')
@@ -555,6 +569,8 @@
 			onChannelEvent(ev);
 			return;
 		}
+		if (ev.type === 'member')
+			return; /* removal ends the subscription ('removed') */
 		var c = ensureChannel(ev.channel);
 		var isNew = c.baseline !== null && (parseInt(ev.seq, 10) || 0) > c.baseline;
 		var m = apply(c, ev);
@@ -930,6 +946,21 @@
 			t.textContent = u.title;
 			li.appendChild(t);
 		}
+		if (directory && me && u.id !== me.id) {
+			var pick = document.createElement('input');
+			pick.type = 'checkbox';
+			pick.className = 'ct-pick';
+			pick.checked = !!picked[u.id];
+			pick.setAttribute('aria-label', 'Add ' + u.name + ' to a new group');
+			pick.addEventListener('change', function () {
+				if (pick.checked)
+					picked[u.id] = u.name;
+				else
+					delete picked[u.id];
+				renderGroupStart();
+			});
+			li.insertBefore(pick, li.firstChild);
+		}
 		if (me && u.id !== me.id) {
 			var b = actionButton('Message', 'Direct message to ' + u.name, function () {
 				/* the panel covers the messages when narrow: close it */
@@ -948,6 +979,33 @@
 		}
 		return li;
 	}
+
+	/* a group: the people ticked in the directory (2 or more) */
+	var picked = {}; /* user id -> name */
+	function renderGroupStart() {
+		var n = Object.keys(picked).length;
+		ui.groupStart.hidden = n < 2;
+		ui.groupStart.textContent = 'Start a group (' + (n + 1) + ' people)';
+	}
+	ui.groupStart.addEventListener('click', function () {
+		var ids = Object.keys(picked);
+		var names = ids.map(function (id) { return picked[id]; });
+		var title = ((me && me.name) ? [me.name] : []).concat(names).join(', ').slice(0, 200);
+		ui.groupStart.disabled = true;
+		conn.group(ids, { title: title }).then(function (r) {
+			ui.groupStart.disabled = false;
+			picked = {};
+			renderGroupStart();
+			loadDirectory(false);
+			if (getComputedStyle(ui.people).position === 'absolute')
+				setPeople(false);
+			openChannel(r.channel.name, r.channel.title);
+			ui.input.focus();
+		}, function (err) {
+			ui.groupStart.disabled = false;
+			post('error', { code: err.code, message: err.message });
+		});
+	});
 
 	/* the directory: everyone the hub has seen, online or not */
 	var dir = { next: null, asked: 0, timer: null };

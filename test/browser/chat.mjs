@@ -227,6 +227,26 @@ await run('browser_chat', 240, async (T, logs) => {
 		T.ok(await until(() => wa.evaluate((n) => document.querySelector('.ct-chan[aria-current="true"]').textContent === '@ ' + n,
 			`Zoe ${zoe}`), 5000), 'and "Message" opens a direct conversation with them');
 
+		// a group of three, picked in the directory: carol's widget gets it without a reload
+		const pick = async (q, name) => {
+			if (await wa.evaluate(() => document.getElementById('ct-people').hidden))
+				await wa.click('#ct-people-toggle');
+			await wa.fill('#ct-dir-input', q);
+			const box = `#ct-dir-list input[aria-label="Add ${name} to a new group"]`;
+			T.ok(await until(() => wa.evaluate((b) => !!document.querySelector(b), box), 10000), `${name} listed`);
+			await wa.check(box);
+		};
+		await pick('carol chen', 'Carol Chen');
+		await pick(zoe, `Zoe ${zoe}`);
+		T.ok(await wa.evaluate(() => !document.getElementById('ct-group-start').hidden), '"Start a group" shows with two picked');
+		await wa.click('#ct-group-start');
+		const groupTab = `# Alice Adams, Carol Chen, Zoe ${zoe}`;
+		T.ok(await until(() => wa.evaluate((t) => document.querySelector('.ct-chan[aria-current="true"]').textContent === t,
+			groupTab), 10000), 'the group opens as a tab');
+		await sendInWidget(wa, 'hello group');
+		T.ok(await until(() => wb.evaluate((t) => Array.from(document.querySelectorAll('.ct-chan-name')).some((e) => e.textContent === t),
+			groupTab), 15000), 'carol\'s widget lists the group without a reload');
+
 		// history: 70 stored messages, the widget shows the last 50, then
 		// "Load older messages" brings the rest, in order
 		const hist = await newChannel(env, 'hist');

@@ -59,6 +59,18 @@ async def main():
                  "AND user_id IN (:'v2', :'v3')", ch, ua, ub)
         T.eq(n, "2", "presence rows from two nodes")
 
+        # a member removed is unsubscribed on the node it is connected to
+        pch = "p" + ch
+        r = api("POST", "channels/create", key=ENV["APP1_KEY"],
+                json_body={"name": pch, "private": True, "members": [ua, ub]})
+        T.eq(r.status, 200, "a private channel of both")
+        await subscribe(b, pch)
+        r = api("POST", "channels/members/remove", key=ENV["APP1_KEY"],
+                json_body={"channel": pch, "users": [ub]})
+        T.eq(r.status, 200, "B's user removed through node A's database")
+        evs = await ws_until(b, lambda e: e["type"] == "unsubscribed" and e.get("channel") == pch)
+        T.eq(evs[-1].get("reason"), "removed", "node B ends the removed member's subscription")
+
         # SIGHUP with a broken file: keeps running on the old config
         open(conf, "w").write(good + "\n[wsd]\nqueue_max = banana\n")
         node.send_signal(signal.SIGHUP)

@@ -146,6 +146,8 @@ def structure():
     cfc = read("models/Crosstalk.cfc")
     wire = read("models/Wire.cfc")
     T.ok(not re.search(r"<cfhttp\b", cfc), "Crosstalk.cfc calls the API only through Wire.cfc")
+    T.ok('createObject("component", "Markup")' in cfc,
+         "Crosstalk.cfc finds Markup.cfc beside itself")
     T.ok('createObject("component", "Wire")' in cfc,
          "Crosstalk.cfc finds Wire.cfc beside itself, whatever the package's mapping is called")
     https = re.findall(r"<cfhttp\b[^>]*>", wire, re.S)
@@ -158,7 +160,7 @@ def structure():
     T.ok(re.search(r'listFirst\(\s*statusLine\s*,\s*" "\s*\)', wire) and
          "statusLine = arguments.res.statusCode" in wire,
          "status from listFirst(cfhttp.statusCode, \" \")")
-    for name, text in (("Crosstalk.cfc", cfc), ("Wire.cfc", wire)):
+    for name, text in (("Crosstalk.cfc", cfc), ("Wire.cfc", wire), ("Markup.cfc", read("models/Markup.cfc"))):
         T.ok(not re.search(r"<cfscript", text, re.I), name + " is tag-based (CF10)")
         code = re.sub(r"<!---.*?--->", "", text, flags=re.S)
         newer = [p for p in (r"\?:", r"=>", r"\bfunction\s*\(", r"\)\.\w+\(",
@@ -189,9 +191,11 @@ def structure():
          "a server-side mint in embed() waits embedMintTimeout, not the request timeout")
     T.ok('<cfcatch type="crosstalk">' in quiet and not re.search(r"<cfrethrow|<cfthrow", quiet),
          "a server-side mint in embed() never throws into the page")
-    T.ok(re.search(r'Chat is unavailable right now\.', emb) and not re.search(r"<cfthrow", emb),
+    mfns = functions(read("models/Markup.cfc"))
+    T.ok(re.search(r'Chat is unavailable right now\.', mfns.get("unavailable", "")) and
+         "variables.markup.unavailable(" in emb and not re.search(r"<cfthrow", emb),
          "embed() answers a line in the chat's place rather than throwing")
-    tag = fns.get("scriptTag", "")
+    tag = mfns.get("scriptTag", "")
     T.ok("<script async src=" in tag, "embed()'s script loads async: a hanging hub never blocks the page")
     T.ok("encodeForHTMLAttribute" in tag and "<script>" not in tag,
          "embed() escapes what it writes, and writes no inline script")
@@ -226,7 +230,7 @@ def structure():
     T.ok("getEmail" not in mc, "no e-mail address among the display name methods")
     T.ok(re.search(r"this\.cfmapping\s*=\s*mappingName\(\)", mc) and "CROSSTALK_CFMAPPING" in mc,
          "the /crosstalk mapping can be renamed (CROSSTALK_CFMAPPING)")
-    code = "\n".join(read(f) for f in ("models/Crosstalk.cfc", "models/Wire.cfc",
+    code = "\n".join(read(f) for f in ("models/Crosstalk.cfc", "models/Wire.cfc", "models/Markup.cfc",
                                        "models/ChatSessionStore.cfc", "handlers/Ticket.cfc",
                                        "interceptors/ChatSession.cfc", "helpers/ChatHelpers.cfm"))
     code = re.sub(r"<!---.*?--->|/\*.*?\*/", "", code, flags=re.S)  # usage examples may
@@ -343,7 +347,7 @@ def embed():
     """embed()'s HTML: the recorded output (recordings/embed.html, which
     test/cfml/embed.mjs runs in a browser) matches the code, and
     web/crosstalk-embed.js reads every attribute and option it writes."""
-    fns = functions(read("models/Crosstalk.cfc"))
+    fns = functions(read("models/Markup.cfc"))
     m = re.search(r'<cfloop list="(data-[\w,-]+)" index="key">', fns.get("scriptTag", ""))
     if not T.ok(m, "scriptTag() writes a known list of data-* attributes"):
         return

@@ -53,6 +53,8 @@
 		<!--- beside this file, whatever the package's mapping is called --->
 		<cfset variables.wire = createObject("component", "Wire")>
 		<cfset variables.wire.init(merged)>
+		<cfset variables.markup = createObject("component", "Markup")>
+		<cfset variables.markup.init(merged)>
 		<cfreturn this>
 	</cffunction>
 
@@ -302,11 +304,48 @@
 		<cfargument name="name" type="string" required="true" hint="[a-z0-9][a-z0-9_.-]{0,63}">
 		<cfargument name="title" type="string" required="false" default="" hint="shown in the widget">
 		<cfargument name="apps" type="string" required="false" default="" hint="comma-separated app ids that may use it (empty: all apps)">
+		<cfargument name="private" type="boolean" required="false" default="false" hint="open to its members only">
+		<cfargument name="members" type="string" required="false" default="" hint="a private channel's first members: comma-separated user ids (user.id as the hub shows it)">
 		<cfset var fields = structNew()>
 		<cfset fields["NAME"] = arguments.name>
 		<cfset putIf(fields, "TITLE", arguments.title)>
 		<cfset putIf(fields, "APPS", arguments.apps)>
+		<cfif arguments.private>
+			<cfset fields["PRIVATE"] = "YES">
+		</cfif>
+		<cfset putIf(fields, "MEMBERS", arguments.members)>
 		<cfreturn send("POST", "channels/create", fields, "")>
+	</cffunction>
+
+	<cffunction name="getMembers" access="public" returntype="struct" output="false"
+		hint="A private channel's members: {ok, members: [{id, role, name, app}]}.">
+		<cfargument name="channel" type="string" required="true" hint="a private channel">
+		<cfargument name="session" type="string" required="false" default="" hint="a member's session ref (empty: the app asks)">
+		<cfset var fields = structNew()>
+		<cfset fields["CHANNEL"] = arguments.channel>
+		<cfreturn send("GET", "channels/members", fields, arguments.session)>
+	</cffunction>
+
+	<cffunction name="addMembers" access="public" returntype="struct" output="false"
+		hint="Adds people to a private channel; they see it at once. Returns {ok, channel, changed, event}.">
+		<cfargument name="channel" type="string" required="true" hint="a private channel">
+		<cfargument name="users" type="string" required="true" hint="comma-separated user ids (user.id as the hub shows it), 1 to 100">
+		<cfargument name="session" type="string" required="false" default="" hint="an owner's session ref (empty: the app acts)">
+		<cfset var fields = structNew()>
+		<cfset fields["CHANNEL"] = arguments.channel>
+		<cfset fields["USERS"] = arguments.users>
+		<cfreturn send("POST", "channels/members/add", fields, arguments.session)>
+	</cffunction>
+
+	<cffunction name="removeMembers" access="public" returntype="struct" output="false"
+		hint="Removes people from a private channel: they lose it at once, connected or not. Returns {ok, channel, changed, event}.">
+		<cfargument name="channel" type="string" required="true" hint="a private channel">
+		<cfargument name="users" type="string" required="true" hint="comma-separated user ids, 1 to 100">
+		<cfargument name="session" type="string" required="false" default="" hint="an owner's session ref, or a member's own to leave (empty: the app acts)">
+		<cfset var fields = structNew()>
+		<cfset fields["CHANNEL"] = arguments.channel>
+		<cfset fields["USERS"] = arguments.users>
+		<cfreturn send("POST", "channels/members/remove", fields, arguments.session)>
 	</cffunction>
 
 	<cffunction name="getUnread" access="public" returntype="struct" output="false"
@@ -394,53 +433,13 @@
 		<cfif not len(widgetUrl) or (not len(arguments.ticketUrl) and not structKeyExists(minted, "ticket"))>
 			<!--- the hub did not answer and nothing says where the widget is, or how to sign in:
 			      the page goes on with a line in the chat's place --->
-			<cfreturn '<div id="' & encodeForHTMLAttribute(boxId) & '" class="' & encodeForHTMLAttribute(arguments.cssClass)
-				& ' crosstalk-unavailable" role="status">Chat is unavailable right now.</div>' & chr(10)>
+			<cfreturn variables.markup.unavailable(boxId, arguments.cssClass)>
 		</cfif>
 		<cfif serverMint and structKeyExists(minted, "ticket")>
 			<cfset ticket = minted.ticket>
 		</cfif>
-		<cfreturn '<div id="' & encodeForHTMLAttribute(boxId) & '" class="' & encodeForHTMLAttribute(arguments.cssClass) & '"></div>' & chr(10)
-			& scriptTag(embedAttrs(boxId, arguments.channel, arguments.height, arguments.title,
-				ticket, arguments.ticketUrl, widgetUrl), scriptUrlFor(widgetUrl))>
-	</cffunction>
-
-	<cffunction name="embedAttrs" access="private" returntype="struct" output="false"
-		hint="The data-* attributes of embed()'s script element.">
-		<cfargument name="boxId" type="string" required="true" hint="the container's id">
-		<cfargument name="channel" type="string" required="true" hint="channel to open first, or empty">
-		<cfargument name="height" type="string" required="true" hint="fixed height, or empty">
-		<cfargument name="title" type="string" required="true" hint="the iframe's title">
-		<cfargument name="ticket" type="string" required="true" hint="a first ticket, or empty">
-		<cfargument name="ticketUrl" type="string" required="true" hint="the app's ticket URL, or empty">
-		<cfargument name="widgetUrl" type="string" required="true" hint="the widget's URL">
-		<cfset var attrs = structNew()>
-		<cfset var fixedHeight = arguments.height>
-		<cfif not len(fixedHeight)>
-			<cfset fixedHeight = variables.settings.embedHeight>
-		</cfif>
-		<cfset attrs["data-target"] = "##" & arguments.boxId>
-		<cfset attrs["data-title"] = arguments.title>
-		<cfset putIf(attrs, "data-ticket", arguments.ticket)>
-		<cfset putIf(attrs, "data-channel", arguments.channel)>
-		<cfif len(fixedHeight)>
-			<cfset attrs["data-height"] = val(fixedHeight)>
-		</cfif>
-		<cfset putIf(attrs, "data-ticket-url", arguments.ticketUrl)>
-		<cfif arguments.widgetUrl is not (originOf(scriptUrlFor(arguments.widgetUrl)) & "/widget")>
-			<!--- the widget lives elsewhere than beside the script --->
-			<cfset attrs["data-widget-url"] = arguments.widgetUrl>
-		</cfif>
-		<cfreturn attrs>
-	</cffunction>
-
-	<cffunction name="scriptUrlFor" access="private" returntype="string" output="false"
-		hint="Where crosstalk-embed.js is: the embedScriptUrl setting, else beside the widget.">
-		<cfargument name="widgetUrl" type="string" required="true" hint="the widget's URL">
-		<cfif len(variables.settings.embedScriptUrl)>
-			<cfreturn variables.settings.embedScriptUrl>
-		</cfif>
-		<cfreturn originOf(arguments.widgetUrl) & "/crosstalk-embed.js">
+		<cfreturn variables.markup.mount(boxId, arguments.cssClass, variables.markup.embedAttrs(boxId, arguments.channel,
+			arguments.height, arguments.title, ticket, arguments.ticketUrl, widgetUrl), widgetUrl)>
 	</cffunction>
 
 	<cffunction name="mintQuietly" access="private" returntype="struct" output="false"
@@ -467,20 +466,6 @@
 		</cfif>
 	</cffunction>
 
-	<cffunction name="scriptTag" access="private" returntype="string" output="false"
-		hint="The one script element that loads crosstalk-embed.js and mounts the widget: async (a slow hub never holds up the page), no inline script (fits a strict Content-Security-Policy).">
-		<cfargument name="attrs" type="struct" required="true" hint="the data-* values embed() collected">
-		<cfargument name="scriptUrl" type="string" required="true" hint="where crosstalk-embed.js is">
-		<cfset var html = '<script async src="' & encodeForHTMLAttribute(arguments.scriptUrl) & '"'>
-		<cfset var key = "">
-		<cfloop list="data-target,data-channel,data-ticket,data-ticket-url,data-widget-url,data-height,data-title" index="key">
-			<cfif structKeyExists(arguments.attrs, key)>
-				<cfset html = html & " " & key & '="' & encodeForHTMLAttribute(arguments.attrs[key]) & '"'>
-			</cfif>
-		</cfloop>
-		<cfreturn html & '></script>' & chr(10)>
-	</cffunction>
-
 	<cffunction name="displayNameFor" access="public" returntype="string" output="false"
 		hint="The name others see: displayName, else the user id; an e-mail address only by its part before the @ (unless allowEmailNames), so that addresses are not shown to every app's users.">
 		<cfargument name="userId" type="string" required="true" hint="the user's id">
@@ -505,12 +490,6 @@
 		<cfargument name="session" type="string" required="false" default="" hint="session ref, sent as X-Crosstalk-Session">
 		<cfargument name="timeout" type="numeric" required="false" default="0" hint="seconds (0: the timeout setting)">
 		<cfreturn variables.wire.call(arguments.method, arguments.path, arguments.fields, arguments.session, arguments.timeout)>
-	</cffunction>
-
-	<cffunction name="originOf" access="private" returntype="string" output="false"
-		hint="scheme://host[:port] of a URL.">
-		<cfargument name="href" type="string" required="true" hint="an absolute URL">
-		<cfreturn reReplace(arguments.href, "^([A-Za-z][A-Za-z0-9+.-]*://[^/?##]+).*$", "\1")>
 	</cffunction>
 
 	<cffunction name="putIf" access="private" returntype="void" output="false" hint="s[key] = value, unless value is empty">

@@ -117,6 +117,11 @@ ct_notice_parse(char *payload, struct ct_notice *n)
 		if (!(n->channel = field(&p)) || !(n->user = field(&p)) || *p)
 			return CT_EINVALID;
 		return CT_OK;
+	case 'u':
+		if (!(n->channel = field(&p)) || !(n->user = field(&p)) ||
+		    !(a = field(&p)) || number(a, &n->id) || *p)
+			return CT_EINVALID;
+		return CT_OK;
 	case 'p':
 		if (!(n->channel = field(&p)) || *p)
 			return CT_EINVALID;

@@ -6,6 +6,7 @@
  *   r <channel> <user id>
  *   p <channel>
  *   t <channel> <user JSON>
+ *   u <channel> <user id> <message id>     (the user was mentioned)
  *
  * Fields are separated by one blank. A channel or user id may hold blanks
  * (user ids are any 1-128 characters but ':' and control characters, and a
@@ -23,11 +24,11 @@
 #include "core/err.h"
 
 struct ct_notice {
-	char kind;           /* 'm', 'e', 'r', 'p', 't' */
-	int64_t id;          /* m */
+	char kind;           /* 'm', 'e', 'r', 'p', 't', 'u' */
+	int64_t id;          /* m u */
 	int64_t seq;         /* m */
-	const char *channel; /* m r p t */
-	const char *user;    /* r */
+	const char *channel; /* m r p t u */
+	const char *user;    /* r u */
 	const char *app;     /* e */
 	const char *hash;    /* e; m: the exclude hash, NULL for none */
 	const char *json;    /* m (NULL in the short form), t */

@@ -1,5 +1,6 @@
 /* h_channels.c - GET channels (with unread counts for a user), POST
- * channels/create, GET presence, GET unread, GET users (the directory). */
+ * channels/create, GET presence, GET unread, GET users (the directory),
+ * channel members, GET mentions. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +41,9 @@ h_channels(struct req *r)
 		  "NULL AND c.name NOT LIKE 'dm:%', 'direct', c.name LIKE "
 		  "'dm:%', 'last_seq', "
 		  "c.last_seq::text, 'unread', CASE WHEN $2::text IS NOT NULL "
-		  "THEN c.unread END, 'archived', c.archived, 'private', "
-		  "c.private)) ORDER BY "
+		  "THEN c.unread END, 'mentions', CASE WHEN $2::text IS NOT "
+		  "NULL THEN c.mentions END, 'archived', c.archived, "
+		  "'private', c.private)) ORDER BY "
 		  "c.name), '[]'::json) FROM crosstalk.channels_for($1, $2) c",
 		  2, params, 1);
 }
@@ -243,17 +245,22 @@ h_unread(struct req *r)
 	res = req_sql(
 		r,
 		"SELECT coalesce(json_agg(json_build_object('channel', "
-		"c.name, 'unread', c.unread) ORDER BY c.name) FILTER "
-		"(WHERE c.unread > 0), '[]'::json), coalesce(sum(c.unread), "
-		"0) FROM crosstalk.channels_for($1, $2) c",
+		"c.name, 'unread', c.unread, 'mentions', c.mentions) ORDER BY "
+		"c.name) FILTER (WHERE c.unread > 0 OR c.mentions > 0), "
+		"'[]'::json), coalesce(sum(c.unread), 0), "
+		"coalesce(sum(c.mentions), 0) FROM crosstalk.channels_for($1, "
+		"$2) c",
 		2, params, 1);
 	if (!res)
 		return;
 	chans = req_json_col(r, res, 0, 0);
 	if (chans)
 		req_reply(r, 200,
-			  json_pack("{s:I, s:o}", "total",
+			  json_pack("{s:I, s:I, s:o}", "total",
 				    (json_int_t)strtoll(PQgetvalue(res, 0, 1),
+							NULL, 10),
+				    "mentions",
+				    (json_int_t)strtoll(PQgetvalue(res, 0, 2),
 							NULL, 10),
 				    "channels", chans));
 	PQclear(res);
@@ -285,6 +292,34 @@ h_users(struct req *r)
 		      "SELECT crosstalk.search_users($1, $2, $3, $4::int, "
 		      "$5::int)",
 		      5, params, 1);
+	if (!res)
+		return;
+	if ((doc = req_json_col(r, res, 0, 0)))
+		req_reply(r, 200, doc);
+	PQclear(res);
+}
+
+/* GET mentions?cursor=&limit=: messages that mention the user, newest
+ * first (crosstalk.mentions_of). */
+void
+h_mentions(struct req *r)
+{
+	const char *cursor = NULL, *params[4];
+	long limit = 20;
+	char limits[16];
+	PGresult *res;
+	json_t *doc;
+
+	if (req_str(r, "cursor", "cursor", 0, &cursor) < 0 ||
+	    req_long(r, "limit", "limit", 1, 50, &limit) < 0)
+		return;
+	snprintf(limits, sizeof(limits), "%ld", limit);
+	params[0] = r->app;
+	params[1] = r->user_id;
+	params[2] = cursor;
+	params[3] = limits;
+	res = req_sql(r, "SELECT crosstalk.mentions_of($1, $2, $3, $4::int)",
+		      4, params, 1);
 	if (!res)
 		return;
 	if ((doc = req_json_col(r, res, 0, 0)))

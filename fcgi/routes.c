@@ -42,6 +42,7 @@ static const struct route {
 	{ "presence",        M_GET | M_POST, A_USER_OPT, h_presence },
 	{ "unread",          M_GET | M_POST, A_USER,     h_unread },
 	{ "users",           M_GET | M_POST, A_USER_OPT, h_users },
+	{ "mentions",        M_GET | M_POST, A_USER,     h_mentions },
 	{ "metrics",         M_GET,          A_NONE,     h_metrics },
 	{ NULL, 0, 0, NULL },
 };

@@ -557,7 +557,8 @@ BEGIN
         'created_at_ms', crosstalk.ms(t.created_at),
         'edited_at', crosstalk.iso(t.edited_at),
         'edited_at_ms', crosstalk.ms(t.edited_at),
-        'deleted', CASE WHEN t.deleted_at IS NOT NULL THEN true END));
+        'deleted', CASE WHEN t.deleted_at IS NOT NULL THEN true END,
+        'mentions', CASE WHEN t.deleted_at IS NULL THEN to_json(t.mentions) END));
 END $$;
 
 -- The event rides in its NOTIFY when it fits in PostgreSQL's 8000 bytes
@@ -1209,6 +1210,102 @@ BEGIN
 END $$;
 
 -- Channels app p_app (and, when given, user p_user_id) may read.
+-- --- mentions --------------------------------------------------------------------
+
+-- The people text p_text (posted by p_user of p_app in p_channel)
+-- mentions: after each '@' that starts a word (so a@b.example is no
+-- mention), the longest display name or user id of the directory that the
+-- text continues with, up to a word boundary, any case. Only people who may
+-- read the channel count (a mention never tells anyone of a channel they
+-- cannot see); the author does not. Sorted hub ids, or NULL for none.
+CREATE OR REPLACE FUNCTION crosstalk.resolve_mentions(
+    p_app text, p_user text, p_channel text, p_text text)
+RETURNS text[] LANGUAGE sql STABLE AS $$
+    SELECT array_agg(DISTINCT best.id ORDER BY best.id)
+    FROM (SELECT lower(x.part) AS rest,
+                 rtrim(split_part(lower(x.part), ' ', 1), '.,;:!?)''"') AS w
+          FROM unnest(string_to_array(p_text, '@')) WITH ORDINALITY AS x(part, k)
+          CROSS JOIN LATERAL (SELECT (string_to_array(p_text, '@'))[x.k - 1] AS before) b
+          WHERE x.k > 1 AND x.part ~ '^[^[:space:]@]'
+            AND (b.before = '' OR b.before ~ '[[:space:](\[{<"'',;:]$')
+          LIMIT 20) a
+    CROSS JOIN LATERAL (
+        SELECT u.id FROM crosstalk.users u
+        WHERE (lower(u.display_name) ~>=~ a.w
+               AND lower(u.display_name) ~<~ (a.w || chr(1114111))
+               AND a.rest LIKE replace(replace(replace(lower(u.display_name),
+                                   '\', '\\'), '%', '\%'), '_', '\_') || '%'
+               AND substr(a.rest, char_length(u.display_name) + 1, 1) !~ '[[:alnum:]_]')
+           OR lower(u.id) = a.w
+        ORDER BY char_length(u.display_name) DESC LIMIT 1) best
+    WHERE best.id <> p_user
+      AND EXISTS (SELECT 1 FROM crosstalk.users u
+                  CROSS JOIN LATERAL crosstalk.channel_refusal(u.app, u.id, p_channel) r
+                  WHERE u.id = best.id AND r.state IS NULL)
+$$;
+
+-- The trigger of 015_mentions.sql: fills messages.mentions and tells each
+-- person mentioned ('u' notice: crosstalk-wsd sends their connections a
+-- "mention" frame; counts come with "unread").
+CREATE OR REPLACE FUNCTION crosstalk.mentions_on_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.mentions := crosstalk.resolve_mentions(NEW.app, NEW.user_id, NEW.channel, NEW.text);
+    IF NEW.mentions IS NOT NULL THEN
+        PERFORM pg_notify('crosstalk', 'u ' || crosstalk.wire(NEW.channel) || ' '
+                          || crosstalk.wire(u) || ' ' || NEW.id)
+        FROM unnest(NEW.mentions) u;
+    END IF;
+    RETURN NEW;
+END $$;
+
+-- Unread mentions of p_user_id in p_channel: messages after the read
+-- marker that mention the user and are not deleted.
+CREATE OR REPLACE FUNCTION crosstalk.mention_count(p_user_id text, p_channel text) RETURNS int
+LANGUAGE sql STABLE AS $$
+    SELECT count(*)::int FROM crosstalk.messages m
+    WHERE m.channel = p_channel AND m.mentions @> ARRAY[p_user_id]
+      AND m.mentions IS NOT NULL AND m.deleted_at IS NULL
+      AND m.seq > coalesce((SELECT r.seq FROM crosstalk.read_markers r
+                            WHERE r.user_id = p_user_id AND r.channel = p_channel), 0)
+$$;
+
+-- GET mentions: the messages that mention user p_user_id of p_app, newest
+-- first, in channels the user may still read; p_cursor (a message id from
+-- "next") pages back. {"mentions": [{message event, "unread"}], "next"?}.
+CREATE OR REPLACE FUNCTION crosstalk.mentions_of(
+    p_app text, p_user_id text, p_cursor text, p_limit int)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    before bigint := 9223372036854775807;
+    page json[];
+BEGIN
+    IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 50 THEN
+        PERFORM crosstalk.fail(422, 'limit must be 1-50');
+    END IF;
+    IF coalesce(p_cursor, '') <> '' THEN
+        IF p_cursor !~ '^[0-9]{1,18}$' THEN
+            PERFORM crosstalk.fail(422, 'cursor is not one this server gave');
+        END IF;
+        before := p_cursor::bigint;
+    END IF;
+    SELECT array_agg(json_build_object(
+               'message', crosstalk.event_json(x),
+               'unread', x.seq > coalesce(r.seq, 0)) ORDER BY x.id DESC)
+    INTO page
+    FROM (SELECT m.* FROM crosstalk.messages m
+          WHERE m.mentions @> ARRAY[p_user_id] AND m.mentions IS NOT NULL
+            AND m.id < before AND m.deleted_at IS NULL
+            AND m.channel IN (SELECT c.name FROM crosstalk.readable_channels(p_app, p_user_id) c)
+          ORDER BY m.id DESC LIMIT p_limit + 1) x
+    LEFT JOIN crosstalk.read_markers r ON r.user_id = p_user_id AND r.channel = x.channel;
+    IF coalesce(cardinality(page), 0) > p_limit THEN
+        RETURN json_build_object('mentions', array_to_json(page[1:p_limit]),
+                                 'next', (page[p_limit] -> 'message' ->> 'id'));
+    END IF;
+    RETURN json_build_object('mentions', coalesce(array_to_json(page), '[]'));
+END $$;
+
 -- The channels user p_user_id of app p_app may read (p_user_id NULL: the
 -- app key alone): named channels open to the app - private ones only to
 -- their members (and to the app itself) - and the user's direct channels.
@@ -1233,12 +1330,14 @@ $$;
 DROP FUNCTION IF EXISTS crosstalk.channels_for(text, text); -- before 012: no archived
 CREATE FUNCTION crosstalk.channels_for(p_app text, p_user_id text)
 RETURNS TABLE (name text, title text, apps text[], last_seq bigint, unread int,
-               archived boolean, private boolean)
+               archived boolean, private boolean, mentions int)
 LANGUAGE sql STABLE AS $$
     SELECT c.name, c.title, c.apps, c.last_seq,
            CASE WHEN p_user_id IS NULL THEN 0
                 ELSE crosstalk.unread_count(p_user_id, c.name) END,
-           c.archived_at IS NOT NULL, c.private
+           c.archived_at IS NOT NULL, c.private,
+           CASE WHEN p_user_id IS NULL THEN 0
+                ELSE crosstalk.mention_count(p_user_id, c.name) END
     FROM crosstalk.readable_channels(p_app, p_user_id) r
     JOIN crosstalk.channels c ON c.name = r.name
     ORDER BY c.name

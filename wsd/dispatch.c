@@ -46,11 +46,16 @@ static const char q_change[] =
 	"SELECT message_id, seq, channel FROM crosstalk.change_message("
 	"$1, $2, $3, $4, $5)";
 static const char q_read[] = "SELECT crosstalk.ws_read($1, $2, $3, $4)";
-static const char q_unread[] = "SELECT crosstalk.unread_count($1, $2)";
+static const char q_unread[] =
+	"SELECT crosstalk.unread_count($1, $2), crosstalk.mention_count($1, $2)";
+static const char q_mention[] =
+	"SELECT json_build_object('type', 'mention', 'channel', m.channel, "
+	"'message', crosstalk.event_json(m))::text FROM crosstalk.messages m "
+	"WHERE m.id = $1";
 static const char q_history[] =
 	"SELECT seq, event FROM crosstalk.ws_history($1, $2, $3, $4, $5)";
 static const char q_channels[] =
-	"SELECT name, title, last_seq, unread, archived, private "
+	"SELECT name, title, last_seq, unread, archived, private, mentions "
 	"FROM crosstalk.channels_for($1, $2)";
 static const char q_typing[] = "SELECT crosstalk.ws_typing($1, $2)";
 static const char q_search[] =
@@ -315,13 +320,14 @@ on_channels(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 	a = json_array();
 	for (int i = 0; i < PQntuples(res); i++)
 		json_array_append_new(
-			a, json_pack("{s:s, s:s, s:s, s:i, s:b, s:b}", "name",
-				     PQgetvalue(res, i, 0), "title",
+			a, json_pack("{s:s, s:s, s:s, s:i, s:b, s:b, s:i}",
+				     "name", PQgetvalue(res, i, 0), "title",
 				     PQgetvalue(res, i, 1), "last_seq",
 				     PQgetvalue(res, i, 2), "unread",
 				     atoi(PQgetvalue(res, i, 3)), "archived",
 				     *PQgetvalue(res, i, 4) == 't', "private",
-				     *PQgetvalue(res, i, 5) == 't'));
+				     *PQgetvalue(res, i, 5) == 't', "mentions",
+				     atoi(PQgetvalue(res, i, 6))));
 	o = json_pack("{s:s, s:o}", "type", "channels", "channels", a);
 	if (o) {
 		if (*c->ref)
@@ -719,6 +725,33 @@ dispatch_start(void)
 /* --- what other nodes tell
  * ------------------------------------------------------ */
 
+/* f (its reference taken over) to every connection of user_id here. */
+static void
+push_to_user(const char *user_id, struct frame *f)
+{
+	dll_foreach(d, d_next, wsd->conns.head)
+	{
+		struct pss *p = lws_container_of(d, struct pss, in_all);
+
+		if (strcmp(p->user_id, user_id) == 0)
+			out_push(p, f);
+	}
+	frame_unref(f);
+}
+
+/* Has user_id a connection on this node? */
+static int
+user_here(const char *user_id)
+{
+	dll_foreach(d, d_next, wsd->conns.head)
+	{
+		if (strcmp(lws_container_of(d, struct pss, in_all)->user_id,
+			   user_id) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static void
 on_unread(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 {
@@ -728,18 +761,49 @@ on_unread(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 	(void)owner;
 	(void)msg;
 	if (rc != CT_OK ||
-	    !(f = frame_json(json_pack("{s:s, s:s, s:i}", "type", "unread",
+	    !(f = frame_json(json_pack("{s:s, s:s, s:i, s:i}", "type", "unread",
 				       "channel", c->channel, "count",
-				       atoi(PQgetvalue(res, 0, 0))))))
+				       atoi(PQgetvalue(res, 0, 0)), "mentions",
+				       atoi(PQgetvalue(res, 0, 1))))))
 		return;
-	dll_foreach(d, d_next, wsd->conns.head)
-	{
-		struct pss *p = lws_container_of(d, struct pss, in_all);
+	push_to_user(c->user, f);
+}
 
-		if (strcmp(p->user_id, c->user) == 0)
-			out_push(p, f);
-	}
-	frame_unref(f);
+/* The mention frame the database built, to the user's connections. */
+static void
+on_mention(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+{
+	struct unread_ctx *c = ctx;
+	struct frame *f;
+
+	(void)owner;
+	(void)msg;
+	if (rc != CT_OK || PQntuples(res) != 1 ||
+	    !(f = frame_new(PQgetvalue(res, 0, 0),
+			    (size_t)PQgetlength(res, 0, 0))))
+		return;
+	f->refs = 1;
+	push_to_user(c->user, f);
+}
+
+void
+dispatch_mentioned(const char *channel, const char *user_id, int64_t id)
+{
+	char ids[24];
+	const char *pv[1] = { ids };
+	struct pgq_req *q;
+	struct unread_ctx *c;
+
+	if (!user_here(user_id) || strlen(channel) >= CHANNEL_MAX ||
+	    strlen(user_id) >= USER_MAX)
+		return;
+	snprintf(ids, sizeof(ids), "%" PRId64, id);
+	if (!(q = pgq_new(q_mention, 1, pv, sizeof(*c))))
+		return;
+	c = pgq_ctx(q);
+	copy(c->channel, sizeof(c->channel), channel);
+	copy(c->user, sizeof(c->user), user_id);
+	pgq_submit(q, PGQ_BG, NULL, NULL, on_mention, NULL);
 }
 
 /* 'r': the user's read marker moved somewhere; one count for all their
@@ -751,22 +815,14 @@ dispatch_read_moved(const char *channel, const char *user_id)
 	struct pgq_req *q;
 	struct unread_ctx *c;
 
-	dll_foreach(d, d_next, wsd->conns.head)
-	{
-		struct pss *p = lws_container_of(d, struct pss, in_all);
-
-		if (strcmp(p->user_id, user_id) != 0)
-			continue;
-		if (strlen(channel) >= CHANNEL_MAX ||
-		    strlen(user_id) >= USER_MAX ||
-		    !(q = pgq_new(q_unread, 2, pv, sizeof(*c))))
-			return;
-		c = pgq_ctx(q);
-		copy(c->channel, sizeof(c->channel), channel);
-		copy(c->user, sizeof(c->user), user_id);
-		pgq_submit(q, PGQ_BG, NULL, NULL, on_unread, NULL);
+	if (!user_here(user_id) || strlen(channel) >= CHANNEL_MAX ||
+	    strlen(user_id) >= USER_MAX ||
+	    !(q = pgq_new(q_unread, 2, pv, sizeof(*c))))
 		return;
-	}
+	c = pgq_ctx(q);
+	copy(c->channel, sizeof(c->channel), channel);
+	copy(c->user, sizeof(c->user), user_id);
+	pgq_submit(q, PGQ_BG, NULL, NULL, on_unread, NULL);
 }
 
 /* Someone types in channel, on any node (user: the typist's JSON). */

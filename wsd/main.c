@@ -85,6 +85,9 @@ on_notice(char *payload)
 	case 't':
 		dispatch_typing(n.channel, n.json);
 		break;
+	case 'u':
+		dispatch_mentioned(n.channel, n.user, n.id);
+		break;
 	default:
 		break;
 	}

@@ -265,6 +265,10 @@ void dispatch_open(struct pss *p);   /* after login_open */
 void dispatch_closed(struct pss *p); /* before login_closed */
 void dispatch_read_moved(const char *channel, const char *user_id);
 void dispatch_typing(const char *channel, const char *user_json);
+/* 'u': user was mentioned in message id: a "mention" frame to their
+ * connections here. */
+void dispatch_mentioned(const char *channel, const char *user_id,
+			int64_t id);
 
 /* out.c: the outbound queue. */
 struct frame *frame_new(const char *s, size_t len); /* refs 0 */

@@ -98,6 +98,11 @@ others(void **state)
 		parse("r dm:J%C3%BCrgen:z J%C3%BCrgen", &n, b, sizeof(b)),
 		CT_OK);
 	assert_string_equal(n.user, "J\xc3\xbcrgen");
+	assert_int_equal(parse("u g-1%20x Carol%20Chen 42", &n, b, sizeof(b)),
+			 CT_OK);
+	assert_string_equal(n.channel, "g-1 x");
+	assert_string_equal(n.user, "Carol Chen");
+	assert_int_equal(n.id, 42);
 }
 
 static void
@@ -126,6 +131,9 @@ refused(void **state)
 		"e app1 ABCDEF",
 		"r c",
 		"r c u extra",
+		"u c bob",
+		"u c bob x",
+		"u c bob 1 extra",
 		"p",
 		"p c extra",
 		"t c",

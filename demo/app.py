@@ -280,7 +280,7 @@ window.msgHook = function (text) {
 <script>
 window.ctEvents = [];
 ['crosstalk:ready','crosstalk:auth-required','crosstalk:authenticated','crosstalk:connection',
- 'crosstalk:message','crosstalk:unread','crosstalk:presence','crosstalk:resize','crosstalk:error']
+ 'crosstalk:message','crosstalk:mention','crosstalk:unread','crosstalk:presence','crosstalk:resize','crosstalk:error']
 .forEach(function (type) {
   document.addEventListener(type, function (e) {
     window.ctEvents.push(e.detail);

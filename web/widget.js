@@ -34,6 +34,8 @@
 		dirList: $('ct-dir-list'),
 		dirMore: $('ct-dir-more'),
 		groupStart: $('ct-group-start'),
+		suggest: $('ct-suggest'),
+		notify: $('ct-notify'),
 		search: $('ct-search'),
 		searchToggle: $('ct-search-toggle'),
 		searchForm: $('ct-search-form'),
@@ -207,11 +209,37 @@
 		if (t.channel === active)
 			renderTyping();
 	});
+	/* someone mentioned this user: the parent page hears of it (to raise
+	 * its own notice), and a hidden widget shows a system notification
+	 * when the user allowed them */
+	conn.on('mention', function (f) {
+		var m = f.message || {};
+		var c = ensureChannel(f.channel);
+		if (!(c.name === active && visible))
+			c.mentions = (c.mentions || 0) + 1;
+		renderChannels();
+		post('mention', {
+			channel: f.channel, id: String(m.id), seq: String(m.seq), app: m.app,
+			user: m.user ? { id: m.user.id, name: m.user.name } : null, text: m.text
+		});
+		if (!visible && window.Notification && Notification.permission === 'granted') {
+			try {
+				var n = new Notification((m.user && m.user.name ? m.user.name : 'Someone') + ' mentioned you',
+					{ body: String(m.text || '').slice(0, 200), tag: 'ct-' + m.id });
+				n.onclick = function () {
+					window.focus();
+					showChannel(f.channel);
+				};
+			} catch (e) { /* some browsers allow them only from a service worker */ }
+		}
+	});
+
 	conn.on('unread', function (u) {
 		if (!channels[u.channel])
 			refreshChannels(); /* a channel new to us: added to a group */
 		var c = ensureChannel(u.channel);
 		c.unread = parseInt(u.count, 10) || 0;
+		c.mentions = parseInt(u.mentions, 10) || 0;
 		renderChannels();
 		postUnread();
 	});
@@ -324,6 +352,7 @@
 				var c = ensureChannel(ch.name, ch.title);
 				c.archived = !!ch.archived;
 				c.unread = parseInt(ch.unread, 10) || 0;
+				c.mentions = parseInt(ch.mentions, 10) || 0;
 				if (c.baseline === null && ch.last_seq !== undefined)
 					c.baseline = parseInt(ch.last_seq, 10) || 0;
 			});
@@ -367,8 +396,10 @@
 				var fresh = !channels[ch.name];
 				var c = ensureChannel(ch.name, ch.title);
 				c.archived = !!ch.archived;
-				if (fresh)
+				if (fresh) {
 					c.unread = parseInt(ch.unread, 10) || 0;
+					c.mentions = parseInt(ch.mentions, 10) || 0;
+				}
 				if (c.baseline === null && ch.last_seq !== undefined)
 					c.baseline = parseInt(ch.last_seq, 10) || 0;
 				subscribe(c);
@@ -398,10 +429,11 @@
 			b.appendChild(t);
 			if (c.unread > 0 && name !== active) {
 				var badge = document.createElement('span');
-				badge.className = 'ct-badge';
-				badge.textContent = c.unread > 99 ? '99+' : String(c.unread);
+				badge.className = c.mentions > 0 ? 'ct-badge ct-badge-mention' : 'ct-badge';
+				badge.textContent = (c.mentions > 0 ? '@' : '') + (c.unread > 99 ? '99+' : String(c.unread));
 				b.appendChild(badge);
-				b.setAttribute('aria-label', label(c) + ', ' + c.unread + ' unread');
+				b.setAttribute('aria-label', label(c) + ', ' + c.unread + ' unread' +
+					(c.mentions > 0 ? ', ' + c.mentions + (c.mentions === 1 ? ' mention' : ' mentions') : ''));
 			}
 			if (name === active)
 				b.setAttribute('aria-current', 'true');
@@ -515,6 +547,7 @@
 			m.deleted = !!ev.deleted || ev.type === 'deleted';
 			m.edited = !!ev.edited_at || ev.type === 'edited';
 			m.clientId = ev.client_id || '';
+			m.mentions = ev.mentions || [];
 		}
 		if (c.oldest === null || m.pos < c.oldest)
 			c.oldest = m.pos;
@@ -668,6 +701,7 @@
 		li.setAttribute('data-seq', String(m.stateSeq));
 		var mine = !!(me && m.user && m.user.id === me.id);
 		li.classList.toggle('ct-mine', mine);
+		li.classList.toggle('ct-mentioned', !!(me && !m.deleted && m.mentions && m.mentions.indexOf(me.id) >= 0));
 		li.classList.toggle('ct-deleted', m.deleted);
 		while (li.firstChild)
 			li.removeChild(li.firstChild);
@@ -862,6 +896,95 @@
 			post('error', { code: err.code, message: err.message });
 		});
 	}
+
+	/* ---- @ completion: the directory's people, inserted by name ------ */
+
+	var sug = { items: [], at: -1, start: -1, asked: 0, timer: null };
+	function closeSuggest() {
+		ui.suggest.hidden = true;
+		sug.items = [];
+		sug.at = -1;
+	}
+	function renderSuggest() {
+		while (ui.suggest.firstChild)
+			ui.suggest.removeChild(ui.suggest.firstChild);
+		sug.items.forEach(function (u, i) {
+			var li = document.createElement('li');
+			li.setAttribute('role', 'option');
+			li.setAttribute('aria-selected', i === sug.at ? 'true' : 'false');
+			li.textContent = u.name + (u.app ? ' (' + u.app + ')' : '');
+			li.addEventListener('mousedown', function (e) {
+				e.preventDefault(); /* keep the composer's focus */
+				pickSuggest(i);
+			});
+			ui.suggest.appendChild(li);
+		});
+		ui.suggest.hidden = !sug.items.length;
+	}
+	function pickSuggest(i) {
+		var u = sug.items[i];
+		if (!u)
+			return;
+		var v = ui.input.value, caret = ui.input.selectionStart;
+		var text = '@' + u.name + ' ';
+		ui.input.value = v.slice(0, sug.start) + text + v.slice(caret);
+		ui.input.selectionStart = ui.input.selectionEnd = sug.start + text.length;
+		closeSuggest();
+	}
+	function lookSuggest() {
+		var v = ui.input.value.slice(0, ui.input.selectionStart);
+		var m = /(^|[\s(\[{<"',;:])@([^\s@]{1,30})$/.exec(v);
+		if (!m || !me || !conn.isOpen()) {
+			closeSuggest();
+			return;
+		}
+		sug.start = v.length - m[2].length - 1;
+		var asked = ++sug.asked;
+		conn.users(m[2], { limit: 6 }).then(function (r) {
+			if (asked !== sug.asked)
+				return;
+			sug.items = (r.users || []).filter(function (u) { return u.id !== me.id; });
+			sug.at = sug.items.length ? 0 : -1;
+			renderSuggest();
+		}, closeSuggest);
+	}
+	ui.input.addEventListener('input', function () {
+		clearTimeout(sug.timer);
+		sug.timer = setTimeout(lookSuggest, 150);
+	});
+	ui.input.addEventListener('blur', function () {
+		setTimeout(closeSuggest, 100);
+	});
+	/* before the composer's own keys: while suggestions show, the arrows,
+	 * Enter and Tab are theirs */
+	ui.input.addEventListener('keydown', function (e) {
+		if (ui.suggest.hidden || !sug.items.length)
+			return;
+		if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+			sug.at = (sug.at + (e.key === 'ArrowDown' ? 1 : sug.items.length - 1)) % sug.items.length;
+			renderSuggest();
+		} else if (e.key === 'Enter' || e.key === 'Tab') {
+			pickSuggest(sug.at);
+		} else if (e.key === 'Escape') {
+			closeSuggest();
+		} else {
+			return;
+		}
+		e.preventDefault();
+		e.stopImmediatePropagation();
+	});
+
+	/* system notifications of mentions: asked for only when the user
+	 * presses the button */
+	function renderNotify() {
+		ui.notify.hidden = !(window.Notification && Notification.permission === 'default');
+	}
+	ui.notify.addEventListener('click', function () {
+		var p = Notification.requestPermission(renderNotify);
+		if (p && p.then)
+			p.then(renderNotify, renderNotify);
+	});
+	renderNotify();
 
 	ui.composer.addEventListener('submit', function (e) {
 		e.preventDefault();
@@ -1208,8 +1331,8 @@
 				c.readSeq = seq;
 				conn.read(c.name, seq);
 			}
-			if (c.unread) {
-				c.unread = 0;
+			if (c.unread || c.mentions) {
+				c.unread = c.mentions = 0;
 				renderChannels();
 				postUnread();
 			}

@@ -247,6 +247,24 @@ await run('browser_chat', 240, async (T, logs) => {
 		T.ok(await until(() => wb.evaluate((t) => Array.from(document.querySelectorAll('.ct-chan-name')).some((e) => e.textContent === t),
 			groupTab), 15000), 'carol\'s widget lists the group without a reload');
 
+		// a mention: carol completes "@ali" to alice's name; alice's page hears crosstalk:mention
+		await pb.evaluate((ch) => window.crosstalkChat.openChannel(ch), channel);
+		await wb.click('#ct-input');
+		await wb.type('#ct-input', '@ali');
+		T.ok(await until(() => wb.evaluate(() => Array.from(document.querySelectorAll('#ct-suggest li'))
+			.some((li) => li.textContent === 'Alice Adams (app1)')), 10000), '@ completion offers alice');
+		await wb.press('#ct-input', 'Enter');
+		T.eq(await wb.evaluate(() => document.getElementById('ct-input').value), '@Alice Adams ',
+			'Enter puts her name in, and sends nothing');
+		await wb.type('#ct-input', 'please look');
+		await wb.press('#ct-input', 'Enter');
+		T.ok(await until(() => pa.evaluate(() => window.ctEvents.some((e) => e.type === 'crosstalk:mention' &&
+			e.text === '@Alice Adams please look' && e.user && e.user.id === 'carol')), 10000),
+			'alice\'s parent page gets crosstalk:mention');
+		await pa.evaluate((ch) => window.crosstalkChat.openChannel(ch), channel);
+		T.ok(await until(() => wa.evaluate(() => Array.from(document.querySelectorAll('.ct-msg.ct-mentioned'))
+			.some((li) => li.textContent.includes('please look'))), 10000), 'and her widget marks the message');
+
 		// history: 70 stored messages, the widget shows the last 50, then
 		// "Load older messages" brings the rest, in order
 		const hist = await newChannel(env, 'hist');

@@ -382,6 +382,17 @@
 		<cfreturn send("GET", "users", fields, arguments.session)>
 	</cffunction>
 
+	<cffunction name="getMentions" access="public" returntype="struct" output="false"
+		hint="Messages that mention the user, newest first: {ok, mentions: [{message, unread}], next}; e-mail the ones still unread to a user who was away. Pass next back as cursor for the next page.">
+		<cfargument name="session" type="string" required="true" hint="the user's session ref">
+		<cfargument name="cursor" type="string" required="false" default="" hint="the next of the page before">
+		<cfargument name="limit" type="numeric" required="false" default="20" hint="1 to 50">
+		<cfset var fields = structNew()>
+		<cfset fields["CURSOR"] = arguments.cursor>
+		<cfset fields["LIMIT"] = arguments.limit>
+		<cfreturn send("GET", "mentions", fields, arguments.session)>
+	</cffunction>
+
 	<cffunction name="health" access="public" returntype="boolean" output="false"
 		hint="True when the API and its database answer; never throws.">
 		<cfset var reply = structNew()>

@@ -197,12 +197,14 @@ batch_json(struct post **b, int n)
 	for (int i = 0; i < n; i++) {
 		json_t *o = json_pack(
 			"{s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:s?, s:i, "
-			"s:i}",
+			"s:i, s:o?}",
 			"app", b[i]->app, "user_id", b[i]->user_id, "name",
 			b[i]->name, "session", b[i]->session, "channel",
 			b[i]->channel, "text", b[i]->text, "client_id",
 			b[i]->client_id, "exclude_ref", b[i]->exclude_ref,
-			"limit", b[i]->limit, "window", b[i]->window);
+			"limit", b[i]->limit, "window", b[i]->window,
+			"reply_to",
+			b[i]->reply_to ? json_integer(b[i]->reply_to) : NULL);
 
 		if (!o || json_array_append_new(arr, o) != 0)
 			goto out;

@@ -1,7 +1,8 @@
 /* h_messages.c - POST messages (committed by batch.c through
- * crosstalk.api_post: the checks, the rate limit and the post in lock order),
- * messages/poll with its NOTIFY-woken long-poll, messages/edit,
- * messages/delete and messages/read. */
+ * crosstalk.api_post_batch: the checks, the rate limit and the post in lock
+ * order), messages/poll with its NOTIFY-woken long-poll, messages/edit,
+ * messages/delete, messages/read, messages/search and reactions. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +24,13 @@ h_messages(struct req *r)
 	char retry[48];
 	json_t *ev;
 	int excl = 0;
+	long reply_to = 0;
 
 	if (req_str(r, "channel", "channel", 1, &channel) < 0 ||
 	    req_str(r, "text", "text", 0, &text) < 0 ||
 	    req_str(r, "clientid", "client_id", 0, &client_id) < 0 ||
-	    req_bool(r, "excludesender", "exclude_sender", &excl) < 0)
+	    req_bool(r, "excludesender", "exclude_sender", &excl) < 0 ||
+	    req_long(r, "replyto", "reply_to", 1, LONG_MAX, &reply_to) < 0)
 		return;
 	memset(&p, 0, sizeof(p));
 	p.app = r->app;
@@ -36,6 +39,7 @@ h_messages(struct req *r)
 	p.text = text ? text : ""; /* "" gets the SQL's own 422 */
 	p.client_id = client_id;
 	p.exclude_ref = excl ? r->session : NULL;
+	p.reply_to = reply_to;
 	p.limit = cfg->lim_publish_count;
 	p.window = cfg->lim_publish_window;
 	if (post_submit(r->w, &p) != CT_OK) {
@@ -299,4 +303,52 @@ h_messages_search(struct req *r)
 	if ((doc = req_json_col(r, res, 0, 0)))
 		req_reply(r, 200, doc);
 	PQclear(res);
+}
+
+/* POST messages/react and messages/unreact {id, emoji}: as the user
+ * (crosstalk.api_react): {"changed", "event"?}. */
+static void
+react(struct req *r, const char *on)
+{
+	const char *emoji, *params[6];
+	long id = 0;
+	char ids[24];
+	PGresult *res;
+	json_t *doc;
+
+	if (req_long(r, "id", "id", 1, LONG_MAX, &id) < 0 ||
+	    req_str(r, "emoji", "emoji", 1, &emoji) < 0)
+		return;
+	if (!id) {
+		req_error(r, CT_EINVALID, "id is required");
+		return;
+	}
+	snprintf(ids, sizeof(ids), "%ld", id);
+	params[0] = r->app;
+	params[1] = r->user_id;
+	params[2] = r->user_name;
+	params[3] = ids;
+	params[4] = emoji;
+	params[5] = on;
+	res = req_sql(r,
+		      "SELECT crosstalk.api_react($1, $2, $3, $4::bigint, $5, "
+		      "$6::boolean)",
+		      6, params, 0);
+	if (!res)
+		return;
+	if ((doc = req_json_col(r, res, 0, 0)))
+		req_reply(r, 200, doc);
+	PQclear(res);
+}
+
+void
+h_messages_react(struct req *r)
+{
+	react(r, "t");
+}
+
+void
+h_messages_unreact(struct req *r)
+{
+	react(r, "f");
 }

@@ -33,6 +33,8 @@ static const struct route {
 	{ "messages/edit",   M_POST,         A_USER_OPT, h_messages_edit },
 	{ "messages/delete", M_POST,         A_USER_OPT, h_messages_delete },
 	{ "messages/read",   M_POST,         A_USER,     h_messages_read },
+	{ "messages/react",  M_POST,         A_USER,     h_messages_react },
+	{ "messages/unreact", M_POST,        A_USER,     h_messages_unreact },
 	{ "messages/search", M_GET | M_POST, A_USER,     h_messages_search },
 	{ "channels",        M_GET | M_POST, A_USER_OPT, h_channels },
 	{ "channels/create", M_POST,         A_APP,      h_channels_create },

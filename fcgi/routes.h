@@ -29,6 +29,8 @@ void h_presence(struct req *r);
 void h_unread(struct req *r);
 void h_users(struct req *r);
 void h_mentions(struct req *r);
+void h_messages_react(struct req *r);
+void h_messages_unreact(struct req *r);
 void h_members(struct req *r);
 void h_members_add(struct req *r);
 void h_members_remove(struct req *r);

@@ -511,6 +511,7 @@ CREATE OR REPLACE FUNCTION crosstalk.event_json(e crosstalk.messages) RETURNS js
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     t crosstalk.messages;
+    quoted json;
 BEGIN
     IF e.kind = 'channel' THEN
         RETURN json_build_object(
@@ -537,12 +538,21 @@ BEGIN
             t := e;
             t.id := e.message_id;
             t.client_id := NULL;
+            t.reactions := NULL;
             IF e.kind = 'deleted' THEN
                 t.deleted_at := e.created_at;
-            ELSE
+            ELSIF e.kind = 'edited' THEN
                 t.edited_at := e.created_at;
             END IF;
         END IF;
+    END IF;
+    IF t.reply_to IS NOT NULL THEN
+        SELECT json_strip_nulls(json_build_object(
+                   'id', q.id::text, 'user', json_build_object('id', q.user_id, 'name', q.display_name),
+                   'text', left(q.text, 200),
+                   'deleted', CASE WHEN q.deleted_at IS NOT NULL THEN true END))
+        INTO quoted FROM crosstalk.messages q WHERE q.id = t.reply_to;
+        quoted := coalesce(quoted, json_build_object('id', t.reply_to::text, 'gone', true));
     END IF;
     RETURN json_strip_nulls(json_build_object(
         'type', e.kind,
@@ -558,7 +568,12 @@ BEGIN
         'edited_at', crosstalk.iso(t.edited_at),
         'edited_at_ms', crosstalk.ms(t.edited_at),
         'deleted', CASE WHEN t.deleted_at IS NOT NULL THEN true END,
-        'mentions', CASE WHEN t.deleted_at IS NULL THEN to_json(t.mentions) END));
+        'mentions', CASE WHEN t.deleted_at IS NULL THEN to_json(t.mentions) END,
+        'reply_to', quoted,
+        'reactions', CASE WHEN t.deleted_at IS NULL AND t.reactions <> '[]' THEN t.reactions END,
+        'reaction', CASE WHEN e.kind = 'reaction' THEN json_build_object(
+            'emoji', e.text, 'on', e.data -> 'on',
+            'user', json_build_object('id', e.user_id, 'name', e.display_name)) END));
 END $$;
 
 -- The event rides in its NOTIFY when it fits in PostgreSQL's 8000 bytes
@@ -749,41 +764,7 @@ BEGIN
     RETURN 0;
 END $$;
 
--- A post from the daemons (HTTP POST messages, WebSocket publish): the
--- checks, the channel's lock, the per-user rate limit (the same key on
--- both paths), the post and the exclude_sender mark, in lock order. A
--- throttled post returns retry_after > 0 and stores nothing, not even a
--- new DM channel. event is the message's event JSON.
-CREATE OR REPLACE FUNCTION crosstalk.api_post(
-    p_app text, p_user_id text, p_display_name text, p_channel text,
-    p_text text, p_client_id text, p_exclude_ref text,
-    p_rate_limit int, p_rate_window int,
-    OUT retry_after int, OUT event json, OUT created boolean)
-LANGUAGE plpgsql AS $$
-DECLARE
-    have boolean := crosstalk.post_check(p_app, p_user_id, p_display_name,
-                                         p_channel, p_text, p_client_id);
-    r record;
-BEGIN
-    IF have THEN
-        PERFORM crosstalk.lock_channel(p_channel, true);
-    END IF;
-    retry_after := crosstalk.rate_take('pub:' || p_app || ':' || p_user_id,
-                                       p_rate_limit, p_rate_window);
-    IF retry_after > 0 THEN
-        created := false;
-        RETURN;
-    END IF;
-    IF NOT have THEN
-        PERFORM crosstalk.lock_channel(p_channel, false);
-    END IF;
-    SELECT * INTO r FROM crosstalk.post_locked(
-        p_app, p_user_id, p_display_name, p_channel, p_text, p_client_id,
-        CASE WHEN p_exclude_ref IS NOT NULL
-             THEN encode(sha256(convert_to(p_exclude_ref, 'UTF8')), 'hex') END);
-    event := r.event;
-    created := r.created;
-END $$;
+DROP FUNCTION IF EXISTS crosstalk.api_post(text, text, text, text, text, text, text, int, int); -- before 016
 
 DROP FUNCTION IF EXISTS crosstalk.batch_repeats();
 
@@ -830,7 +811,7 @@ DECLARE
     a_app text[]; a_user text[]; a_name text[]; a_chan text[]; a_text text[];
     a_cid text[]; a_xh text[]; a_rkey text[]; a_state text[]; a_msg text[];
     a_have boolean[]; a_retry int[]; a_id bigint[]; a_seq bigint[];
-    a_new boolean[]; a_event json[]; a_dup int[];
+    a_new boolean[]; a_event json[]; a_dup int[]; a_reply bigint[];
     any_cid boolean;
     want text[];
     got text[];
@@ -851,14 +832,16 @@ BEGIN
                           ELSE coalesce(u.refusal, c.message) END ORDER BY x.n),
            array_agg(c.have AND NOT u.out AND u.refusal IS NULL ORDER BY x.n),
            min(x."limit"), make_interval(secs => min(x."window")),
-           count(*)::int, bool_or(nullif(x.client_id, '') IS NOT NULL)
+           count(*)::int, bool_or(nullif(x.client_id, '') IS NOT NULL),
+           array_agg(x.reply_to ORDER BY x.n)
     INTO a_app, a_user, a_name, a_chan, a_text, a_cid, a_xh, a_rkey, a_state,
-         a_msg, a_have, lim, w, np, any_cid
+         a_msg, a_have, lim, w, np, any_cid, a_reply
     FROM ROWS FROM (json_to_recordset(p_posts) AS (
              app text, user_id text, name text, session text, channel text,
-             text text, client_id text, exclude_ref text, "limit" int, "window" int))
+             text text, client_id text, exclude_ref text, "limit" int, "window" int,
+             reply_to bigint))
          WITH ORDINALITY AS x(app, user_id, name, session, channel, text,
-                              client_id, exclude_ref, "limit", "window", n)
+                              client_id, exclude_ref, "limit", "window", reply_to, n)
     LEFT JOIN LATERAL (SELECT rs.user_id, rs.display_name, rs.refusal
                        FROM crosstalk.session_user(x.app, x.session) rs
                        WHERE x.user_id IS NULL) s ON true
@@ -877,6 +860,16 @@ BEGIN
     a_seq := array_fill(NULL::bigint, ARRAY[np]);
     a_event := array_fill(NULL::json, ARRAY[np]);
     a_dup := array_fill(NULL::int, ARRAY[np]);
+
+    -- a reply answers a message of its own channel
+    FOR k IN 1 .. np LOOP
+        IF a_reply[k] IS NOT NULL AND a_state[k] IS NULL AND NOT EXISTS (
+               SELECT 1 FROM crosstalk.messages m
+               WHERE m.id = a_reply[k] AND m.channel = a_chan[k] AND m.kind = 'message') THEN
+            a_state[k] := 'CT422';
+            a_msg[k] := 'reply_to is not a message of this channel';
+        END IF;
+    END LOOP;
 
     -- channel rows: the ones no other transaction holds, without waiting
     want := '{}';
@@ -1021,10 +1014,10 @@ BEGIN
         WITH ins AS (
             INSERT INTO crosstalk.messages
                 (id, channel, seq, kind, message_id, app, user_id, display_name,
-                 text, client_id, exclude_ref_hash)
+                 text, client_id, exclude_ref_hash, reply_to)
             SELECT a_id[u.k], a_chan[u.k], a_seq[u.k], 'message', a_id[u.k],
                    a_app[u.k], a_user[u.k], a_name[u.k], a_text[u.k], a_cid[u.k],
-                   a_xh[u.k]
+                   a_xh[u.k], a_reply[u.k]
             FROM generate_subscripts(a_new, 1) AS u(k) WHERE a_new[u.k]
             RETURNING *)
         SELECT x.k, ins::crosstalk.messages AS m
@@ -1054,22 +1047,28 @@ BEGIN
     FROM generate_subscripts(a_app, 1) AS u(k) ORDER BY u.k;
 END $$;
 
--- Publish from a WebSocket: api_post, answered as the ack needs it.
--- retry_after > 0: rate limited, nothing stored.
+-- Publish from a WebSocket when no other publish waits to commit with it:
+-- the group commit with one post (one write path for every post),
+-- answered as the ack needs it; refusals raised. retry_after > 0: rate
+-- limited, nothing stored.
+DROP FUNCTION IF EXISTS crosstalk.ws_publish(text, text, text, text, text, text, int, int); -- before 016
 CREATE OR REPLACE FUNCTION crosstalk.ws_publish(
     p_app text, p_user_id text, p_display_name text, p_channel text,
-    p_text text, p_client_id text, p_limit int, p_window int,
+    p_text text, p_client_id text, p_limit int, p_window int, p_reply_to bigint DEFAULT NULL,
     OUT retry_after int, OUT id bigint, OUT seq bigint, OUT channel text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    ev json;
+    r record;
 BEGIN
-    SELECT a.retry_after, a.event INTO retry_after, ev
-    FROM crosstalk.api_post(p_app, p_user_id, p_display_name, p_channel, p_text,
-                            p_client_id, NULL, p_limit, p_window) a;
-    id := (ev->>'id')::bigint;
-    seq := (ev->>'seq')::bigint;
-    channel := ev->>'channel';
+    SELECT * INTO r FROM crosstalk.api_post_batch(json_build_array(json_build_object(
+        'app', p_app, 'user_id', p_user_id, 'name', p_display_name, 'channel', p_channel,
+        'text', p_text, 'client_id', p_client_id, 'limit', p_limit, 'window', p_window,
+        'reply_to', p_reply_to)), true);
+    PERFORM crosstalk.refuse(r.err_state, r.err_message);
+    retry_after := r.retry_after;
+    id := (r.event->>'id')::bigint;
+    seq := (r.event->>'seq')::bigint;
+    channel := r.event->>'channel';
 END $$;
 
 -- Edit or delete message p_id. p_user_id NULL: moderation by the app key,
@@ -1144,6 +1143,90 @@ BEGIN
     ev := crosstalk.change_message(p_kind, p_app, p_user_id, p_id, p_text);
     -- a statement of its own: event_json (STABLE) must see the change
     RETURN crosstalk.event_json(ev);
+END $$;
+
+-- --- reactions -------------------------------------------------------------------
+
+-- React to message p_id with p_emoji (p_on) or take it back, as user
+-- p_user_id of p_app, who must be able to read the channel. A change is a
+-- 'reaction' event with its own seq that shows the message's current
+-- state, reactions included (messages.reactions, rewritten here). An emoji
+-- is 1-16 characters without blanks or control characters; a message has
+-- at most 20 different ones; reacting counts 60 a minute a user. Returns
+-- the event's JSON, or NULL when nothing changed (already there, or not).
+CREATE OR REPLACE FUNCTION crosstalk.react(
+    p_app text, p_user_id text, p_name text, p_id bigint, p_emoji text, p_on boolean)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    t crosstalk.messages;
+    ev crosstalk.messages;
+    n int;
+BEGIN
+    IF p_emoji IS NULL OR char_length(p_emoji) NOT BETWEEN 1 AND 16
+       OR p_emoji ~ '[[:space:][:cntrl:]]' THEN
+        PERFORM crosstalk.fail(422, 'emoji must be 1-16 characters without blanks or control characters');
+    END IF;
+    SELECT * INTO t FROM crosstalk.messages WHERE id = p_id AND kind = 'message';
+    IF NOT FOUND THEN
+        PERFORM crosstalk.fail(404, 'no such message');
+    END IF;
+    PERFORM crosstalk.check_read(p_app, p_user_id, t.channel);
+    -- lock order: the channel row, then the rate-limit row
+    PERFORM crosstalk.lock_channel(t.channel, true);
+    IF crosstalk.rate_take('react:' || p_app || ':' || p_user_id, 60, 60) > 0 THEN
+        PERFORM crosstalk.fail(429, 'at most 60 reactions a minute');
+    END IF;
+    SELECT * INTO t FROM crosstalk.messages WHERE id = p_id;
+    IF t.deleted_at IS NOT NULL THEN
+        PERFORM crosstalk.fail(409, 'message was deleted');
+    END IF;
+    IF p_on THEN
+        IF NOT EXISTS (SELECT 1 FROM crosstalk.reactions r WHERE r.message_id = p_id AND r.emoji = p_emoji)
+           AND (SELECT count(DISTINCT r.emoji) FROM crosstalk.reactions r WHERE r.message_id = p_id) >= 20 THEN
+            PERFORM crosstalk.fail(422, 'a message has at most 20 different reactions');
+        END IF;
+        INSERT INTO crosstalk.reactions (message_id, emoji, user_id)
+        VALUES (p_id, p_emoji, p_user_id) ON CONFLICT DO NOTHING;
+    ELSE
+        DELETE FROM crosstalk.reactions r
+        WHERE r.message_id = p_id AND r.emoji = p_emoji AND r.user_id = p_user_id;
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RETURN NULL;
+    END IF;
+    UPDATE crosstalk.messages m SET reactions = (
+        SELECT coalesce(jsonb_agg(jsonb_build_object('emoji', g.emoji, 'users', g.users)
+                                  ORDER BY g.first), '[]')
+        FROM (SELECT r.emoji, min(r.created_at) AS first,
+                     jsonb_agg(r.user_id ORDER BY r.created_at) AS users
+              FROM crosstalk.reactions r WHERE r.message_id = p_id GROUP BY r.emoji) g)
+    WHERE m.id = p_id;
+    UPDATE crosstalk.channels SET last_seq = last_seq + 1 WHERE name = t.channel
+    RETURNING last_seq INTO ev.seq;
+    INSERT INTO crosstalk.messages (channel, seq, kind, message_id, app, user_id,
+                                    display_name, text, data)
+    VALUES (t.channel, ev.seq, 'reaction', p_id, p_app, p_user_id, p_name, p_emoji,
+            jsonb_build_object('on', p_on))
+    RETURNING * INTO ev;
+    -- the short form: event_json must see the row this statement changed
+    PERFORM crosstalk.notify_event(ev.id, ev.channel, ev.seq, NULL, NULL);
+    RETURN json_build_object('id', ev.id);
+END $$;
+
+-- react, answered as the HTTP API and the WebSocket do: {"changed": false}
+-- or {"changed": true, "event"} (a statement of its own sees the change).
+CREATE OR REPLACE FUNCTION crosstalk.api_react(
+    p_app text, p_user_id text, p_name text, p_id bigint, p_emoji text, p_on boolean)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    r json := crosstalk.react(p_app, p_user_id, p_name, p_id, p_emoji, p_on);
+BEGIN
+    IF r IS NULL THEN
+        RETURN json_build_object('changed', false);
+    END IF;
+    RETURN json_build_object('changed', true, 'event',
+        (SELECT crosstalk.event_json(m) FROM crosstalk.messages m WHERE m.id = (r->>'id')::bigint));
 END $$;
 
 -- --- reading -------------------------------------------------------------------

@@ -19,6 +19,8 @@
 #define F_SEARCH  0x80 /* q, channel?, cursor?, limit (check_search) */
 #define F_USERS   0x100 /* q?, cursor?, limit (check_users) */
 #define F_IDS     0x200 /* users: 1-100 valid user ids; title? */
+#define F_REPLY   0x400 /* reply_to, optional: a message id */
+#define F_EMOJI   0x800 /* emoji: a string (the database checks it) */
 
 /* clang-format off */
 static const struct {
@@ -31,7 +33,7 @@ static const struct {
 	{ "channels",    CREQ_CHANNELS,    0,                   CREQ_DB },
 	{ "subscribe",   CREQ_SUBSCRIBE,   F_CHANNEL | F_AFTER, CREQ_DB },
 	{ "unsubscribe", CREQ_UNSUBSCRIBE, F_CHANNEL,           0 },
-	{ "publish",     CREQ_PUBLISH,     F_CHANNEL | F_TEXT | F_CID,
+	{ "publish",     CREQ_PUBLISH,     F_CHANNEL | F_TEXT | F_CID | F_REPLY,
 						      CREQ_DB | CREQ_WRITE },
 	{ "edit",        CREQ_EDIT,        F_ID | F_TEXT,       CREQ_DB | CREQ_WRITE },
 	{ "delete",      CREQ_DELETE,      F_ID,                CREQ_DB | CREQ_WRITE },
@@ -46,6 +48,8 @@ static const struct {
 	{ "add_members", CREQ_ADD_MEMBERS, F_CHANNEL | F_IDS,   CREQ_DB | CREQ_WRITE },
 	{ "remove_members", CREQ_REMOVE_MEMBERS, F_CHANNEL | F_IDS,
 						      CREQ_DB | CREQ_WRITE },
+	{ "react",       CREQ_REACT,       F_ID | F_EMOJI,      CREQ_DB | CREQ_WRITE },
+	{ "unreact",     CREQ_UNREACT,     F_ID | F_EMOJI,      CREQ_DB | CREQ_WRITE },
 };
 /* clang-format on */
 
@@ -190,6 +194,13 @@ check_fields(struct creq *r, unsigned f, long text_max, char *msg,
 			return fail(msg, msglen, CT_EINVALID,
 				    "client_id is too long");
 	}
+	if ((f & F_REPLY) &&
+	    (get_seq(m, "reply_to", 0, &r->reply_to) || r->reply_to < 0))
+		return fail(msg, msglen, CT_EINVALID,
+			    "reply_to must be a message id");
+	if ((f & F_EMOJI) &&
+	    !(r->emoji = json_string_value(json_object_get(m, "emoji"))))
+		return fail(msg, msglen, CT_EINVALID, "emoji is required");
 	if ((f & F_AFTER) && get_seq(m, "after", 0, &r->seq))
 		return fail(msg, msglen, CT_EINVALID, "after must be a seq");
 	if ((f & F_SEQ) && (get_seq(m, "seq", -1, &r->seq) || r->seq < 0))

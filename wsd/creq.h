@@ -30,6 +30,8 @@ enum creq_kind {
 	CREQ_MEMBERS,
 	CREQ_ADD_MEMBERS,
 	CREQ_REMOVE_MEMBERS,
+	CREQ_REACT,
+	CREQ_UNREACT,
 	CREQ_KINDS
 };
 
@@ -53,6 +55,8 @@ struct creq {
 	const char *cursor;    /* borrowed; search, users; may be NULL */
 	const char *title;     /* borrowed; group, may be NULL */
 	json_t *users;         /* borrowed from m: a checked array of ids */
+	const char *emoji;     /* borrowed; react, unreact */
+	int64_t reply_to;      /* publish: the message answered, 0: none */
 	int64_t seq;           /* after (subscribe), seq (read), id (edit,
 				  delete), before (history) */
 	int64_t limit;         /* history, search, users */

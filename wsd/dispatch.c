@@ -26,7 +26,7 @@
 /* clang-format off */
 static const char q_publish[] =
 	"SELECT retry_after, id, seq, channel FROM crosstalk.ws_publish("
-	"$1, $2, $3, $4, $5, $6, $7, $8)";
+	"$1, $2, $3, $4, $5, $6, $7, $8, $9::bigint)";
 /* Publishes waiting together commit together, through the HTTP API's
  * group commit (crosstalk.api_post_batch: api_post is ws_publish plus the
  * event's JSON, from which the ack takes id, seq and channel). */
@@ -34,13 +34,14 @@ static const char q_publish_batch[] =
 	"SELECT i, retry_after, event->>'id', event->>'seq', "
 	"event->>'channel', err_state, err_message "
 	"FROM crosstalk.api_post_batch($1::json)";
-static const char *const publish_keys[] = { "app",     "user_id", "name",
-					    "channel", "text",	  "client_id",
-					    "limit",   "window" };
+static const char *const publish_keys[] = {
+	"app", "user_id", "name", "channel", "text", "client_id", "limit",
+	"window", "reply_to"
+};
 static const char *const publish_cols[] = { "retry_after", "id", "seq",
 					    "channel" };
 static const struct pgq_batch publish_batch = {
-	q_publish, q_publish_batch, publish_keys, 8, publish_cols, 4, 64
+	q_publish, q_publish_batch, publish_keys, 9, publish_cols, 4, 64
 };
 static const char q_change[] =
 	"SELECT message_id, seq, channel FROM crosstalk.change_message("
@@ -68,6 +69,8 @@ static const char q_group[] =
 static const char q_members[] =
 	"SELECT json_build_object('channel', $3::text, 'members', "
 	"crosstalk.channel_members_of($1, $2, $3))";
+static const char q_react[] =
+	"SELECT crosstalk.api_react($1, $2, $3, $4::bigint, $5, $6::boolean)";
 static const char q_change_members[] =
 	"SELECT crosstalk.api_change_members($1, $2::boolean, $3::json, $4, "
 	"$5, $6)";
@@ -386,6 +389,13 @@ on_group(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 	answer_object(owner, ctx, res, rc, msg, "group");
 }
 
+/* {"type":"reacted","ref":..,"changed":..,"event"?:{..}} */
+static void
+on_reacted(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
+{
+	answer_object(owner, ctx, res, rc, msg, "reacted");
+}
+
 /* {"type":"members","channel":..,"members":[{id, role, name, app}]} */
 static void
 on_members(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
@@ -450,15 +460,17 @@ do_unsubscribe(struct pss *p, const struct creq *r)
 static void
 do_publish(struct pss *p, const struct creq *r)
 {
-	char lim[16], win[16];
-	const char *pv[8] = { p->app,  p->user_id,   p->name, r->channel,
-			      r->text, r->client_id, lim,     win };
+	char lim[16], win[16], reply[24];
+	const char *pv[9] = { p->app,	   p->user_id, p->name,
+			      r->channel,  r->text,    r->client_id,
+			      lim,	   win,	       r->reply_to ? reply : NULL };
 	struct pgq_req *q;
 	struct pub_ctx *c;
 
 	snprintf(lim, sizeof(lim), "%d", wsd->cfg->lim_publish_count);
 	snprintf(win, sizeof(win), "%d", wsd->cfg->lim_publish_window);
-	if (!(q = pgq_new(q_publish, 8, pv, sizeof(*c)))) {
+	snprintf(reply, sizeof(reply), "%" PRId64, r->reply_to);
+	if (!(q = pgq_new(q_publish, 9, pv, sizeof(*c)))) {
 		out_error(p, CT_ENOMEM, "out of memory", r->ref, 1);
 		return;
 	}
@@ -626,6 +638,17 @@ do_change_members(struct pss *p, const struct creq *r)
 	free(ids);
 }
 
+static void
+do_react(struct pss *p, const struct creq *r)
+{
+	char id[24];
+	const char *pv[6] = { p->app, p->user_id, p->name, id, r->emoji,
+			      r->kind == CREQ_REACT ? "t" : "f" };
+
+	snprintf(id, sizeof(id), "%" PRId64, r->seq);
+	ask(p, r, q_react, 6, pv, on_reacted);
+}
+
 typedef void (*handler_fn)(struct pss *p, const struct creq *r);
 
 static const handler_fn handlers[CREQ_KINDS] = {
@@ -638,6 +661,7 @@ static const handler_fn handlers[CREQ_KINDS] = {
 	[CREQ_USERS] = do_users,         [CREQ_GROUP] = do_group,
 	[CREQ_MEMBERS] = do_members,     [CREQ_ADD_MEMBERS] = do_change_members,
 	[CREQ_REMOVE_MEMBERS] = do_change_members,
+	[CREQ_REACT] = do_react,         [CREQ_UNREACT] = do_react,
 };
 
 /* One complete client message: parsed and checked, then acted on. */

@@ -460,7 +460,8 @@
 	 * 'channel': the channel itself changed ({changes: {title, archived,
 	 * deleted}}); 'member': a private channel's members ({added} or
 	 * {removed}, user ids) */
-	var STREAM = { message: true, edited: true, deleted: true, channel: true, member: true };
+	var STREAM = { message: true, edited: true, deleted: true, channel: true, member: true,
+		reaction: true };
 
 	/* the one place stream events pass: each seq once, in order */
 	Connection.prototype.onEvent = function (ev) {
@@ -534,12 +535,15 @@
 
 	/* publish(channel, text[, clientId]) -> Promise<ack>. Kept and re-sent
 	 * across reconnects until acknowledged (the client_id makes that safe). */
-	Connection.prototype.publish = function (channel, text, clientId) {
+	/* publish(channel, text, clientId, {replyTo}) -> Promise of the ack */
+	Connection.prototype.publish = function (channel, text, clientId, opts) {
 		var self = this;
 		var entry = {
 			frame: { type: 'publish', channel: channel, text: String(text),
 				 client_id: clientId || randomId('c-') }
 		};
+		if (opts && opts.replyTo)
+			entry.frame.reply_to = String(opts.replyTo);
 		entry.frame.ref = 'p' + (++this.refSeq);
 		return new Promise(function (resolve, reject) {
 			entry.resolve = resolve;
@@ -622,6 +626,14 @@
 		return this.request(frame, function (o) {
 			return o.type === 'users' && o.ref === ref;
 		});
+	};
+
+	/* react / unreact(id, emoji) -> Promise of {changed, event} */
+	Connection.prototype.react = function (id, emoji) {
+		return this.ask({ type: 'react', id: String(id), emoji: String(emoji) });
+	};
+	Connection.prototype.unreact = function (id, emoji) {
+		return this.ask({ type: 'unreact', id: String(id), emoji: String(emoji) });
 	};
 
 	/* a request answered by a frame of the same type and ref */
@@ -859,7 +871,7 @@
 	}
 
 	CfWebSocket.prototype.deliver = function (ev, info) {
-		if (ev.type === 'channel' || ev.type === 'member')
+		if (ev.type === 'channel' || ev.type === 'member' || ev.type === 'reaction')
 			return; /* not a message: cfwebsocket handlers never saw these */
 		var m = {
 			type: 'data', code: 0, msg: 'ok',

@@ -468,6 +468,7 @@
 		active = name;
 		ui.title.textContent = label(c);
 		renderComposer(c);
+		renderReplying();
 		var list = ui.messages;
 		while (list.firstChild)
 			list.removeChild(list.firstChild);
@@ -548,6 +549,8 @@
 			m.edited = !!ev.edited_at || ev.type === 'edited';
 			m.clientId = ev.client_id || '';
 			m.mentions = ev.mentions || [];
+			m.replyTo = ev.reply_to || null;
+			m.reactions = ev.reactions || [];
 		}
 		if (c.oldest === null || m.pos < c.oldest)
 			c.oldest = m.pos;
@@ -735,11 +738,24 @@
 		}
 		li.appendChild(meta);
 
+		if (m.replyTo && !m.deleted)
+			li.appendChild(quoteBlock(c, m.replyTo));
 		li.appendChild(textBlock(m.deleted ? null : m.text));
+		if (!m.deleted && m.reactions.length)
+			li.appendChild(reactionsBlock(m));
 
-		if (mine && !m.deleted) {
+		if (!m.deleted && me) {
 			var actions = document.createElement('div');
 			actions.className = 'ct-actions';
+			actions.appendChild(actionButton('Reply', 'Reply to ' + who.textContent, function () {
+				startReply(c, m);
+			}));
+			actions.appendChild(actionButton('React', 'React to this message', function () {
+				togglePicker(li, m);
+			}));
+			li.appendChild(actions);
+		}
+		if (mine && !m.deleted) {
 			actions.appendChild(actionButton('Edit', 'Edit your message', function () {
 				startEdit(c, m);
 			}));
@@ -758,9 +774,107 @@
 				}, 4000);
 			});
 			actions.appendChild(del);
-			li.appendChild(actions);
 		}
 		return li;
+	}
+
+	/* the message a reply answers, quoted (text only: never markup) */
+	function quoteBlock(c, q) {
+		var bq = document.createElement('blockquote');
+		bq.className = 'ct-quote';
+		var who = document.createElement('span');
+		who.className = 'ct-quote-author';
+		who.textContent = q.user ? (q.user.name || q.user.id) : '';
+		bq.appendChild(who);
+		var t = document.createElement('span');
+		t.className = 'ct-quote-text';
+		t.textContent = q.gone ? 'an earlier message' : q.deleted ? 'This message was deleted.' : (q.text || '');
+		bq.appendChild(t);
+		return bq;
+	}
+
+	var PICKS = ['👍', '❤️', '😂', '🎉', '😮', '😢'];
+
+	/* reactions as chips: the emoji, how many; pressing one toggles mine */
+	function reactionsBlock(m) {
+		var box = document.createElement('div');
+		box.className = 'ct-reactions';
+		m.reactions.forEach(function (r) {
+			var users = r.users || [];
+			var on = !!(me && users.indexOf(me.id) >= 0);
+			var b = document.createElement('button');
+			b.type = 'button';
+			b.className = 'ct-reaction';
+			b.setAttribute('aria-pressed', on ? 'true' : 'false');
+			b.setAttribute('aria-label', r.emoji + ' ' + users.length + (on ? ', yours: press to take back' : ''));
+			b.textContent = r.emoji + ' ' + users.length;
+			b.addEventListener('click', function () {
+				toggleReaction(m, r.emoji, !on);
+			});
+			box.appendChild(b);
+		});
+		return box;
+	}
+
+	function toggleReaction(m, emoji, on) {
+		(on ? conn.react(m.id, emoji) : conn.unreact(m.id, emoji)).then(null, function (err) {
+			post('error', { code: err.code, message: err.message });
+		});
+	}
+
+	function togglePicker(li, m) {
+		var old = li.querySelector('.ct-picker');
+		if (old) {
+			li.removeChild(old);
+			return;
+		}
+		var box = document.createElement('div');
+		box.className = 'ct-picker';
+		box.setAttribute('role', 'group');
+		box.setAttribute('aria-label', 'Reactions');
+		PICKS.forEach(function (e) {
+			var b = document.createElement('button');
+			b.type = 'button';
+			b.textContent = e;
+			b.setAttribute('aria-label', 'React with ' + e);
+			b.addEventListener('click', function () {
+				li.removeChild(box);
+				toggleReaction(m, e, true);
+			});
+			box.appendChild(b);
+		});
+		li.appendChild(box);
+	}
+
+	/* replying: the composer says to whom, Escape or the button cancels */
+	var replying = null; /* {channel, id, name} */
+	function startReply(c, m) {
+		replying = { channel: c.name, id: m.id, name: (m.user && m.user.name) || '' };
+		renderReplying();
+		ui.input.focus();
+	}
+	function renderReplying() {
+		var bar = document.getElementById('ct-replying');
+		if (!replying || replying.channel !== active) {
+			if (bar)
+				bar.parentNode.removeChild(bar);
+			return;
+		}
+		if (!bar) {
+			bar = document.createElement('div');
+			bar.id = 'ct-replying';
+			bar.className = 'ct-replying';
+			ui.composer.parentNode.insertBefore(bar, ui.composer);
+		}
+		while (bar.firstChild)
+			bar.removeChild(bar.firstChild);
+		var t = document.createElement('span');
+		t.textContent = 'Replying to ' + replying.name;
+		bar.appendChild(t);
+		bar.appendChild(actionButton('Cancel', 'Cancel the reply', function () {
+			replying = null;
+			renderReplying();
+		}));
 	}
 
 	function actionButton(text, aria, fn) {
@@ -887,7 +1001,10 @@
 		ui.input.value = '';
 		if (!c.subscribed && me)
 			subscribe(c);
-		conn.publish(c.name, text, cid).then(function () {
+		var replyTo = replying && replying.channel === c.name ? replying.id : null;
+		replying = null;
+		renderReplying();
+		conn.publish(c.name, text, cid, { replyTo: replyTo }).then(function () {
 			/* the message event replaces the echo */
 		}, function (err) {
 			st.textContent = 'not sent: ' + (err.message || err.code);

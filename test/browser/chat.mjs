@@ -265,6 +265,24 @@ await run('browser_chat', 240, async (T, logs) => {
 		T.ok(await until(() => wa.evaluate(() => Array.from(document.querySelectorAll('.ct-msg.ct-mentioned'))
 			.some((li) => li.textContent.includes('please look'))), 10000), 'and her widget marks the message');
 
+		// a reply quotes what it answers; reactions show as chips on both sides
+		const msgLi = (text) => `.ct-msg:has(.ct-text:text-is("${text}"))`;
+		await wa.click(`${msgLi('@Alice Adams please look')} button:text-is("Reply")`);
+		T.ok(await wa.evaluate(() => /Replying to Carol Chen/.test(document.getElementById('ct-replying').textContent)),
+			'the composer says whom alice answers');
+		await sendInWidget(wa, 'on it');
+		T.ok(await until(() => wb.evaluate(() => Array.from(document.querySelectorAll('.ct-msg'))
+			.some((li) => li.querySelector('.ct-text') && li.querySelector('.ct-text').textContent === 'on it' &&
+				/please look/.test((li.querySelector('.ct-quote') || {}).textContent || ''))), 10000),
+			'carol sees the reply with the quoted message');
+		await wb.click(`${msgLi('on it')} button:text-is("React")`);
+		await wb.click(`${msgLi('on it')} button[aria-label="React with 🎉"]`);
+		T.ok(await until(() => wa.evaluate(() => Array.from(document.querySelectorAll('.ct-reaction'))
+			.some((b) => b.textContent === '🎉 1')), 10000), 'alice sees carol\'s reaction');
+		await wa.click(`${msgLi('on it')} .ct-reaction`);
+		T.ok(await until(() => wb.evaluate(() => Array.from(document.querySelectorAll('.ct-reaction'))
+			.some((b) => b.textContent === '🎉 2')), 10000), 'alice adds hers by pressing the chip: 2 on carol\'s side');
+
 		// history: 70 stored messages, the widget shows the last 50, then
 		// "Load older messages" brings the rest, in order
 		const hist = await newChannel(env, 'hist');

@@ -46,7 +46,27 @@
 		searchMore: $('ct-search-more')
 	};
 
-	var inputHint = ui.input.placeholder;
+	/* Every text shown, through one table (web/strings.js, which a deployer
+	 * may replace with a translation): tr('Reply to {name}', {name: ..}). A
+	 * text missing from the table shows as written here. */
+	var STRINGS = window.crosstalkStrings || {};
+	function tr(text, fields) {
+		var s = Object.prototype.hasOwnProperty.call(STRINGS, text) ? String(STRINGS[text]) : text;
+		return s.replace(/\{(\w+)\}/g, function (all, k) {
+			return fields && Object.prototype.hasOwnProperty.call(fields, k) ? String(fields[k]) : all;
+		});
+	}
+	/* the page's own texts: data-t (text), data-t-placeholder, data-t-label */
+	Array.prototype.forEach.call(document.querySelectorAll('[data-t],[data-t-placeholder],[data-t-label]'),
+		function (el) {
+			if (el.hasAttribute('data-t'))
+				el.textContent = tr(el.getAttribute('data-t'));
+			if (el.hasAttribute('data-t-placeholder'))
+				el.placeholder = tr(el.getAttribute('data-t-placeholder'));
+			if (el.hasAttribute('data-t-label'))
+				el.setAttribute('aria-label', tr(el.getAttribute('data-t-label')));
+		});
+	var inputHint = 'Write a message (Enter sends, Shift+Enter: new line)';
 	var params = new URLSearchParams(location.search);
 	var inFrame = window.parent !== window;
 	var me = null; /* {app, id, name} after welcome */
@@ -224,7 +244,7 @@
 		});
 		if (!visible && window.Notification && Notification.permission === 'granted') {
 			try {
-				var n = new Notification((m.user && m.user.name ? m.user.name : 'Someone') + ' mentioned you',
+				var n = new Notification(tr('{name} mentioned you', { name: m.user && m.user.name ? m.user.name : tr('Someone') }),
 					{ body: String(m.text || '').slice(0, 200), tag: 'ct-' + m.id });
 				n.onclick = function () {
 					window.focus();
@@ -432,8 +452,8 @@
 				badge.className = c.mentions > 0 ? 'ct-badge ct-badge-mention' : 'ct-badge';
 				badge.textContent = (c.mentions > 0 ? '@' : '') + (c.unread > 99 ? '99+' : String(c.unread));
 				b.appendChild(badge);
-				b.setAttribute('aria-label', label(c) + ', ' + c.unread + ' unread' +
-					(c.mentions > 0 ? ', ' + c.mentions + (c.mentions === 1 ? ' mention' : ' mentions') : ''));
+				b.setAttribute('aria-label', tr('{channel}, {n} unread', { channel: label(c), n: c.unread }) +
+					(c.mentions > 0 ? tr(', {n} mentions', { n: c.mentions }) : ''));
 			}
 			if (name === active)
 				b.setAttribute('aria-current', 'true');
@@ -597,7 +617,7 @@
 	/* an archived channel is read-only */
 	function renderComposer(c) {
 		ui.input.disabled = ui.send.disabled = !!c.archived;
-		ui.input.placeholder = c.archived ? 'This channel is archived' : inputHint;
+		ui.input.placeholder = c.archived ? tr('This channel is archived') : tr(inputHint);
 	}
 
 	function onEvent(ev) {
@@ -687,7 +707,7 @@
 		el.className = 'ct-text';
 		el.setAttribute('dir', 'auto');
 		if (words === null)
-			el.textContent = 'This message was deleted.';
+			el.textContent = tr('This message was deleted.');
 		else
 			el.appendChild(window.crosstalkFormat.render(words, document));
 		return el;
@@ -733,7 +753,7 @@
 		if (m.edited && !m.deleted) {
 			var ed = document.createElement('span');
 			ed.className = 'ct-edited';
-			ed.textContent = '(edited)';
+			ed.textContent = tr('(edited)');
 			meta.appendChild(ed);
 		}
 		li.appendChild(meta);
@@ -747,19 +767,19 @@
 		if (!m.deleted && me) {
 			var actions = document.createElement('div');
 			actions.className = 'ct-actions';
-			actions.appendChild(actionButton('Reply', 'Reply to ' + who.textContent, function () {
+			actions.appendChild(actionButton(tr('Reply'), tr('Reply to {name}', { name: who.textContent }), function () {
 				startReply(c, m);
 			}));
-			actions.appendChild(actionButton('React', 'React to this message', function () {
+			actions.appendChild(actionButton(tr('React'), tr('React to this message'), function () {
 				togglePicker(li, m);
 			}));
 			li.appendChild(actions);
 		}
 		if (mine && !m.deleted) {
-			actions.appendChild(actionButton('Edit', 'Edit your message', function () {
+			actions.appendChild(actionButton(tr('Edit'), tr('Edit your message'), function () {
 				startEdit(c, m);
 			}));
-			var del = actionButton('Delete', 'Delete your message', function () {
+			var del = actionButton(tr('Delete'), tr('Delete your message'), function () {
 				if (del.getAttribute('data-confirm') === '1') {
 					conn.remove(m.id).then(null, function (err) {
 						post('error', { code: err.code, message: err.message });
@@ -767,10 +787,10 @@
 					return;
 				}
 				del.setAttribute('data-confirm', '1');
-				del.textContent = 'Really delete?';
+				del.textContent = tr('Really delete?');
 				setTimeout(function () {
 					del.removeAttribute('data-confirm');
-					del.textContent = 'Delete';
+					del.textContent = tr('Delete');
 				}, 4000);
 			});
 			actions.appendChild(del);
@@ -788,7 +808,7 @@
 		bq.appendChild(who);
 		var t = document.createElement('span');
 		t.className = 'ct-quote-text';
-		t.textContent = q.gone ? 'an earlier message' : q.deleted ? 'This message was deleted.' : (q.text || '');
+		t.textContent = q.gone ? tr('an earlier message') : q.deleted ? tr('This message was deleted.') : (q.text || '');
 		bq.appendChild(t);
 		return bq;
 	}
@@ -806,7 +826,7 @@
 			b.type = 'button';
 			b.className = 'ct-reaction';
 			b.setAttribute('aria-pressed', on ? 'true' : 'false');
-			b.setAttribute('aria-label', r.emoji + ' ' + users.length + (on ? ', yours: press to take back' : ''));
+			b.setAttribute('aria-label', tr(on ? '{emoji} {n}, yours: press to take back' : '{emoji} {n}', { emoji: r.emoji, n: users.length }));
 			b.textContent = r.emoji + ' ' + users.length;
 			b.addEventListener('click', function () {
 				toggleReaction(m, r.emoji, !on);
@@ -831,12 +851,12 @@
 		var box = document.createElement('div');
 		box.className = 'ct-picker';
 		box.setAttribute('role', 'group');
-		box.setAttribute('aria-label', 'Reactions');
+		box.setAttribute('aria-label', tr('Reactions'));
 		PICKS.forEach(function (e) {
 			var b = document.createElement('button');
 			b.type = 'button';
 			b.textContent = e;
-			b.setAttribute('aria-label', 'React with ' + e);
+			b.setAttribute('aria-label', tr('React with {emoji}', { emoji: e }));
 			b.addEventListener('click', function () {
 				li.removeChild(box);
 				toggleReaction(m, e, true);
@@ -869,9 +889,9 @@
 		while (bar.firstChild)
 			bar.removeChild(bar.firstChild);
 		var t = document.createElement('span');
-		t.textContent = 'Replying to ' + replying.name;
+		t.textContent = tr('Replying to {name}', { name: replying.name });
 		bar.appendChild(t);
-		bar.appendChild(actionButton('Cancel', 'Cancel the reply', function () {
+		bar.appendChild(actionButton(tr('Cancel'), tr('Cancel the reply'), function () {
 			replying = null;
 			renderReplying();
 		}));
@@ -896,7 +916,7 @@
 		form.className = 'ct-edit';
 		var lab = document.createElement('label');
 		lab.className = 'ct-sr';
-		lab.textContent = 'Edit message';
+		lab.textContent = tr('Edit message');
 		var ta = document.createElement('textarea');
 		ta.value = m.text;
 		ta.rows = 2;
@@ -906,10 +926,10 @@
 		lab.htmlFor = id;
 		var save = document.createElement('button');
 		save.type = 'submit';
-		save.textContent = 'Save';
+		save.textContent = tr('Save');
 		var cancel = document.createElement('button');
 		cancel.type = 'button';
-		cancel.textContent = 'Cancel';
+		cancel.textContent = tr('Cancel');
 		form.appendChild(lab);
 		form.appendChild(ta);
 		form.appendChild(save);
@@ -987,10 +1007,10 @@
 		meta.className = 'ct-meta';
 		var who = document.createElement('span');
 		who.className = 'ct-author';
-		who.textContent = (me && me.name) || 'me';
+		who.textContent = (me && me.name) || tr('me');
 		var st = document.createElement('span');
 		st.className = 'ct-status';
-		st.textContent = 'sending…';
+		st.textContent = tr('sending…');
 		meta.appendChild(who);
 		meta.appendChild(st);
 		li.appendChild(meta);
@@ -1007,7 +1027,7 @@
 		conn.publish(c.name, text, cid, { replyTo: replyTo }).then(function () {
 			/* the message event replaces the echo */
 		}, function (err) {
-			st.textContent = 'not sent: ' + (err.message || err.code);
+			st.textContent = tr('not sent: {why}', { why: err.message || err.code });
 			li.classList.add('ct-failed');
 			delete c.pending[cid];
 			post('error', { code: err.code, message: err.message });
@@ -1148,11 +1168,11 @@
 			});
 		var t = '';
 		if (names.length === 1)
-			t = names[0] + ' is typing…';
+			t = tr('{name} is typing…', { name: names[0] });
 		else if (names.length === 2)
-			t = names[0] + ' and ' + names[1] + ' are typing…';
+			t = tr('{name} and {other} are typing…', { name: names[0], other: names[1] });
 		else if (names.length > 2)
-			t = 'Several people are typing…';
+			t = tr('Several people are typing…');
 		ui.typing.textContent = t;
 	}
 	setInterval(renderTyping, 1000);
@@ -1165,14 +1185,14 @@
 		if (directory) {
 			var dot = document.createElement('span');
 			dot.className = u.online ? 'ct-dot ct-online' : 'ct-dot';
-			dot.title = u.online ? 'online' : 'offline';
+			dot.title = u.online ? tr('online') : tr('offline');
 			li.appendChild(dot);
 		}
 		var name = document.createElement('span');
 		name.className = 'ct-person-name';
 		name.textContent = u.name;
 		if (directory)
-			name.setAttribute('aria-label', u.name + (u.online ? ', online' : ', offline'));
+			name.setAttribute('aria-label', tr(u.online ? '{name}, online' : '{name}, offline', { name: u.name }));
 		li.appendChild(name);
 		if (u.app) {
 			var app = document.createElement('span');
@@ -1191,7 +1211,7 @@
 			pick.type = 'checkbox';
 			pick.className = 'ct-pick';
 			pick.checked = !!picked[u.id];
-			pick.setAttribute('aria-label', 'Add ' + u.name + ' to a new group');
+			pick.setAttribute('aria-label', tr('Add {name} to a new group', { name: u.name }));
 			pick.addEventListener('change', function () {
 				if (pick.checked)
 					picked[u.id] = u.name;
@@ -1202,7 +1222,7 @@
 			li.insertBefore(pick, li.firstChild);
 		}
 		if (me && u.id !== me.id) {
-			var b = actionButton('Message', 'Direct message to ' + u.name, function () {
+			var b = actionButton(tr('Message'), tr('Direct message to {name}', { name: u.name }), function () {
 				/* the panel covers the messages when narrow: close it */
 				if (getComputedStyle(ui.people).position === 'absolute')
 					setPeople(false);
@@ -1214,7 +1234,7 @@
 		} else if (me) {
 			var you = document.createElement('span');
 			you.className = 'ct-you';
-			you.textContent = '(you)';
+			you.textContent = tr('(you)');
 			li.appendChild(you);
 		}
 		return li;
@@ -1225,7 +1245,7 @@
 	function renderGroupStart() {
 		var n = Object.keys(picked).length;
 		ui.groupStart.hidden = n < 2;
-		ui.groupStart.textContent = 'Start a group (' + (n + 1) + ' people)';
+		ui.groupStart.textContent = tr('Start a group ({n} people)', { n: n + 1 });
 	}
 	ui.groupStart.addEventListener('click', function () {
 		var ids = Object.keys(picked);
@@ -1393,7 +1413,7 @@
 			while (ui.searchResults.firstChild)
 				ui.searchResults.removeChild(ui.searchResults.firstChild);
 		}
-		ui.searchStatus.textContent = 'Searching…';
+		ui.searchStatus.textContent = tr('Searching…');
 		ui.searchMore.hidden = true;
 		conn.search(q, { cursor: more ? searching.next : null }).then(function (r) {
 			if (mine !== searching.seq)
@@ -1404,12 +1424,12 @@
 			searching.next = r.next || null;
 			ui.searchMore.hidden = !searching.next;
 			var n = ui.searchResults.children.length;
-			ui.searchStatus.textContent = n ? n + (n === 1 ? ' message found' : ' messages found') +
-				(searching.next ? ' (more below)' : '') : 'Nothing found for “' + q + '”.';
+			ui.searchStatus.textContent = n ? tr(n === 1 ? '{n} message found' : '{n} messages found', { n: n }) +
+				(searching.next ? tr(' (more below)') : '') : tr('Nothing found for “{q}”.', { q: q });
 		}, function (err) {
 			if (mine !== searching.seq)
 				return;
-			ui.searchStatus.textContent = (err && err.message) || 'Search failed.';
+			ui.searchStatus.textContent = (err && err.message) || tr('Search failed.');
 		});
 	}
 
@@ -1474,7 +1494,7 @@
 		if (key === lastUnread)
 			return;
 		lastUnread = key;
-		document.title = total ? '(' + total + ') Chat' : 'Chat';
+		document.title = total ? tr('({n}) Chat', { n: total }) : tr('Chat');
 		post('unread', { total: total, channels: per });
 	}
 
@@ -1489,22 +1509,22 @@
 		var el = ui.conn;
 		var text = '';
 		if (state === 'connecting')
-			text = 'Connecting…';
+			text = tr('Connecting…');
 		else if (state === 'auth-required')
-			text = signedOut ? 'Signed out.' : 'Waiting for sign-in…';
+			text = signedOut ? tr('Signed out.') : tr('Waiting for sign-in…');
 		else if (state === 'closed')
-			text = signedOut ? 'Signed out.' :
-				detail.code === 4003 ? 'This page may not use the chat.' :
-				detail.code === 4001 ? 'Your login has ended. Sign in again to chat.' :
-				'Disconnected.';
+			text = signedOut ? tr('Signed out.') :
+				detail.code === 4003 ? tr('This page may not use the chat.') :
+				detail.code === 4001 ? tr('Your login has ended. Sign in again to chat.') :
+				tr('Disconnected.');
 		else if (state === 'reconnecting' || state === 'unavailable') {
 			/* calm, not an error: it comes back by itself */
 			var until = Date.now() + (detail.retryInMs || 0);
-			var first = state === 'unavailable' ? 'Chat is unavailable right now. Retrying' :
-				'Connection lost. Reconnecting';
+			var first = state === 'unavailable' ? tr('Chat is unavailable right now. Retrying') :
+				tr('Connection lost. Reconnecting');
 			var tick = function () {
 				var s = Math.max(0, Math.ceil((until - Date.now()) / 1000));
-				el.textContent = s > 0 ? first + ' in ' + s + ' s…' : first + '…';
+				el.textContent = s > 0 ? tr('{what} in {s} s…', { what: first, s: s }) : first + '…';
 			};
 			if (state === 'unavailable')
 				ui.app.setAttribute('data-state', 'unavailable');
@@ -1612,5 +1632,5 @@
 		conn.open();
 	}
 	if (!inFrame && !m)
-		ui.conn.textContent = 'Open this chat from your app, or add #ticket=… to the address.';
+		ui.conn.textContent = tr('Open this chat from your app, or add #ticket=… to the address.');
 })();

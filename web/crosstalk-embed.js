@@ -102,6 +102,7 @@
 		var readyTimeout = parseInt(opts.readyTimeoutMs, 10) || READY_TIMEOUT_MS;
 		var asking = false;
 		var ready = false; /* the widget said crosstalk:ready */
+		var theme = opts.theme || null; /* CSS variables, sent at every ready */
 		var ticketAttempt = 0, ticketTimer = null;
 		var loadAttempt = 0, loadTimer = null, watchdog = null;
 		var destroyed = false;
@@ -287,6 +288,8 @@
 				clearTimeout(watchdog);
 				clearTimeout(loadTimer);
 				hideNotice();
+				if (theme)
+					send({ type: 'crosstalk:theme', vars: theme });
 				break;
 			case 'crosstalk:auth-required':
 				giveTicket();
@@ -326,6 +329,13 @@
 			setVisible: function (v) {
 				send({ type: 'crosstalk:visibility', visible: !!v });
 			},
+			/* theme({'--accent': '#0a7', '--font': 'Georgia, serif'}): the
+			 * widget takes the CSS variables it knows, with values of their
+			 * kind, from a registered page only */
+			setTheme: function (vars) {
+				theme = vars;
+				send({ type: 'crosstalk:theme', vars: vars });
+			},
 			auth: function (t) {
 				send({ type: 'crosstalk:auth', ticket: t });
 			},
@@ -349,6 +359,17 @@
 	var api = { mount: mount, fetchTicket: fetchTicket };
 	global.crosstalkEmbed = api;
 
+	/* data-theme: a JSON object of CSS variables, e.g.
+	 * data-theme='{"--accent":"#0a7"}'; anything else is ignored */
+	function parseTheme(text) {
+		try {
+			var v = text ? JSON.parse(text) : null;
+			return v && typeof v === 'object' ? v : null;
+		} catch (e) {
+			return null;
+		}
+	}
+
 	/* declarative use: data-target on this script element */
 	if (script && script.getAttribute('data-target')) {
 		var d = script.dataset;
@@ -363,7 +384,8 @@
 				title: d.title,
 				widgetUrl: d.widgetUrl,
 				ticketTimeoutMs: d.ticketTimeoutMs,
-				readyTimeoutMs: d.readyTimeoutMs
+				readyTimeoutMs: d.readyTimeoutMs,
+				theme: parseTheme(d.theme)
 			});
 		};
 		if (doc.readyState === 'loading')

@@ -153,6 +153,31 @@
 		return !!(registered && origin && registered.indexOf(origin.toLowerCase()) >= 0);
 	}
 
+	/* crosstalk:theme from the registered parent: a few CSS variables,
+	 * each a colour (or, for --font, a list of font names) that cannot
+	 * carry anything else (no url(), no expression, no semicolon) */
+	var THEME = {
+		'--bg': 'color', '--fg': 'color', '--muted': 'color', '--line': 'color',
+		'--accent': 'color', '--accent-fg': 'color', '--mine': 'color', '--font': 'font',
+		'--radius': 'length'
+	};
+	var THEME_OK = {
+		color: /^(#[0-9a-f]{3,8}|(rgb|hsl)a?\([0-9., %]{1,40}\)|[a-z]{3,20})$/i,
+		font: /^[a-z0-9 ,"'-]{1,100}$/i,
+		length: /^[0-9]{1,2}(\.[0-9])?(px|em|rem)$/
+	};
+	function setTheme(vars) {
+		if (!vars || typeof vars !== 'object')
+			return;
+		Object.keys(vars).forEach(function (k) {
+			var kind = Object.prototype.hasOwnProperty.call(THEME, k) ? THEME[k] : null;
+			var v = vars[k];
+			if (!kind || typeof v !== 'string' || !THEME_OK[kind].test(v.trim()) || /url|expression/i.test(v))
+				return; /* not ours to set, or not a value of its kind */
+			document.documentElement.style.setProperty(k, v.trim());
+		});
+	}
+
 	window.addEventListener('message', function (e) {
 		/* only our direct parent, from its verified registered origin */
 		if (!inFrame || e.source !== window.parent || !parentOrigin ||
@@ -180,6 +205,9 @@
 			break;
 		case 'crosstalk:logout':
 			logout();
+			break;
+		case 'crosstalk:theme':
+			setTheme(d.vars);
 			break;
 		case 'crosstalk:unavailable':
 			/* the page could not get a ticket (the hub or the app's ticket

@@ -60,6 +60,16 @@ await run('browser_chat', 240, async (T, logs) => {
 		T.ok(await pa.evaluate(() => window.ctEvents.some((e) => e.type === 'crosstalk:message' &&
 			e.text === 'hello from app1' && e.mine)), 'own message reported with mine=true');
 
+		// the parent page sets a theme: known variables with values of their kind only
+		await pa.evaluate(() => window.crosstalkChat.setTheme({ '--accent': '#00aa77', '--bg': 'url(https://x.example/a)',
+			'--fg': 'red;background:url(x)', '--evil': 'red', '--font': 'Georgia, serif' }));
+		T.ok(await until(() => wa.evaluate(() => getComputedStyle(document.documentElement)
+			.getPropertyValue('--accent').trim() === '#00aa77'), 5000), 'crosstalk:theme sets --accent');
+		const themed = await wa.evaluate(() => ['--bg', '--fg', '--evil', '--font'].map((k) =>
+			getComputedStyle(document.documentElement).getPropertyValue(k).trim()));
+		T.eq(JSON.stringify(themed), JSON.stringify(['#ffffff', '#1d2330', '', 'Georgia, serif']),
+			'a url(), a smuggled declaration and an unknown variable are ignored; a font list is taken');
+
 		// the channel changes under both widgets: a new title, archived (read-only), back
 		psql(env, `SELECT crosstalk.update_channel('${channel}', 'Renamed room', NULL)`);
 		T.ok(await until(() => wb.evaluate(() => document.getElementById('ct-title').textContent === '# Renamed room'), 10000),

@@ -42,7 +42,8 @@ h_channels(struct req *r)
 		  "'dm:%', 'last_seq', "
 		  "c.last_seq::text, 'unread', CASE WHEN $2::text IS NOT NULL "
 		  "THEN c.unread END, 'mentions', CASE WHEN $2::text IS NOT "
-		  "NULL THEN c.mentions END, 'archived', c.archived, "
+		  "NULL THEN c.mentions END, 'read_seq', CASE WHEN $2::text IS "
+		  "NOT NULL THEN c.read_seq::text END, 'archived', c.archived, "
 		  "'private', c.private)) ORDER BY "
 		  "c.name), '[]'::json) FROM crosstalk.channels_for($1, $2) c",
 		  2, params, 1);

@@ -1413,16 +1413,18 @@ $$;
 DROP FUNCTION IF EXISTS crosstalk.channels_for(text, text); -- before 012: no archived
 CREATE FUNCTION crosstalk.channels_for(p_app text, p_user_id text)
 RETURNS TABLE (name text, title text, apps text[], last_seq bigint, unread int,
-               archived boolean, private boolean, mentions int)
+               archived boolean, private boolean, mentions int, read_seq bigint)
 LANGUAGE sql STABLE AS $$
     SELECT c.name, c.title, c.apps, c.last_seq,
            CASE WHEN p_user_id IS NULL THEN 0
                 ELSE crosstalk.unread_count(p_user_id, c.name) END,
            c.archived_at IS NOT NULL, c.private,
            CASE WHEN p_user_id IS NULL THEN 0
-                ELSE crosstalk.mention_count(p_user_id, c.name) END
+                ELSE crosstalk.mention_count(p_user_id, c.name) END,
+           coalesce(m.seq, 0)
     FROM crosstalk.readable_channels(p_app, p_user_id) r
     JOIN crosstalk.channels c ON c.name = r.name
+    LEFT JOIN crosstalk.read_markers m ON m.user_id = p_user_id AND m.channel = c.name
     ORDER BY c.name
 $$;
 

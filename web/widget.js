@@ -35,6 +35,8 @@
 		dirMore: $('ct-dir-more'),
 		groupStart: $('ct-group-start'),
 		suggest: $('ct-suggest'),
+		jump: $('ct-jump'),
+		channelSelect: $('ct-channel-select'),
 		notify: $('ct-notify'),
 		search: $('ct-search'),
 		searchToggle: $('ct-search-toggle'),
@@ -401,6 +403,7 @@
 				c.archived = !!ch.archived;
 				c.unread = parseInt(ch.unread, 10) || 0;
 				c.mentions = parseInt(ch.mentions, 10) || 0;
+				c.readMark = parseInt(ch.read_seq, 10) || 0;
 				if (c.baseline === null && ch.last_seq !== undefined)
 					c.baseline = parseInt(ch.last_seq, 10) || 0;
 			});
@@ -447,6 +450,7 @@
 				if (fresh) {
 					c.unread = parseInt(ch.unread, 10) || 0;
 					c.mentions = parseInt(ch.mentions, 10) || 0;
+					c.readMark = parseInt(ch.read_seq, 10) || 0;
 				}
 				if (c.baseline === null && ch.last_seq !== undefined)
 					c.baseline = parseInt(ch.last_seq, 10) || 0;
@@ -459,6 +463,39 @@
 		}, function () {});
 	}
 	setInterval(refreshChannels, 30000);
+
+	ui.jump.addEventListener('click', function () {
+		var line = ui.messages.querySelector('.ct-new');
+		if (line)
+			ui.messages.scrollTop += line.getBoundingClientRect().top -
+				ui.messages.getBoundingClientRect().top - 8;
+		renderJump();
+	});
+	ui.messages.addEventListener('scroll', function () {
+		if (!ui.jump.hidden)
+			renderJump();
+	});
+
+	/* narrow widths: the channels as one select (the tab strip would hide
+	 * all but a few) */
+	function renderChannelSelect() {
+		var sel = ui.channelSelect;
+		while (sel.firstChild)
+			sel.removeChild(sel.firstChild);
+		order.forEach(function (name) {
+			var c = channels[name];
+			var o = document.createElement('option');
+			o.value = name;
+			o.textContent = label(c) + (c.unread > 0 && name !== active
+				? ' (' + (c.mentions > 0 ? '@' : '') + c.unread + ')' : '');
+			if (name === active)
+				o.selected = true;
+			sel.appendChild(o);
+		});
+	}
+	ui.channelSelect.addEventListener('change', function () {
+		showChannel(ui.channelSelect.value);
+	});
 
 	function renderChannels() {
 		var list = ui.channelList;
@@ -491,12 +528,23 @@
 			li.appendChild(b);
 			list.appendChild(li);
 		});
+		renderChannelSelect();
 		requestAnimationFrame(showCurrentTab);
 		setTimeout(showCurrentTab, 150); /* again, once fonts and badges settle */
 	}
 
+	/* tabs while they all fit, else the select (measured with the tabs
+	 * shown, so that a wider widget goes back to tabs) */
+	function fitChannels() {
+		var nav = ui.channelList.parentNode;
+		ui.app.classList.remove('ct-select-channels');
+		var over = nav.scrollWidth > nav.clientWidth + 1;
+		ui.app.classList.toggle('ct-select-channels', over);
+	}
+
 	/* keep the current tab in view (without scrolling the parent page) */
 	function showCurrentTab() {
+		fitChannels();
 		var list = ui.channelList, nav = list.parentNode;
 		var cur = list.querySelector('.ct-chan[aria-current="true"]');
 		if (!cur || !nav)
@@ -517,6 +565,7 @@
 		ui.title.textContent = label(c);
 		renderComposer(c);
 		renderReplying();
+		c.dividerAt = c.unread > 0 ? (c.readSeq || c.readMark || 0) : null;
 		var list = ui.messages;
 		while (list.firstChild)
 			list.removeChild(list.firstChild);
@@ -526,6 +575,7 @@
 		Object.keys(c.pending).forEach(function (cid) {
 			list.appendChild(c.pending[cid]);
 		});
+		decorate(c);
 		updateOlder();
 		renderChannels();
 		renderTyping();
@@ -701,7 +751,7 @@
 			/* insert by position; usually the end */
 			var after = null;
 			for (var n = list.lastElementChild; n; n = n.previousElementSibling) {
-				if (n.classList.contains('ct-pending'))
+				if (n.classList.contains('ct-pending') || n.classList.contains('ct-deco'))
 					continue;
 				if ((parseInt(n.getAttribute('data-pos'), 10) || 0) < m.pos) {
 					after = n;
@@ -711,13 +761,72 @@
 			var before = after ? after.nextSibling : list.firstChild;
 			/* keep unacknowledged echoes last */
 			while (before && !before.classList.contains('ct-pending') && after === null &&
-			       (parseInt(before.getAttribute('data-pos'), 10) || 0) < m.pos)
+			       (before.classList.contains('ct-deco') ||
+				(parseInt(before.getAttribute('data-pos'), 10) || 0) < m.pos))
 				before = before.nextSibling;
 			list.insertBefore(el, before);
 		}
+		decorate(c);
 		if (stick)
 			scrollToEnd();
 		queueResize();
+	}
+
+	/* ---- day separators and the "new messages" line ------------------ */
+
+	function dayOf(ms) {
+		var d = new Date(ms);
+		return d.getFullYear() + '-' + d.getMonth() + '-' + d.getDate();
+	}
+	function dayText(ms) {
+		var now = Date.now();
+		if (dayOf(ms) === dayOf(now))
+			return tr('Today');
+		if (dayOf(ms) === dayOf(now - 86400000))
+			return tr('Yesterday');
+		return new Date(ms).toLocaleDateString(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+	}
+	function deco(cls, text) {
+		var li = document.createElement('li');
+		li.className = 'ct-deco ' + cls;
+		var span = document.createElement('span');
+		span.textContent = text;
+		li.appendChild(span);
+		return li;
+	}
+	/* the separators of the open channel, placed again from scratch: a day
+	 * line before each day's first message, "New messages" before the first
+	 * one after the read marker the channel had when it was opened */
+	function decorate(c) {
+		var list = ui.messages;
+		Array.prototype.slice.call(list.querySelectorAll('.ct-deco')).forEach(function (el) {
+			list.removeChild(el);
+		});
+		var lastDay = null, marked = c.dividerAt === null || c.dividerAt === undefined;
+		for (var n = list.firstElementChild; n; n = n.nextElementSibling) {
+			var m = n.classList.contains('ct-msg') && c.msgs[n.getAttribute('data-id')];
+			if (!m || !m.created)
+				continue;
+			if (!marked && m.pos > c.dividerAt && !(me && m.user && m.user.id === me.id)) {
+				marked = true;
+				list.insertBefore(deco('ct-new', tr('New messages')), n);
+			}
+			var day = dayOf(m.created);
+			if (day !== lastDay) {
+				lastDay = day;
+				list.insertBefore(deco('ct-day', dayText(m.created)), n.previousElementSibling &&
+					n.previousElementSibling.classList.contains('ct-new') ? n.previousElementSibling : n);
+			}
+		}
+		renderJump();
+	}
+
+	/* "Jump to first unread": shown while the new-messages line is above
+	 * what the list shows */
+	function renderJump() {
+		var line = ui.messages.querySelector('.ct-new');
+		ui.jump.hidden = !line ||
+			line.getBoundingClientRect().top >= ui.messages.getBoundingClientRect().top;
 	}
 
 	function timeText(ms) {
@@ -759,6 +868,7 @@
 
 		var meta = document.createElement('div');
 		meta.className = 'ct-meta';
+		meta.appendChild(avatar(m.user));
 		var who = document.createElement('span');
 		who.className = 'ct-author';
 		who.textContent = (m.user && (m.user.name || m.user.id)) || '?';
@@ -824,6 +934,21 @@
 			actions.appendChild(del);
 		}
 		return li;
+	}
+
+	/* initials in a circle coloured by the user id (the same everywhere) */
+	function avatar(u) {
+		var a = document.createElement('span');
+		a.className = 'ct-avatar';
+		a.setAttribute('aria-hidden', 'true');
+		var name = (u && (u.name || u.id)) || '?';
+		var words = name.trim().split(/\s+/);
+		a.textContent = (words[0].charAt(0) + (words.length > 1 ? words[words.length - 1].charAt(0) : '')).toUpperCase();
+		var h = 0, id = (u && u.id) || name;
+		for (var i = 0; i < id.length; i++)
+			h = (h * 31 + id.charCodeAt(i)) % 360;
+		a.style.backgroundColor = 'hsl(' + h + ', 45%, 42%)';
+		return a;
 	}
 
 	/* the message a reply answers, quoted (text only: never markup) */

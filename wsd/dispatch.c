@@ -56,8 +56,8 @@ static const char q_mention[] =
 static const char q_history[] =
 	"SELECT seq, event FROM crosstalk.ws_history($1, $2, $3, $4, $5)";
 static const char q_channels[] =
-	"SELECT name, title, last_seq, unread, archived, private, mentions "
-	"FROM crosstalk.channels_for($1, $2)";
+	"SELECT name, title, last_seq, unread, archived, private, mentions, "
+	"read_seq FROM crosstalk.channels_for($1, $2)";
 static const char q_typing[] = "SELECT crosstalk.ws_typing($1, $2)";
 static const char q_search[] =
 	"SELECT crosstalk.search_messages($1, $2, $3, $4, $5, $6::int)";
@@ -323,14 +323,15 @@ on_channels(void *owner, void *ctx, PGresult *res, int rc, const char *msg)
 	a = json_array();
 	for (int i = 0; i < PQntuples(res); i++)
 		json_array_append_new(
-			a, json_pack("{s:s, s:s, s:s, s:i, s:b, s:b, s:i}",
+			a, json_pack("{s:s, s:s, s:s, s:i, s:b, s:b, s:i, s:s}",
 				     "name", PQgetvalue(res, i, 0), "title",
 				     PQgetvalue(res, i, 1), "last_seq",
 				     PQgetvalue(res, i, 2), "unread",
 				     atoi(PQgetvalue(res, i, 3)), "archived",
 				     *PQgetvalue(res, i, 4) == 't', "private",
 				     *PQgetvalue(res, i, 5) == 't', "mentions",
-				     atoi(PQgetvalue(res, i, 6))));
+				     atoi(PQgetvalue(res, i, 6)), "read_seq",
+				     PQgetvalue(res, i, 7)));
 	o = json_pack("{s:s, s:o}", "type", "channels", "channels", a);
 	if (o) {
 		if (*c->ref)

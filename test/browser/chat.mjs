@@ -10,6 +10,15 @@ import {
 	messageTexts, sendInWidget, until, SHOTS, sleep,
 } from './lib.mjs';
 
+// open a channel the way a user would: its tab, or the select when the
+// tabs do not all fit
+async function openInWidget(frame, name) {
+	if (await frame.evaluate(() => document.getElementById('ct-app').classList.contains('ct-select-channels')))
+		await frame.selectOption('#ct-channel-select', name);
+	else
+		await frame.click(`.ct-chan[data-channel="${name}"]`);
+}
+
 await run('browser_chat', 240, async (T, logs) => {
 	const state = process.env.CT_STATE;
 	const env = readEnv(state);
@@ -305,9 +314,21 @@ await run('browser_chat', 240, async (T, logs) => {
 		wa = widget(pa);
 		T.ok(await until(() => wa.evaluate((ch) => !!document.querySelector(`.ct-chan[data-channel="${ch}"]`), hist), 5000),
 			'the history channel has a tab');
-		await wa.click(`.ct-chan[data-channel="${hist}"]`);
+		await openInWidget(wa, hist);
 		T.ok(await until(async () => (await messageTexts(wa)).length === 50, 10000), 'a channel opens with its last 50 messages',
 			String((await messageTexts(wa)).length));
+		T.ok(await wa.evaluate(() => !!document.querySelector('#ct-messages .ct-new')),
+			'"New messages" marks where alice stopped reading');
+		T.ok(await wa.evaluate(() => Array.from(document.querySelectorAll('#ct-messages .ct-day'))
+			.some((d) => d.textContent === 'Today')), 'a day line says "Today"');
+		T.ok(await until(() => wa.evaluate(() => !document.getElementById('ct-jump').hidden), 5000),
+			'"Jump to first unread" is offered while the line is out of view');
+		await wa.click('#ct-jump');
+		T.ok(await until(() => wa.evaluate(() => {
+			const l = document.querySelector('#ct-messages .ct-new').getBoundingClientRect();
+			const box = document.getElementById('ct-messages').getBoundingClientRect();
+			return l.top >= box.top - 1 && l.bottom <= box.bottom + 1;
+		}), 5000), 'and brings it into view');
 		T.ok(await until(() => wa.evaluate(() => !document.getElementById('ct-older').hidden), 5000), '"Load older" is offered');
 		await wa.click('#ct-older');
 		const want = Array.from({ length: 70 }, (_, i) => `old ${String(i + 1).padStart(2, '0')}`);
@@ -322,8 +343,9 @@ await run('browser_chat', 240, async (T, logs) => {
 		T.ok(await until(async () => (await wa.evaluate(() => document.querySelector('.ct-chan[aria-current="true"]').textContent))
 			.includes('Orders & invoices'), 5000), 'crosstalk:open-channel switches the widget');
 
-		// keyboard only: Tab from the first channel tab reaches the composer
-		await wa.focus('.ct-chan');
+		// keyboard only: Tab from the channel list reaches the composer
+		await wa.focus(await wa.evaluate(() => document.getElementById('ct-app')
+			.classList.contains('ct-select-channels')) ? '#ct-channel-select' : '.ct-chan');
 		let reached = false;
 		for (let i = 0; i < 60 && !reached; i++) {
 			await pa.keyboard.press('Tab');
@@ -353,7 +375,23 @@ await run('browser_chat', 240, async (T, logs) => {
 				send: document.getElementById('ct-send').getBoundingClientRect().right <= document.documentElement.clientWidth,
 			}));
 			T.eq(fit, { doc: true, send: true }, `widget fits a ${width} px iframe`);
+			const all = await wa.evaluate(() => {
+				const sel = document.getElementById('ct-channel-select');
+				const tabs = document.querySelector('.ct-channels');
+				const shown = getComputedStyle(sel).display !== 'none' ? 'select' : 'tabs';
+				const reach = shown === 'select' ? sel.options.length
+					: Array.from(document.querySelectorAll('.ct-chan')).filter((b) => {
+						const r = b.getBoundingClientRect(), n = tabs.getBoundingClientRect();
+						return r.left >= n.left - 1 && r.right <= n.right + 1;
+					}).length;
+				return { shown, reach, all: document.querySelectorAll('.ct-chan').length };
+			});
+			T.eq(all.reach, all.all, `every channel in reach at ${width} px (${all.shown}, ${all.all} channels)`);
 		}
+		await pa.evaluate(() => { window.crosstalkChat.iframe.style.width = '320px'; });
+		await sleep(300);
+		T.ok(await wa.evaluate(() => getComputedStyle(document.getElementById('ct-channel-select')).display !== 'none'),
+			'at 320 px the channels are a select');
 		// crosstalk:logout from the page: the widget signs out and forgets
 		await pb.evaluate(() => window.crosstalkChat.logout());
 		T.ok(await until(() => wb.evaluate(() => document.getElementById('ct-app').getAttribute('data-state') === 'closed' &&

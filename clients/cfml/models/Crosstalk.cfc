@@ -222,14 +222,36 @@
 		<cfargument name="session" type="string" required="false" default="" hint="the author's session ref">
 		<cfargument name="clientId" type="string" required="false" default="" hint="your id for this message, for safe retries">
 		<cfargument name="excludeSender" type="boolean" required="false" default="false" hint="do not echo it to the author's own connections">
+		<cfargument name="replyTo" type="string" required="false" default="" hint="the id of a message of the same channel this one answers">
 		<cfset var fields = structNew()>
 		<cfset fields["CHANNEL"] = arguments.channel>
 		<cfset fields["TEXT"] = arguments.text>
 		<cfset putIf(fields, "CLIENT_ID", arguments.clientId)>
+		<cfset putIf(fields, "REPLY_TO", arguments.replyTo)>
 		<cfif arguments.excludeSender>
 			<cfset fields["EXCLUDE_SENDER"] = "YES">
 		</cfif>
 		<cfreturn send("POST", "messages", fields, arguments.session)>
+	</cffunction>
+
+	<cffunction name="react" access="public" returntype="struct" output="false" hint="Adds the user's reaction to a message. Returns {ok, changed, event}.">
+		<cfargument name="id" type="string" required="true" hint="the message id">
+		<cfargument name="emoji" type="string" required="true" hint="1 to 16 characters without blanks">
+		<cfargument name="session" type="string" required="true" hint="the user's session ref">
+		<cfset var fields = structNew()>
+		<cfset fields["ID"] = arguments.id>
+		<cfset fields["EMOJI"] = arguments.emoji>
+		<cfreturn send("POST", "messages/react", fields, arguments.session)>
+	</cffunction>
+
+	<cffunction name="unreact" access="public" returntype="struct" output="false" hint="Takes the user's reaction back. Returns {ok, changed, event}.">
+		<cfargument name="id" type="string" required="true" hint="the message id">
+		<cfargument name="emoji" type="string" required="true" hint="the reaction to take back">
+		<cfargument name="session" type="string" required="true" hint="the user's session ref">
+		<cfset var fields = structNew()>
+		<cfset fields["ID"] = arguments.id>
+		<cfset fields["EMOJI"] = arguments.emoji>
+		<cfreturn send("POST", "messages/unreact", fields, arguments.session)>
 	</cffunction>
 
 	<cffunction name="poll" access="public" returntype="struct" output="false"
@@ -251,8 +273,7 @@
 		<cfreturn send("GET", "messages/poll", fields, arguments.session, seconds)>
 	</cffunction>
 
-	<cffunction name="editMessage" access="public" returntype="struct" output="false"
-		hint="Changes a message's text: the author's session, or no session to moderate with the app key (not in dm: channels). Returns {ok, event}.">
+	<cffunction name="editMessage" access="public" returntype="struct" output="false" hint="Changes a message's text: the author's session, or no session to moderate with the app key (not in dm: channels). Returns {ok, event}.">
 		<cfargument name="id" type="string" required="true" hint="message.id">
 		<cfargument name="text" type="string" required="true" hint="the new text">
 		<cfargument name="session" type="string" required="false" default="" hint="the author's session ref; empty: moderation">
@@ -262,8 +283,7 @@
 		<cfreturn send("POST", "messages/edit", fields, arguments.session)>
 	</cffunction>
 
-	<cffunction name="deleteMessage" access="public" returntype="struct" output="false"
-		hint="Deletes a message: the author's session, or no session to moderate with the app key (not in dm: channels). Returns {ok, event}.">
+	<cffunction name="deleteMessage" access="public" returntype="struct" output="false" hint="Deletes a message: the author's session, or no session to moderate with the app key (not in dm: channels). Returns {ok, event}.">
 		<cfargument name="id" type="string" required="true" hint="message.id">
 		<cfargument name="session" type="string" required="false" default="" hint="the author's session ref; empty: moderation">
 		<cfset var fields = structNew()>
@@ -271,8 +291,7 @@
 		<cfreturn send("POST", "messages/delete", fields, arguments.session)>
 	</cffunction>
 
-	<cffunction name="markRead" access="public" returntype="struct" output="false"
-		hint="Moves the user's read marker in a channel up to seq. Returns {ok, channel, unread}.">
+	<cffunction name="markRead" access="public" returntype="struct" output="false" hint="Moves the user's read marker in a channel up to seq. Returns {ok, channel, unread}.">
 		<cfargument name="channel" type="string" required="true" hint="channel name, or dm:a:b">
 		<cfargument name="seq" type="string" required="true" hint="the last seq the user has seen">
 		<cfargument name="session" type="string" required="true" hint="the user's session ref">
@@ -284,8 +303,7 @@
 
 	<!--- ======== presence and channels ======== --->
 
-	<cffunction name="getSubscribers" access="public" returntype="struct" output="false"
-		hint="Who is in a channel now, across apps and daemon nodes (GET presence). Returns {ok, channel, users}.">
+	<cffunction name="getSubscribers" access="public" returntype="struct" output="false" hint="Who is in a channel now, across apps and daemon nodes (GET presence). Returns {ok, channel, users}.">
 		<cfargument name="channel" type="string" required="true" hint="channel name">
 		<cfargument name="session" type="string" required="false" default="" hint="a session ref, needed for dm: channels">
 		<cfset var fields = structNew()>
@@ -293,14 +311,12 @@
 		<cfreturn send("GET", "presence", fields, arguments.session)>
 	</cffunction>
 
-	<cffunction name="getChannels" access="public" returntype="struct" output="false"
-		hint="Channels this app (or, with a session, this user) may read, with unread counts for a user. Returns {ok, channels}.">
+	<cffunction name="getChannels" access="public" returntype="struct" output="false" hint="Channels this app (or, with a session, this user) may read, with unread counts for a user. Returns {ok, channels}.">
 		<cfargument name="session" type="string" required="false" default="" hint="a session ref">
 		<cfreturn send("GET", "channels", structNew(), arguments.session)>
 	</cffunction>
 
-	<cffunction name="createChannel" access="public" returntype="struct" output="false"
-		hint="Creates a channel. Returns {ok, channel}; throws crosstalk.conflict when it exists.">
+	<cffunction name="createChannel" access="public" returntype="struct" output="false" hint="Creates a channel. Returns {ok, channel}; throws crosstalk.conflict when it exists.">
 		<cfargument name="name" type="string" required="true" hint="[a-z0-9][a-z0-9_.-]{0,63}">
 		<cfargument name="title" type="string" required="false" default="" hint="shown in the widget">
 		<cfargument name="apps" type="string" required="false" default="" hint="comma-separated app ids that may use it (empty: all apps)">
@@ -317,8 +333,7 @@
 		<cfreturn send("POST", "channels/create", fields, "")>
 	</cffunction>
 
-	<cffunction name="getMembers" access="public" returntype="struct" output="false"
-		hint="A private channel's members: {ok, members: [{id, role, name, app}]}.">
+	<cffunction name="getMembers" access="public" returntype="struct" output="false" hint="A private channel's members: {ok, members: [{id, role, name, app}]}.">
 		<cfargument name="channel" type="string" required="true" hint="a private channel">
 		<cfargument name="session" type="string" required="false" default="" hint="a member's session ref (empty: the app asks)">
 		<cfset var fields = structNew()>
@@ -326,8 +341,7 @@
 		<cfreturn send("GET", "channels/members", fields, arguments.session)>
 	</cffunction>
 
-	<cffunction name="addMembers" access="public" returntype="struct" output="false"
-		hint="Adds people to a private channel; they see it at once. Returns {ok, channel, changed, event}.">
+	<cffunction name="addMembers" access="public" returntype="struct" output="false" hint="Adds people to a private channel; they see it at once. Returns {ok, channel, changed, event}.">
 		<cfargument name="channel" type="string" required="true" hint="a private channel">
 		<cfargument name="users" type="string" required="true" hint="comma-separated user ids (user.id as the hub shows it), 1 to 100">
 		<cfargument name="session" type="string" required="false" default="" hint="an owner's session ref (empty: the app acts)">
@@ -337,8 +351,7 @@
 		<cfreturn send("POST", "channels/members/add", fields, arguments.session)>
 	</cffunction>
 
-	<cffunction name="removeMembers" access="public" returntype="struct" output="false"
-		hint="Removes people from a private channel: they lose it at once, connected or not. Returns {ok, channel, changed, event}.">
+	<cffunction name="removeMembers" access="public" returntype="struct" output="false" hint="Removes people from a private channel: they lose it at once, connected or not. Returns {ok, channel, changed, event}.">
 		<cfargument name="channel" type="string" required="true" hint="a private channel">
 		<cfargument name="users" type="string" required="true" hint="comma-separated user ids, 1 to 100">
 		<cfargument name="session" type="string" required="false" default="" hint="an owner's session ref, or a member's own to leave (empty: the app acts)">
@@ -348,14 +361,12 @@
 		<cfreturn send("POST", "channels/members/remove", fields, arguments.session)>
 	</cffunction>
 
-	<cffunction name="getUnread" access="public" returntype="struct" output="false"
-		hint="A user's unread counts per channel, for a badge rendered on the server.">
+	<cffunction name="getUnread" access="public" returntype="struct" output="false" hint="A user's unread counts per channel, for a badge rendered on the server.">
 		<cfargument name="session" type="string" required="true" hint="the user's session ref">
 		<cfreturn send("GET", "unread", structNew(), arguments.session)>
 	</cffunction>
 
-	<cffunction name="search" access="public" returntype="struct" output="false"
-		hint="Full-text search over every channel the user may read, or one: {ok, results, next}. Each result has message (the event, its current text), rank and highlight: an array of {text, hit} pieces; output each piece's text with encodeForHTML and wrap the hits in mark elements, never the text unescaped. Pass next back as cursor for the next page (absent on the last).">
+	<cffunction name="search" access="public" returntype="struct" output="false" hint="Full-text search over every channel the user may read, or one: {ok, results, next}. Each result has message (the event, its current text), rank and highlight: an array of {text, hit} pieces; output each piece's text with encodeForHTML and wrap the hits in mark elements, never the text unescaped. Pass next back as cursor for the next page (absent on the last).">
 		<cfargument name="session" type="string" required="true" hint="the searcher's session ref">
 		<cfargument name="q" type="string" required="true" hint="words (all must match), a quoted phrase, -word, or: 1 to 200 characters">
 		<cfargument name="channel" type="string" required="false" default="" hint="only this channel">
@@ -369,8 +380,7 @@
 		<cfreturn send("GET", "messages/search", fields, arguments.session)>
 	</cffunction>
 
-	<cffunction name="users" access="public" returntype="struct" output="false"
-		hint="The directory: everyone the hub has seen in the apps this one shares a channel with, online or not, found by the start of a name, a word of it or an id. Returns {ok, users, next}; each user has app, id (the hub's id: use it for dm channel names), name, online, last_seen, and avatar_url and title when known. Pass next back as cursor for the next page.">
+	<cffunction name="users" access="public" returntype="struct" output="false" hint="The directory: everyone the hub has seen in the apps this one shares a channel with, online or not, found by the start of a name, a word of it or an id. Returns {ok, users, next}; each user has app, id (the hub's id: use it for dm channel names), name, online, last_seen, and avatar_url and title when known. Pass next back as cursor for the next page.">
 		<cfargument name="session" type="string" required="false" default="" hint="the asking user's session ref (empty: the app itself asks)">
 		<cfargument name="q" type="string" required="false" default="" hint="the start of a name or id, up to 100 characters (empty: everyone)">
 		<cfargument name="cursor" type="string" required="false" default="" hint="the next of the page before">
@@ -382,8 +392,7 @@
 		<cfreturn send("GET", "users", fields, arguments.session)>
 	</cffunction>
 
-	<cffunction name="getMentions" access="public" returntype="struct" output="false"
-		hint="Messages that mention the user, newest first: {ok, mentions: [{message, unread}], next}; e-mail the ones still unread to a user who was away. Pass next back as cursor for the next page.">
+	<cffunction name="getMentions" access="public" returntype="struct" output="false" hint="Messages that mention the user, newest first: {ok, mentions: [{message, unread}], next}; e-mail the ones still unread to a user who was away. Pass next back as cursor for the next page.">
 		<cfargument name="session" type="string" required="true" hint="the user's session ref">
 		<cfargument name="cursor" type="string" required="false" default="" hint="the next of the page before">
 		<cfargument name="limit" type="numeric" required="false" default="20" hint="1 to 50">

@@ -13,7 +13,9 @@ build="cmake make gcc pkg-config libfcgi-dev libwebsockets-dev libev-dev
 libjansson-dev libpq-dev libinih-dev libssl-dev"
 core="$build spawn-fcgi libcmocka-dev postgresql nginx apache2 curl
 python3-websockets clang-format strace"
-browser="chromium nodejs npm openjdk-17-jre-headless"
+# the emoji font: reactions render in the tests' Chromium (and its pictures) as
+# in a user's browser
+browser="chromium nodejs npm openjdk-17-jre-headless fonts-noto-color-emoji"
 bench="libnginx-mod-nchan wrk nodejs npm postgresql-contrib"
 fuzz="clang libclang-rt-14-dev"
 deb="dpkg-dev"

@@ -366,7 +366,7 @@
 		var peer = dmPeer(c.name);
 		if (peer)
 			return '@ ' + (dmNames[peer] || peer);
-		return '# ' + (c.title || c.name);
+		return (c.private ? '🔒 ' : '# ') + (c.title || c.name);
 	}
 
 	function subscribe(c) {
@@ -401,6 +401,7 @@
 			(r.channels || []).forEach(function (ch) {
 				var c = ensureChannel(ch.name, ch.title);
 				c.archived = !!ch.archived;
+				c.private = !!ch.private;
 				c.unread = parseInt(ch.unread, 10) || 0;
 				c.mentions = parseInt(ch.mentions, 10) || 0;
 				c.readMark = parseInt(ch.read_seq, 10) || 0;
@@ -447,6 +448,7 @@
 				var fresh = !channels[ch.name];
 				var c = ensureChannel(ch.name, ch.title);
 				c.archived = !!ch.archived;
+				c.private = !!ch.private;
 				if (fresh) {
 					c.unread = parseInt(ch.unread, 10) || 0;
 					c.mentions = parseInt(ch.mentions, 10) || 0;
@@ -1412,6 +1414,7 @@
 			loadDirectory(false);
 			if (getComputedStyle(ui.people).position === 'absolute')
 				setPeople(false);
+			ensureChannel(r.channel.name, r.channel.title).private = true;
 			openChannel(r.channel.name, r.channel.title);
 			ui.input.focus();
 		}, function (err) {

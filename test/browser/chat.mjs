@@ -259,7 +259,7 @@ await run('browser_chat', 240, async (T, logs) => {
 		await pick(zoe, `Zoe ${zoe}`);
 		T.ok(await wa.evaluate(() => !document.getElementById('ct-group-start').hidden), '"Start a group" shows with two picked');
 		await wa.click('#ct-group-start');
-		const groupTab = `# Alice Adams, Carol Chen, Zoe ${zoe}`;
+		const groupTab = `🔒 Alice Adams, Carol Chen, Zoe ${zoe}`;
 		T.ok(await until(() => wa.evaluate((t) => document.querySelector('.ct-chan[aria-current="true"]').textContent === t,
 			groupTab), 10000), 'the group opens as a tab');
 		await sendInWidget(wa, 'hello group');

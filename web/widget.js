@@ -34,6 +34,7 @@
 		dirList: $('ct-dir-list'),
 		dirMore: $('ct-dir-more'),
 		groupStart: $('ct-group-start'),
+		leave: $('ct-leave'),
 		suggest: $('ct-suggest'),
 		jump: $('ct-jump'),
 		channelSelect: $('ct-channel-select'),
@@ -1376,6 +1377,14 @@
 			});
 			li.insertBefore(pick, li.firstChild);
 		}
+		var here = channels[active];
+		if (directory && me && u.id !== me.id && here && here.private) {
+			li.appendChild(actionButton(tr('Add'), tr('Add {name} to this channel', { name: u.name }), function () {
+				conn.addMembers(here.name, [u.id]).then(null, function (err) {
+					post('error', { code: err.code, message: err.message, channel: here.name });
+				});
+			}));
+		}
 		if (me && u.id !== me.id) {
 			var b = actionButton(tr('Message'), tr('Direct message to {name}', { name: u.name }), function () {
 				/* the panel covers the messages when narrow: close it */
@@ -1458,8 +1467,21 @@
 		loadDirectory(true);
 	});
 
+	/* leaving a private channel (its owner may still add you back) */
+	ui.leave.addEventListener('click', function () {
+		var c = channels[active];
+		if (!c || !c.private || !me)
+			return;
+		conn.removeMembers(c.name, [me.id]).then(function () {
+			dropChannel(c.name);
+		}, function (err) {
+			post('error', { code: err.code, message: err.message, channel: c.name });
+		});
+	});
+
 	function renderPeople() {
 		var c = channels[active];
+		ui.leave.hidden = !(c && c.private);
 		var list = ui.peopleList;
 		while (list.firstChild)
 			list.removeChild(list.firstChild);

@@ -265,6 +265,26 @@ await run('browser_chat', 240, async (T, logs) => {
 		await sendInWidget(wa, 'hello group');
 		T.ok(await until(() => wb.evaluate((t) => Array.from(document.querySelectorAll('.ct-chan-name')).some((e) => e.textContent === t),
 			groupTab), 15000), 'carol\'s widget lists the group without a reload');
+		// its owner adds someone from the directory; carol leaves
+		const erin = `erin${Date.now() % 1000000}`;
+		psql(env, `SELECT crosstalk.register_session('app1', '${erin}', 'Erin ${erin}', 3600)`);
+		if (await wa.evaluate(() => document.getElementById('ct-people').hidden))
+			await wa.click('#ct-people-toggle');
+		await wa.fill('#ct-dir-input', erin);
+		await wa.click(`#ct-dir-list button[aria-label="Add Erin ${erin} to this channel"]`);
+		const groupName = await wa.evaluate(() => document.querySelector('.ct-chan[aria-current="true"]').getAttribute('data-channel'));
+		T.ok(await until(() => psql(env, `SELECT count(*) FROM crosstalk.channel_members WHERE channel = '${groupName}' AND user_id = '${erin}'`).trim() === '1', 10000),
+			'the owner adds erin from the directory');
+		await pb.evaluate((ch) => window.crosstalkChat.openChannel(ch), groupName);
+		if (await wb.evaluate(() => document.getElementById('ct-people').hidden))
+			await wb.click('#ct-people-toggle');
+		await wb.click('#ct-leave');
+		T.ok(await until(() => wb.evaluate((t) => !Array.from(document.querySelectorAll('.ct-chan-name')).some((e) => e.textContent === t),
+			groupTab), 10000), 'carol leaves: the group is gone from her list');
+		T.eq(psql(env, `SELECT count(*) FROM crosstalk.channel_members WHERE channel = '${groupName}' AND user_id = 'carol'`).trim(), '0',
+			'and from its members');
+		if (!(await wb.evaluate(() => document.getElementById('ct-people').hidden)))
+			await wb.click('#ct-people-toggle');
 
 		// a mention: carol completes "@ali" to alice's name; alice's page hears crosstalk:mention
 		await pb.evaluate((ch) => window.crosstalkChat.openChannel(ch), channel);

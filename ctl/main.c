@@ -571,8 +571,7 @@ cmd_channel(int argc, char **argv)
 
 		res = q("SELECT crosstalk.update_channel($1, NULL, $2)", 2, p);
 		printf("%s %s\n",
-		       PQgetisnull(res, 0, 0) ? "unchanged" : argv[0],
-		       argv[1]);
+		       PQgetisnull(res, 0, 0) ? "unchanged" : argv[0], argv[1]);
 		PQclear(res);
 		return 0;
 	}

@@ -79,9 +79,9 @@ void
 h_channels_create(struct req *r)
 {
 	const char *name, *title = NULL, *params[6];
-	json_t *apps = NULL;   /* owned here */
-	char *lit = NULL;      /* owned here: '{a,b}' */
-	char *members = NULL;  /* owned here: JSON array */
+	json_t *apps = NULL;  /* owned here */
+	char *lit = NULL;     /* owned here: '{a,b}' */
+	char *members = NULL; /* owned here: JSON array */
 	int priv = 0;
 	size_t i, n = 2;
 	json_t *e;
@@ -319,8 +319,8 @@ h_mentions(struct req *r)
 	params[1] = r->user_id;
 	params[2] = cursor;
 	params[3] = limits;
-	res = req_sql(r, "SELECT crosstalk.mentions_of($1, $2, $3, $4::int)",
-		      4, params, 1);
+	res = req_sql(r, "SELECT crosstalk.mentions_of($1, $2, $3, $4::int)", 4,
+		      params, 1);
 	if (!res)
 		return;
 	if ((doc = req_json_col(r, res, 0, 0)))

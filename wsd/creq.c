@@ -9,14 +9,14 @@
 #include "wsd/creq.h"
 
 /* fields a type needs */
-#define F_CHANNEL 0x01 /* channel, valid */
-#define F_TEXT    0x02 /* text, non-empty UTF-8 within text_max */
-#define F_ID      0x04 /* id > 0 (edit, delete) */
-#define F_AFTER   0x08 /* after, a seq (absent: 0; negative: the last N) */
-#define F_SEQ     0x10 /* seq >= 0 */
-#define F_PAGE    0x20 /* before (a seq), limit 1-200 */
-#define F_CID     0x40 /* client_id, optional, <= 128 bytes */
-#define F_SEARCH  0x80 /* q, channel?, cursor?, limit (check_search) */
+#define F_CHANNEL 0x01  /* channel, valid */
+#define F_TEXT    0x02  /* text, non-empty UTF-8 within text_max */
+#define F_ID      0x04  /* id > 0 (edit, delete) */
+#define F_AFTER   0x08  /* after, a seq (absent: 0; negative: the last N) */
+#define F_SEQ     0x10  /* seq >= 0 */
+#define F_PAGE    0x20  /* before (a seq), limit 1-200 */
+#define F_CID     0x40  /* client_id, optional, <= 128 bytes */
+#define F_SEARCH  0x80  /* q, channel?, cursor?, limit (check_search) */
 #define F_USERS   0x100 /* q?, cursor?, limit (check_users) */
 #define F_IDS     0x200 /* users: 1-100 valid user ids; title? */
 #define F_REPLY   0x400 /* reply_to, optional: a message id */

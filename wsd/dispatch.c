@@ -462,9 +462,11 @@ static void
 do_publish(struct pss *p, const struct creq *r)
 {
 	char lim[16], win[16], reply[24];
-	const char *pv[9] = { p->app,	   p->user_id, p->name,
-			      r->channel,  r->text,    r->client_id,
-			      lim,	   win,	       r->reply_to ? reply : NULL };
+	const char *pv[9] = {
+		p->app,     p->user_id, p->name,
+		r->channel, r->text,    r->client_id,
+		lim,        win,        r->reply_to ? reply : NULL
+	};
 	struct pgq_req *q;
 	struct pub_ctx *c;
 
@@ -643,8 +645,9 @@ static void
 do_react(struct pss *p, const struct creq *r)
 {
 	char id[24];
-	const char *pv[6] = { p->app, p->user_id, p->name, id, r->emoji,
-			      r->kind == CREQ_REACT ? "t" : "f" };
+	const char *pv[6] = { p->app,   p->user_id,
+			      p->name,  id,
+			      r->emoji, r->kind == CREQ_REACT ? "t" : "f" };
 
 	snprintf(id, sizeof(id), "%" PRId64, r->seq);
 	ask(p, r, q_react, 6, pv, on_reacted);
@@ -653,16 +656,25 @@ do_react(struct pss *p, const struct creq *r)
 typedef void (*handler_fn)(struct pss *p, const struct creq *r);
 
 static const handler_fn handlers[CREQ_KINDS] = {
-	[CREQ_PING] = do_ping,           [CREQ_CHANNELS] = do_channels,
-	[CREQ_SUBSCRIBE] = do_subscribe, [CREQ_UNSUBSCRIBE] = do_unsubscribe,
-	[CREQ_PUBLISH] = do_publish,     [CREQ_EDIT] = do_change,
-	[CREQ_DELETE] = do_change,       [CREQ_TYPING] = do_typing,
-	[CREQ_READ] = do_read,           [CREQ_PRESENCE] = do_presence,
-	[CREQ_HISTORY] = do_history,     [CREQ_SEARCH] = do_search,
-	[CREQ_USERS] = do_users,         [CREQ_GROUP] = do_group,
-	[CREQ_MEMBERS] = do_members,     [CREQ_ADD_MEMBERS] = do_change_members,
+	[CREQ_PING] = do_ping,
+	[CREQ_CHANNELS] = do_channels,
+	[CREQ_SUBSCRIBE] = do_subscribe,
+	[CREQ_UNSUBSCRIBE] = do_unsubscribe,
+	[CREQ_PUBLISH] = do_publish,
+	[CREQ_EDIT] = do_change,
+	[CREQ_DELETE] = do_change,
+	[CREQ_TYPING] = do_typing,
+	[CREQ_READ] = do_read,
+	[CREQ_PRESENCE] = do_presence,
+	[CREQ_HISTORY] = do_history,
+	[CREQ_SEARCH] = do_search,
+	[CREQ_USERS] = do_users,
+	[CREQ_GROUP] = do_group,
+	[CREQ_MEMBERS] = do_members,
+	[CREQ_ADD_MEMBERS] = do_change_members,
 	[CREQ_REMOVE_MEMBERS] = do_change_members,
-	[CREQ_REACT] = do_react,         [CREQ_UNREACT] = do_react,
+	[CREQ_REACT] = do_react,
+	[CREQ_UNREACT] = do_react,
 };
 
 /* One complete client message: parsed and checked, then acted on. */

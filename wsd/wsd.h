@@ -131,13 +131,13 @@ struct pss {
 
 	struct sub *subs;
 	unsigned nsubs;
-	int64_t typing_ms;  /* last typing accepted */
-	lws_dll2_t in_alive; /* in alive.c's list of every WebSocket */
-	int64_t rx_ms;       /* last frame or pong from the peer */
-	int64_t ping_ms;     /* last ping sent (or the open) */
+	int64_t typing_ms;      /* last typing accepted */
+	lws_dll2_t in_alive;    /* in alive.c's list of every WebSocket */
+	int64_t rx_ms;          /* last frame or pong from the peer */
+	int64_t ping_ms;        /* last ping sent (or the open) */
 	unsigned ping_owed : 1; /* a ping goes at the next WRITEABLE */
-	int strikes;        /* rate-limit refusals in the current window */
-	int64_t strikes_ms; /* window start */
+	int strikes;            /* rate-limit refusals in the current window */
+	int64_t strikes_ms;     /* window start */
 };
 
 /* A channel with local subscribers or watchers. Refcounted by its subs and
@@ -250,8 +250,8 @@ void login_free(void); /* at shutdown */
 
 /* alive.c: keepalive (ping the quiet, drop the silent), our own: lws'
  * costs a walk over all connections per pong. */
-void alive_open(struct pss *p);   /* after login_open */
-void alive_rx(struct pss *p);     /* a frame or a pong arrived */
+void alive_open(struct pss *p); /* after login_open */
+void alive_rx(struct pss *p);   /* a frame or a pong arrived */
 void alive_closed(struct pss *p);
 int alive_writeable(struct pss *p); /* 1 wrote a ping, -1 close, 0 none */
 void alive_tick(void);              /* once a second */
@@ -267,8 +267,7 @@ void dispatch_read_moved(const char *channel, const char *user_id);
 void dispatch_typing(const char *channel, const char *user_json);
 /* 'u': user was mentioned in message id: a "mention" frame to their
  * connections here. */
-void dispatch_mentioned(const char *channel, const char *user_id,
-			int64_t id);
+void dispatch_mentioned(const char *channel, const char *user_id, int64_t id);
 
 /* out.c: the outbound queue. */
 struct frame *frame_new(const char *s, size_t len); /* refs 0 */

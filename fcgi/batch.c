@@ -197,14 +197,15 @@ batch_json(struct post **b, int n)
 	for (int i = 0; i < n; i++) {
 		json_t *o = json_pack(
 			"{s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:s?, s:i, "
-			"s:i, s:o?}",
+			"s:i, s:o?, s:s?}",
 			"app", b[i]->app, "user_id", b[i]->user_id, "name",
 			b[i]->name, "session", b[i]->session, "channel",
 			b[i]->channel, "text", b[i]->text, "client_id",
 			b[i]->client_id, "exclude_ref", b[i]->exclude_ref,
 			"limit", b[i]->limit, "window", b[i]->window,
 			"reply_to",
-			b[i]->reply_to ? json_integer(b[i]->reply_to) : NULL);
+			b[i]->reply_to ? json_integer(b[i]->reply_to) : NULL,
+			"bot", b[i]->bot);
 
 		if (!o || json_array_append_new(arr, o) != 0)
 			goto out;

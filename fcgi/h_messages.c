@@ -19,7 +19,7 @@ void
 h_messages(struct req *r)
 {
 	const struct ct_cfg *cfg = r->w->cfg;
-	const char *channel, *text = NULL, *client_id = NULL;
+	const char *channel, *text = NULL, *client_id = NULL, *bot = NULL;
 	struct post p;
 	char retry[48];
 	json_t *ev;
@@ -30,7 +30,16 @@ h_messages(struct req *r)
 	    req_str(r, "text", "text", 0, &text) < 0 ||
 	    req_str(r, "clientid", "client_id", 0, &client_id) < 0 ||
 	    req_bool(r, "excludesender", "exclude_sender", &excl) < 0 ||
-	    req_long(r, "replyto", "reply_to", 1, LONG_MAX, &reply_to) < 0)
+	    req_long(r, "replyto", "reply_to", 1, LONG_MAX, &reply_to) < 0 ||
+	    req_str(r, "bot", "bot", 0, &bot) < 0)
+		return;
+	/* as a user (a session), or as the app's bot (the key alone) */
+	if (bot && (req_param(r, "HTTP_X_CROSSTALK_SESSION") ||
+		    json_object_get(r->in, "session"))) {
+		req_error(r, CT_EINVALID, "a post has a session or a bot, not both");
+		return;
+	}
+	if (!bot && req_session_ref(r) != 0)
 		return;
 	memset(&p, 0, sizeof(p));
 	p.app = r->app;
@@ -40,6 +49,7 @@ h_messages(struct req *r)
 	p.client_id = client_id;
 	p.exclude_ref = excl ? r->session : NULL;
 	p.reply_to = reply_to;
+	p.bot = bot;
 	p.limit = cfg->lim_publish_count;
 	p.window = cfg->lim_publish_window;
 	if (post_submit(r->w, &p) != CT_OK) {

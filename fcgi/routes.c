@@ -12,8 +12,6 @@ enum {
 	A_APP,      /* API key; a session is ignored */
 	A_USER_OPT, /* API key; a session when given (must resolve) */
 	A_USER,     /* API key and a live session */
-	A_REF,      /* API key and a session, resolved by the handler's own
-		     * statement (a post: in its batch) */
 };
 
 /* clang-format off */
@@ -28,7 +26,7 @@ static const struct route {
 	{ "sessions/touch",  M_POST,         A_APP,      h_sessions_touch },
 	{ "sessions/end",    M_POST,         A_APP,      h_sessions_end },
 	{ "tickets",         M_POST,         A_USER,     h_tickets },
-	{ "messages",        M_POST,         A_REF,      h_messages },
+	{ "messages",        M_POST,         A_APP,      h_messages },
 	{ "messages/poll",   M_GET | M_POST, A_USER_OPT, h_messages_poll },
 	{ "messages/edit",   M_POST,         A_USER_OPT, h_messages_edit },
 	{ "messages/delete", M_POST,         A_USER_OPT, h_messages_delete },
@@ -82,8 +80,6 @@ route_dispatch(struct req *r)
 		if (req_read_input(r) != 0)
 			return;
 		if (rt->auth != A_NONE && req_auth_app(r) != 0)
-			return;
-		if (rt->auth == A_REF && req_session_ref(r) != 0)
 			return;
 		if ((rt->auth == A_USER_OPT || rt->auth == A_USER) &&
 		    req_auth_user(r, rt->auth == A_USER) != 0)

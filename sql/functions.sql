@@ -56,6 +56,7 @@ $$;
 -- say. One row always.
 DROP FUNCTION IF EXISTS crosstalk.post_check(text, text, text, text, text, text);
 DROP FUNCTION IF EXISTS crosstalk.post_refusal(text, text, text, text, text, text);
+DROP FUNCTION IF EXISTS crosstalk.post_refusal(text, text, text, text, text, text, boolean);
 DROP FUNCTION IF EXISTS crosstalk.check_read(text, text, text);
 DROP FUNCTION IF EXISTS crosstalk.channel_refusal(text, text, text);
 DROP FUNCTION IF EXISTS crosstalk.check_text(text);
@@ -561,6 +562,7 @@ BEGIN
         'channel', e.channel,
         'app', t.app,
         'user', json_build_object('id', t.user_id, 'name', t.display_name),
+        'bot', CASE WHEN t.user_id LIKE 'bot:%' THEN true END,
         'text', t.text,
         'client_id', coalesce(t.client_id, ''),
         'created_at', crosstalk.iso(t.created_at),
@@ -619,11 +621,20 @@ $$;
 
 -- --- the write path ----------------------------------------------------------
 
+-- What a bot's name may be (POST messages with the app key and "bot"):
+-- 1-64 characters without control characters or ':'. The message, or NULL.
+CREATE OR REPLACE FUNCTION crosstalk.bot_refusal(p_name text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_name IS NULL OR char_length(p_name) NOT BETWEEN 1 AND 64
+                     OR p_name ~ '[\u0001-\u001f\u007f-\u009f:]'
+                THEN 'bot must be 1-64 characters without ":" or control characters' END
+$$;
+
 -- Why a post would be refused: its user, text, client_id, then access;
 -- and whether its channel exists.
 CREATE FUNCTION crosstalk.post_refusal(
     p_app text, p_user_id text, p_display_name text, p_channel text,
-    p_text text, p_client_id text)
+    p_text text, p_client_id text, p_bot boolean DEFAULT false)
 RETURNS TABLE (state text, message text, have boolean)
 LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN u.m IS NOT NULL THEN 'CT422'
@@ -637,13 +648,17 @@ LANGUAGE sql STABLE AS $$
                 THEN 'client_id is longer than 128 characters'
                 WHEN c.state IS NULL AND c.archived
                 THEN 'channel is archived: it is read-only'
+                WHEN p_bot AND c.state = 'CT403' AND p_channel LIKE 'dm:%'
+                THEN 'a bot posts only to named channels'
                 ELSE c.message END,
            u.m IS NULL AND t.state IS NULL
            AND coalesce(char_length(p_client_id) <= 128, true) AND c.have
            AND NOT c.archived
-    FROM (SELECT crosstalk.user_refusal(p_user_id, p_display_name) AS m) u
+    FROM (SELECT CASE WHEN p_bot THEN crosstalk.bot_refusal(p_display_name)
+                      ELSE crosstalk.user_refusal(p_user_id, p_display_name) END AS m) u
     CROSS JOIN crosstalk.text_refusal(p_text) t
-    CROSS JOIN crosstalk.channel_refusal(p_app, p_user_id, p_channel) c
+    CROSS JOIN crosstalk.channel_refusal(p_app, CASE WHEN p_bot THEN NULL ELSE p_user_id END,
+                                         p_channel) c
 $$;
 
 -- post_refusal, raised; else whether the channel exists.
@@ -825,7 +840,7 @@ BEGIN
            array_agg(CASE WHEN x.exclude_ref IS NOT NULL
                           THEN encode(sha256(convert_to(x.exclude_ref, 'UTF8')), 'hex')
                      END ORDER BY x.n),
-           array_agg('pub:' || x.app || ':' || u.user_id ORDER BY x.n),
+           array_agg(u.rkey ORDER BY x.n),
            array_agg(CASE WHEN u.out THEN 'CT401' WHEN u.refusal IS NOT NULL THEN 'CT422'
                           ELSE c.state END ORDER BY x.n),
            array_agg(CASE WHEN u.out THEN 'session is not logged in'
@@ -839,18 +854,24 @@ BEGIN
     FROM ROWS FROM (json_to_recordset(p_posts) AS (
              app text, user_id text, name text, session text, channel text,
              text text, client_id text, exclude_ref text, "limit" int, "window" int,
-             reply_to bigint))
+             reply_to bigint, bot text))
          WITH ORDINALITY AS x(app, user_id, name, session, channel, text,
-                              client_id, exclude_ref, "limit", "window", reply_to, n)
+                              client_id, exclude_ref, "limit", "window", reply_to, bot, n)
     LEFT JOIN LATERAL (SELECT rs.user_id, rs.display_name, rs.refusal
                        FROM crosstalk.session_user(x.app, x.session) rs
-                       WHERE x.user_id IS NULL) s ON true
-    CROSS JOIN LATERAL (SELECT coalesce(x.user_id, s.user_id, '') AS user_id,
-                               coalesce(x.name, s.display_name, '') AS name,
-                               x.user_id IS NULL AND s.user_id IS NULL AS out,
-                               s.refusal) u
+                       WHERE x.user_id IS NULL AND x.bot IS NULL) s ON true
+    -- a bot (the app's own voice: the key, no login) is bot:<app>:<name>,
+    -- an id no user can have (':'), and its posts count against the app
+    CROSS JOIN LATERAL (SELECT CASE WHEN x.bot IS NOT NULL THEN 'bot:' || x.app || ':' || x.bot
+                                    ELSE coalesce(x.user_id, s.user_id, '') END AS user_id,
+                               coalesce(x.bot, x.name, s.display_name, '') AS name,
+                               x.bot IS NULL AND x.user_id IS NULL AND s.user_id IS NULL AS out,
+                               s.refusal,
+                               CASE WHEN x.bot IS NOT NULL THEN 'bot:' || x.app
+                                    ELSE 'pub:' || x.app || ':' || coalesce(x.user_id, s.user_id, '')
+                               END AS rkey) u
     CROSS JOIN LATERAL crosstalk.post_refusal(x.app, u.user_id, u.name,
-        x.channel, x.text, x.client_id) c;
+        x.channel, x.text, x.client_id, x.bot IS NOT NULL) c;
     IF np = 0 THEN
         RETURN;
     END IF;

@@ -14,6 +14,7 @@ window.crosstalkStrings = {
 	"Yesterday": "Yesterday",
 	"New messages": "New messages",
 	"This message was deleted.": "This message was deleted.",
+	"bot": "bot",
 	"(edited)": "(edited)",
 	"Reply": "Reply",
 	"React": "React",

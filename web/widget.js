@@ -651,6 +651,7 @@
 			m.clientId = ev.client_id || '';
 			m.mentions = ev.mentions || [];
 			m.replyTo = ev.reply_to || null;
+			m.bot = !!ev.bot;
 			m.reactions = ev.reactions || [];
 		}
 		if (c.oldest === null || m.pos < c.oldest)
@@ -865,6 +866,7 @@
 		var mine = !!(me && m.user && m.user.id === me.id);
 		li.classList.toggle('ct-mine', mine);
 		li.classList.toggle('ct-mentioned', !!(me && !m.deleted && m.mentions && m.mentions.indexOf(me.id) >= 0));
+		li.classList.toggle('ct-bot', m.bot);
 		li.classList.toggle('ct-deleted', m.deleted);
 		while (li.firstChild)
 			li.removeChild(li.firstChild);
@@ -878,6 +880,12 @@
 		if (m.user && m.user.id && m.user.id.indexOf('/') > 0)
 			who.textContent += ' (' + m.user.id.split('/')[0] + ')'; /* an app's own id */
 		meta.appendChild(who);
+		if (m.bot) {
+			var bot = document.createElement('span');
+			bot.className = 'ct-bot-tag';
+			bot.textContent = tr('bot');
+			meta.appendChild(bot);
+		}
 		if (m.app) {
 			var app = document.createElement('span');
 			app.className = 'ct-app';

@@ -211,7 +211,7 @@ name = uniq("cr")
 r = expect("channels/create", api("POST", "channels/create", json_body={
     "Name": name, "TITLE": "Team", "apps": ["app2"]}), 200)
 T.eq(r.json["channel"], {"name": name, "title": "Team", "apps": ["app2"], "open": False,
-                         "direct": False, "last_seq": "0"}, "created channel")
+                         "private": False, "direct": False, "last_seq": "0"}, "created channel")
 expect("channels/create again", api("POST", "channels/create", form={"name": name}), 409,
        "conflict")
 expect("created restricted to app2: app1 refused", post(ref_a, name, "x"), 403, "forbidden")

@@ -36,6 +36,7 @@ MUST = {
     "/widget.js": "wsd",
     "/widget.css": "wsd",
     "/format.js": "wsd",
+    "/strings.js": "wsd",
     "/crosstalk.js": "wsd",
     "/crosstalk-embed.js": "wsd",
     "/health": "wsd",

@@ -58,8 +58,7 @@
 		<cfreturn this>
 	</cffunction>
 
-	<cffunction name="defaultSettings" access="public" returntype="struct" output="false"
-		hint="The settings and their defaults.">
+	<cffunction name="defaultSettings" access="public" returntype="struct" output="false" hint="The settings and their defaults.">
 		<cfset var s = structNew()>
 		<!--- where the API lives, e.g. https://chat.example.org/api/v1 --->
 		<cfset s["apiUrl"] = "">
@@ -119,8 +118,7 @@
 		<cfreturn s>
 	</cffunction>
 
-	<cffunction name="getSettings" access="public" returntype="struct" output="false"
-		hint="A copy of the settings in force (the key included: do not print it).">
+	<cffunction name="getSettings" access="public" returntype="struct" output="false" hint="A copy of the settings in force (the key included: do not print it).">
 		<cfreturn duplicate(variables.settings)>
 	</cffunction>
 
@@ -130,8 +128,7 @@
 
 	<!--- ======== logins ======== --->
 
-	<cffunction name="registerSession" access="public" returntype="struct" output="false"
-		hint="Registers a login of one of this app's users. Returns {ok, session, expires_at, ...}; keep .session with the user's own session (never send CFID/CFTOKEN).">
+	<cffunction name="registerSession" access="public" returntype="struct" output="false" hint="Registers a login of one of this app's users. Returns {ok, session, expires_at, ...}; keep .session with the user's own session (never send CFID/CFTOKEN).">
 		<cfargument name="userId" type="string" required="true" hint="the user's id in this app (the hub qualifies it as app/id unless the app shares the family's ids: see .user.id in the answer)">
 		<cfargument name="displayName" type="string" required="false" default="" hint="name shown to others (default: the user id; an e-mail address shows only its part before the @ unless allowEmailNames is set)">
 		<cfargument name="ttl" type="numeric" required="false" default="0" hint="seconds the login lasts from its last use (0: the defaultTtl setting); match the app's session timeout">
@@ -150,16 +147,14 @@
 		<cfreturn send("POST", "sessions", fields, "")>
 	</cffunction>
 
-	<cffunction name="endSession" access="public" returntype="struct" output="false"
-		hint="Ends a login: its live chat connections close within a second. Returns {ok, ended}; ended is false for a login that was already over (not an error).">
+	<cffunction name="endSession" access="public" returntype="struct" output="false" hint="Ends a login: its live chat connections close within a second. Returns {ok, ended}; ended is false for a login that was already over (not an error).">
 		<cfargument name="session" type="string" required="true" hint="the ref registerSession returned">
 		<cfset var fields = structNew()>
 		<cfset fields["SESSION"] = arguments.session>
 		<cfreturn send("POST", "sessions/end", fields, "")>
 	</cffunction>
 
-	<cffunction name="touchSession" access="public" returntype="struct" output="false"
-		hint="Slides a live login to now + its ttl, as the app's own session slides with activity (call it every few minutes of a user's activity). Returns {ok, session, slid, expires_at, ttl}. Given userId, a login that is over is registered again: then session is the new ref and renewed is true.">
+	<cffunction name="touchSession" access="public" returntype="struct" output="false" hint="Slides a live login to now + its ttl, as the app's own session slides with activity (call it every few minutes of a user's activity). Returns {ok, session, slid, expires_at, ttl}. Given userId, a login that is over is registered again: then session is the new ref and renewed is true.">
 		<cfargument name="session" type="string" required="true" hint="the user's session ref">
 		<cfargument name="ttl" type="numeric" required="false" default="0" hint="seconds (0: the login's own ttl)">
 		<cfargument name="userId" type="string" required="false" default="" hint="the user, to register again when the login is over">
@@ -185,8 +180,7 @@
 		<cfreturn reply>
 	</cffunction>
 
-	<cffunction name="mintTicket" access="public" returntype="struct" output="false"
-		hint="A single-use, short-lived ticket for the user's browser; it also slides the login. Returns {ok, ticket, expires_in, ws_url, widget_url, user, session, renewed}. Given userId, a login that is over (expired, ended) is registered again and the ticket minted for the new one: keep the answer's session.">
+	<cffunction name="mintTicket" access="public" returntype="struct" output="false" hint="A single-use, short-lived ticket for the user's browser; it also slides the login. Returns {ok, ticket, expires_in, ws_url, widget_url, user, session, renewed}. Given userId, a login that is over (expired, ended) is registered again and the ticket minted for the new one: keep the answer's session.">
 		<cfargument name="session" type="string" required="true" hint="the user's session ref">
 		<cfargument name="userId" type="string" required="false" default="" hint="the user, to register again when the login is over">
 		<cfargument name="displayName" type="string" required="false" default="" hint="the user's name, for that registration">
@@ -215,8 +209,7 @@
 
 	<!--- ======== messages ======== --->
 
-	<cffunction name="publish" access="public" returntype="struct" output="false"
-		hint="Posts a message. Returns {ok, message}. With a clientId a retry returns the first message instead of posting twice.">
+	<cffunction name="publish" access="public" returntype="struct" output="false" hint="Posts a message. Returns {ok, message}. With a clientId a retry returns the first message instead of posting twice.">
 		<cfargument name="channel" type="string" required="true" hint="channel name, or dm:a:b">
 		<cfargument name="text" type="string" required="true" hint="1 to 4000 characters">
 		<cfargument name="session" type="string" required="false" default="" hint="the author's session ref">
@@ -232,6 +225,19 @@
 			<cfset fields["EXCLUDE_SENDER"] = "YES">
 		</cfif>
 		<cfreturn send("POST", "messages", fields, arguments.session)>
+	</cffunction>
+
+	<cffunction name="announce" access="public" returntype="struct" output="false" hint="Posts as this app's bot (no user, no session): order updates, system notices, what WsPublish did. Shown as a bot's; the bots of an app share one rate limit. Returns {ok, message}.">
+		<cfargument name="channel" type="string" required="true" hint="a named channel the app may use">
+		<cfargument name="text" type="string" required="true" hint="1 to 4000 characters">
+		<cfargument name="bot" type="string" required="false" default="System" hint="the bot's name, 1 to 64 characters without ':'">
+		<cfargument name="clientId" type="string" required="false" default="" hint="your id for this message, for safe retries">
+		<cfset var fields = structNew()>
+		<cfset fields["CHANNEL"] = arguments.channel>
+		<cfset fields["TEXT"] = arguments.text>
+		<cfset fields["BOT"] = arguments.bot>
+		<cfset putIf(fields, "CLIENT_ID", arguments.clientId)>
+		<cfreturn send("POST", "messages", fields, "")>
 	</cffunction>
 
 	<cffunction name="react" access="public" returntype="struct" output="false" hint="Adds the user's reaction to a message. Returns {ok, changed, event}.">
@@ -254,8 +260,7 @@
 		<cfreturn send("POST", "messages/unreact", fields, arguments.session)>
 	</cffunction>
 
-	<cffunction name="poll" access="public" returntype="struct" output="false"
-		hint="Messages after a seq. Returns {ok, messages, last_seq, has_more}; pass last_seq back as after. With wait > 0 the call waits up to that many seconds for a new message.">
+	<cffunction name="poll" access="public" returntype="struct" output="false" hint="Messages after a seq. Returns {ok, messages, last_seq, has_more}; pass last_seq back as after. With wait > 0 the call waits up to that many seconds for a new message.">
 		<cfargument name="channel" type="string" required="true" hint="channel name, or dm:a:b">
 		<cfargument name="after" type="string" required="false" default="0" hint="the last seq already seen (a string: seqs can pass 2^53)">
 		<cfargument name="limit" type="numeric" required="false" default="100" hint="1 to 200">
@@ -402,8 +407,7 @@
 		<cfreturn send("GET", "mentions", fields, arguments.session)>
 	</cffunction>
 
-	<cffunction name="health" access="public" returntype="boolean" output="false"
-		hint="True when the API and its database answer; never throws.">
+	<cffunction name="health" access="public" returntype="boolean" output="false" hint="True when the API and its database answer; never throws.">
 		<cfset var reply = structNew()>
 		<cftry>
 			<cfset reply = send("GET", "health", structNew(), "")>
@@ -416,8 +420,7 @@
 
 	<!--- ======== the browser side ======== --->
 
-	<cffunction name="embed" access="public" returntype="string" output="false"
-		hint="HTML that loads crosstalk-embed.js (async) from the chat origin and mounts the chat widget. By default it calls nothing: the page is served at once and the browser fetches its ticket from ticketUrl, so a hub that is down or slow never holds the page up (the widget says chat is unavailable and retries). With mint (or the embedMint setting) a first ticket is minted here, waiting at most embedMintTimeout seconds; if that fails the page goes on without it. Never throws because of the hub. Output it unescaped; do not cache it when it carries a ticket.">
+	<cffunction name="embed" access="public" returntype="string" output="false" hint="HTML that loads crosstalk-embed.js (async) from the chat origin and mounts the chat widget. By default it calls nothing: the page is served at once and the browser fetches its ticket from ticketUrl, so a hub that is down or slow never holds the page up (the widget says chat is unavailable and retries). With mint (or the embedMint setting) a first ticket is minted here, waiting at most embedMintTimeout seconds; if that fails the page goes on without it. Never throws because of the hub. Output it unescaped; do not cache it when it carries a ticket.">
 		<cfargument name="session" type="string" required="false" default="" hint="the user's session ref (needed only to mint here)">
 		<cfargument name="channel" type="string" required="false" default="" hint="channel to open first">
 		<cfargument name="height" type="string" required="false" default="" hint="fixed height in pixels (default: the embedHeight setting; empty: follows the content)">
@@ -486,8 +489,7 @@
 		</cfif>
 	</cffunction>
 
-	<cffunction name="displayNameFor" access="public" returntype="string" output="false"
-		hint="The name others see: displayName, else the user id; an e-mail address only by its part before the @ (unless allowEmailNames), so that addresses are not shown to every app's users.">
+	<cffunction name="displayNameFor" access="public" returntype="string" output="false" hint="The name others see: displayName, else the user id; an e-mail address only by its part before the @ (unless allowEmailNames), so that addresses are not shown to every app's users.">
 		<cfargument name="userId" type="string" required="true" hint="the user's id">
 		<cfargument name="displayName" type="string" required="false" default="" hint="the name the app has for the user">
 		<cfset var name = trim(arguments.displayName)>

@@ -79,6 +79,11 @@ static const struct cfg_key keys[] = {
 	I ("limits", "poll_wait_max",   lim_poll_wait_max,   "25", 0, 300),
 	I ("limits", "poll_limit_max",  lim_poll_limit_max,  "200", 1, 10000),
 	I ("limits", "presence_ttl",    lim_presence_ttl,    "45", 5, 3600),
+
+	I ("hooks", "deliver",      hooks_deliver,      "1", 0, 1),
+	I ("hooks", "timeout",      hooks_timeout,      "10", 1, 300),
+	I ("hooks", "max_attempts", hooks_max_attempts, "8", 1, 100),
+	I ("hooks", "concurrency",  hooks_concurrency,  "16", 1, 256),
 };
 /* clang-format on */
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

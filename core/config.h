@@ -64,6 +64,12 @@ struct ct_cfg {
 	int lim_poll_wait_max;   /* long-poll seconds */
 	int lim_poll_limit_max;  /* messages per poll */
 	int lim_presence_ttl;    /* seconds a node's presence rows live */
+
+	/* webhooks (fcgi/hooks.c) */
+	int hooks_deliver;      /* 1: this process delivers the outbox */
+	int hooks_timeout;      /* seconds one delivery may take */
+	int hooks_max_attempts; /* then it is parked */
+	int hooks_concurrency;  /* deliveries at once per process */
 };
 
 /* Parse path into a fresh *out (caller frees with ct_cfg_free). On error

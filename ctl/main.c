@@ -40,6 +40,9 @@ static const char usage[] =
 	"  channel archive|unarchive NAME   read-only, or writable again\n"
 	"  channel delete NAME --yes        the channel and all its "
 	"messages\n"
+	"  hook add APP URL [--events message,mention,member,session]\n"
+	"                                   a webhook; prints its secret once\n"
+	"  hook list | log ID | retry ID | remove ID\n"
 	"  prune --older-than DAYS          delete old messages and expired "
 	"logins\n"
 	"  search-config [NAME]             the text search configuration "
@@ -447,6 +450,91 @@ cmd_app(int argc, char **argv)
 	return 1;
 }
 
+/* Print every row of res, tab separated. */
+static void
+print_rows(PGresult *res)
+{
+	for (int i = 0; i < PQntuples(res); i++)
+		for (int j = 0; j < PQnfields(res); j++)
+			printf("%s%c", PQgetvalue(res, i, j),
+			       j + 1 < PQnfields(res) ? '\t' : '\n');
+}
+
+/* hook add APP URL [--events a,b] | list | log ID | retry ID | remove ID */
+static int
+cmd_hook(int argc, char **argv)
+{
+	PGresult *res;
+
+	if (argc >= 3 && strcmp(argv[0], "add") == 0) {
+		const char *p[3] = { argv[1], argv[2], "message" };
+
+		if (argc == 5 && strcmp(argv[3], "--events") == 0)
+			p[2] = argv[4];
+		else if (argc != 3)
+			die("%s", "hook add APP URL [--events "
+				  "message,mention,member,session]");
+		res = q("SELECT id, secret FROM crosstalk.hook_add($1, $2, "
+			"string_to_array($3, ','))",
+			3, p);
+		printf("hook %s\nsecret %s\n(the secret is shown once: the "
+		       "endpoint checks X-Crosstalk-Signature with it)\n",
+		       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		PQclear(res);
+		return 0;
+	}
+	if (argc == 1 && strcmp(argv[0], "list") == 0) {
+		res = q("SELECT h.id, h.app, h.url, array_to_string(h.events, "
+			"','), count(*) FILTER (WHERE o.state = 'pending'), "
+			"count(*) FILTER (WHERE o.state = 'parked'), count(*) "
+			"FILTER (WHERE o.state = 'delivered') FROM "
+			"crosstalk.hooks h LEFT JOIN crosstalk.outbox o ON "
+			"o.hook_id = h.id GROUP BY h.id ORDER BY h.id",
+			0, NULL);
+		print_rows(res);
+		PQclear(res);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[0], "log") == 0) {
+		const char *p[1] = { argv[1] };
+
+		res = q("SELECT id, event, state, attempts, coalesce("
+			"last_status::text, '-'), coalesce(last_error, ''), "
+			"crosstalk.iso(created_at) FROM crosstalk.outbox WHERE "
+			"hook_id = $1::bigint ORDER BY id DESC LIMIT 50",
+			1, p);
+		print_rows(res);
+		PQclear(res);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[0], "retry") == 0) {
+		const char *p[1] = { argv[1] };
+
+		res = q("UPDATE crosstalk.outbox SET state = 'pending', "
+			"next_at = now(), attempts = 0 WHERE hook_id = "
+			"$1::bigint AND state = 'parked'",
+			1, p);
+		printf("%s parked deliveries due again\n", PQcmdTuples(res));
+		PQclear(res);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[0], "remove") == 0) {
+		const char *p[1] = { argv[1] };
+
+		res = q("DELETE FROM crosstalk.hooks WHERE id = $1::bigint "
+			"RETURNING id",
+			1, p);
+		if (PQntuples(res) != 1)
+			die("no such hook: %s", argv[1]);
+		PQclear(res);
+		printf("removed hook %s\n", argv[1]);
+		return 0;
+	}
+	die("%s", "hook: add APP URL [--events message,mention,member,"
+		  "session] | list | log ID | retry ID | remove ID");
+	return 1;
+}
+
 /* search-config [NAME]: show, or set (the column and index are rebuilt
  * under an exclusive lock of messages: minutes on a big table). */
 static int
@@ -707,6 +795,8 @@ main(int argc, char **argv)
 		rc = cmd_app(argc - 1, argv + 1);
 	else if (strcmp(argv[0], "channel") == 0)
 		rc = cmd_channel(argc - 1, argv + 1);
+	else if (strcmp(argv[0], "hook") == 0)
+		rc = cmd_hook(argc - 1, argv + 1);
 	else if (strcmp(argv[0], "prune") == 0)
 		rc = cmd_prune(argc - 1, argv + 1);
 	else if (strcmp(argv[0], "search-config") == 0)

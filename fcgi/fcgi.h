@@ -73,6 +73,10 @@ struct post {
 	struct post *next;      /* in the queue */
 	struct post *in_flight; /* in its bucket of posts in flight */
 };
+/* hooks.c: the webhook delivery thread ([hooks] deliver). */
+int hooks_start(const struct ct_cfg *cfg);
+void hooks_stop(void);
+
 void post_batch_init(const struct ct_cfg *cfg);
 int post_submit(struct worker *w, struct post *p);
 void post_batch_stats(unsigned long *batches, unsigned long *posts);

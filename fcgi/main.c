@@ -145,6 +145,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "crosstalk-fcgi: cannot start the listener\n");
 		goto out;
 	}
+	if (hooks_start(cfg) != 0) {
+		fprintf(stderr, "crosstalk-fcgi: cannot start webhook delivery\n");
+		goto out;
+	}
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	for (int i = 0; i < nthreads; i++) {
@@ -183,6 +187,7 @@ main(int argc, char **argv)
 	ct_info("msg=\"stopped\"");
 	rc = 0;
 out:
+	hooks_stop();
 	notify_stop();
 	pool_free();
 	pollshare_free();

@@ -1745,6 +1745,119 @@ BEGIN
     RETURN json_build_object('users', coalesce(array_to_json(page), '[]'));
 END $$;
 
+-- --- webhooks (017_webhooks.sql) ----------------------------------------------
+
+-- The trigger: a message or member change, written to the outbox of every
+-- hook that wants its kind and whose app may read the channel (a direct
+-- channel: the apps its two people were seen in); and a mention of someone
+-- with no open connection to the hooks of that person's app, so that the
+-- app can send them an e-mail. In the transaction of the message itself.
+CREATE OR REPLACE FUNCTION crosstalk.outbox_on_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    ev jsonb := crosstalk.event_json(NEW)::jsonb;
+BEGIN
+    INSERT INTO crosstalk.outbox (hook_id, event, channel, payload)
+    SELECT h.id, NEW.kind, NEW.channel,
+           jsonb_build_object('type', NEW.kind, 'app', h.app, 'event', ev)
+    FROM crosstalk.hooks h JOIN crosstalk.channels c ON c.name = NEW.channel
+    WHERE NEW.kind = ANY (h.events)
+      AND CASE WHEN c.name LIKE 'dm:%'
+               THEN EXISTS (SELECT 1 FROM crosstalk.users u
+                            WHERE u.id = ANY (crosstalk.dm_members(c.name)) AND h.app = ANY (u.apps))
+               ELSE (c.apps IS NULL OR h.app = ANY (c.apps))
+                    AND (NOT c.private OR NEW.kind = 'member' OR EXISTS (
+                         SELECT 1 FROM crosstalk.channel_members m JOIN crosstalk.users u ON u.id = m.user_id
+                         WHERE m.channel = c.name AND h.app = ANY (u.apps)))
+          END;
+    IF NEW.kind = 'message' AND NEW.mentions IS NOT NULL THEN
+        INSERT INTO crosstalk.outbox (hook_id, event, channel, payload)
+        SELECT h.id, 'mention', NEW.channel,
+               jsonb_build_object('type', 'mention', 'app', h.app,
+                                  'user', jsonb_build_object('id', u.id, 'name', u.display_name),
+                                  'event', ev)
+        FROM unnest(NEW.mentions) AS m(uid)
+        JOIN crosstalk.users u ON u.id = m.uid
+        JOIN crosstalk.hooks h ON h.app = u.app AND 'mention' = ANY (h.events)
+        WHERE NOT EXISTS (SELECT 1 FROM crosstalk.presence p JOIN crosstalk.nodes n USING (node_id)
+                          WHERE p.user_id = u.id AND n.heartbeat_at > now() - interval '45 seconds');
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- A login registered or ended, for the hooks of its app that want it.
+CREATE OR REPLACE FUNCTION crosstalk.outbox_session(p_app text, p_action text, p_user text, p_name text)
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO crosstalk.outbox (hook_id, event, payload)
+    SELECT h.id, 'session', jsonb_build_object('type', 'session', 'app', p_app, 'action', p_action,
+                                               'user', jsonb_build_object('id', p_user, 'name', p_name))
+    FROM crosstalk.hooks h WHERE h.app = p_app AND 'session' = ANY (h.events)
+$$;
+
+-- Register a hook: its id and the secret that signs its deliveries (shown
+-- once by crosstalkctl; kept here to sign).
+CREATE OR REPLACE FUNCTION crosstalk.hook_add(p_app text, p_url text, p_events text[],
+                                              OUT id bigint, OUT secret text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM crosstalk.apps a WHERE a.id = p_app) THEN
+        PERFORM crosstalk.fail(404, 'no such app');
+    END IF;
+    IF p_url IS NULL OR p_url !~ '^https?://[^[:space:][:cntrl:]]+$' OR char_length(p_url) > 500 THEN
+        PERFORM crosstalk.fail(422, 'url must be an http(s) URL of at most 500 characters');
+    END IF;
+    IF p_events IS NULL OR cardinality(p_events) = 0
+       OR NOT p_events <@ ARRAY['message', 'mention', 'member', 'session'] THEN
+        PERFORM crosstalk.fail(422, 'events are some of message, mention, member, session');
+    END IF;
+    secret := 'whsec_' || replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
+    INSERT INTO crosstalk.hooks (app, url, events, secret)
+    VALUES (p_app, p_url, (SELECT array_agg(DISTINCT e ORDER BY e) FROM unnest(p_events) e), secret)
+    RETURNING hooks.id INTO id;
+END $$;
+
+-- Up to p_limit deliveries that are due, claimed for p_lease seconds (a
+-- worker that dies leaves them due again: at least once). Per hook and
+-- channel one at a time, oldest first: the order of a channel is kept,
+-- retries included. Each claim counts an attempt.
+CREATE OR REPLACE FUNCTION crosstalk.outbox_claim(p_limit int, p_lease int)
+RETURNS TABLE (id bigint, url text, secret text, event text, body text, attempts int)
+LANGUAGE sql AS $$
+    WITH due AS (
+        SELECT o.id FROM crosstalk.outbox o
+        WHERE o.state = 'pending' AND o.next_at <= now()
+          AND NOT EXISTS (SELECT 1 FROM crosstalk.outbox e
+                          WHERE e.hook_id = o.hook_id AND e.channel = o.channel
+                            AND e.state = 'pending' AND e.id < o.id)
+        ORDER BY o.id LIMIT p_limit
+        FOR UPDATE SKIP LOCKED),
+    took AS (
+        UPDATE crosstalk.outbox o
+        SET next_at = now() + make_interval(secs => p_lease), attempts = o.attempts + 1
+        FROM due WHERE o.id = due.id RETURNING o.*)
+    SELECT t.id, h.url, h.secret, t.event,
+           (t.payload || jsonb_build_object('id', t.id::text, 'created_at', crosstalk.iso(t.created_at)))::text,
+           t.attempts
+    FROM took t JOIN crosstalk.hooks h ON h.id = t.hook_id
+    ORDER BY t.id
+$$;
+
+-- The outcome of one delivery: a 2xx delivers it; anything else is tried
+-- again after 2^attempts seconds (at most an hour) with 20 % jitter, and
+-- parked after p_max attempts or at once on 410 Gone.
+CREATE OR REPLACE FUNCTION crosstalk.outbox_done(p_id bigint, p_status int, p_error text, p_max int)
+RETURNS void LANGUAGE sql AS $$
+    UPDATE crosstalk.outbox o SET
+        state = CASE WHEN p_status BETWEEN 200 AND 299 THEN 'delivered'
+                     WHEN p_status = 410 OR o.attempts >= p_max THEN 'parked'
+                     ELSE 'pending' END,
+        delivered_at = CASE WHEN p_status BETWEEN 200 AND 299 THEN now() END,
+        next_at = now() + make_interval(secs => least(3600, power(2, o.attempts))
+                                                * (0.8 + random() * 0.4)),
+        last_status = p_status, last_error = left(p_error, 300)
+    WHERE o.id = p_id AND o.state = 'pending'
+$$;
+
 -- --- sessions and tickets ----------------------------------------------------
 
 DROP FUNCTION IF EXISTS crosstalk.register_session(text, text, text, int); -- before 013
@@ -1771,6 +1884,9 @@ BEGIN
     VALUES (encode(sha256(convert_to(ref, 'UTF8')), 'hex'), $1, $2, $3,
             now() + make_interval(secs => $4), $4);
     PERFORM crosstalk.user_seen($1, h.user_id, $3, $5, $6) FROM crosstalk.hub_user($1, $2) h;
+    IF crosstalk.hooks_exist() THEN
+        PERFORM crosstalk.outbox_session($1, 'login', h.user_id, $3) FROM crosstalk.hub_user($1, $2) h;
+    END IF;
     RETURN ref;
 END $$;
 
@@ -1812,6 +1928,11 @@ BEGIN
     UPDATE crosstalk.sessions s SET ended_at = now()
     WHERE s.ref_hash = h AND s.app = $1 AND s.ended_at IS NULL;
     GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 AND crosstalk.hooks_exist() THEN
+        PERFORM crosstalk.outbox_session($1, 'logout', u.user_id, s.display_name)
+        FROM crosstalk.sessions s CROSS JOIN LATERAL crosstalk.hub_user(s.app, s.user_id) u
+        WHERE s.ref_hash = h AND s.app = $1;
+    END IF;
     DELETE FROM crosstalk.tickets t WHERE t.ref_hash = h AND t.app = $1;
     PERFORM pg_notify('crosstalk', 'e ' || crosstalk.wire($1) || ' ' || h);
     RETURN n > 0;

@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""test_webhooks.py - webhooks from the outbox, against a real local HTTP
+receiver that fails, hangs and recovers ([hooks] timeout = 2 s here).
+
+Events are written in the transaction that made them (a message, a member
+change, a login, a mention of someone offline); every one reaches the
+receiver at least once, signed (HMAC-SHA256 of timestamp "." body with the
+hook's secret), with the same X-Crosstalk-Id on every retry; duplicates
+only where an attempt failed or timed out; in order per channel; a hook
+that keeps failing is parked after max_attempts and `crosstalkctl hook
+retry` brings its events back."""
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import subprocess
+import threading
+import time
+
+from ct import ENV, T, api, free_port, sql, sql1, uniq
+from hx import expect, key, new_session, post
+
+CTL = os.path.join(os.environ["CT_BIN"], "ctl", "crosstalkctl")
+
+
+def ctl(*args):
+    return subprocess.run([CTL, "--config", ENV["CROSSTALK_CONFIG"]] + list(args),
+                          capture_output=True, text=True, timeout=60)
+
+
+lock = threading.Lock()
+got = []            # (path, headers, body, status answered)
+plan = {"/a": ["500", "hang"], "/b": []}  # per path: how the next requests are answered
+failing = {"/b": True}
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with lock:
+            todo = plan.get(self.path, [])
+            how = todo.pop(0) if todo else ("500" if failing.get(self.path) else "200")
+        if how == "hang":
+            time.sleep(4)  # past the 2-s timeout: the hub gives up and retries
+        status = 500 if how == "500" else 200
+        with lock:
+            got.append((self.path, dict(self.headers), body, status if how != "hang" else 0))
+        try:
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        except OSError:
+            pass
+
+
+port = free_port()
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Receiver)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+base = "http://127.0.0.1:%d" % port
+
+r = ctl("hook", "add", "app1", base + "/a", "--events", "message,mention,member,session")
+T.ok(r.returncode == 0 and "secret whsec_" in r.stdout, "hook add prints the secret once", r.stdout + r.stderr)
+hook_a = r.stdout.split()[1]
+secret = r.stdout.split("secret ")[1].split()[0]
+T.eq(sql1("SELECT count(*) FROM crosstalk.hooks WHERE id = :'v1' AND secret = :'v2'", hook_a, secret), "1",
+     "stored for signing")
+for bad, why in [(["hook", "add", "app1", "ftp://x"], "url must be"),
+                 (["hook", "add", "app1", base, "--events", "message,gossip"], "events are"),
+                 (["hook", "add", "nope", base], "no such app")]:
+    r = ctl(*bad)
+    T.ok(r.returncode != 0 and why in r.stderr, "refused: " + " ".join(bad), r.stderr)
+
+# what happens: a login, messages, a member change, a mention of someone offline
+ref_a, alice = new_session("app1", name="Alice")
+ref_b, bob = new_session("app1", name="Bob Offline")
+ch = uniq("h")
+expect("a private channel", api("POST", "channels/create", key=key("app1"), json_body={
+    "name": ch, "private": True, "members": [alice, bob]}), 200)
+texts = ["one", "two", "three @Bob Offline", "four", "five"]
+for t in texts:
+    expect("post " + t, post(ref_a, ch, t), 201)
+rolled = uniq("zz")
+sql("BEGIN; SELECT crosstalk.post_message('app1', 'x', 'X', 'general', :'v1'); ROLLBACK;", rolled)
+
+want = int(sql1("SELECT count(*) FROM crosstalk.outbox WHERE hook_id = :'v1'", hook_a))
+T.ok(want >= 9, "the outbox has the events (%d): 1+ logins, 1 member, 5 messages, 1 mention" % want)
+T.eq(sql1("SELECT count(*) FROM crosstalk.outbox WHERE payload::text LIKE '%%' || :'v1' || '%%'", rolled), "0",
+     "a rolled-back message has no event")
+
+
+def delivered():
+    return sql1("SELECT count(*) FROM crosstalk.outbox WHERE hook_id = :'v1' AND state = 'delivered'", hook_a)
+
+
+end = time.time() + 60
+while time.time() < end and delivered() != str(want):
+    time.sleep(0.5)
+T.eq(delivered(), str(want), "every event delivered despite a 500 and a hang")
+
+with lock:
+    mine = [g for g in got if g[0] == "/a"]
+ok_ids = set()
+bad_sig = []
+for path, h, body, status in mine:
+    ts, sig = h.get("X-Crosstalk-Timestamp", ""), h.get("X-Crosstalk-Signature", "")
+    expect_sig = "v1=" + hmac.new(secret.encode(), (ts + ".").encode() + body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(sig, expect_sig):
+        bad_sig.append(h.get("X-Crosstalk-Id"))
+    if status == 200:
+        ok_ids.add(h["X-Crosstalk-Id"])
+T.eq(bad_sig, [], "every delivery is signed with the hook's secret")
+T.eq(len(ok_ids), want, "each event answered 200 once at least")
+ids = [h["X-Crosstalk-Id"] for _, h, _, _ in mine]
+dups = {i for i in ids if ids.count(i) > 1}
+failed = {h["X-Crosstalk-Id"] for _, h, _, s in mine if s != 200}
+T.ok(dups <= failed, "duplicates only where an attempt failed or timed out", (dups, failed))
+T.ok(len(failed) >= 2, "the 500 and the hang happened", failed)
+
+msgs = [json.loads(b) for _, h, b, s in mine if s == 200 and h.get("X-Crosstalk-Event") == "message"]
+first = []
+for m in msgs:
+    if m["event"]["channel"] == ch and m["event"]["text"] not in first:
+        first.append(m["event"]["text"])
+T.eq(first, texts, "a channel's messages arrive in order, retries included")
+kinds = {h.get("X-Crosstalk-Event") for _, h, _, s in mine if s == 200}
+T.ok({"message", "member", "session", "mention"} <= kinds, "every kind of event", kinds)
+mention = [json.loads(b) for _, h, b, s in mine if s == 200 and h.get("X-Crosstalk-Event") == "mention"]
+T.ok(any(x["user"]["id"] == bob and x["event"]["text"] == "three @Bob Offline" for x in mention),
+     "bob, offline, is the one the mention event names")
+T.ok(all(json.loads(b)["app"] == "app1" and json.loads(b)["id"] == h["X-Crosstalk-Id"]
+         for _, h, b, s in mine), "the body names the app and its id")
+
+# a hook that keeps failing is parked, then retried by hand
+r = ctl("hook", "add", "app1", base + "/b", "--events", "session")
+hook_b = r.stdout.split()[1]
+new_session("app1", name="Carol")
+end = time.time() + 40
+while time.time() < end and sql1("SELECT count(*) FROM crosstalk.outbox WHERE hook_id = :'v1' AND state = 'parked'", hook_b) != "1":
+    time.sleep(0.5)
+T.eq(sql1("SELECT attempts FROM crosstalk.outbox WHERE hook_id = :'v1'", hook_b), "4", "parked after max_attempts (4)")
+r = ctl("hook", "list")
+T.ok(any(l.split("\t")[0] == hook_b and l.split("\t")[5] == "1" for l in r.stdout.splitlines()),
+     "hook list shows it parked", r.stdout)
+r = ctl("hook", "log", hook_b)
+T.ok("\tparked\t4\t500\t" in r.stdout, "hook log shows the attempts and the last status", r.stdout)
+failing["/b"] = False
+r = ctl("hook", "retry", hook_b)
+T.ok(r.stdout.startswith("1 parked"), "hook retry", r.stdout)
+end = time.time() + 20
+while time.time() < end and sql1("SELECT state FROM crosstalk.outbox WHERE hook_id = :'v1'", hook_b) != "delivered":
+    time.sleep(0.5)
+T.eq(sql1("SELECT state FROM crosstalk.outbox WHERE hook_id = :'v1'", hook_b), "delivered",
+     "and the receiver, recovered, gets it")
+T.ok(ctl("hook", "remove", hook_b).returncode == 0, "hook remove")
+T.eq(sql1("SELECT count(*) FROM crosstalk.outbox WHERE hook_id = :'v1'", hook_b), "0", "with its outbox")
+srv.shutdown()
+T.done()

@@ -43,6 +43,9 @@ static const struct route {
 	{ "unread",          M_GET | M_POST, A_USER,     h_unread },
 	{ "users",           M_GET | M_POST, A_USER_OPT, h_users },
 	{ "mentions",        M_GET | M_POST, A_USER,     h_mentions },
+	{ "hooks",           M_GET | M_POST, A_APP,      h_hooks },
+	{ "hooks/add",       M_POST,         A_APP,      h_hooks_add },
+	{ "hooks/remove",    M_POST,         A_APP,      h_hooks_remove },
 	{ "metrics",         M_GET,          A_NONE,     h_metrics },
 	{ NULL, 0, 0, NULL },
 };

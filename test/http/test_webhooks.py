@@ -157,5 +157,25 @@ T.eq(sql1("SELECT state FROM crosstalk.outbox WHERE hook_id = :'v1'", hook_b), "
      "and the receiver, recovered, gets it")
 T.ok(ctl("hook", "remove", hook_b).returncode == 0, "hook remove")
 T.eq(sql1("SELECT count(*) FROM crosstalk.outbox WHERE hook_id = :'v1'", hook_b), "0", "with its outbox")
+
+# the same over the API, with the app key
+r = expect("hooks/add", api("POST", "hooks/add", key=key("app2"),
+                            json_body={"url": base + "/c", "events": ["mention", "session"]}), 200)
+T.ok(r.json["secret"].startswith("whsec_") and r.json["hook"]["events"] == ["mention", "session"],
+     "the answer carries the secret, once", r.json)
+hid = r.json["hook"]["id"]
+r = expect("hooks", api("GET", "hooks", key=key("app2")), 200)
+T.eq([(h["id"], h["url"]) for h in r.json["hooks"]], [(hid, base + "/c")], "an app lists its own hooks")
+T.ok("secret" not in json.dumps(r.json), "never the secret again")
+r = expect("another app's hooks", api("GET", "hooks", key=key("app1")), 200)
+T.ok(hid not in [h["id"] for h in r.json["hooks"]], "not app2's")
+expect("a bad url", api("POST", "hooks/add", key=key("app2"), json_body={"url": "file:///etc/passwd"}),
+       422, "invalid")
+expect("an unknown event", api("POST", "hooks/add", key=key("app2"),
+                               json_body={"url": base, "events": ["everything"]}), 422, "invalid")
+r = expect("app1 removes app2's hook", api("POST", "hooks/remove", key=key("app1"), json_body={"id": hid}), 200)
+T.eq(r.json["removed"], False, "it cannot")
+r = expect("app2 removes it", api("POST", "hooks/remove", key=key("app2"), json_body={"id": hid}), 200)
+T.eq(r.json["removed"], True, "removed")
 srv.shutdown()
 T.done()

@@ -1,0 +1,93 @@
+/* h_hooks.c - an app's webhooks over the API, with its key: GET hooks,
+ * POST hooks/add (the secret is in this answer only), POST hooks/remove.
+ * The same as crosstalkctl hook; delivery is hooks.c's. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "fcgi/fcgi.h"
+#include "fcgi/input.h"
+#include "fcgi/req.h"
+#include "fcgi/routes.h"
+
+/* The one JSON column of sql with params, as the whole answer. */
+static void
+reply_doc(struct req *r, const char *sql, int n, const char *const *params,
+	  int idempotent)
+{
+	PGresult *res = req_sql(r, sql, n, params, idempotent);
+	json_t *doc;
+
+	if (!res)
+		return;
+	if ((doc = req_json_col(r, res, 0, 0)))
+		req_reply(r, 200, doc);
+	PQclear(res);
+}
+
+void
+h_hooks(struct req *r)
+{
+	const char *params[1] = { r->app };
+
+	reply_doc(r,
+		  "SELECT json_build_object('hooks', coalesce(json_agg("
+		  "json_build_object('id', h.id::text, 'url', h.url, 'events', "
+		  "h.events, 'pending', (SELECT count(*) FROM crosstalk.outbox o "
+		  "WHERE o.hook_id = h.id AND o.state = 'pending'), 'parked', "
+		  "(SELECT count(*) FROM crosstalk.outbox o WHERE o.hook_id = "
+		  "h.id AND o.state = 'parked')) ORDER BY h.id), '[]'::json)) "
+		  "FROM crosstalk.hooks h WHERE h.app = $1",
+		  1, params, 1);
+}
+
+void
+h_hooks_add(struct req *r)
+{
+	const char *url, *params[3];
+	json_t *events = NULL; /* owned here */
+	char *ev = NULL;       /* owned here: a JSON array */
+
+	if (req_str(r, "url", "url", 1, &url) < 0)
+		return;
+	if (input_list(r->in, "events", &events) < 0) {
+		req_error(r, CT_EINVALID, "events must be a list");
+		return;
+	}
+	if (events && !(ev = json_dumps(events, JSON_COMPACT))) {
+		req_error(r, CT_ENOMEM, "out of memory");
+		goto out;
+	}
+	params[0] = r->app;
+	params[1] = url;
+	params[2] = ev ? ev : "[\"message\"]";
+	reply_doc(r,
+		  "SELECT json_build_object('hook', json_build_object('id', "
+		  "h.id::text, 'url', $2::text, 'events', (SELECT "
+		  "array_agg(DISTINCT e ORDER BY e) FROM "
+		  "json_array_elements_text($3::json) e)), 'secret', h.secret) "
+		  "FROM "
+		  "crosstalk.hook_add($1, $2, ARRAY(SELECT "
+		  "json_array_elements_text($3::json))) h",
+		  3, params, 0);
+out:
+	json_decref(events);
+	free(ev);
+}
+
+void
+h_hooks_remove(struct req *r)
+{
+	const char *id, *params[2];
+
+	if (req_str(r, "id", "id", 1, &id) < 0)
+		return;
+	params[0] = r->app;
+	params[1] = id;
+	reply_doc(r,
+		  "WITH d AS (DELETE FROM crosstalk.hooks WHERE app = $1 AND "
+		  "id::text = $2 RETURNING id) SELECT json_build_object("
+		  "'removed', EXISTS (SELECT 1 FROM d))",
+		  2, params, 0);
+}

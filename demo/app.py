@@ -15,6 +15,8 @@ Debian's python3 standard library only. Listens on 127.0.0.1.
   demo/app.py --unregistered --port 8083 --env var/demo.env
 """
 import argparse
+import hashlib
+import hmac
 import html
 import http.cookies
 import http.server
@@ -23,6 +25,7 @@ import os
 import secrets
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -45,7 +48,7 @@ def read_env(path):
                 if line and not line.startswith("#") and "=" in line:
                     k, v = line.split("=", 1)
                     env[k] = v
-    for k in ("CROSSTALK_HTTP", "CROSSTALK_WSD", "APP1_KEY", "APP2_KEY"):
+    for k in ("CROSSTALK_HTTP", "CROSSTALK_WSD", "APP1_KEY", "APP2_KEY", "APP2_HOOK_SECRET"):
         if os.environ.get(k):
             env[k] = os.environ[k]
     return env
@@ -113,6 +116,7 @@ label {{ display: block; margin: 6px 0; }}
 
 def make_handler(cfg):
     sessions = {}
+    received = []  # webhooks delivered to this app, newest first
     lock = threading.Lock()
 
     class H(http.server.BaseHTTPRequestHandler):
@@ -155,7 +159,7 @@ def make_handler(cfg):
             if nav and who:
                 navhtml = (
                     '<nav><a href="/chat">Chat</a><a href="/hook">msgHook</a>'
-                    '<a href="/cfws">crosstalk.js</a></nav>'
+                    '<a href="/cfws">crosstalk.js</a><a href="/webhooks">Webhooks</a></nav>'
                     '<span>Signed in as <b>%s</b> <span id="unread" class="badge" hidden></span></span>'
                     '<form method="post" action="/logout"><button>Log out</button></form>'
                     % esc(who["name"]))
@@ -190,7 +194,41 @@ def make_handler(cfg):
                 return self.chat_page(who, channel, hook=True)
             if u.path == "/cfws":
                 return self.cfws_page(who, channel)
+            if u.path == "/webhooks":
+                return self.webhooks_page(who)
             self.send(404, "not found", "text/plain")
+
+        # --- webhooks: what a CFML endpoint does with X-Crosstalk-Signature ---
+        def webhook(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(min(n, 1 << 20))
+            ts = self.headers.get("X-Crosstalk-Timestamp", "")
+            secret = cfg.get("hook_secret", "")
+            want = "v1=" + hmac.new(secret.encode(), ts.encode() + b"." + body,
+                                    hashlib.sha256).hexdigest()
+            good = bool(secret) and hmac.compare_digest(want, self.headers.get("X-Crosstalk-Signature", ""))
+            try:
+                fresh = abs(int(ts) - int(time.time())) < 300
+            except ValueError:
+                fresh = False
+            if not (good and fresh):
+                return self.send(401, "bad signature", "text/plain")
+            with lock:
+                received.insert(0, {"id": self.headers.get("X-Crosstalk-Id"),
+                                    "event": self.headers.get("X-Crosstalk-Event"),
+                                    "body": body.decode("utf-8", "replace")})
+                del received[50:]
+            self.send(200, "ok", "text/plain")
+
+        def webhooks_page(self, who):
+            with lock:
+                rows = list(received)
+            items = "".join("<li><b>%s</b> #%s delivered to %s: <code>%s</code></li>"
+                            % (esc(r["event"]), esc(r["id"]), esc(cfg["name"]), esc(r["body"][:200]))
+                            for r in rows) or "<li>Nothing yet: write in the chat.</li>"
+            self.page("<div class=\"card\"><h2>Webhooks delivered to %s</h2><ul id=\"hooks\">%s</ul>"
+                      "<p>Each one's signature was checked (HMAC-SHA256).</p></div>"
+                      % (esc(cfg["name"]), items))
 
         def do_POST(self):
             u = urllib.parse.urlsplit(self.path)
@@ -198,6 +236,8 @@ def make_handler(cfg):
                 return self.send(404, "not found", "text/plain")
             if u.path == "/login":
                 return self.do_login()
+            if u.path == "/webhook":
+                return self.webhook()
             sid, who = self.login()
             if u.path == "/logout":
                 if who:
@@ -401,6 +441,7 @@ def main():
                "users": spec["users"], "api": Api(env["CROSSTALK_HTTP"], key),
                "unregistered": False}
     cfg["origin"] = origin
+    cfg["hook_secret"] = env.get(cfg["name"].upper() + "_HOOK_SECRET", "")
     cfg["wsd"] = env.get("CROSSTALK_WSD", "http://127.0.0.1:8888").rstrip("/")
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", a.port), make_handler(cfg))
     srv.daemon_threads = True

@@ -39,6 +39,11 @@ CT_FIXED_PORTS=1 CT_HTTP_PORT=${CT_HTTP_PORT:-8080} CT_WS_PORT=${CT_WS_PORT:-888
 trap stop EXIT
 trap 'stop; exit 0' INT TERM
 cp "$state/env" "$state/demo.env"
+# app2 hears of what happens through a webhook (its page /webhooks lists
+# what was delivered to it, each signature checked)
+hook=$("$bindir/ctl/crosstalkctl" --config "$state/crosstalk.conf" hook add app2 \
+	"http://127.0.0.1:$app2_port/webhook" --events message,mention,member,session)
+echo "APP2_HOOK_SECRET=$(printf '%s\n' "$hook" | sed -n 's/^secret //p')" >>"$state/demo.env"
 
 start_app() { # start_app LOGNAME ARGS...
 	local name=$1
@@ -64,7 +69,8 @@ crosstalk demo (stand-in apps; not product code)
   app1 "Northwind Orders"   http://127.0.0.1:$app1_port/   logins: alice, bob
   app2 "Southwind Billing"  http://127.0.0.1:$app2_port/   logins: carol, dave, alice
   unregistered origin       http://127.0.0.1:$app3_port/   (the widget refuses it)
-  pages after login: /chat (widget), /hook (msgHook), /cfws (crosstalk.js via the loader)
+  pages after login: /chat (widget), /hook (msgHook), /cfws (crosstalk.js via the loader),
+                     app2's /webhooks (what its webhook received)
   crosstalk API  $CROSSTALK_HTTP
   widget         $CROSSTALK_WIDGET
   logs under $state/; Ctrl-C stops everything.

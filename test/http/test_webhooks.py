@@ -177,5 +177,46 @@ r = expect("app1 removes app2's hook", api("POST", "hooks/remove", key=key("app1
 T.eq(r.json["removed"], False, "it cannot")
 r = expect("app2 removes it", api("POST", "hooks/remove", key=key("app2"), json_body={"id": hid}), 200)
 T.eq(r.json["removed"], True, "removed")
+
+# the demo's app2 receives its webhooks and checks each signature
+dport = free_port()
+r = ctl("hook", "add", "app2", "http://127.0.0.1:%d/webhook" % dport, "--events", "message")
+envf = os.path.join(os.environ["CT_STATE"], "demo-hook.env")
+with open(os.path.join(os.environ["CT_STATE"], "env")) as f, open(envf, "w") as out:
+    out.write(f.read() + "\nAPP2_HOOK_SECRET=%s\n" % r.stdout.split("secret ")[1].split()[0])
+demo = subprocess.Popen(["/usr/bin/python3", os.path.join(os.environ["CT_SRC"], "demo", "app.py"),
+                         "--app", "app2", "--port", str(dport), "--env", envf],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+try:
+    import urllib.request
+    import http.cookiejar
+    jar = http.cookiejar.CookieJar()
+    web = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    end = time.time() + 10
+    while time.time() < end:
+        try:
+            web.open("http://127.0.0.1:%d/health" % dport, timeout=2)
+            break
+        except OSError:
+            time.sleep(0.1)
+    web.open("http://127.0.0.1:%d/login" % dport, data=b"user_id=carol", timeout=10)
+    word = uniq("w")
+    expect("a message for the demo", post(ref_a, "general", "hello %s" % word), 201)
+    page = ""
+    end = time.time() + 20
+    while time.time() < end and word not in page:
+        page = web.open("http://127.0.0.1:%d/webhooks" % dport, timeout=10).read().decode()
+        time.sleep(0.5)
+    T.ok(word in page and "delivered to app2" in page, "the demo's app2 page shows the delivery", page[-400:])
+    req = urllib.request.Request("http://127.0.0.1:%d/webhook" % dport, data=b"{}", method="POST",
+                                 headers={"X-Crosstalk-Signature": "v1=00", "X-Crosstalk-Timestamp": "1"})
+    try:
+        web.open(req, timeout=5)
+        T.ok(False, "a forged webhook is refused")
+    except urllib.error.HTTPError as e:
+        T.eq(e.code, 401, "a forged webhook is refused")
+finally:
+    demo.terminate()
+    demo.wait(10)
 srv.shutdown()
 T.done()

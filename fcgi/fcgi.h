@@ -53,9 +53,9 @@ struct post {
 	/* user_id and name, or session (a ref the batch resolves) */
 	const char *app, *user_id, *name, *session, *channel, *text;
 	const char *client_id, *exclude_ref; /* may be NULL */
-	const char *bot; /* the app's bot name, instead of a user; or NULL */
-	long reply_to;                       /* 0: none */
-	int limit, window;                   /* [limits] publish_* */
+	const char *bot;   /* the app's bot name, instead of a user; or NULL */
+	long reply_to;     /* 0: none */
+	int limit, window; /* [limits] publish_* */
 	/* answer: rc CT_OK (retry_after > 0: rate-limited, else event is the
 	 * event's JSON, malloc'd, the caller frees) or CT_E* and msg */
 	int rc;

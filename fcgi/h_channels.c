@@ -140,6 +140,36 @@ out:
 	free(members);
 }
 
+/* POST channels/update {channel, title?, archived?} with the key: rename
+ * (a new title) and archive or unarchive, as crosstalkctl does; each change
+ * a 'channel' event. {"changed", "event"?}. */
+void
+h_channels_update(struct req *r)
+{
+	const char *channel, *title = NULL, *params[4];
+	int archived = 0, has_arch;
+	PGresult *res;
+	json_t *doc;
+
+	if (req_str(r, "channel", "channel", 1, &channel) < 0 ||
+	    req_str(r, "title", "title", 0, &title) < 0 ||
+	    (has_arch = req_bool(r, "archived", "archived", &archived)) < 0)
+		return;
+	params[0] = channel;
+	params[1] = title;
+	params[2] = has_arch ? (archived ? "t" : "f") : NULL;
+	params[3] = r->app;
+	res = req_sql(
+		r,
+		"SELECT crosstalk.api_update_channel($1, $2, $3::boolean, $4)",
+		4, params, 0);
+	if (!res)
+		return;
+	if ((doc = req_json_col(r, res, 0, 0)))
+		req_reply(r, 200, doc);
+	PQclear(res);
+}
+
 /* POST channels/members/add and channels/members/remove: users (hub ids:
  * a JSON array, or comma-separated in a form) of a private channel. With
  * the app key alone, as the app; with a session, as that user (an owner,

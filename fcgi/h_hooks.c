@@ -31,15 +31,16 @@ h_hooks(struct req *r)
 {
 	const char *params[1] = { r->app };
 
-	reply_doc(r,
-		  "SELECT json_build_object('hooks', coalesce(json_agg("
-		  "json_build_object('id', h.id::text, 'url', h.url, 'events', "
-		  "h.events, 'pending', (SELECT count(*) FROM crosstalk.outbox o "
-		  "WHERE o.hook_id = h.id AND o.state = 'pending'), 'parked', "
-		  "(SELECT count(*) FROM crosstalk.outbox o WHERE o.hook_id = "
-		  "h.id AND o.state = 'parked')) ORDER BY h.id), '[]'::json)) "
-		  "FROM crosstalk.hooks h WHERE h.app = $1",
-		  1, params, 1);
+	reply_doc(
+		r,
+		"SELECT json_build_object('hooks', coalesce(json_agg("
+		"json_build_object('id', h.id::text, 'url', h.url, 'events', "
+		"h.events, 'pending', (SELECT count(*) FROM crosstalk.outbox o "
+		"WHERE o.hook_id = h.id AND o.state = 'pending'), 'parked', "
+		"(SELECT count(*) FROM crosstalk.outbox o WHERE o.hook_id = "
+		"h.id AND o.state = 'parked')) ORDER BY h.id), '[]'::json)) "
+		"FROM crosstalk.hooks h WHERE h.app = $1",
+		1, params, 1);
 }
 
 void

@@ -36,7 +36,8 @@ h_messages(struct req *r)
 	/* as a user (a session), or as the app's bot (the key alone) */
 	if (bot && (req_param(r, "HTTP_X_CROSSTALK_SESSION") ||
 		    json_object_get(r->in, "session"))) {
-		req_error(r, CT_EINVALID, "a post has a session or a bot, not both");
+		req_error(r, CT_EINVALID,
+			  "a post has a session or a bot, not both");
 		return;
 	}
 	if (!bot && req_session_ref(r) != 0)

@@ -103,8 +103,8 @@ start_one(PGresult *res, int row)
 	d->id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
 	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
 	sign(PQgetvalue(res, row, 2), ts, d->body, sig);
-	d->headers = curl_slist_append(d->headers,
-				       "Content-Type: application/json");
+	d->headers =
+		curl_slist_append(d->headers, "Content-Type: application/json");
 	snprintf(line, sizeof(line), "X-Crosstalk-Event: %s",
 		 PQgetvalue(res, row, 3));
 	d->headers = curl_slist_append(d->headers, line);
@@ -146,10 +146,11 @@ done(PGconn *c, struct delivery *d, long status, const char *error)
 	snprintf(id, sizeof(id), "%lld", d->id);
 	snprintf(st, sizeof(st), "%ld", status);
 	snprintf(max, sizeof(max), "%d", hcfg->hooks_max_attempts);
-	r = PQexecParams(c,
-			 "SELECT crosstalk.outbox_done($1::bigint, $2::int, $3, "
-			 "$4::int)",
-			 4, NULL, p, NULL, NULL, 0);
+	r = PQexecParams(
+		c,
+		"SELECT crosstalk.outbox_done($1::bigint, $2::int, $3, "
+		"$4::int)",
+		4, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
 		ct_warn("msg=\"cannot record a webhook delivery\" id=%lld",
 			d->id);
@@ -169,8 +170,9 @@ round_trip(PGconn *c, CURLM *multi)
 
 	snprintf(lim, sizeof(lim), "%d", hcfg->hooks_concurrency);
 	snprintf(lease, sizeof(lease), "%d", hcfg->hooks_timeout + 30);
-	res = PQexecParams(c, "SELECT * FROM crosstalk.outbox_claim($1::int, "
-			      "$2::int)",
+	res = PQexecParams(c,
+			   "SELECT * FROM crosstalk.outbox_claim($1::int, "
+			   "$2::int)",
 			   2, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		PQclear(res);
@@ -198,14 +200,12 @@ round_trip(PGconn *c, CURLM *multi)
 				curl_easy_getinfo(m->easy_handle,
 						  CURLINFO_RESPONSE_CODE,
 						  &status);
-			done(c, d,
-			     m->data.result == CURLE_OK ? status : 0,
+			done(c, d, m->data.result == CURLE_OK ? status : 0,
 			     m->data.result == CURLE_OK
 				     ? ""
-				     : (*d->error
-						? d->error
-						: curl_easy_strerror(
-							  m->data.result)));
+				     : (*d->error ? d->error
+						  : curl_easy_strerror(
+							    m->data.result)));
 			curl_multi_remove_handle(multi, m->easy_handle);
 			delivery_free(d);
 		}

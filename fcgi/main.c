@@ -146,7 +146,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (hooks_start(cfg) != 0) {
-		fprintf(stderr, "crosstalk-fcgi: cannot start webhook delivery\n");
+		fprintf(stderr,
+			"crosstalk-fcgi: cannot start webhook delivery\n");
 		goto out;
 	}
 	pthread_attr_init(&attr);

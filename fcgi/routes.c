@@ -36,6 +36,7 @@ static const struct route {
 	{ "messages/search", M_GET | M_POST, A_USER,     h_messages_search },
 	{ "channels",        M_GET | M_POST, A_USER_OPT, h_channels },
 	{ "channels/create", M_POST,         A_APP,      h_channels_create },
+	{ "channels/update", M_POST,         A_APP,      h_channels_update },
 	{ "channels/members", M_GET | M_POST, A_USER_OPT, h_members },
 	{ "channels/members/add", M_POST,    A_USER_OPT, h_members_add },
 	{ "channels/members/remove", M_POST, A_USER_OPT, h_members_remove },

@@ -28,6 +28,7 @@ void h_channels_create(struct req *r);
 void h_presence(struct req *r);
 void h_unread(struct req *r);
 void h_users(struct req *r);
+void h_channels_update(struct req *r);
 void h_mentions(struct req *r);
 void h_hooks(struct req *r);
 void h_hooks_add(struct req *r);

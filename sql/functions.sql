@@ -483,6 +483,25 @@ BEGIN
     RETURN crosstalk.event_json(crosstalk.channel_event(p_name, 'channel', p_by, '', '', d));
 END $$;
 
+-- update_channel for an app (POST channels/update): only a channel open to
+-- it, never a direct one. {"changed": false} or {"changed": true, "event"}.
+CREATE OR REPLACE FUNCTION crosstalk.api_update_channel(
+    p_name text, p_title text, p_archived boolean, p_app text)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    e json;
+BEGIN
+    IF p_name LIKE 'dm:%' THEN
+        PERFORM crosstalk.fail(422, 'a direct channel has no title and is never archived');
+    END IF;
+    PERFORM crosstalk.check_read(p_app, NULL, p_name);
+    e := crosstalk.update_channel(p_name, p_title, p_archived, p_app);
+    IF e IS NULL THEN
+        RETURN json_build_object('changed', false);
+    END IF;
+    RETURN json_build_object('changed', true, 'event', e);
+END $$;
+
 -- Delete a channel with its whole stream and read markers. Its live
 -- subscribers get a last 'channel' event {deleted: true} (it rides in the
 -- NOTIFY; the rows are gone with the commit); afterwards it is 404.

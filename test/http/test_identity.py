@@ -160,10 +160,26 @@ expect("post after unarchive", post(ref_a, ch, "after"), 201)
 T.eq(int(sql1("SELECT last_seq FROM crosstalk.channels WHERE name = :'v1'", ch)), 5,
      "gapless: 1 post, 3 changes, 1 post")
 
+# the same over the API with the key
+r = expect("channels/update", api("POST", "channels/update", key=key("app1"),
+                                  json_body={"channel": ch, "title": "By the app", "archived": True}), 200)
+T.eq((r.json["changed"], r.json["event"]["changes"]), (True, {"title": "By the app", "archived": True}),
+     "rename and archive in one event")
+r = expect("again", api("POST", "channels/update", key=key("app1"), json_body={"channel": ch, "archived": True}), 200)
+T.eq(r.json["changed"], False, "nothing changed: no event")
+expect("unarchive", api("POST", "channels/update", key=key("app1"), json_body={"channel": ch, "archived": False}), 200)
+only2 = new_channel(apps=["app2"])
+expect("a channel not open to the app", api("POST", "channels/update", key=key("app1"),
+                                            json_body={"channel": only2, "title": "x"}), 403, "forbidden")
+expect("a DM", api("POST", "channels/update", key=key("app1"), json_body={"channel": "dm:a:b", "title": "x"}),
+       422, "invalid")
+expect("a title with a control", api("POST", "channels/update", key=key("app1"),
+                                     json_body={"channel": ch, "title": "a\u0001"}), 422, "invalid")
+
 r = ctl("channel", "delete", ch)
 T.ok(r.returncode != 0 and "--yes" in r.stderr, "delete asks for --yes", r.stderr)
 r = ctl("channel", "delete", ch, "--yes")
-T.ok(r.returncode == 0 and "(6 events)" in r.stdout, "deleted with its events", r.stdout + r.stderr)
+T.ok(r.returncode == 0 and "(8 events)" in r.stdout, "deleted with its events", r.stdout + r.stderr)
 expect("a deleted channel", poll(key("app1"), ref_a, ch), 404, "not_found")
 expect("posting to it", post(ref_a, ch, "x"), 404, "not_found")
 T.eq(sql1("SELECT count(*) FROM crosstalk.messages WHERE channel = :'v1'", ch), "0", "no rows left")

@@ -93,9 +93,10 @@ for p in crosstalk-fcgi crosstalk-wsd crosstalkctl; do
 	ok "man page for $p" '[ -f /usr/share/man/man1/$p.1.gz ] && man -l /usr/share/man/man1/$p.1.gz >/dev/null 2>&1'
 	# every command of --help is in the man page
 	if [ "$p" = crosstalkctl ]; then
-		for c in migrate "app add" "app list" "app rotate" "app remove" "channel add" "channel list" prune grant check; do
+		for c in migrate "app add" "app set" "app list" "app rotate" "app remove" "channel add" "channel list" \
+			"channel members" "channel rename" "channel delete" "hook add" "hook retry" prune grant check; do
 			ok "crosstalkctl.1 documents '$c'" \
-				'zcat /usr/share/man/man1/crosstalkctl.1.gz | sed "s/\\\\-/-/g; s/\\\\f[BIR]//g" | grep -q "$c"'
+				'zcat /usr/share/man/man1/crosstalkctl.1.gz | sed "s/\\\\-/-/g; s/\\\\f[BIR]//g" | grep -F -- "$c" >/dev/null'
 		done
 	fi
 done

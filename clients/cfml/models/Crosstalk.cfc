@@ -30,8 +30,7 @@
 
 	<!--- ======== construction ======== --->
 
-	<cffunction name="init" access="public" returntype="any" output="false"
-		hint="Settings come as one struct (the ColdBox module passes its settings) and/or as named arguments, which win.">
+	<cffunction name="init" access="public" returntype="any" output="false" hint="Settings come as one struct (the ColdBox module passes its settings) and/or as named arguments, which win.">
 		<cfargument name="settings" type="struct" required="false" default="#structNew()#" hint="any of the keys of defaultSettings()">
 		<cfargument name="apiUrl" type="string" required="false" default="" hint="base URL of the API, ending in /api/v1">
 		<cfargument name="apiKey" type="string" required="false" default="" hint="this app's API key, app.secret">
@@ -93,8 +92,7 @@
 		<cfreturn s>
 	</cffunction>
 
-	<cffunction name="normalised" access="private" returntype="struct" output="false"
-		hint="The settings with blanks trimmed and every value out of range replaced by its default.">
+	<cffunction name="normalised" access="private" returntype="struct" output="false" hint="The settings with blanks trimmed and every value out of range replaced by its default.">
 		<cfargument name="given" type="struct" required="true" hint="defaults merged with what init() got">
 		<cfset var s = arguments.given>
 		<cfset var defaults = defaultSettings()>
@@ -239,7 +237,6 @@
 		<cfset putIf(fields, "CLIENT_ID", arguments.clientId)>
 		<cfreturn send("POST", "messages", fields, "")>
 	</cffunction>
-
 	<cffunction name="react" access="public" returntype="struct" output="false" hint="Adds the user's reaction to a message. Returns {ok, changed, event}.">
 		<cfargument name="id" type="string" required="true" hint="the message id">
 		<cfargument name="emoji" type="string" required="true" hint="1 to 16 characters without blanks">
@@ -249,7 +246,6 @@
 		<cfset fields["EMOJI"] = arguments.emoji>
 		<cfreturn send("POST", "messages/react", fields, arguments.session)>
 	</cffunction>
-
 	<cffunction name="unreact" access="public" returntype="struct" output="false" hint="Takes the user's reaction back. Returns {ok, changed, event}.">
 		<cfargument name="id" type="string" required="true" hint="the message id">
 		<cfargument name="emoji" type="string" required="true" hint="the reaction to take back">
@@ -287,7 +283,6 @@
 		<cfset fields["TEXT"] = arguments.text>
 		<cfreturn send("POST", "messages/edit", fields, arguments.session)>
 	</cffunction>
-
 	<cffunction name="deleteMessage" access="public" returntype="struct" output="false" hint="Deletes a message: the author's session, or no session to moderate with the app key (not in dm: channels). Returns {ok, event}.">
 		<cfargument name="id" type="string" required="true" hint="message.id">
 		<cfargument name="session" type="string" required="false" default="" hint="the author's session ref; empty: moderation">
@@ -338,6 +333,17 @@
 		<cfreturn send("POST", "channels/create", fields, "")>
 	</cffunction>
 
+	<cffunction name="updateChannel" access="public" returntype="struct" output="false" hint="Renames a channel (a new title; the name stays) or archives it (read-only) or unarchives it. Returns {ok, changed, event}.">
+		<cfargument name="channel" type="string" required="true" hint="a channel open to this app">
+		<cfargument name="title" type="string" required="false" default="" hint="the new title (empty: keep)">
+		<cfargument name="archived" type="string" required="false" default="" hint="true or false (empty: keep)">
+		<cfset var fields = structNew()>
+		<cfset fields["CHANNEL"] = arguments.channel>
+		<cfset putIf(fields, "TITLE", arguments.title)>
+		<cfset putIf(fields, "ARCHIVED", arguments.archived)>
+		<cfreturn send("POST", "channels/update", fields, "")>
+	</cffunction>
+
 	<cffunction name="getMembers" access="public" returntype="struct" output="false" hint="A private channel's members: {ok, members: [{id, role, name, app}]}.">
 		<cfargument name="channel" type="string" required="true" hint="a private channel">
 		<cfargument name="session" type="string" required="false" default="" hint="a member's session ref (empty: the app asks)">
@@ -345,7 +351,6 @@
 		<cfset fields["CHANNEL"] = arguments.channel>
 		<cfreturn send("GET", "channels/members", fields, arguments.session)>
 	</cffunction>
-
 	<cffunction name="addMembers" access="public" returntype="struct" output="false" hint="Adds people to a private channel; they see it at once. Returns {ok, channel, changed, event}.">
 		<cfargument name="channel" type="string" required="true" hint="a private channel">
 		<cfargument name="users" type="string" required="true" hint="comma-separated user ids (user.id as the hub shows it), 1 to 100">
@@ -355,7 +360,6 @@
 		<cfset fields["USERS"] = arguments.users>
 		<cfreturn send("POST", "channels/members/add", fields, arguments.session)>
 	</cffunction>
-
 	<cffunction name="removeMembers" access="public" returntype="struct" output="false" hint="Removes people from a private channel: they lose it at once, connected or not. Returns {ok, channel, changed, event}.">
 		<cfargument name="channel" type="string" required="true" hint="a private channel">
 		<cfargument name="users" type="string" required="true" hint="comma-separated user ids, 1 to 100">
@@ -396,7 +400,6 @@
 		<cfset fields["LIMIT"] = arguments.limit>
 		<cfreturn send("GET", "users", fields, arguments.session)>
 	</cffunction>
-
 	<cffunction name="getMentions" access="public" returntype="struct" output="false" hint="Messages that mention the user, newest first: {ok, mentions: [{message, unread}], next}; e-mail the ones still unread to a user who was away. Pass next back as cursor for the next page.">
 		<cfargument name="session" type="string" required="true" hint="the user's session ref">
 		<cfargument name="cursor" type="string" required="false" default="" hint="the next of the page before">
@@ -465,8 +468,7 @@
 			arguments.height, arguments.title, ticket, arguments.ticketUrl, widgetUrl), widgetUrl)>
 	</cffunction>
 
-	<cffunction name="mintQuietly" access="private" returntype="struct" output="false"
-		hint="A ticket minted for embed(), waiting at most embedMintTimeout seconds; an empty struct when the hub does not give one in time (logged, never thrown).">
+	<cffunction name="mintQuietly" access="private" returntype="struct" output="false" hint="A ticket minted for embed(), waiting at most embedMintTimeout seconds; an empty struct when the hub does not give one in time (logged, never thrown).">
 		<cfargument name="session" type="string" required="true" hint="the user's session ref">
 		<cfset var reply = structNew()>
 		<cftry>
@@ -480,8 +482,7 @@
 		<cfreturn reply>
 	</cffunction>
 
-	<cffunction name="learn" access="private" returntype="void" output="false"
-		hint="Remembers where the API says the widget is, so that embed() need not ask again.">
+	<cffunction name="learn" access="private" returntype="void" output="false" hint="Remembers where the API says the widget is, so that embed() need not ask again.">
 		<cfargument name="reply" type="struct" required="true" hint="a tickets answer">
 		<cfif structKeyExists(arguments.reply, "widget_url") and isSimpleValue(arguments.reply.widget_url)
 			and len(arguments.reply.widget_url)>
@@ -504,8 +505,7 @@
 
 	<!--- ======== the wire (Wire.cfc) ======== --->
 
-	<cffunction name="send" access="public" returntype="struct" output="false"
-		hint="One API call: METHOD path with fields (upper-case names). Returns the parsed answer or throws crosstalk.*. Public so that endpoints without a method of their own can be called.">
+	<cffunction name="send" access="public" returntype="struct" output="false" hint="One API call: METHOD path with fields (upper-case names). Returns the parsed answer or throws crosstalk.*. Public so that endpoints without a method of their own can be called.">
 		<cfargument name="method" type="string" required="true" hint="GET or POST">
 		<cfargument name="path" type="string" required="true" hint="path under /api/v1, e.g. messages/poll">
 		<cfargument name="fields" type="struct" required="false" default="#structNew()#" hint="request fields">

@@ -1766,7 +1766,8 @@ END $$;
 
 -- --- webhooks (017_webhooks.sql) ----------------------------------------------
 
--- The trigger: a message or member change, written to the outbox of every
+-- The trigger, once per INSERT statement: each message or member change it
+-- added, written to the outbox of every
 -- hook that wants its kind and whose app may read the channel (a direct
 -- channel: the apps its two people were seen in); and a mention of someone
 -- with no open connection to the hooks of that person's app, so that the
@@ -1774,33 +1775,41 @@ END $$;
 CREATE OR REPLACE FUNCTION crosstalk.outbox_on_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    ev jsonb := crosstalk.event_json(NEW)::jsonb;
+    r crosstalk.messages;
+    ev jsonb;
 BEGIN
-    INSERT INTO crosstalk.outbox (hook_id, event, channel, payload)
-    SELECT h.id, NEW.kind, NEW.channel,
-           jsonb_build_object('type', NEW.kind, 'app', h.app, 'event', ev)
-    FROM crosstalk.hooks h JOIN crosstalk.channels c ON c.name = NEW.channel
-    WHERE NEW.kind = ANY (h.events)
-      AND CASE WHEN c.name LIKE 'dm:%'
-               THEN EXISTS (SELECT 1 FROM crosstalk.users u
-                            WHERE u.id = ANY (crosstalk.dm_members(c.name)) AND h.app = ANY (u.apps))
-               ELSE (c.apps IS NULL OR h.app = ANY (c.apps))
-                    AND (NOT c.private OR NEW.kind = 'member' OR EXISTS (
-                         SELECT 1 FROM crosstalk.channel_members m JOIN crosstalk.users u ON u.id = m.user_id
-                         WHERE m.channel = c.name AND h.app = ANY (u.apps)))
-          END;
-    IF NEW.kind = 'message' AND NEW.mentions IS NOT NULL THEN
-        INSERT INTO crosstalk.outbox (hook_id, event, channel, payload)
-        SELECT h.id, 'mention', NEW.channel,
-               jsonb_build_object('type', 'mention', 'app', h.app,
-                                  'user', jsonb_build_object('id', u.id, 'name', u.display_name),
-                                  'event', ev)
-        FROM unnest(NEW.mentions) AS m(uid)
-        JOIN crosstalk.users u ON u.id = m.uid
-        JOIN crosstalk.hooks h ON h.app = u.app AND 'mention' = ANY (h.events)
-        WHERE NOT EXISTS (SELECT 1 FROM crosstalk.presence p JOIN crosstalk.nodes n USING (node_id)
-                          WHERE p.user_id = u.id AND n.heartbeat_at > now() - interval '45 seconds');
+    IF NOT crosstalk.hooks_exist() THEN
+        RETURN NULL;
     END IF;
+    FOR r IN SELECT * FROM added a WHERE a.kind IN ('message', 'member')
+             ORDER BY a.channel, a.seq LOOP
+        ev := crosstalk.event_json(r)::jsonb;
+        INSERT INTO crosstalk.outbox (hook_id, event, channel, payload)
+        SELECT h.id, r.kind, r.channel,
+               jsonb_build_object('type', r.kind, 'app', h.app, 'event', ev)
+        FROM crosstalk.hooks h JOIN crosstalk.channels c ON c.name = r.channel
+        WHERE r.kind = ANY (h.events)
+          AND CASE WHEN c.name LIKE 'dm:%'
+                   THEN EXISTS (SELECT 1 FROM crosstalk.users u
+                                WHERE u.id = ANY (crosstalk.dm_members(c.name)) AND h.app = ANY (u.apps))
+                   ELSE (c.apps IS NULL OR h.app = ANY (c.apps))
+                        AND (NOT c.private OR r.kind = 'member' OR EXISTS (
+                             SELECT 1 FROM crosstalk.channel_members m JOIN crosstalk.users u ON u.id = m.user_id
+                             WHERE m.channel = c.name AND h.app = ANY (u.apps)))
+              END;
+        IF r.kind = 'message' AND r.mentions IS NOT NULL THEN
+            INSERT INTO crosstalk.outbox (hook_id, event, channel, payload)
+            SELECT h.id, 'mention', r.channel,
+                   jsonb_build_object('type', 'mention', 'app', h.app,
+                                      'user', jsonb_build_object('id', u.id, 'name', u.display_name),
+                                      'event', ev)
+            FROM unnest(r.mentions) AS m(uid)
+            JOIN crosstalk.users u ON u.id = m.uid
+            JOIN crosstalk.hooks h ON h.app = u.app AND 'mention' = ANY (h.events)
+            WHERE NOT EXISTS (SELECT 1 FROM crosstalk.presence p JOIN crosstalk.nodes n USING (node_id)
+                              WHERE p.user_id = u.id AND n.heartbeat_at > now() - interval '45 seconds');
+        END IF;
+    END LOOP;
     RETURN NULL;
 END $$;
 

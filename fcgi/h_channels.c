@@ -148,8 +148,6 @@ h_channels_update(struct req *r)
 {
 	const char *channel, *title = NULL, *params[4];
 	int archived = 0, has_arch;
-	PGresult *res;
-	json_t *doc;
 
 	if (req_str(r, "channel", "channel", 1, &channel) < 0 ||
 	    req_str(r, "title", "title", 0, &title) < 0 ||
@@ -159,15 +157,10 @@ h_channels_update(struct req *r)
 	params[1] = title;
 	params[2] = has_arch ? (archived ? "t" : "f") : NULL;
 	params[3] = r->app;
-	res = req_sql(
+	req_reply_sql(
 		r,
 		"SELECT crosstalk.api_update_channel($1, $2, $3::boolean, $4)",
 		4, params, 0);
-	if (!res)
-		return;
-	if ((doc = req_json_col(r, res, 0, 0)))
-		req_reply(r, 200, doc);
-	PQclear(res);
 }
 
 /* POST channels/members/add and channels/members/remove: users (hub ids:
@@ -179,8 +172,6 @@ members_change(struct req *r, const char *add)
 {
 	const char *channel, *params[6];
 	char *users = NULL; /* owned here */
-	PGresult *res;
-	json_t *doc;
 
 	if (req_str(r, "channel", "channel", 1, &channel) < 0 ||
 	    users_json(r, "users", 1, &users) < 0)
@@ -191,16 +182,11 @@ members_change(struct req *r, const char *add)
 	params[3] = r->app;
 	params[4] = r->user_id; /* NULL: the app itself */
 	params[5] = r->user_name ? r->user_name : "";
-	res = req_sql(r,
+	req_reply_sql(r,
 		      "SELECT crosstalk.api_change_members($1, $2::boolean, "
 		      "$3::json, $4, $5, $6)",
 		      6, params, 0);
 	free(users);
-	if (!res)
-		return;
-	if ((doc = req_json_col(r, res, 0, 0)))
-		req_reply(r, 200, doc);
-	PQclear(res);
 }
 
 void
@@ -305,8 +291,6 @@ h_users(struct req *r)
 	const char *q = NULL, *cursor = NULL, *params[5];
 	long limit = 20;
 	char limits[16], ttl[16];
-	PGresult *res;
-	json_t *doc;
 
 	if (req_str(r, "q", "q", 0, &q) < 0 ||
 	    req_str(r, "cursor", "cursor", 0, &cursor) < 0 ||
@@ -319,15 +303,10 @@ h_users(struct req *r)
 	params[2] = cursor;
 	params[3] = limits;
 	params[4] = ttl;
-	res = req_sql(r,
+	req_reply_sql(r,
 		      "SELECT crosstalk.search_users($1, $2, $3, $4::int, "
 		      "$5::int)",
 		      5, params, 1);
-	if (!res)
-		return;
-	if ((doc = req_json_col(r, res, 0, 0)))
-		req_reply(r, 200, doc);
-	PQclear(res);
 }
 
 /* GET mentions?cursor=&limit=: messages that mention the user, newest
@@ -338,8 +317,6 @@ h_mentions(struct req *r)
 	const char *cursor = NULL, *params[4];
 	long limit = 20;
 	char limits[16];
-	PGresult *res;
-	json_t *doc;
 
 	if (req_str(r, "cursor", "cursor", 0, &cursor) < 0 ||
 	    req_long(r, "limit", "limit", 1, 50, &limit) < 0)
@@ -349,11 +326,6 @@ h_mentions(struct req *r)
 	params[1] = r->user_id;
 	params[2] = cursor;
 	params[3] = limits;
-	res = req_sql(r, "SELECT crosstalk.mentions_of($1, $2, $3, $4::int)", 4,
+	req_reply_sql(r, "SELECT crosstalk.mentions_of($1, $2, $3, $4::int)", 4,
 		      params, 1);
-	if (!res)
-		return;
-	if ((doc = req_json_col(r, res, 0, 0)))
-		req_reply(r, 200, doc);
-	PQclear(res);
 }

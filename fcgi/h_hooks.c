@@ -11,27 +11,12 @@
 #include "fcgi/req.h"
 #include "fcgi/routes.h"
 
-/* The one JSON column of sql with params, as the whole answer. */
-static void
-reply_doc(struct req *r, const char *sql, int n, const char *const *params,
-	  int idempotent)
-{
-	PGresult *res = req_sql(r, sql, n, params, idempotent);
-	json_t *doc;
-
-	if (!res)
-		return;
-	if ((doc = req_json_col(r, res, 0, 0)))
-		req_reply(r, 200, doc);
-	PQclear(res);
-}
-
 void
 h_hooks(struct req *r)
 {
 	const char *params[1] = { r->app };
 
-	reply_doc(
+	req_reply_sql(
 		r,
 		"SELECT json_build_object('hooks', coalesce(json_agg("
 		"json_build_object('id', h.id::text, 'url', h.url, 'events', "
@@ -63,15 +48,16 @@ h_hooks_add(struct req *r)
 	params[0] = r->app;
 	params[1] = url;
 	params[2] = ev ? ev : "[\"message\"]";
-	reply_doc(r,
-		  "SELECT json_build_object('hook', json_build_object('id', "
-		  "h.id::text, 'url', $2::text, 'events', (SELECT "
-		  "array_agg(DISTINCT e ORDER BY e) FROM "
-		  "json_array_elements_text($3::json) e)), 'secret', h.secret) "
-		  "FROM "
-		  "crosstalk.hook_add($1, $2, ARRAY(SELECT "
-		  "json_array_elements_text($3::json))) h",
-		  3, params, 0);
+	req_reply_sql(
+		r,
+		"SELECT json_build_object('hook', json_build_object('id', "
+		"h.id::text, 'url', $2::text, 'events', (SELECT "
+		"array_agg(DISTINCT e ORDER BY e) FROM "
+		"json_array_elements_text($3::json) e)), 'secret', h.secret) "
+		"FROM "
+		"crosstalk.hook_add($1, $2, ARRAY(SELECT "
+		"json_array_elements_text($3::json))) h",
+		3, params, 0);
 out:
 	json_decref(events);
 	free(ev);
@@ -86,9 +72,10 @@ h_hooks_remove(struct req *r)
 		return;
 	params[0] = r->app;
 	params[1] = id;
-	reply_doc(r,
-		  "WITH d AS (DELETE FROM crosstalk.hooks WHERE app = $1 AND "
-		  "id::text = $2 RETURNING id) SELECT json_build_object("
-		  "'removed', EXISTS (SELECT 1 FROM d))",
-		  2, params, 0);
+	req_reply_sql(
+		r,
+		"WITH d AS (DELETE FROM crosstalk.hooks WHERE app = $1 AND "
+		"id::text = $2 RETURNING id) SELECT json_build_object("
+		"'removed', EXISTS (SELECT 1 FROM d))",
+		2, params, 0);
 }

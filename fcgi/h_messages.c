@@ -290,8 +290,6 @@ h_messages_search(struct req *r)
 	const char *q, *channel = NULL, *cursor = NULL, *params[6];
 	long limit = 20;
 	char limits[16];
-	PGresult *res;
-	json_t *doc;
 
 	if (req_str(r, "q", "q", 1, &q) < 0 ||
 	    req_str(r, "channel", "channel", 0, &channel) < 0 ||
@@ -305,15 +303,10 @@ h_messages_search(struct req *r)
 	params[3] = channel;
 	params[4] = cursor;
 	params[5] = limits;
-	res = req_sql(r,
+	req_reply_sql(r,
 		      "SELECT crosstalk.search_messages($1, $2, $3, $4, $5, "
 		      "$6::int)",
 		      6, params, 1);
-	if (!res)
-		return;
-	if ((doc = req_json_col(r, res, 0, 0)))
-		req_reply(r, 200, doc);
-	PQclear(res);
 }
 
 /* POST messages/react and messages/unreact {id, emoji}: as the user
@@ -324,8 +317,6 @@ react(struct req *r, const char *on)
 	const char *emoji, *params[6];
 	long id = 0;
 	char ids[24];
-	PGresult *res;
-	json_t *doc;
 
 	if (req_long(r, "id", "id", 1, LONG_MAX, &id) < 0 ||
 	    req_str(r, "emoji", "emoji", 1, &emoji) < 0)
@@ -341,15 +332,10 @@ react(struct req *r, const char *on)
 	params[3] = ids;
 	params[4] = emoji;
 	params[5] = on;
-	res = req_sql(r,
+	req_reply_sql(r,
 		      "SELECT crosstalk.api_react($1, $2, $3, $4::bigint, $5, "
 		      "$6::boolean)",
 		      6, params, 0);
-	if (!res)
-		return;
-	if ((doc = req_json_col(r, res, 0, 0)))
-		req_reply(r, 200, doc);
-	PQclear(res);
 }
 
 void

@@ -285,6 +285,20 @@ req_auth_user(struct req *r, int required)
 	return 0;
 }
 
+void
+req_reply_sql(struct req *r, const char *sql, int n, const char *const *params,
+	      int idempotent)
+{
+	PGresult *res = req_sql(r, sql, n, params, idempotent);
+	json_t *doc;
+
+	if (!res)
+		return;
+	if ((doc = req_json_col(r, res, 0, 0)))
+		req_reply(r, 200, doc);
+	PQclear(res);
+}
+
 PGresult *
 req_sql_try(struct req *r, const char *sql, int n, const char *const *params,
 	    int idempotent, int *rc, char *msg, size_t msglen)

@@ -58,6 +58,11 @@ PGresult *req_sql(struct req *r, const char *sql, int n,
 /* Parse a json column of res (a new reference; NULL after replying). */
 json_t *req_json_col(struct req *r, PGresult *res, int row, int col);
 
+/* req_sql for a statement whose one JSON column is the whole answer
+ * (a crosstalk.* function that builds it), replied with 200. */
+void req_reply_sql(struct req *r, const char *sql, int n,
+		   const char *const *params, int idempotent);
+
 /* req_sql without the reply: NULL with *rc = CT_E* and the reason in msg. */
 PGresult *req_sql_try(struct req *r, const char *sql, int n,
 		      const char *const *params, int idempotent, int *rc,

@@ -65,9 +65,10 @@ ct_db_setup_sql(const struct ct_cfg *cfg, char *out, size_t outlen)
 {
 	snprintf(out, outlen,
 		 "SELECT set_config('crosstalk.text_max', '%d', false), "
+		 "set_config('crosstalk.presence_ttl', '%d', false), "
 		 "set_config('lock_timeout', '%ds', false), "
 		 "set_config('statement_timeout', '%ds', false)",
-		 cfg->lim_text_max, cfg->db_lock_timeout,
+		 cfg->lim_text_max, cfg->lim_presence_ttl, cfg->db_lock_timeout,
 		 cfg->db_statement_timeout);
 }
 

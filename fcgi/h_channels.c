@@ -288,25 +288,21 @@ h_unread(struct req *r)
 void
 h_users(struct req *r)
 {
-	const char *q = NULL, *cursor = NULL, *params[5];
+	const char *q = NULL, *cursor = NULL, *params[4];
 	long limit = 20;
-	char limits[16], ttl[16];
+	char limits[16];
 
 	if (req_str(r, "q", "q", 0, &q) < 0 ||
 	    req_str(r, "cursor", "cursor", 0, &cursor) < 0 ||
 	    req_long(r, "limit", "limit", 1, 50, &limit) < 0)
 		return;
 	snprintf(limits, sizeof(limits), "%ld", limit);
-	snprintf(ttl, sizeof(ttl), "%d", r->w->cfg->lim_presence_ttl);
 	params[0] = r->app;
 	params[1] = q;
 	params[2] = cursor;
 	params[3] = limits;
-	params[4] = ttl;
-	req_reply_sql(r,
-		      "SELECT crosstalk.search_users($1, $2, $3, $4::int, "
-		      "$5::int)",
-		      5, params, 1);
+	req_reply_sql(r, "SELECT crosstalk.search_users($1, $2, $3, $4::int)",
+		      4, params, 1);
 }
 
 /* GET mentions?cursor=&limit=: messages that mention the user, newest

@@ -49,6 +49,19 @@ LANGUAGE sql STABLE AS $$
     SELECT coalesce(nullif(current_setting('crosstalk.text_max', true), '')::int, 4000)
 $$;
 
+-- Is p_user connected to a live daemon node now (a presence row on a node
+-- whose heartbeat is younger than [limits] presence_ttl, which the daemons
+-- set on their sessions)? The one definition of "online": the directory
+-- and the webhooks' "mentioned while offline" both ask it.
+CREATE OR REPLACE FUNCTION crosstalk.online(p_user text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM crosstalk.presence p JOIN crosstalk.nodes n USING (node_id)
+        WHERE p.user_id = p_user
+          AND n.heartbeat_at > now() - make_interval(secs =>
+              coalesce(nullif(current_setting('crosstalk.presence_ttl', true), '')::int, 45)))
+$$;
+
 -- The *_refusal functions say why something would be refused (state,
 -- message; NULL state: fine) without raising, each as one SQL SELECT so
 -- that a caller's query inlines them: crosstalk.api_post_batch asks them of
@@ -1716,8 +1729,9 @@ $$;
 -- starts with p_q (any case; ''
 -- lists everyone), online first, then by name. p_cursor: where the page
 -- starts (the "next" of the page before). {"users": [...], "next"?}.
+DROP FUNCTION IF EXISTS crosstalk.search_users(text, text, text, int, int);
 CREATE OR REPLACE FUNCTION crosstalk.search_users(
-    p_app text, p_q text, p_cursor text, p_limit int, p_ttl int DEFAULT 45)
+    p_app text, p_q text, p_cursor text, p_limit int)
 RETURNS json LANGUAGE plpgsql STABLE AS $$
 DECLARE
     q text := lower(coalesce(p_q, ''));
@@ -1746,10 +1760,7 @@ BEGIN
                'last_seen_ms', crosstalk.ms(x.last_seen)))
                ORDER BY x.online DESC, lower(x.display_name), x.id)
     INTO page
-    FROM (SELECT u.*, EXISTS (
-                  SELECT 1 FROM crosstalk.presence p JOIN crosstalk.nodes n USING (node_id)
-                  WHERE p.user_id = u.id
-                    AND n.heartbeat_at > now() - make_interval(secs => p_ttl)) AS online
+    FROM (SELECT u.*, crosstalk.online(u.id) AS online
               FROM crosstalk.users u
               WHERE u.apps && vis
                 AND (q = '' OR lower(u.display_name) LIKE pat OR lower(u.id) LIKE pat
@@ -1806,8 +1817,7 @@ BEGIN
             FROM unnest(r.mentions) AS m(uid)
             JOIN crosstalk.users u ON u.id = m.uid
             JOIN crosstalk.hooks h ON h.app = u.app AND 'mention' = ANY (h.events)
-            WHERE NOT EXISTS (SELECT 1 FROM crosstalk.presence p JOIN crosstalk.nodes n USING (node_id)
-                              WHERE p.user_id = u.id AND n.heartbeat_at > now() - interval '45 seconds');
+            WHERE NOT crosstalk.online(u.id);
         END IF;
     END LOOP;
     RETURN NULL;

@@ -62,7 +62,7 @@ static const char q_typing[] = "SELECT crosstalk.ws_typing($1, $2)";
 static const char q_search[] =
 	"SELECT crosstalk.search_messages($1, $2, $3, $4, $5, $6::int)";
 static const char q_users[] =
-	"SELECT crosstalk.search_users($1, $2, $3, $4::int, $5::int)";
+	"SELECT crosstalk.search_users($1, $2, $3, $4::int)";
 static const char q_group[] =
 	"SELECT crosstalk.create_group($1, $2, $3, "
 	"ARRAY(SELECT json_array_elements_text($4::json)), $5)";
@@ -590,12 +590,11 @@ do_search(struct pss *p, const struct creq *r)
 static void
 do_users(struct pss *p, const struct creq *r)
 {
-	char lim[24], ttl[16];
-	const char *pv[5] = { p->app, r->q, r->cursor, lim, ttl };
+	char lim[24];
+	const char *pv[4] = { p->app, r->q, r->cursor, lim };
 
 	snprintf(lim, sizeof(lim), "%" PRId64, r->limit);
-	snprintf(ttl, sizeof(ttl), "%d", wsd->cfg->lim_presence_ttl);
-	ask(p, r, q_users, 5, pv, on_users);
+	ask(p, r, q_users, 4, pv, on_users);
 }
 
 /* A group: this user and the listed people, in a new private channel. */

@@ -4,9 +4,17 @@
 
 Probes as the servers bind (SO_REUSEADDR): a port whose last connections
 linger in TIME-WAIT after a stack stopped is free for the servers, so it
-is free here too; a port something listens on is not."""
+is free here too; a port something listens on is not.
+
+A picked port comes from below the kernel's ephemeral range, never from
+bind(0): the daemons bind seconds after this probe, and meanwhile any
+outgoing connection on the machine (the tests open thousands) may be given
+an ephemeral port, which would make that bind fail."""
+import random
 import socket
 import sys
+
+LOWEST = 10000  # above the well-known and most registered service ports
 
 
 def free(port):
@@ -29,10 +37,19 @@ def main():
         sys.stderr.write("port %d is already taken on 127.0.0.1 (set another with the environment)\n" % want)
         sys.exit(1)
     else:
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        print(s.getsockname()[1])
-        s.close()
+        print(pick())
+
+
+def pick():
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        first_ephemeral = int(f.read().split()[0])
+    top = max(first_ephemeral, LOWEST + 1000)
+    for _ in range(200):
+        port = random.randrange(LOWEST, top)
+        if free(port):
+            return port
+    sys.stderr.write("no free port in %d-%d on 127.0.0.1\n" % (LOWEST, top - 1))
+    sys.exit(1)
 
 
 main()

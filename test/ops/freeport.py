@@ -2,7 +2,10 @@
 """freeport.py - the stack's port probe (scripts/free-port.py) calls a port
 free when its last connections linger in TIME-WAIT, as the servers can bind
 it then (make demo used to refuse 8080 for a minute after a stack stopped),
-and taken while something listens on it."""
+and taken while something listens on it. A port it picks lies below the
+kernel's ephemeral range: between the probe and the daemon's bind (seconds:
+initdb and migrations come first) any outgoing connection on the machine may
+be given an ephemeral port, and the daemon's bind would then fail."""
 import os
 import socket
 import subprocess
@@ -60,4 +63,15 @@ T.ok(rc != 0 and "port %d is already taken" % bport in err, "a listening port is
 rc, out, err = probe(bport, False)
 T.ok(rc == 0 and out.isdigit() and int(out) != bport, "a listening port is replaced by a free one", out)
 busy.close()
+
+with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+    lo, hi = (int(x) for x in f.read().split())
+picked = set()
+for _ in range(20):
+    rc, out, _err = probe(0, False)
+    if rc == 0 and out.isdigit():
+        picked.add(int(out))
+T.ok(len(picked) >= 10, "twenty picks give many different ports", sorted(picked))
+inside = sorted(p for p in picked if lo <= p <= hi)
+T.eq(inside, [], "no picked port lies in the ephemeral range %d-%d" % (lo, hi))
 T.done()

@@ -20,6 +20,7 @@
 	var PING_MS = 25000;
 	var JSON_ID = 'cfj-'; /* client_id prefix: the text is an object's JSON */
 	var SILENT_MS = 65000;
+	var FILES_PER_FRAME = 50; /* ids in one "files" request, the server's limit */
 
 	function noop() {}
 
@@ -111,6 +112,11 @@
 		this.authFailures = 0;
 		this.wanted = false;
 		this.ticketWait = null;
+		this.uploadTargets = {}; /* channel -> {promise, goodUntil}: "upload" answers */
+		this.fileCache = {}; /* attachment id -> {url, expires_at_ms, goodUntil, asking} */
+		this.fileQueue = []; /* ids waiting to be asked for in one "files" frame */
+		this.fileTimer = null;
+		this.uploadProgress = undefined; /* false: the upload URL refused a CORS preflight */
 		var on = this.opts.on || {};
 		for (var k in on)
 			if (Object.prototype.hasOwnProperty.call(on, k))
@@ -322,6 +328,12 @@
 	};
 
 	Connection.prototype.onWelcome = function (obj) {
+		var was = this.user;
+		if (!was || !obj.user || was.id !== obj.user.id || was.app !== obj.user.app) {
+			/* tokens and links are one user's */
+			this.uploadTargets = {};
+			this.fileCache = {};
+		}
 		this.user = obj.user || null;
 		this.node = obj.node;
 		this.attempt = 0;
@@ -535,7 +547,9 @@
 
 	/* publish(channel, text[, clientId]) -> Promise<ack>. Kept and re-sent
 	 * across reconnects until acknowledged (the client_id makes that safe). */
-	/* publish(channel, text, clientId, {replyTo}) -> Promise of the ack */
+	/* publish(channel, text, clientId, {replyTo, files}) -> Promise of the
+	 * ack. files: attachment ids from upload() (up to 10; text may then be
+	 * empty) */
 	Connection.prototype.publish = function (channel, text, clientId, opts) {
 		var self = this;
 		var entry = {
@@ -544,6 +558,8 @@
 		};
 		if (opts && opts.replyTo)
 			entry.frame.reply_to = String(opts.replyTo);
+		if (opts && opts.files && opts.files.length)
+			entry.frame.files = Array.prototype.map.call(opts.files, String);
 		entry.frame.ref = 'p' + (++this.refSeq);
 		return new Promise(function (resolve, reject) {
 			entry.resolve = resolve;
@@ -571,6 +587,277 @@
 				return;
 			}
 		}
+	};
+
+	/* ---- attachments --------------------------------------------------- */
+
+	/* an Error with the server's code (too_large, unsupported_type,
+	 * unauthorized ...), the HTTP status when there was one, and the
+	 * server's message */
+	function uploadError(code, message, status) {
+		var e = new Error(message || code);
+		e.code = code || 'error';
+		if (status)
+			e.status = status;
+		return e;
+	}
+
+	/* how long before expires_at_ms a token or a link counts as spent: a
+	 * minute, or a quarter of its life when that is shorter */
+	function expiryMargin(expiresAtMs, gotAtMs) {
+		return Math.min(60000, Math.max(0, (expiresAtMs - gotAtMs) / 4));
+	}
+
+	/* uploadTarget(channel) -> Promise of {url, token, max_size,
+	 * expires_at_ms}: where this user uploads files for channel (the
+	 * "upload" frame), kept per channel until shortly before it expires */
+	Connection.prototype.uploadTarget = function (channel, opts) {
+		var self = this, now = Date.now();
+		var hit = this.uploadTargets[channel];
+		if (hit && !(opts && opts.fresh) && now < hit.goodUntil)
+			return hit.promise;
+		var entry = {};
+		entry.promise = this.ask({ type: 'upload', channel: channel }).then(function (r) {
+			if (!r || !r.url || !r.token)
+				throw uploadError('unavailable', 'no upload address in the answer');
+			entry.goodUntil = (r.expires_at_ms || 0) - expiryMargin(r.expires_at_ms || 0, now);
+			return r;
+		}, function (err) {
+			if (self.uploadTargets[channel] === entry)
+				delete self.uploadTargets[channel];
+			throw err instanceof Error ? err :
+				uploadError(err && err.code, err && err.message);
+		});
+		entry.goodUntil = Infinity; /* while asking: share the answer */
+		this.uploadTargets[channel] = entry;
+		return entry.promise;
+	};
+
+	/* POST one file (multipart: token, then file) to url; resolves with
+	 * the attachment. XMLHttpRequest for the upload progress; fetch where
+	 * there is none. A progress listener makes the browser send a CORS
+	 * preflight first: when that fails before a byte went out, the upload
+	 * is made once more without one (no progress), and later ones skip it. */
+	Connection.prototype.postFile = function (target, file, opts) {
+		var self = this;
+		var fd = new global.FormData();
+		fd.append('token', target.token);
+		if (opts.name)
+			fd.append('file', file, opts.name);
+		else
+			fd.append('file', file);
+		var answer = function (status, text) {
+			var j = null;
+			try {
+				j = JSON.parse(text);
+			} catch (e) { /* not JSON: a proxy's page */ }
+			if (status >= 200 && status < 300 && j && j.attachment && j.attachment.id !== undefined)
+				return j.attachment;
+			var er = j && j.error || {};
+			var code = er.code || (status === 413 ? 'too_large' : status === 415 ? 'unsupported_type' :
+				status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' :
+				status === 429 ? 'rate_limited' : status >= 500 ? 'unavailable' : 'error');
+			throw uploadError(code, er.message || 'upload answered ' + status, status);
+		};
+		if (typeof global.XMLHttpRequest !== 'function') {
+			return global.fetch(target.url, { method: 'POST', body: fd, credentials: 'omit',
+				signal: opts.signal }).then(function (r) {
+				return r.text().then(function (t) {
+					return answer(r.status, t);
+				});
+			}, function (e) {
+				throw e && e.name === 'AbortError' ? uploadError('aborted', 'upload cancelled') :
+					uploadError('network', 'the upload did not reach the server');
+			});
+		}
+		var progress = typeof opts.onProgress === 'function' && this.uploadProgress !== false;
+		return new Promise(function (resolve, reject) {
+			var xhr = new global.XMLHttpRequest(), sent = 0, done = false;
+			var finish = function (fn, v) {
+				if (done)
+					return;
+				done = true;
+				if (opts.signal)
+					opts.signal.removeEventListener('abort', onAbort);
+				fn(v);
+			};
+			var onAbort = function () {
+				xhr.abort();
+				finish(reject, uploadError('aborted', 'upload cancelled'));
+			};
+			xhr.open('POST', target.url);
+			xhr.withCredentials = false;
+			if (progress) {
+				xhr.upload.addEventListener('progress', function (e) {
+					sent = e.loaded;
+					try {
+						opts.onProgress({ loaded: e.loaded, total: e.lengthComputable ? e.total : file.size });
+					} catch (err) { /* the page's problem */ }
+				});
+			}
+			xhr.onload = function () {
+				try {
+					finish(resolve, answer(xhr.status, xhr.responseText));
+				} catch (e) {
+					finish(reject, e);
+				}
+			};
+			xhr.onerror = xhr.ontimeout = function () {
+				if (done)
+					return;
+				if (progress && sent === 0 && self.uploadProgress === undefined) {
+					/* the preflight may be what failed: once more without */
+					self.uploadProgress = false;
+					done = true;
+					if (opts.signal)
+						opts.signal.removeEventListener('abort', onAbort);
+					self.postFile(target, file, opts).then(resolve, function (e) {
+						if (e && e.code === 'network')
+							self.uploadProgress = undefined; /* not the preflight, then */
+						reject(e);
+					});
+					return;
+				}
+				finish(reject, uploadError('network', 'the upload did not reach the server'));
+			};
+			if (opts.signal) {
+				if (opts.signal.aborted) {
+					finish(reject, uploadError('aborted', 'upload cancelled'));
+					return;
+				}
+				opts.signal.addEventListener('abort', onAbort);
+			}
+			xhr.send(fd);
+		}).then(function (a) {
+			if (progress && self.uploadProgress === undefined)
+				self.uploadProgress = true;
+			return a;
+		});
+	};
+
+	/* upload(channel, file, {onProgress, signal, name}) -> Promise of the
+	 * attachment {id, name, type, size, channel}; its id goes into
+	 * publish(..., {files: [id]}). file: a File or Blob; onProgress({loaded,
+	 * total}) while it goes out; signal: an AbortSignal that cancels it.
+	 * Rejects with an Error whose code is the server's (too_large: over
+	 * max_size, checked here before sending; unsupported_type; unauthorized
+	 * ...), or network / aborted. */
+	Connection.prototype.upload = function (channel, file, opts) {
+		var self = this;
+		opts = opts || {};
+		if (!file || typeof file.size !== 'number')
+			return Promise.reject(uploadError('bad_request', 'upload needs a File or Blob'));
+		var attempt = function (fresh) {
+			return self.uploadTarget(channel, { fresh: fresh }).then(function (target) {
+				if (target.max_size && file.size > target.max_size) {
+					var big = uploadError('too_large', 'the file is larger than ' +
+							      target.max_size + ' bytes', 413);
+					big.maxSize = target.max_size;
+					throw big;
+				}
+				if (opts.onProgress) {
+					try {
+						opts.onProgress({ loaded: 0, total: file.size });
+					} catch (e) { /* the page's problem */ }
+				}
+				return self.postFile(target, file, opts);
+			});
+		};
+		return attempt(false).catch(function (err) {
+			/* a token that ran out meanwhile: a fresh one, once */
+			if (err && (err.code === 'unauthorized' || err.status === 401)) {
+				delete self.uploadTargets[channel];
+				return attempt(true);
+			}
+			throw err;
+		});
+	};
+
+	/* fileUrls(ids[, {fresh}]) -> Promise of {id: {url, expires_at_ms}}:
+	 * signed links for attachments ("files" frames of at most 50 ids,
+	 * asked together with the other calls of the same moment), kept per id
+	 * until shortly before they expire. Ids this user may not read are
+	 * left out of the answer. fresh: ask again even when a link is kept
+	 * (an image that failed to load). */
+	Connection.prototype.fileUrls = function (ids, opts) {
+		var self = this, now = Date.now(), fresh = !!(opts && opts.fresh);
+		var out = {}, waits = [];
+		(ids || []).forEach(function (id) {
+			id = String(id);
+			var c = self.fileCache[id];
+			if (c && c.url && !fresh && now < c.goodUntil) {
+				out[id] = { url: c.url, expires_at_ms: c.expires_at_ms };
+				return;
+			}
+			/* join a question already asked, unless this one wants a
+			 * fresh link and that one went out before */
+			if (!c || !c.asking || fresh && !c.asking.fresh && !c.asking.queued) {
+				c = self.fileCache[id] = c || {};
+				c.asking = self.queueFileUrl(id, fresh);
+			}
+			waits.push(c.asking.promise.then(function (u) {
+				if (u)
+					out[id] = u;
+			}));
+		});
+		return Promise.all(waits).then(function () {
+			return out;
+		});
+	};
+
+	Connection.prototype.queueFileUrl = function (id, fresh) {
+		var self = this, ask = { queued: true, fresh: fresh };
+		ask.promise = new Promise(function (resolve, reject) {
+			ask.resolve = resolve;
+			ask.reject = reject;
+		});
+		this.fileQueue.push({ id: id, ask: ask });
+		if (!this.fileTimer)
+			this.fileTimer = setTimeout(function () {
+				self.fileTimer = null;
+				self.flushFileUrls();
+			}, 0);
+		return ask;
+	};
+
+	Connection.prototype.flushFileUrls = function () {
+		var self = this, queue = this.fileQueue;
+		this.fileQueue = [];
+		for (var i = 0; i < queue.length; i += FILES_PER_FRAME)
+			(function (batch) {
+				batch.forEach(function (q) {
+					q.ask.queued = false;
+				});
+				var asked = Date.now();
+				self.ask({ type: 'files', ids: batch.map(function (q) { return q.id; }) }).then(function (r) {
+					var urls = r && r.urls || {};
+					batch.forEach(function (q) {
+						var c = self.fileCache[q.id], u = urls[q.id];
+						if (c && c.asking === q.ask) {
+							delete c.asking;
+							if (u && u.url) {
+								c.url = u.url;
+								c.expires_at_ms = u.expires_at_ms;
+								c.goodUntil = (u.expires_at_ms || 0) -
+									expiryMargin(u.expires_at_ms || 0, asked);
+							} else {
+								delete self.fileCache[q.id];
+							}
+						}
+						q.ask.resolve(u && u.url ? { url: u.url, expires_at_ms: u.expires_at_ms } : null);
+					});
+				}, function (err) {
+					batch.forEach(function (q) {
+						var c = self.fileCache[q.id];
+						if (c && c.asking === q.ask) {
+							delete c.asking;
+							if (!c.url)
+								delete self.fileCache[q.id];
+						}
+						q.ask.reject(err);
+					});
+				});
+			})(queue.slice(i, i + FILES_PER_FRAME));
 	};
 
 	Connection.prototype.edit = function (id, text) {

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
+import http from 'node:http';
 import WebSocket, { WebSocketServer } from 'ws';
 import { run, until, sleep, here } from './lib.mjs';
 
@@ -42,7 +43,7 @@ let page = null; /* the window crosstalk.js ran in */
 function loadClient() {
 	const ctx = {
 		WebSocket, crypto: globalThis.crypto, ...trackedTimers(),
-		console, Promise, URL, fetch, Date, Math, JSON,
+		console, Promise, URL, fetch, Date, Math, JSON, FormData, Blob,
 	};
 	ctx.window = ctx;
 	vm.createContext(ctx);
@@ -348,6 +349,99 @@ await run('browser_client', 60, async (T) => {
 	T.eq(live.intervals.size + live.timeouts.size, 0, 'closeConnection() stops that timer too',
 		`${live.intervals.size} intervals, ${live.timeouts.size} timeouts`);
 	d5.wss.close();
+
+	// --- attachments: upload() and fileUrls() ------------------------
+	const posts = [];
+	const web = http.createServer((req, res) => {
+		const parts = [];
+		req.on('data', (b) => parts.push(b));
+		req.on('end', () => {
+			const body = Buffer.concat(parts).toString('latin1');
+			const token = /name="token"\r\n\r\n([^\r]*)/.exec(body);
+			posts.push({ token: token && token[1], tokenFirst: body.indexOf('name="token"') < body.indexOf('name="file"'),
+				filename: (/name="file"; filename="([^"]*)"/.exec(body) || [])[1] });
+			const send = (status, j) => {
+				res.writeHead(status, { 'Content-Type': 'application/json', 'Access-Control-Allow-Origin': '*' });
+				res.end(JSON.stringify(j));
+			};
+			if (token && token[1] === 'tok1' && body.includes('EXPIRED'))
+				send(401, { ok: false, error: { code: 'unauthorized', message: 'token expired' } });
+			else if (body.includes('<html>'))
+				send(415, { ok: false, error: { code: 'unsupported_type', message: 'text/html is not accepted' } });
+			else
+				send(201, { ok: true, attachment: { id: String(posts.length), name: posts[posts.length - 1].filename,
+					type: 'text/plain', size: 5, channel: 'general' } });
+		});
+	});
+	await new Promise((ok) => web.listen(0, '127.0.0.1', ok));
+	const fileFrames = [], uploadFrames = [];
+	let published = null;
+	const d6 = await fakeDaemon(async (c) => {
+		await c.next('auth');
+		c.send({ type: 'welcome', user: { app: 'app1', id: 'u1', name: 'One' } });
+		for (;;) {
+			const f = await c.next('upload', 100) || await c.next('files', 100) || await c.next('publish', 100);
+			if (c.ws.readyState > 1)
+				return;
+			if (!f)
+				continue;
+			if (f.type === 'upload') {
+				uploadFrames.push(f);
+				c.send({ type: 'upload', ref: f.ref, channel: f.channel, url: `http://127.0.0.1:${web.address().port}/api/v1/attachments`,
+					token: `tok${uploadFrames.length}`, max_size: 1000, expires_at_ms: Date.now() + 300000 });
+			} else if (f.type === 'files') {
+				fileFrames.push(f.ids);
+				const urls = {};
+				for (const id of f.ids)
+					if (id !== 'gone')
+						urls[id] = { url: `http://files.example/files?id=${id}&n=${fileFrames.length}`, expires_at_ms: Date.now() + 300000 };
+				c.send({ type: 'files', ref: f.ref, urls });
+			} else {
+				published = f;
+				c.send({ type: 'ack', client_id: f.client_id, id: '900', seq: '9', channel: f.channel });
+			}
+		}
+	});
+	const c6 = new ct.Connection({ url: d6.url, ticket: 't' });
+	const opened = new Promise((ok) => c6.on('welcome', ok));
+	c6.open();
+	await opened;
+	const progress = [];
+	const a1 = await c6.upload('general', new page.Blob(['hello']), { name: 'a.txt', onProgress: (p) => progress.push(p.loaded) });
+	T.ok(a1 && a1.id === '1' && a1.name === 'a.txt', 'upload() resolves with the attachment', JSON.stringify(a1));
+	T.eq(posts[0], { token: 'tok1', tokenFirst: true, filename: 'a.txt' }, 'upload() posts the token, then the file with its name');
+	T.eq(uploadFrames.map((f) => [f.channel, typeof f.ref]), [['general', 'string']], 'one upload frame, with a ref');
+	T.eq(progress[0], 0, 'onProgress hears of the start');
+	await c6.upload('general', new page.Blob(['again']), { name: 'b.txt' });
+	T.eq(uploadFrames.length, 1, 'the token is kept for the channel');
+	let big = null;
+	await c6.upload('general', new page.Blob([new Uint8Array(1001)]), { name: 'big.bin' }).catch((e) => { big = e; });
+	T.ok(big && big.code === 'too_large' && big.maxSize === 1000 && posts.length === 2,
+		'a file over max_size is refused before anything is sent', JSON.stringify(big && { code: big.code, max: big.maxSize }));
+	let bad = null;
+	await c6.upload('general', new page.Blob(['<html>']), { name: 'x.html' }).catch((e) => { bad = e; });
+	T.ok(bad && bad.code === 'unsupported_type' && bad.status === 415 && bad.message === 'text/html is not accepted' &&
+		Object.prototype.toString.call(bad) === '[object Error]', 'a refusal is an Error with the server\'s code, status and message',
+	JSON.stringify(bad && { code: bad.code, status: bad.status, message: bad.message }));
+	const a3 = await c6.upload('general', new page.Blob(['EXPIRED']), { name: 'c.txt' });
+	T.ok(a3 && uploadFrames.length === 2 && posts[posts.length - 1].token === 'tok2',
+		'a token the server no longer takes: a fresh one, and the upload again', JSON.stringify(posts.map((p) => p.token)));
+	const fack = await c6.publish('general', '', 'c-f1', { files: [7, '8'] });
+	T.ok(fack && published && JSON.stringify(published.files) === '["7","8"]' && published.text === '',
+		'publish() sends files (ids as strings), text may be empty', JSON.stringify(published));
+	const ids = Array.from({ length: 120 }, (_, i) => String(i + 1)).concat(['gone']);
+	const [u1, u2] = await Promise.all([c6.fileUrls(ids), c6.fileUrls(['1', '2'])]);
+	T.eq(fileFrames.map((f) => f.length), [50, 50, 21], 'fileUrls: at most 50 ids a frame, calls of one moment asked together');
+	T.ok(Object.keys(u1).length === 120 && !u1.gone && u2['1'].url === u1['1'].url && u1['5'].expires_at_ms > Date.now(),
+		'links for every id the server answered, none for the others');
+	const u3 = await c6.fileUrls(['1', '119']);
+	T.ok(fileFrames.length === 3 && u3['119'].url === u1['119'].url, 'links are kept until near expiry');
+	const u4 = await c6.fileUrls(['1'], { fresh: true });
+	T.ok(fileFrames.length === 4 && u4['1'].url !== u1['1'].url, 'fresh: true asks again');
+	c6.close();
+	d6.wss.close();
+	web.close();
+
 	await sleep(200);
 	process.off('unhandledRejection', onUnhandled);
 	T.eq(unhandled.length, 0, 'no promise of the <cfwebsocket> object ended as an unhandled rejection',

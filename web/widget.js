@@ -46,7 +46,12 @@
 		searchClose: $('ct-search-close'),
 		searchStatus: $('ct-search-status'),
 		searchResults: $('ct-search-results'),
-		searchMore: $('ct-search-more')
+		searchMore: $('ct-search-more'),
+		files: $('ct-files'),
+		fileNote: $('ct-file-note'),
+		attach: $('ct-attach'),
+		fileInput: $('ct-file'),
+		drop: $('ct-drop')
 	};
 
 	/* Every text shown, through one table (web/strings.js, which a deployer
@@ -347,7 +352,8 @@
 				name: name, title: title || '', unread: 0, baseline: null,
 				archived: false,
 				msgs: {}, els: {}, oldest: null, hasOlder: true, loaded: false,
-				typing: {}, presence: {}, pending: {}, subscribed: false, backlog: false
+				typing: {}, presence: {}, pending: {}, subscribed: false, backlog: false,
+				attach: [], sendWhenReady: false
 			};
 			order.push(name);
 		} else if (title) {
@@ -564,6 +570,8 @@
 
 	function showChannel(name) {
 		var c = ensureChannel(name);
+		if (active && channels[active] && active !== name)
+			channels[active].sendWhenReady = false;
 		active = name;
 		ui.title.textContent = label(c);
 		renderComposer(c);
@@ -583,6 +591,8 @@
 		renderChannels();
 		renderTyping();
 		renderPeople();
+		renderFiles();
+		queueLinks();
 		scrollToEnd();
 		if (me) {
 			conn.presence(name).then(null, function () {});
@@ -653,6 +663,7 @@
 			m.replyTo = ev.reply_to || null;
 			m.bot = !!ev.bot;
 			m.reactions = ev.reactions || [];
+			m.files = Array.isArray(ev.files) && !m.deleted ? ev.files : [];
 		}
 		if (c.oldest === null || m.pos < c.oldest)
 			c.oldest = m.pos;
@@ -698,7 +709,7 @@
 
 	/* an archived channel is read-only */
 	function renderComposer(c) {
-		ui.input.disabled = ui.send.disabled = !!c.archived;
+		ui.input.disabled = ui.send.disabled = ui.attach.disabled = !!c.archived;
 		ui.input.placeholder = c.archived ? tr('This channel is archived') : tr(inputHint);
 	}
 
@@ -727,11 +738,16 @@
 			delete c.typing[m.user.id];
 		placeMsg(c, m);
 		if (isNew && ev.type === 'message') {
-			post('message', {
+			var note = {
 				channel: ev.channel, id: String(ev.id), seq: String(ev.seq), app: ev.app,
 				user: { id: m.user.id, name: m.user.name }, text: m.text,
 				created_at: ev.created_at, mine: mine
-			});
+			};
+			if (m.files.length)
+				note.files = m.files.map(function (f) {
+					return { id: String(f.id), name: f.name, type: f.type, size: f.size };
+				});
+			post('message', note);
 			if (!mine && !(c.name === active && visible)) {
 				c.unread++;
 				renderChannels();
@@ -774,6 +790,8 @@
 		if (stick)
 			scrollToEnd();
 		queueResize();
+		if (m.files.length)
+			queueLinks();
 	}
 
 	/* ---- day separators and the "new messages" line ------------------ */
@@ -909,7 +927,11 @@
 
 		if (m.replyTo && !m.deleted)
 			li.appendChild(quoteBlock(c, m.replyTo));
-		li.appendChild(textBlock(m.deleted ? null : m.text));
+		var withFiles = !m.deleted && m.files.length > 0;
+		if (!withFiles || m.text)
+			li.appendChild(textBlock(m.deleted ? null : m.text));
+		if (withFiles)
+			li.appendChild(filesBlock(m));
 		if (!m.deleted && m.reactions.length)
 			li.appendChild(reactionsBlock(m));
 
@@ -1161,9 +1183,20 @@
 
 	function send() {
 		var text = ui.input.value;
-		if (!text.trim() || !active)
+		if (!active)
 			return;
 		var c = channels[active];
+		var items = c.attach;
+		if (items.some(function (it) { return it.state === 'uploading'; })) {
+			/* the message goes once its files are up; the text stays meanwhile */
+			c.sendWhenReady = true;
+			renderFiles();
+			return;
+		}
+		c.sendWhenReady = false;
+		var ready = items.filter(function (it) { return it.state === 'done'; });
+		if (!text.trim() && !ready.length)
+			return;
 		var cid = ct.randomId('w-');
 		var li = document.createElement('li');
 		li.className = 'ct-msg ct-mine ct-pending';
@@ -1178,25 +1211,438 @@
 		meta.appendChild(who);
 		meta.appendChild(st);
 		li.appendChild(meta);
-		li.appendChild(textBlock(text));
+		if (text.trim() || !ready.length)
+			li.appendChild(textBlock(text));
+		if (ready.length) {
+			var names = document.createElement('div');
+			names.className = 'ct-attachments';
+			ready.forEach(function (it) {
+				var n = document.createElement('span');
+				n.className = 'ct-file-link';
+				n.textContent = it.name;
+				names.appendChild(n);
+			});
+			li.appendChild(names);
+		}
 		c.pending[cid] = li;
 		ui.messages.appendChild(li);
 		scrollToEnd();
 		ui.input.value = '';
+		c.attach = items.filter(function (it) { return it.state !== 'done'; });
+		renderFiles();
 		if (!c.subscribed && me)
 			subscribe(c);
 		var replyTo = replying && replying.channel === c.name ? replying.id : null;
 		replying = null;
 		renderReplying();
-		conn.publish(c.name, text, cid, { replyTo: replyTo }).then(function () {
+		var files = ready.map(function (it) { return String(it.attachment.id); });
+		conn.publish(c.name, text, cid, { replyTo: replyTo, files: files }).then(function () {
 			/* the message event replaces the echo */
 		}, function (err) {
 			st.textContent = tr('not sent: {why}', { why: err.message || err.code });
 			li.classList.add('ct-failed');
 			delete c.pending[cid];
+			/* the files were not used: back above the composer */
+			if (err.code !== 'invalid') {
+				c.attach = ready.concat(c.attach);
+				renderFiles();
+			}
 			post('error', { code: err.code, message: err.message });
 		});
 	}
+
+	/* ---- attachments: the paperclip, paste, drop; chips above the
+	 * composer; previews and links in messages ----------------------- */
+
+	var MAX_FILES = 10; /* attachments one message may carry */
+	var IMAGE_TYPES = { 'image/png': true, 'image/jpeg': true, 'image/gif': true, 'image/webp': true };
+	var RETRYABLE = { network: true, unavailable: true, timeout: true, rate_limited: true, unauthorized: true };
+	var fileSeq = 0;
+
+	function humanSize(n) {
+		n = Number(n) || 0;
+		if (n < 1024)
+			return tr('{n} bytes', { n: n });
+		if (n < 1048576)
+			return tr('{n} KB', { n: Math.max(1, Math.round(n / 1024)) });
+		return tr('{n} MB', { n: (n / 1048576).toFixed(n < 10485760 ? 1 : 0) });
+	}
+
+	function uploadErrorText(err) {
+		switch (err && err.code) {
+		case 'too_large':
+			return err.maxSize ? tr('Too large: at most {size}', { size: humanSize(err.maxSize) }) :
+				tr('Too large to send');
+		case 'unsupported_type':
+			return tr('This type of file cannot be sent');
+		case 'network':
+		case 'unavailable':
+		case 'timeout':
+			return tr('Not uploaded: no connection to the server');
+		case 'rate_limited':
+			return tr('Too many uploads: try again in a moment');
+		case 'forbidden':
+			return tr('You may not send files here');
+		default:
+			return tr('Not uploaded: {why}', { why: (err && (err.message || err.code)) || '?' });
+		}
+	}
+
+	function note(text) {
+		ui.fileNote.textContent = text || '';
+		ui.fileNote.hidden = !text;
+	}
+
+	/* files picked, pasted or dropped: each uploads at once */
+	function addFiles(list) {
+		var c = active && channels[active];
+		var files = Array.prototype.slice.call(list || []);
+		if (!c || !files.length || c.archived)
+			return;
+		var room = MAX_FILES - c.attach.filter(function (it) { return it.state !== 'error'; }).length;
+		note(files.length > room ? tr('Up to {n} files go with one message.', { n: MAX_FILES }) : '');
+		files.slice(0, Math.max(0, room)).forEach(function (f) {
+			var it = { key: ++fileSeq, file: f, name: f.name || tr('pasted file'), size: f.size,
+				   state: 'uploading', loaded: 0 };
+			c.attach.push(it);
+			upload(c, it);
+		});
+		renderFiles();
+	}
+
+	function upload(c, it) {
+		it.state = 'uploading';
+		it.loaded = 0;
+		it.error = null;
+		it.ctl = typeof AbortController === 'function' ? new AbortController() : null;
+		conn.upload(c.name, it.file, {
+			name: it.name,
+			signal: it.ctl ? it.ctl.signal : undefined,
+			onProgress: function (p) {
+				it.loaded = p.loaded;
+				it.total = p.total;
+				if (it.bar) {
+					it.bar.max = p.total || it.size || 1;
+					it.bar.value = Math.min(p.loaded, it.bar.max);
+				}
+			}
+		}).then(function (a) {
+			it.state = 'done';
+			it.attachment = a;
+			it.ctl = null;
+			uploaded(c);
+		}, function (err) {
+			it.ctl = null;
+			if (err && err.code === 'aborted')
+				return;
+			it.state = 'error';
+			it.error = err;
+			post('error', { code: (err && err.code) || 'error', message: (err && err.message) || '',
+					channel: c.name });
+			uploaded(c);
+		});
+	}
+
+	/* one upload ended: send the message that waited for it */
+	function uploaded(c) {
+		if (c.name === active)
+			renderFiles();
+		if (c.sendWhenReady && c.name === active &&
+		    !c.attach.some(function (it) { return it.state === 'uploading'; }))
+			send();
+	}
+
+	function removeFile(c, it) {
+		if (it.ctl)
+			it.ctl.abort();
+		c.attach = c.attach.filter(function (x) { return x !== it; });
+		if (!c.attach.length)
+			note('');
+		renderFiles();
+		if (c.sendWhenReady && !c.attach.some(function (x) { return x.state === 'uploading'; }))
+			send();
+		ui.input.focus();
+	}
+
+	/* the open channel's files waiting for Send, as chips */
+	function renderFiles() {
+		var c = active && channels[active];
+		var list = ui.files;
+		while (list.firstChild)
+			list.removeChild(list.firstChild);
+		var items = c ? c.attach : [];
+		items.forEach(function (it) {
+			var li = document.createElement('li');
+			li.className = 'ct-file-chip';
+			li.setAttribute('data-state', it.state);
+			var name = document.createElement('span');
+			name.className = 'ct-file-name';
+			name.textContent = it.name;
+			name.title = it.name;
+			li.appendChild(name);
+			var st = document.createElement('span');
+			st.className = 'ct-file-status';
+			it.bar = null;
+			if (it.state === 'uploading') {
+				var bar = document.createElement('progress');
+				bar.max = it.total || it.size || 1;
+				bar.value = Math.min(it.loaded || 0, bar.max);
+				bar.setAttribute('aria-label', tr('Uploading {name}', { name: it.name }));
+				st.appendChild(bar);
+				it.bar = bar;
+			} else if (it.state === 'done') {
+				st.textContent = humanSize(it.size);
+			} else {
+				st.className += ' ct-file-error';
+				st.textContent = uploadErrorText(it.error);
+			}
+			li.appendChild(st);
+			if (it.state === 'error' && it.error && RETRYABLE[it.error.code])
+				li.appendChild(actionButton(tr('Retry'), tr('Upload {name} again', { name: it.name }), function () {
+					upload(c, it);
+					renderFiles();
+				}));
+			var x = document.createElement('button');
+			x.type = 'button';
+			x.className = 'ct-file-remove';
+			x.textContent = '×';
+			x.setAttribute('aria-label', tr('Remove {name}', { name: it.name }));
+			x.addEventListener('click', function () {
+				removeFile(c, it);
+			});
+			li.appendChild(x);
+			list.appendChild(li);
+		});
+		if (c && c.sendWhenReady) {
+			var w = document.createElement('li');
+			w.className = 'ct-file-wait';
+			w.textContent = tr('Sending once the files are uploaded…');
+			list.appendChild(w);
+		}
+		list.hidden = !list.firstChild;
+		queueResize();
+	}
+
+	ui.attach.title = tr('Attach files');
+	ui.attach.addEventListener('click', function () {
+		ui.fileInput.click();
+	});
+	ui.fileInput.addEventListener('change', function () {
+		addFiles(ui.fileInput.files);
+		ui.fileInput.value = ''; /* the same file again is a change too */
+	});
+
+	function filesOf(dt) {
+		if (!dt)
+			return [];
+		if (dt.files && dt.files.length)
+			return Array.prototype.slice.call(dt.files);
+		var out = [];
+		Array.prototype.forEach.call(dt.items || [], function (item) {
+			var f = item.kind === 'file' && item.getAsFile();
+			if (f)
+				out.push(f);
+		});
+		return out;
+	}
+
+	/* an image or a file pasted into the composer */
+	ui.input.addEventListener('paste', function (e) {
+		var files = filesOf(e.clipboardData);
+		if (!files.length)
+			return;
+		e.preventDefault();
+		addFiles(files);
+	});
+
+	/* files dropped anywhere on the widget */
+	var dropTimer = null;
+	function dragsFiles(e) {
+		var types = e.dataTransfer && e.dataTransfer.types;
+		return !!types && Array.prototype.indexOf.call(types, 'Files') >= 0;
+	}
+	function showDrop(on) {
+		clearTimeout(dropTimer);
+		ui.drop.hidden = !on;
+		if (on) /* dragleave is unreliable over children: hide unless renewed */
+			dropTimer = setTimeout(function () {
+				ui.drop.hidden = true;
+			}, 400);
+	}
+	['dragenter', 'dragover'].forEach(function (type) {
+		document.addEventListener(type, function (e) {
+			if (!dragsFiles(e))
+				return;
+			e.preventDefault(); /* never let the browser open the file */
+			var c = active && channels[active];
+			var ok = !!(c && me && !c.archived);
+			e.dataTransfer.dropEffect = ok ? 'copy' : 'none';
+			showDrop(ok);
+		});
+	});
+	document.addEventListener('drop', function (e) {
+		if (!dragsFiles(e))
+			return;
+		e.preventDefault();
+		showDrop(false);
+		if (me)
+			addFiles(filesOf(e.dataTransfer));
+	});
+
+	/* --- in messages: an image as a preview, any other file as a link;
+	 * the signed links come from the daemon ("files"), short-lived --- */
+	var links = {}; /* attachment id -> {url, expires_at_ms} */
+	var linksQueued = false;
+
+	function filesBlock(m) {
+		var key = JSON.stringify(m.files);
+		if (m.filesEl && m.filesKey === key)
+			return m.filesEl; /* keep the loaded images */
+		var box = document.createElement('div');
+		box.className = 'ct-attachments';
+		m.files.forEach(function (f) {
+			box.appendChild(fileItem(f));
+		});
+		m.filesEl = box;
+		m.filesKey = key;
+		return box;
+	}
+
+	function fileItem(f) {
+		var id = String(f.id), name = String(f.name || id);
+		var a = document.createElement('a');
+		a.setAttribute('data-file-id', id);
+		a.target = '_blank';
+		a.rel = 'noopener noreferrer';
+		if (IMAGE_TYPES[f.type]) {
+			a.className = 'ct-file-image';
+			a.title = name + ' · ' + humanSize(f.size);
+			var img = document.createElement('img');
+			img.alt = name;
+			img.loading = 'lazy';
+			img.decoding = 'async';
+			img.addEventListener('load', function () {
+				img.setAttribute('data-loaded', '1');
+				var l = ui.messages;
+				if (l.scrollHeight - l.scrollTop - l.clientHeight - img.offsetHeight < 80)
+					scrollToEnd();
+				queueResize();
+			});
+			img.addEventListener('error', function () {
+				if (!img.getAttribute('src'))
+					return;
+				if (img.getAttribute('data-retried')) {
+					a.classList.add('ct-file-broken');
+					return;
+				}
+				/* the link ran out, or the image failed: a fresh link, once */
+				img.setAttribute('data-retried', '1');
+				conn.fileUrls([id], { fresh: true }).then(function (u) {
+					if (u[id]) {
+						links[id] = u[id];
+						setLink(a, u[id]);
+						img.src = u[id].url;
+					} else {
+						a.classList.add('ct-file-broken');
+					}
+				}, function () {
+					a.classList.add('ct-file-broken');
+				});
+			});
+			a.appendChild(img);
+			var cap = document.createElement('span');
+			cap.className = 'ct-file-caption';
+			cap.textContent = name;
+			a.appendChild(cap);
+		} else {
+			a.className = 'ct-file-link';
+			a.setAttribute('aria-label', tr('Download {name} ({size})', { name: name, size: humanSize(f.size) }));
+			var n = document.createElement('span');
+			n.className = 'ct-file-name';
+			n.textContent = name;
+			a.appendChild(n);
+			var size = document.createElement('span');
+			size.className = 'ct-file-size';
+			size.textContent = ' · ' + humanSize(f.size);
+			a.appendChild(size);
+		}
+		/* a link that ran out while the page sat open: a fresh one first */
+		a.addEventListener('click', function (e) {
+			var u = links[id];
+			if (u && u.expires_at_ms - Date.now() > 5000)
+				return;
+			e.preventDefault();
+			var win = window.open('', '_blank');
+			conn.fileUrls([id], { fresh: true }).then(function (r) {
+				if (!r[id]) {
+					if (win)
+						win.close();
+					return;
+				}
+				links[id] = r[id];
+				setLink(a, r[id]);
+				if (win) {
+					win.opener = null;
+					win.location.href = r[id].url;
+				}
+			}, function () {
+				if (win)
+					win.close();
+			});
+		});
+		if (links[id])
+			setLink(a, links[id]);
+		return a;
+	}
+
+	function setLink(a, u) {
+		a.href = u.url;
+		var img = a.querySelector('img');
+		if (img && !img.getAttribute('data-loaded') && img.getAttribute('src') !== u.url)
+			img.src = u.url;
+	}
+
+	function queueLinks() {
+		if (linksQueued)
+			return;
+		linksQueued = true;
+		setTimeout(function () {
+			linksQueued = false;
+			refreshLinks();
+		}, 0);
+	}
+
+	/* links for the files the open channel shows: those without one, and
+	 * those about to run out (asked together, a few "files" frames) */
+	function refreshLinks() {
+		if (!me || !conn.isOpen())
+			return;
+		var els = ui.messages.querySelectorAll('[data-file-id]'), want = {}, now = Date.now();
+		Array.prototype.forEach.call(els, function (a) {
+			var id = a.getAttribute('data-file-id'), u = links[id];
+			if (u && u.expires_at_ms - now > 60000) {
+				if (!a.getAttribute('href'))
+					setLink(a, u);
+				return;
+			}
+			want[id] = true;
+		});
+		var ids = Object.keys(want);
+		if (!ids.length)
+			return;
+		conn.fileUrls(ids).then(function (got) {
+			Object.keys(got).forEach(function (id) {
+				links[id] = got[id];
+			});
+			Array.prototype.forEach.call(ui.messages.querySelectorAll('[data-file-id]'), function (a) {
+				var u = got[a.getAttribute('data-file-id')];
+				if (u)
+					setLink(a, u);
+			});
+		}, function () { /* asked again at the next turn */ });
+	}
+	setInterval(refreshLinks, 20000);
+	conn.on('welcome', queueLinks);
 
 	/* ---- @ completion: the directory's people, inserted by name ------ */
 
@@ -1734,8 +2180,13 @@
 		conn.close();
 		me = null;
 		Object.keys(channels).forEach(function (n) {
+			channels[n].attach.forEach(function (it) {
+				if (it.ctl)
+					it.ctl.abort();
+			});
 			delete channels[n];
 		});
+		renderFiles();
 		order.length = 0;
 		active = null;
 		while (ui.messages.firstChild)

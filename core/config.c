@@ -44,6 +44,7 @@ static const struct cfg_key keys[] = {
 	I ("http", "max_waiters",      http_max_waiters,       "256", 0, 100000),
 	S ("http", "public_ws_url",    http_public_ws_url,     "ws://127.0.0.1:8888/ws"),
 	S ("http", "public_widget_url", http_public_widget_url, "http://127.0.0.1:8888/widget"),
+	S ("http", "public_api_url",   http_public_api_url,    "http://127.0.0.1:8080/api/v1"),
 	S ("http", "metrics_allow",    http_metrics_allow,     "127.0.0.1 ::1"),
 	SS("http", "metrics_token",    http_metrics_token,     ""),
 
@@ -84,6 +85,14 @@ static const struct cfg_key keys[] = {
 	I ("hooks", "timeout",      hooks_timeout,      "10", 1, 300),
 	I ("hooks", "max_attempts", hooks_max_attempts, "8", 1, 100),
 	I ("hooks", "concurrency",  hooks_concurrency,  "16", 1, 256),
+
+	I ("attachments", "max_size", att_max_size, "10485760", 1024, 1073741824),
+	I ("attachments", "url_ttl",  att_url_ttl,  "300", 10, 86400),
+	S ("attachments", "types",    att_types,
+	   "image/png image/jpeg image/gif image/webp application/pdf text/plain "
+	   "text/csv application/zip application/vnd.openxmlformats-officedocument.* "
+	   "application/vnd.oasis.opendocument.* application/msword "
+	   "application/vnd.ms-excel application/vnd.ms-powerpoint"),
 };
 /* clang-format on */
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -27,6 +27,7 @@ struct ct_cfg {
 	int http_max_waiters;     /* long-polls waiting at once per process */
 	char *http_public_ws_url; /* ws_url in ticket replies */
 	char *http_public_widget_url; /* widget_url in ticket replies */
+	char *http_public_api_url;    /* browsers' base of files and uploads */
 	char *http_metrics_allow;     /* addresses allowed to scrape */
 	char *http_metrics_token;     /* or a Bearer token; "" = none */
 
@@ -70,6 +71,11 @@ struct ct_cfg {
 	int hooks_timeout;      /* seconds one delivery may take */
 	int hooks_max_attempts; /* then it is parked */
 	int hooks_concurrency;  /* deliveries at once per process */
+
+	/* [attachments] */
+	int att_max_size; /* bytes per file */
+	int att_url_ttl;  /* seconds a signed link or upload token lasts */
+	char *att_types;  /* sniffed types allowed, "image/png text/..." */
 };
 
 /* Parse path into a fresh *out (caller frees with ct_cfg_free). On error

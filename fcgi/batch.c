@@ -197,7 +197,7 @@ batch_json(struct post **b, int n)
 	for (int i = 0; i < n; i++) {
 		json_t *o = json_pack(
 			"{s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:s?, s:i, "
-			"s:i, s:o?, s:s?}",
+			"s:i, s:o?, s:s?, s:s?}",
 			"app", b[i]->app, "user_id", b[i]->user_id, "name",
 			b[i]->name, "session", b[i]->session, "channel",
 			b[i]->channel, "text", b[i]->text, "client_id",
@@ -205,7 +205,7 @@ batch_json(struct post **b, int n)
 			"limit", b[i]->limit, "window", b[i]->window,
 			"reply_to",
 			b[i]->reply_to ? json_integer(b[i]->reply_to) : NULL,
-			"bot", b[i]->bot);
+			"bot", b[i]->bot, "files", b[i]->files);
 
 		if (!o || json_array_append_new(arr, o) != 0)
 			goto out;

@@ -55,6 +55,7 @@ struct post {
 	const char *client_id, *exclude_ref; /* may be NULL */
 	const char *bot;   /* the app's bot name, instead of a user; or NULL */
 	long reply_to;     /* 0: none */
+	const char *files; /* attachment ids "17,18", or NULL */
 	int limit, window; /* [limits] publish_* */
 	/* answer: rc CT_OK (retry_after > 0: rate-limited, else event is the
 	 * event's JSON, malloc'd, the caller frees) or CT_E* and msg */
@@ -73,6 +74,11 @@ struct post {
 	struct post *next;      /* in the queue */
 	struct post *in_flight; /* in its bucket of posts in flight */
 };
+/* h_files.c: attachments sign and check links with the database's file
+ * secret (NULL or "": attachments answer 503 until a restart). */
+int files_init(const char *file_secret);
+void files_free(void);
+
 /* hooks.c: the webhook delivery thread ([hooks] deliver). */
 int hooks_start(const struct ct_cfg *cfg);
 void hooks_stop(void);

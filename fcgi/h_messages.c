@@ -11,9 +11,56 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "fcgi/fcgi.h"
+#include "fcgi/input.h"
 #include "fcgi/pool.h"
 #include "fcgi/req.h"
 #include "fcgi/routes.h"
+
+/* files: attachment ids, a JSON array (of strings or numbers) or "17,18",
+ * as the batch's "17,18" into out ("" when absent). 0, or 422 was
+ * replied. */
+static int
+post_files(struct req *r, char *out, size_t outlen)
+{
+	json_t *list = NULL, *v, *raw = json_object_get(r->in, "files");
+	size_t i, o = 0;
+
+	out[0] = 0;
+	if (!raw || json_is_null(raw) ||
+	    (json_is_string(raw) && !json_string_length(raw)))
+		return 0;
+	if (json_is_array(raw))
+		list = json_incref(raw);
+	else if (input_list(r->in, "files", &list) != 1)
+		goto bad;
+	if (json_array_size(list) < 1 || json_array_size(list) > 10)
+		goto bad;
+	json_array_foreach(list, i, v)
+	{
+		long id = 0;
+		int n;
+
+		if (json_is_integer(v))
+			id = (long)json_integer_value(v);
+		else if (!json_is_string(v) ||
+			 ct_parse_long(json_string_value(v), 1, LONG_MAX,
+				       &id) != 0)
+			goto bad;
+		if (id < 1)
+			goto bad;
+		n = snprintf(out + o, outlen - o, "%s%ld", i ? "," : "", id);
+		if (n < 0 || (size_t)n >= outlen - o)
+			goto bad;
+		o += (size_t)n;
+	}
+	json_decref(list);
+	return 0;
+bad:
+	json_decref(list);
+	req_error(r, CT_EINVALID,
+		  "files must be a list of 1-10 attachment ids");
+	return -1;
+}
 
 void
 h_messages(struct req *r)
@@ -23,6 +70,7 @@ h_messages(struct req *r)
 	struct post p;
 	char retry[48];
 	json_t *ev;
+	char files[256];
 	int excl = 0;
 	long reply_to = 0;
 
@@ -42,6 +90,8 @@ h_messages(struct req *r)
 	}
 	if (!bot && req_session_ref(r) != 0)
 		return;
+	if (post_files(r, files, sizeof(files)) != 0)
+		return;
 	memset(&p, 0, sizeof(p));
 	p.app = r->app;
 	p.session = r->session; /* resolved in the post's own transaction */
@@ -51,6 +101,7 @@ h_messages(struct req *r)
 	p.exclude_ref = excl ? r->session : NULL;
 	p.reply_to = reply_to;
 	p.bot = bot;
+	p.files = files[0] ? files : NULL;
 	p.limit = cfg->lim_publish_count;
 	p.window = cfg->lim_publish_window;
 	if (post_submit(r->w, &p) != CT_OK) {

@@ -95,6 +95,24 @@ main(int argc, char **argv)
 			err);
 		goto out;
 	}
+	/* attachments' key (migration 018); without it they answer 503 */
+	{
+		PGresult *res = PQexec(probe, "SELECT value FROM "
+					      "crosstalk.settings WHERE name "
+					      "= 'file_secret'");
+		int ok = PQresultStatus(res) == PGRES_TUPLES_OK &&
+			 PQntuples(res) == 1;
+
+		if (!ok)
+			ct_warn("msg=\"no file secret: attachments are off "
+				"until crosstalkctl migrate and a restart\"");
+		if (files_init(ok ? PQgetvalue(res, 0, 0) : NULL) != 0) {
+			PQclear(res);
+			PQfinish(probe);
+			goto out;
+		}
+		PQclear(res);
+	}
 	PQfinish(probe);
 
 	if (FCGX_Init() != 0) {
@@ -192,6 +210,7 @@ out:
 	notify_stop();
 	pool_free();
 	pollshare_free();
+	files_free();
 	free(workers);
 	free(tids);
 	ct_cfg_free(cfg);

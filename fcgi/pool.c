@@ -193,7 +193,8 @@ wait_result(PGconn *conn, int64_t deadline, int *late)
 /* Send sql, preparing it first on this connection if it is new here. */
 static int
 send_statement(struct worker *w, const char *sql, int n,
-	       const char *const *params, int64_t deadline, PGresult **err)
+	       const char *const *params, const struct pool_bin *bin,
+	       int64_t deadline, PGresult **err)
 {
 	const char **list = pool.prepared[w->slot];
 	char name[16];
@@ -203,8 +204,10 @@ send_statement(struct worker *w, const char *sql, int n,
 	for (i = 0; i < MAX_PREPARED && list[i] && list[i] != sql; i++)
 		;
 	if (i == MAX_PREPARED) /* more statements than slots: unprepared */
-		return PQsendQueryParams(w->db, sql, n, NULL, params, NULL,
-					 NULL, 0);
+		return PQsendQueryParams(w->db, sql, n, NULL, params,
+					 bin ? bin->lengths : NULL,
+					 bin ? bin->formats : NULL,
+					 bin ? bin->result_binary : 0);
 	snprintf(name, sizeof(name), "ct%d", i);
 	if (!list[i]) {
 		PGresult *res;
@@ -219,12 +222,23 @@ send_statement(struct worker *w, const char *sql, int n,
 		PQclear(res);
 		list[i] = sql;
 	}
-	return PQsendQueryPrepared(w->db, name, n, params, NULL, NULL, 0);
+	return PQsendQueryPrepared(
+		w->db, name, n, params, bin ? bin->lengths : NULL,
+		bin ? bin->formats : NULL, bin ? bin->result_binary : 0);
 }
 
 PGresult *
 pool_exec(struct worker *w, const char *sql, int n, const char *const *params,
 	  int *rc, char *msg, size_t msglen, char *state, int *lost)
+{
+	return pool_exec_bin(w, sql, n, params, NULL, rc, msg, msglen, state,
+			     lost);
+}
+
+PGresult *
+pool_exec_bin(struct worker *w, const char *sql, int n,
+	      const char *const *params, const struct pool_bin *bin, int *rc,
+	      char *msg, size_t msglen, char *state, int *lost)
 {
 	int64_t st = (int64_t)w->cfg->db_statement_timeout * 1000;
 	int64_t deadline = ct_mono_ms() +
@@ -240,7 +254,7 @@ pool_exec(struct worker *w, const char *sql, int n, const char *const *params,
 		snprintf(msg, msglen, "database unavailable");
 		return NULL;
 	}
-	if (send_statement(w, sql, n, params, deadline, &res))
+	if (send_statement(w, sql, n, params, bin, deadline, &res))
 		res = wait_result(w->db, deadline, &late);
 	s = PQresultStatus(res);
 	if (res && (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK))

@@ -35,4 +35,17 @@ PGresult *pool_exec(struct worker *w, const char *sql, int n,
 		    const char *const *params, int *rc, char *msg,
 		    size_t msglen, char *state, int *lost);
 
+/* pool_exec with binary parameters or result (attachments' bytes): the
+ * lengths and formats of the parameters (1: binary) and whether the result
+ * comes as binary; bin may be NULL (all text). */
+struct pool_bin {
+	const int *lengths;
+	const int *formats;
+	int result_binary;
+};
+PGresult *pool_exec_bin(struct worker *w, const char *sql, int n,
+			const char *const *params, const struct pool_bin *bin,
+			int *rc, char *msg, size_t msglen, char *state,
+			int *lost);
+
 #endif /* CT_FCGI_POOL_H */

@@ -117,6 +117,21 @@ req_read_input(struct req *r)
 	return 0;
 }
 
+int
+req_read_query(struct req *r)
+{
+	char err[256];
+	int rc = input_parse(NULL, req_param(r, "QUERY_STRING"), NULL, 0,
+			     (size_t)r->w->cfg->lim_body_max, &r->in, err,
+			     sizeof(err));
+
+	if (rc != CT_OK) {
+		req_error(r, rc, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 /* Per-process cache of app key hashes, refreshed every APP_TTL_MS, so a
  * new app works and a rotated key stops within seconds. Negative answers
  * are cached too: unknown app ids do not reach the database each time. */
@@ -482,6 +497,23 @@ req_reply_text(struct req *r, int status, const char *ctype, const char *text,
 	if (hn > 0 && (size_t)hn < sizeof(head))
 		FCGX_PutStr(head, hn, r->fr->out);
 	FCGX_PutStr(text, (int)len, r->fr->out);
+}
+
+void
+req_reply_head(struct req *r, int status, const char *headers)
+{
+	char line[64];
+	int n;
+
+	if (r->replied)
+		return;
+	r->replied = 1;
+	r->status = status;
+	n = snprintf(line, sizeof(line), "Status: %d %s\r\n", status,
+		     reason(status));
+	FCGX_PutStr(line, n, r->fr->out);
+	FCGX_PutStr(headers, (int)strlen(headers), r->fr->out);
+	FCGX_PutStr("\r\n", 2, r->fr->out);
 }
 
 void

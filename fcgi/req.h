@@ -36,6 +36,9 @@ const char *req_param(const struct req *r, const char *name); /* CGI var */
 /* Read the body (capped at [limits] body_max) and parse the input into
  * r->in. 0, or the error was replied. */
 int req_read_input(struct req *r);
+/* Only the query string into r->in: for a handler that reads the body
+ * itself (an upload). 0, or the error was replied. */
+int req_read_query(struct req *r);
 /* Authorization: Bearer <api key> -> r->app. 0, or 401 was replied. */
 int req_auth_app(struct req *r);
 /* Session ref from X-Crosstalk-Session or the "session" field, resolved
@@ -76,6 +79,9 @@ void req_error(struct req *r, int ct_err, const char *fmt, ...)
 /* Send a non-JSON body (metrics): status, content type, text (borrowed). */
 void req_reply_text(struct req *r, int status, const char *ctype,
 		    const char *text, size_t len);
+/* Start a reply whose body the caller writes itself (FCGX_PutStr on
+ * r->fr->out): the status line, then headers (lines ending "\r\n"). */
+void req_reply_head(struct req *r, int status, const char *headers);
 /* Extra header lines for the next reply ("Retry-After: 3"); copied. */
 void req_header(struct req *r, const char *line);
 

@@ -12,6 +12,7 @@ enum {
 	A_APP,      /* API key; a session is ignored */
 	A_USER_OPT, /* API key; a session when given (must resolve) */
 	A_USER,     /* API key and a live session */
+	A_UPLOAD,   /* the handler reads the body and authenticates */
 };
 
 /* clang-format off */
@@ -47,6 +48,9 @@ static const struct route {
 	{ "hooks",           M_GET | M_POST, A_APP,      h_hooks },
 	{ "hooks/add",       M_POST,         A_APP,      h_hooks_add },
 	{ "hooks/remove",    M_POST,         A_APP,      h_hooks_remove },
+	{ "attachments",     M_POST,         A_UPLOAD,   h_attachments },
+	{ "attachments/url", M_GET | M_POST, A_USER,     h_attachments_url },
+	{ "files",           M_GET,          A_NONE,     h_files },
 	{ "metrics",         M_GET,          A_NONE,     h_metrics },
 	{ NULL, 0, 0, NULL },
 };
@@ -79,6 +83,10 @@ route_dispatch(struct req *r)
 				  (rt->methods & M_GET) ? "GET or POST"
 							: "POST",
 				  rt->path);
+			return;
+		}
+		if (rt->auth == A_UPLOAD) {
+			rt->fn(r);
 			return;
 		}
 		if (req_read_input(r) != 0)

@@ -38,6 +38,9 @@ void h_messages_unreact(struct req *r);
 void h_members(struct req *r);
 void h_members_add(struct req *r);
 void h_members_remove(struct req *r);
+void h_attachments(struct req *r);
+void h_attachments_url(struct req *r);
+void h_files(struct req *r);
 void h_metrics(struct req *r);
 
 #endif /* CT_ROUTES_H */

@@ -10,7 +10,7 @@ set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 build="cmake make gcc pkg-config libfcgi-dev libwebsockets-dev libev-dev
-libjansson-dev libpq-dev libinih-dev libssl-dev libcurl4-openssl-dev"
+libjansson-dev libpq-dev libinih-dev libssl-dev libcurl4-openssl-dev libmagic-dev"
 core="$build spawn-fcgi libcmocka-dev postgresql nginx apache2 curl
 python3-websockets clang-format strace"
 # the emoji font: reactions render in the tests' Chromium (and its pictures) as

@@ -124,6 +124,7 @@ socket = $pgdir/fcgi.sock
 workers = ${CT_HTTP_WORKERS:-8}
 public_ws_url = ws://127.0.0.1:$ws_port/ws
 public_widget_url = http://127.0.0.1:$ws_port/widget
+public_api_url = http://127.0.0.1:$http_port/api/v1
 [wsd]
 listen = 127.0.0.1
 port = $ws_port

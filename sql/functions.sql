@@ -70,6 +70,7 @@ $$;
 DROP FUNCTION IF EXISTS crosstalk.post_check(text, text, text, text, text, text);
 DROP FUNCTION IF EXISTS crosstalk.post_refusal(text, text, text, text, text, text);
 DROP FUNCTION IF EXISTS crosstalk.post_refusal(text, text, text, text, text, text, boolean);
+DROP FUNCTION IF EXISTS crosstalk.post_refusal(text, text, text, text, text, text, boolean, boolean);
 DROP FUNCTION IF EXISTS crosstalk.check_read(text, text, text);
 DROP FUNCTION IF EXISTS crosstalk.channel_refusal(text, text, text);
 DROP FUNCTION IF EXISTS crosstalk.check_text(text);
@@ -572,6 +573,7 @@ BEGIN
             t.id := e.message_id;
             t.client_id := NULL;
             t.reactions := NULL;
+            t.files := NULL;
             IF e.kind = 'deleted' THEN
                 t.deleted_at := e.created_at;
             ELSIF e.kind = 'edited' THEN
@@ -604,6 +606,7 @@ BEGIN
         'deleted', CASE WHEN t.deleted_at IS NOT NULL THEN true END,
         'mentions', CASE WHEN t.deleted_at IS NULL THEN to_json(t.mentions) END,
         'reply_to', quoted,
+        'files', CASE WHEN t.deleted_at IS NULL THEN t.files END,
         'reactions', CASE WHEN t.deleted_at IS NULL AND t.reactions <> '[]' THEN t.reactions END,
         'reaction', CASE WHEN e.kind = 'reaction' THEN json_build_object(
             'emoji', e.text, 'on', e.data -> 'on',
@@ -666,7 +669,8 @@ $$;
 -- and whether its channel exists.
 CREATE FUNCTION crosstalk.post_refusal(
     p_app text, p_user_id text, p_display_name text, p_channel text,
-    p_text text, p_client_id text, p_bot boolean DEFAULT false)
+    p_text text, p_client_id text, p_bot boolean DEFAULT false,
+    p_files boolean DEFAULT false)
 RETURNS TABLE (state text, message text, have boolean)
 LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN u.m IS NOT NULL THEN 'CT422'
@@ -688,7 +692,8 @@ LANGUAGE sql STABLE AS $$
            AND NOT c.archived
     FROM (SELECT CASE WHEN p_bot THEN crosstalk.bot_refusal(p_display_name)
                       ELSE crosstalk.user_refusal(p_user_id, p_display_name) END AS m) u
-    CROSS JOIN crosstalk.text_refusal(p_text) t
+    -- a message with files may have no text
+    LEFT JOIN LATERAL crosstalk.text_refusal(p_text) t ON NOT (p_files AND p_text = '')
     CROSS JOIN crosstalk.channel_refusal(p_app, CASE WHEN p_bot THEN NULL ELSE p_user_id END,
                                          p_channel) c
 $$;
@@ -815,11 +820,115 @@ DROP FUNCTION IF EXISTS crosstalk.api_post(text, text, text, text, text, text, t
 
 DROP FUNCTION IF EXISTS crosstalk.batch_repeats();
 
+-- May a post of p_user_id to p_channel carry the files p_files ("17,18":
+-- 1-10 attachment ids)? Each must be this user's upload to this channel
+-- that no message took (for a post with client_id p_cid: or that the
+-- message of that client_id took) and no earlier post of the batch takes
+-- (p_taken). Locks the rows it accepts. (state, message; the files'
+-- metadata, in the order given, for the message).
+CREATE OR REPLACE FUNCTION crosstalk.files_claim(
+    p_channel text, p_user_id text, p_files text, p_taken bigint[], p_cid text)
+RETURNS TABLE (state text, message text, meta jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    ids bigint[];
+    n int;
+    m jsonb;
+BEGIN
+    IF p_files !~ '^[0-9]{1,18}(,[0-9]{1,18}){0,9}$' THEN
+        RETURN QUERY SELECT 'CT422'::text, 'files must be 1-10 attachment ids'::text, NULL::jsonb;
+        RETURN;
+    END IF;
+    ids := string_to_array(p_files, ',')::bigint[];
+    IF (SELECT count(DISTINCT x) FROM unnest(ids) x) <> cardinality(ids) OR ids && p_taken THEN
+        RETURN QUERY SELECT 'CT422'::text, 'a file can be in one message only'::text, NULL::jsonb;
+        RETURN;
+    END IF;
+    SELECT count(*), jsonb_agg(jsonb_build_object('id', a.id::text, 'name', a.name,
+                                                  'type', a.type, 'size', a.size)
+                               ORDER BY array_position(ids, a.id))
+    INTO n, m
+    FROM (SELECT * FROM crosstalk.attachments x WHERE x.id = ANY (ids)
+          ORDER BY x.id FOR UPDATE) a
+    WHERE a.channel = p_channel AND a.user_id = p_user_id
+      AND (a.message_id IS NULL
+           OR (p_cid IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM crosstalk.messages mm
+                   WHERE mm.id = a.message_id AND mm.client_id = p_cid
+                     AND mm.user_id = p_user_id)));
+    IF n <> cardinality(ids) THEN
+        RETURN QUERY SELECT 'CT422'::text,
+            'files must be your own uploads to this channel that no message holds'::text, NULL::jsonb;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT NULL::text, NULL::text, m;
+END $$;
+
+-- --- attachments -----------------------------------------------------------
+
+-- Start an upload (crosstalk-fcgi, inside the upload's transaction): the
+-- uploader must be allowed to publish to p_channel (a DM nobody wrote to yet
+-- is created, as its first post would). The new attachment's id.
+CREATE OR REPLACE FUNCTION crosstalk.attachment_start(
+    p_app text, p_user_id text, p_channel text, p_name text, p_type text)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    id bigint;
+BEGIN
+    SELECT * INTO r FROM crosstalk.channel_refusal(p_app, p_user_id, p_channel);
+    PERFORM crosstalk.refuse(r.state, r.message);
+    IF r.archived THEN
+        PERFORM crosstalk.fail(409, 'channel is archived: it is read-only');
+    END IF;
+    IF NOT r.have THEN
+        INSERT INTO crosstalk.channels (name) VALUES (p_channel) ON CONFLICT DO NOTHING;
+    END IF;
+    IF p_name IS NULL OR p_name = '' OR char_length(p_name) > 200 OR p_name ~ '[[:cntrl:]]' THEN
+        PERFORM crosstalk.fail(422, 'a file name is 1-200 characters, no control characters');
+    END IF;
+    INSERT INTO crosstalk.attachments (channel, app, user_id, name, type)
+    VALUES (p_channel, p_app, p_user_id, p_name, p_type) RETURNING attachments.id INTO id;
+    RETURN id;
+END $$;
+
+-- The upload's end: its size, and the attachment as the API shows it.
+CREATE OR REPLACE FUNCTION crosstalk.attachment_finish(p_id bigint, p_size bigint)
+RETURNS json LANGUAGE sql AS $$
+    UPDATE crosstalk.attachments SET size = p_size WHERE id = p_id
+    RETURNING json_build_object('id', id::text, 'name', name, 'type', type,
+                                'size', size, 'channel', channel)
+$$;
+
+-- A signed link's file, for p_user_id of p_app: its name, type, size and
+-- number of chunks, if that user may read its channel now (an upload no
+-- message took yet: its uploader only). CT404 gone, CT403 not theirs.
+CREATE OR REPLACE FUNCTION crosstalk.attachment_open(p_id bigint, p_app text, p_user_id text)
+RETURNS TABLE (name text, type text, size bigint, chunks int)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    a crosstalk.attachments;
+    r record;
+BEGIN
+    SELECT * INTO a FROM crosstalk.attachments x WHERE x.id = p_id;
+    IF NOT FOUND THEN
+        PERFORM crosstalk.fail(404, 'no such file (deleted, or pruned with its message)');
+    END IF;
+    IF a.message_id IS NULL AND a.user_id <> p_user_id THEN
+        PERFORM crosstalk.fail(404, 'no such file (deleted, or pruned with its message)');
+    END IF;
+    SELECT * INTO r FROM crosstalk.channel_refusal(p_app, p_user_id, a.channel);
+    PERFORM crosstalk.refuse(CASE WHEN r.state IS NOT NULL THEN 'CT403' END,
+                             'this link''s user may not read the channel of the file');
+    RETURN QUERY SELECT a.name, a.type, a.size,
+        (SELECT count(*)::int FROM crosstalk.attachment_chunks c WHERE c.attachment_id = p_id);
+END $$;
+
 -- Group commit (crosstalk-fcgi's posts, crosstalk-wsd's publishes that
 -- waited together): one transaction, one WAL flush, and each channel
 -- touched once. p_posts: a JSON array of {app, user_id, name, channel, text,
--- client_id, exclude_ref, limit, window} (limit and window the same for
--- all); instead of user_id and name a post may carry session, the login's
+-- client_id, exclude_ref, limit, window, reply_to, bot, files} (limit and
+-- window the same for all; files "17,18", attachment ids); instead of user_id and name a post may carry session, the login's
 -- ref, resolved here (resolve_session) in the post's own transaction: one
 -- statement per HTTP post, not two (CT401 when it is not logged in). One
 -- row per post, i = its index (from 0): api_post's (retry_after, event,
@@ -859,7 +968,8 @@ DECLARE
     a_cid text[]; a_xh text[]; a_rkey text[]; a_state text[]; a_msg text[];
     a_have boolean[]; a_retry int[]; a_id bigint[]; a_seq bigint[];
     a_new boolean[]; a_event json[]; a_dup int[]; a_reply bigint[];
-    any_cid boolean;
+    a_files text[]; a_fmeta jsonb[]; taken bigint[] := '{}';
+    any_cid boolean; any_files boolean;
     want text[];
     got text[];
     r record;
@@ -880,15 +990,16 @@ BEGIN
            array_agg(c.have AND NOT u.out AND u.refusal IS NULL ORDER BY x.n),
            min(x."limit"), make_interval(secs => min(x."window")),
            count(*)::int, bool_or(nullif(x.client_id, '') IS NOT NULL),
-           array_agg(x.reply_to ORDER BY x.n)
+           array_agg(x.reply_to ORDER BY x.n),
+           array_agg(nullif(x.files, '') ORDER BY x.n), bool_or(nullif(x.files, '') IS NOT NULL)
     INTO a_app, a_user, a_name, a_chan, a_text, a_cid, a_xh, a_rkey, a_state,
-         a_msg, a_have, lim, w, np, any_cid, a_reply
+         a_msg, a_have, lim, w, np, any_cid, a_reply, a_files, any_files
     FROM ROWS FROM (json_to_recordset(p_posts) AS (
              app text, user_id text, name text, session text, channel text,
              text text, client_id text, exclude_ref text, "limit" int, "window" int,
-             reply_to bigint, bot text))
+             reply_to bigint, bot text, files text))
          WITH ORDINALITY AS x(app, user_id, name, session, channel, text,
-                              client_id, exclude_ref, "limit", "window", reply_to, bot, n)
+                              client_id, exclude_ref, "limit", "window", reply_to, bot, files, n)
     LEFT JOIN LATERAL (SELECT rs.user_id, rs.display_name, rs.refusal
                        FROM crosstalk.session_user(x.app, x.session) rs
                        WHERE x.user_id IS NULL AND x.bot IS NULL) s ON true
@@ -903,7 +1014,7 @@ BEGIN
                                     ELSE 'pub:' || x.app || ':' || coalesce(x.user_id, s.user_id, '')
                                END AS rkey) u
     CROSS JOIN LATERAL crosstalk.post_refusal(x.app, u.user_id, u.name,
-        x.channel, x.text, x.client_id, x.bot IS NOT NULL) c;
+        x.channel, x.text, x.client_id, x.bot IS NOT NULL, nullif(x.files, '') IS NOT NULL) c;
     IF np = 0 THEN
         RETURN;
     END IF;
@@ -913,6 +1024,7 @@ BEGIN
     a_seq := array_fill(NULL::bigint, ARRAY[np]);
     a_event := array_fill(NULL::json, ARRAY[np]);
     a_dup := array_fill(NULL::int, ARRAY[np]);
+    a_fmeta := array_fill(NULL::jsonb, ARRAY[np]);
 
     -- a reply answers a message of its own channel
     FOR k IN 1 .. np LOOP
@@ -947,6 +1059,25 @@ BEGIN
             IF a_state[k] IS NULL AND a_have[k] AND NOT (a_chan[k] = ANY (got)) THEN
                 a_state[k] := '55P03';
                 a_msg[k] := 'channel is busy';
+            END IF;
+        END LOOP;
+    END IF;
+
+    -- files: this user's uploads to this channel that no message took (or,
+    -- for a post with a client_id, took for that client_id: a repeat gets
+    -- the first post's answer below); locked after the channel rows, as a
+    -- delete takes them
+    IF any_files THEN
+        FOR k IN 1 .. np LOOP
+            IF a_files[k] IS NOT NULL AND a_state[k] IS NULL THEN
+                SELECT f.state, f.message, f.meta INTO r
+                FROM crosstalk.files_claim(a_chan[k], a_user[k], a_files[k], taken, a_cid[k]) f;
+                a_state[k] := r.state;
+                a_msg[k] := r.message;
+                a_fmeta[k] := r.meta;
+                IF r.state IS NULL THEN
+                    taken := taken || string_to_array(a_files[k], ',')::bigint[];
+                END IF;
             END IF;
         END LOOP;
     END IF;
@@ -1067,10 +1198,10 @@ BEGIN
         WITH ins AS (
             INSERT INTO crosstalk.messages
                 (id, channel, seq, kind, message_id, app, user_id, display_name,
-                 text, client_id, exclude_ref_hash, reply_to)
+                 text, client_id, exclude_ref_hash, reply_to, files)
             SELECT a_id[u.k], a_chan[u.k], a_seq[u.k], 'message', a_id[u.k],
                    a_app[u.k], a_user[u.k], a_name[u.k], a_text[u.k], a_cid[u.k],
-                   a_xh[u.k], a_reply[u.k]
+                   a_xh[u.k], a_reply[u.k], a_fmeta[u.k]
             FROM generate_subscripts(a_new, 1) AS u(k) WHERE a_new[u.k]
             RETURNING *)
         SELECT x.k, ins::crosstalk.messages AS m
@@ -1081,6 +1212,13 @@ BEGIN
         PERFORM crosstalk.notify_event((r.m).id, (r.m).channel, (r.m).seq,
                                        (r.m).exclude_ref_hash, a_event[r.k]);
     END LOOP;
+
+    IF any_files THEN
+        UPDATE crosstalk.attachments a SET message_id = a_id[u.k]
+        FROM generate_subscripts(a_new, 1) AS u(k)
+        CROSS JOIN LATERAL jsonb_array_elements(a_fmeta[u.k]) f
+        WHERE a_new[u.k] AND a_fmeta[u.k] IS NOT NULL AND a.id = (f ->> 'id')::bigint;
+    END IF;
 
     FOR k IN 1 .. np LOOP
         IF a_dup[k] IS NOT NULL THEN
@@ -1105,9 +1243,11 @@ END $$;
 -- answered as the ack needs it; refusals raised. retry_after > 0: rate
 -- limited, nothing stored.
 DROP FUNCTION IF EXISTS crosstalk.ws_publish(text, text, text, text, text, text, int, int); -- before 016
+DROP FUNCTION IF EXISTS crosstalk.ws_publish(text, text, text, text, text, text, int, int, bigint); -- before 018
 CREATE OR REPLACE FUNCTION crosstalk.ws_publish(
     p_app text, p_user_id text, p_display_name text, p_channel text,
     p_text text, p_client_id text, p_limit int, p_window int, p_reply_to bigint DEFAULT NULL,
+    p_files text DEFAULT NULL,
     OUT retry_after int, OUT id bigint, OUT seq bigint, OUT channel text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -1116,7 +1256,7 @@ BEGIN
     SELECT * INTO r FROM crosstalk.api_post_batch(json_build_array(json_build_object(
         'app', p_app, 'user_id', p_user_id, 'name', p_display_name, 'channel', p_channel,
         'text', p_text, 'client_id', p_client_id, 'limit', p_limit, 'window', p_window,
-        'reply_to', p_reply_to)), true);
+        'reply_to', p_reply_to, 'files', p_files)), true);
     PERFORM crosstalk.refuse(r.err_state, r.err_message);
     retry_after := r.retry_after;
     id := (r.event->>'id')::bigint;
@@ -1161,8 +1301,9 @@ BEGIN
         UPDATE crosstalk.messages SET text = p_text, edited_at = clock_timestamp()
         WHERE id = p_id;
     ELSE
-        UPDATE crosstalk.messages SET text = '', deleted_at = clock_timestamp()
+        UPDATE crosstalk.messages SET text = '', files = NULL, deleted_at = clock_timestamp()
         WHERE id = p_id;
+        DELETE FROM crosstalk.attachments WHERE message_id = p_id;
     END IF;
     INSERT INTO crosstalk.messages
         (channel, seq, kind, message_id, app, user_id, display_name, text)
@@ -2163,6 +2304,10 @@ BEGIN
     END IF;
     DELETE FROM crosstalk.messages WHERE created_at < now() - make_interval(days => p_days);
     GET DIAGNOSTICS n = ROW_COUNT;
+    -- a message's files went with it (ON DELETE CASCADE); uploads that no
+    -- message took within a day go now
+    DELETE FROM crosstalk.attachments
+    WHERE message_id IS NULL AND created_at < now() - interval '1 day';
     DELETE FROM crosstalk.sessions WHERE expires_at < now() - interval '1 day'
                                       OR ended_at < now() - interval '1 day';
     DELETE FROM crosstalk.tickets WHERE expires_at < now();

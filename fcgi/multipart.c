@@ -37,8 +37,11 @@ param(const char *v, const char *end, const char *key, char *out, size_t outlen,
 			p += klen + 1;
 			*found = 1;
 			if (p < end && *p == '"') {
+				/* only \" and \\ are escapes: browsers send
+				 * a Windows path's backslashes as they are */
 				for (p++; p < end && *p != '"'; p++) {
-					if (*p == '\\' && p + 1 < end)
+					if (*p == '\\' && p + 1 < end &&
+					    (p[1] == '"' || p[1] == '\\'))
 						p++;
 					if (o + 1 < outlen)
 						out[o++] = *p;

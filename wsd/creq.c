@@ -1,5 +1,6 @@
 /* creq.c - see creq.h. The checks and messages here are the ones a
  * client sees in "error" frames. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,18 +10,20 @@
 #include "wsd/creq.h"
 
 /* fields a type needs */
-#define F_CHANNEL 0x01  /* channel, valid */
-#define F_TEXT    0x02  /* text, non-empty UTF-8 within text_max */
-#define F_ID      0x04  /* id > 0 (edit, delete) */
-#define F_AFTER   0x08  /* after, a seq (absent: 0; negative: the last N) */
-#define F_SEQ     0x10  /* seq >= 0 */
-#define F_PAGE    0x20  /* before (a seq), limit 1-200 */
-#define F_CID     0x40  /* client_id, optional, <= 128 bytes */
-#define F_SEARCH  0x80  /* q, channel?, cursor?, limit (check_search) */
-#define F_USERS   0x100 /* q?, cursor?, limit (check_users) */
-#define F_IDS     0x200 /* users: 1-100 valid user ids; title? */
-#define F_REPLY   0x400 /* reply_to, optional: a message id */
-#define F_EMOJI   0x800 /* emoji: a string (the database checks it) */
+#define F_CHANNEL 0x01   /* channel, valid */
+#define F_TEXT    0x02   /* text, non-empty UTF-8 within text_max */
+#define F_ID      0x04   /* id > 0 (edit, delete) */
+#define F_AFTER   0x08   /* after, a seq (absent: 0; negative: the last N) */
+#define F_SEQ     0x10   /* seq >= 0 */
+#define F_PAGE    0x20   /* before (a seq), limit 1-200 */
+#define F_CID     0x40   /* client_id, optional, <= 128 bytes */
+#define F_SEARCH  0x80   /* q, channel?, cursor?, limit (check_search) */
+#define F_USERS   0x100  /* q?, cursor?, limit (check_users) */
+#define F_IDS     0x200  /* users: 1-100 valid user ids; title? */
+#define F_REPLY   0x400  /* reply_to, optional: a message id */
+#define F_EMOJI   0x800  /* emoji: a string (the database checks it) */
+#define F_FILES   0x1000 /* files, optional: 1-10 attachment ids */
+#define F_FILEIDS 0x2000 /* ids: 1-50 attachment ids */
 
 /* clang-format off */
 static const struct {
@@ -33,7 +36,7 @@ static const struct {
 	{ "channels",    CREQ_CHANNELS,    0,                   CREQ_DB },
 	{ "subscribe",   CREQ_SUBSCRIBE,   F_CHANNEL | F_AFTER, CREQ_DB },
 	{ "unsubscribe", CREQ_UNSUBSCRIBE, F_CHANNEL,           0 },
-	{ "publish",     CREQ_PUBLISH,     F_CHANNEL | F_TEXT | F_CID | F_REPLY,
+	{ "publish",     CREQ_PUBLISH,     F_CHANNEL | F_TEXT | F_CID | F_REPLY | F_FILES,
 						      CREQ_DB | CREQ_WRITE },
 	{ "edit",        CREQ_EDIT,        F_ID | F_TEXT,       CREQ_DB | CREQ_WRITE },
 	{ "delete",      CREQ_DELETE,      F_ID,                CREQ_DB | CREQ_WRITE },
@@ -50,6 +53,8 @@ static const struct {
 						      CREQ_DB | CREQ_WRITE },
 	{ "react",       CREQ_REACT,       F_ID | F_EMOJI,      CREQ_DB | CREQ_WRITE },
 	{ "unreact",     CREQ_UNREACT,     F_ID | F_EMOJI,      CREQ_DB | CREQ_WRITE },
+	{ "upload",      CREQ_UPLOAD,      F_CHANNEL,           0 },
+	{ "files",       CREQ_FILES,       F_FILEIDS,           0 },
 };
 /* clang-format on */
 
@@ -84,6 +89,63 @@ fail(char *msg, size_t msglen, int rc, const char *why)
 	return rc;
 }
 
+/* An attachment id: a number or a string of digits, > 0. */
+static int
+file_id(json_t *v, int64_t *id)
+{
+	long x;
+
+	if (json_is_integer(v) && json_integer_value(v) > 0) {
+		*id = json_integer_value(v);
+		return 0;
+	}
+	if (json_is_string(v) && ct_parse_long(json_string_value(v), 1,
+					       1000000000000000000L, &x) == 0) {
+		*id = x;
+		return 0;
+	}
+	return -1;
+}
+
+/* key: an array of 1-max attachment ids into r->ids; with out, also
+ * as "17,18". absent_ok: a missing key is fine. */
+static int
+check_file_ids(struct creq *r, const char *key, size_t max, int absent_ok,
+	       char *out, size_t outlen, char *msg, size_t msglen)
+{
+	json_t *v, *a = json_object_get(r->m, key);
+	size_t i, o = 0;
+	int64_t id;
+
+	if ((!a || json_is_null(a)) && absent_ok)
+		return CT_OK;
+	if (!json_is_array(a) || json_array_size(a) < 1 ||
+	    json_array_size(a) > max) {
+		snprintf(msg, msglen,
+			 "%s must be an array of 1-%zu attachment ids", key,
+			 max);
+		return CT_EINVALID;
+	}
+	json_array_foreach(a, i, v)
+	{
+		int n;
+
+		if (file_id(v, &id) != 0)
+			return fail(msg, msglen, CT_EINVALID,
+				    "an attachment id is a positive number");
+		if (!out)
+			continue;
+		n = snprintf(out + o, outlen - o, "%s%" PRId64, i ? "," : "",
+			     id);
+		if (n < 0 || (size_t)n >= outlen - o)
+			return fail(msg, msglen, CT_EINVALID,
+				    "too many attachment ids");
+		o += (size_t)n;
+	}
+	r->ids = a;
+	return CT_OK;
+}
+
 static int
 check_text(struct creq *r, long text_max, char *msg, size_t msglen)
 {
@@ -95,6 +157,8 @@ check_text(struct creq *r, long text_max, char *msg, size_t msglen)
 	/* jansson keeps an escaped \u0000 inside the string: the length it
 	 * stored, not strlen, tells whether there is one */
 	n = ct_utf8_count(r->text, json_string_length(t));
+	if (n == 0 && r->files[0])
+		return CT_OK; /* a message of files alone */
 	if (n <= 0)
 		return fail(msg, msglen, CT_EINVALID,
 			    "text must be non-empty UTF-8 without NUL");
@@ -185,6 +249,13 @@ check_fields(struct creq *r, unsigned f, long text_max, char *msg,
 	}
 	if ((f & F_ID) && (get_seq(m, "id", 0, &r->seq) || r->seq <= 0))
 		return fail(msg, msglen, CT_EINVALID, "id is required");
+	if ((f & F_FILES) &&
+	    (rc = check_file_ids(r, "files", 10, 1, r->files, sizeof(r->files),
+				 msg, msglen)))
+		return rc;
+	if ((f & F_FILEIDS) &&
+	    (rc = check_file_ids(r, "ids", 50, 0, NULL, 0, msg, msglen)))
+		return rc;
 	if ((f & F_TEXT) && (rc = check_text(r, text_max, msg, msglen)))
 		return rc;
 	if (f & F_CID) {

@@ -32,6 +32,8 @@ enum creq_kind {
 	CREQ_REMOVE_MEMBERS,
 	CREQ_REACT,
 	CREQ_UNREACT,
+	CREQ_UPLOAD,
+	CREQ_FILES,
 	CREQ_KINDS
 };
 
@@ -57,6 +59,8 @@ struct creq {
 	json_t *users;         /* borrowed from m: a checked array of ids */
 	const char *emoji;     /* borrowed; react, unreact */
 	int64_t reply_to;      /* publish: the message answered, 0: none */
+	char files[256];       /* publish: attachment ids "17,18", or "" */
+	json_t *ids;           /* borrowed from m: files' checked ids */
 	int64_t seq;           /* after (subscribe), seq (read), id (edit,
 				  delete), before (history) */
 	int64_t limit;         /* history, search, users */

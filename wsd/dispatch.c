@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "core/filesig.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
@@ -26,7 +27,7 @@
 /* clang-format off */
 static const char q_publish[] =
 	"SELECT retry_after, id, seq, channel FROM crosstalk.ws_publish("
-	"$1, $2, $3, $4, $5, $6, $7, $8, $9::bigint)";
+	"$1, $2, $3, $4, $5, $6, $7, $8, $9::bigint, $10)";
 /* Publishes waiting together commit together, through the HTTP API's
  * group commit (crosstalk.api_post_batch: api_post is ws_publish plus the
  * event's JSON, from which the ack takes id, seq and channel). */
@@ -36,12 +37,12 @@ static const char q_publish_batch[] =
 	"FROM crosstalk.api_post_batch($1::json)";
 static const char *const publish_keys[] = {
 	"app", "user_id", "name", "channel", "text", "client_id", "limit",
-	"window", "reply_to"
+	"window", "reply_to", "files"
 };
 static const char *const publish_cols[] = { "retry_after", "id", "seq",
 					    "channel" };
 static const struct pgq_batch publish_batch = {
-	q_publish, q_publish_batch, publish_keys, 9, publish_cols, 4, 64
+	q_publish, q_publish_batch, publish_keys, 10, publish_cols, 4, 64
 };
 static const char q_change[] =
 	"SELECT message_id, seq, channel FROM crosstalk.change_message("
@@ -462,18 +463,23 @@ static void
 do_publish(struct pss *p, const struct creq *r)
 {
 	char lim[16], win[16], reply[24];
-	const char *pv[9] = {
-		p->app,     p->user_id, p->name,
-		r->channel, r->text,    r->client_id,
-		lim,        win,        r->reply_to ? reply : NULL
-	};
+	const char *pv[10] = { p->app,
+			       p->user_id,
+			       p->name,
+			       r->channel,
+			       r->text,
+			       r->client_id,
+			       lim,
+			       win,
+			       r->reply_to ? reply : NULL,
+			       r->files[0] ? r->files : NULL };
 	struct pgq_req *q;
 	struct pub_ctx *c;
 
 	snprintf(lim, sizeof(lim), "%d", wsd->cfg->lim_publish_count);
 	snprintf(win, sizeof(win), "%d", wsd->cfg->lim_publish_window);
 	snprintf(reply, sizeof(reply), "%" PRId64, r->reply_to);
-	if (!(q = pgq_new(q_publish, 9, pv, sizeof(*c)))) {
+	if (!(q = pgq_new(q_publish, 10, pv, sizeof(*c)))) {
 		out_error(p, CT_ENOMEM, "out of memory", r->ref, 1);
 		return;
 	}
@@ -654,6 +660,82 @@ do_react(struct pss *p, const struct creq *r)
 
 typedef void (*handler_fn)(struct pss *p, const struct creq *r);
 
+/* Attachments (docs/API.md): a browser uploads over HTTP with a token
+ * signed here, and reads files through links signed here; crosstalk-fcgi
+ * checks both, and the user's right to the channel, when they are used. */
+static int
+files_on(struct pss *p, const struct creq *r)
+{
+	if (wsd->file_secret)
+		return 1;
+	out_error(p, CT_EUNAVAIL, "attachments need crosstalkctl migrate",
+		  r->ref, 0);
+	return 0;
+}
+
+static void
+do_upload(struct pss *p, const struct creq *r)
+{
+	int64_t exp = ct_now_ms() / 1000 + wsd->cfg->att_url_ttl;
+	char tok[CT_UPLOAD_TOKEN_MAX], url[1024];
+	json_t *o;
+
+	if (!files_on(p, r))
+		return;
+	if (ct_upload_token(wsd->file_secret, p->app, p->user_id, r->channel,
+			    exp, tok, sizeof(tok)) != 0) {
+		out_error(p, CT_EINVALID, "cannot sign an upload here", r->ref,
+			  0);
+		return;
+	}
+	snprintf(url, sizeof(url), "%s/attachments",
+		 wsd->cfg->http_public_api_url);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I}", "type", "upload",
+		      "channel", r->channel, "url", url, "token", tok,
+		      "max_size", wsd->cfg->att_max_size, "expires_at_ms",
+		      (json_int_t)exp * 1000);
+	if (o && r->ref)
+		json_object_set_new(o, "ref", json_string(r->ref));
+	if (o)
+		out_json(p, o);
+}
+
+static void
+do_files(struct pss *p, const struct creq *r)
+{
+	int64_t exp = ct_now_ms() / 1000 + wsd->cfg->att_url_ttl;
+	json_t *urls = json_object(), *v, *o;
+	char q[CT_FILE_LINK_MAX], url[CT_FILE_LINK_MAX + 512], key[24];
+	size_t i;
+
+	if (!files_on(p, r) || !urls) {
+		json_decref(urls);
+		return;
+	}
+	json_array_foreach(r->ids, i, v)
+	{
+		int64_t id = json_is_integer(v)
+				     ? json_integer_value(v)
+				     : strtoll(json_string_value(v), NULL, 10);
+
+		if (ct_file_link(wsd->file_secret, id, p->app, p->user_id, exp,
+				 q, sizeof(q)) != 0)
+			continue;
+		snprintf(url, sizeof(url), "%s/files?%s",
+			 wsd->cfg->http_public_api_url, q);
+		snprintf(key, sizeof(key), "%" PRId64, id);
+		json_object_set_new(urls, key,
+				    json_pack("{s:s, s:I}", "url", url,
+					      "expires_at_ms",
+					      (json_int_t)exp * 1000));
+	}
+	o = json_pack("{s:s, s:o}", "type", "files", "urls", urls);
+	if (o && r->ref)
+		json_object_set_new(o, "ref", json_string(r->ref));
+	if (o)
+		out_json(p, o);
+}
+
 static const handler_fn handlers[CREQ_KINDS] = {
 	[CREQ_PING] = do_ping,
 	[CREQ_CHANNELS] = do_channels,
@@ -674,6 +756,8 @@ static const handler_fn handlers[CREQ_KINDS] = {
 	[CREQ_REMOVE_MEMBERS] = do_change_members,
 	[CREQ_REACT] = do_react,
 	[CREQ_UNREACT] = do_react,
+	[CREQ_UPLOAD] = do_upload,
+	[CREQ_FILES] = do_files,
 };
 
 /* One complete client message: parsed and checked, then acted on. */

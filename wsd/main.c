@@ -263,6 +263,15 @@ first_contact(void)
 		if ((wsd->origins[wsd->norigins] =
 			     strdup(PQgetvalue(res, i, 0))))
 			wsd->norigins++;
+	PQclear(res);
+	/* attachments' key (migration 018): without it they are off */
+	res = PQexec(conn, "SELECT value FROM crosstalk.settings "
+			   "WHERE name = 'file_secret'");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		wsd->file_secret = strdup(PQgetvalue(res, 0, 0)); /* owned */
+	else
+		ct_warn("msg=\"no file secret: attachments are off until "
+			"crosstalkctl migrate and a restart\"");
 	rc = 0;
 out:
 	PQclear(res);
@@ -391,6 +400,7 @@ main(int argc, char **argv)
 
 		if (prc >= 0) { /* the supervisor is done */
 			origins_free();
+			free(wsd->file_secret);
 			ct_cfg_free(wsd->cfg);
 			return prc;
 		}
@@ -490,6 +500,7 @@ out:
 	channel_free_all();
 	login_free();
 	origins_free();
+	free(wsd->file_secret);
 	free(wsd->wbuf);
 	ct_cfg_free(wsd->cfg);
 	return rc;

@@ -174,6 +174,8 @@ struct wsd {
 
 	lws_dll2_owner_t conns; /* authenticated connections */
 
+	/* attachments' signing key (crosstalk.settings), owned; NULL: off */
+	char *file_secret;
 	/* registered browser origins (apps + our own), owned strings */
 	char **origins;
 	unsigned norigins;

@@ -206,14 +206,32 @@ large_file(void **state)
 	free(m);
 }
 
+/* A Windows path's backslashes stay (old browsers send them raw); only
+ * \" and \\ are escapes. */
+static void
+backslashes(void **state)
+{
+	static const char b[] =
+		"--b\r\nContent-Disposition: form-data; name=\"file\"; "
+		"filename=\"C:\\dir\\\\x \\\"y\\\".png\"\r\n\r\nz\r\n--b--";
+	struct mp *m = malloc(sizeof(*m));
+	struct got g = { 0 };
+
+	(void)state;
+	assert_int_equal(mp_init(m, "multipart/form-data; boundary=b"), CT_OK);
+	assert_int_equal(mp_feed(m, b, sizeof(b) - 1, &cb, &g), CT_OK);
+	assert_int_equal(mp_finish(m), CT_OK);
+	assert_string_equal(g.log, "[file|file:C:\\dir\\x \"y\".png|]z<end>");
+	free(m);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(every_split),
-		cmocka_unit_test(cut_short),
-		cmocka_unit_test(refusals),
-		cmocka_unit_test(large_file),
+		cmocka_unit_test(every_split), cmocka_unit_test(cut_short),
+		cmocka_unit_test(refusals),    cmocka_unit_test(large_file),
+		cmocka_unit_test(backslashes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -147,10 +147,14 @@ refusals(void **state)
 
 	/* a part without a name */
 	assert_int_equal(mp_init(m, "multipart/form-data; boundary=b"), CT_OK);
-	assert_int_equal(
-		mp_feed(m, "--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--",
-			44, &cb, &g),
-		CT_EBADREQ);
+	{
+		static const char nameless[] =
+			"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--";
+
+		assert_int_equal(
+			mp_feed(m, nameless, sizeof(nameless) - 1, &cb, &g),
+			CT_EBADREQ);
+	}
 
 	/* headers that never end */
 	assert_int_equal(mp_init(m, "multipart/form-data; boundary=b"), CT_OK);

@@ -63,6 +63,17 @@ done
 
 # shellcheck disable=SC1091
 . "$state/demo.env"
+# app1's Alice shares an image in #general, as an app server would (cfhttp:
+# upload, then a message naming it): app2's people see it in the widget
+api() { curl -fsS --max-time 10 -H "Authorization: Bearer $APP1_KEY" "$@"; }
+ref=$(api -d user_id=alice -d display_name="Alice Adams" "$CROSSTALK_HTTP/sessions" |
+	sed -n 's/.*"session":"\([^"]*\)".*/\1/p')
+file=$(api -H "X-Crosstalk-Session: $ref" -F channel=general \
+	-F "file=@docs/screenshot-group.png;filename=group-chats.png" "$CROSSTALK_HTTP/attachments" |
+	sed -n 's/.*"id":"\([0-9]*\)".*/\1/p')
+api -o /dev/null -H "X-Crosstalk-Session: $ref" -d channel=general -d files="$file" \
+	--data-urlencode "text=How group chats look in app1 (a picture shared from app1)" \
+	"$CROSSTALK_HTTP/messages" || echo "demo: could not share the picture" >&2
 cat <<EOF
 
 crosstalk demo (stand-in apps; not product code)
@@ -71,6 +82,7 @@ crosstalk demo (stand-in apps; not product code)
   unregistered origin       http://127.0.0.1:$app3_port/   (the widget refuses it)
   pages after login: /chat (widget), /hook (msgHook), /cfws (crosstalk.js via the loader),
                      app2's /webhooks (what its webhook received)
+  #general holds a picture app1's Alice shared: log in to app2 (carol) to see it
   crosstalk API  $CROSSTALK_HTTP
   widget         $CROSSTALK_WIDGET
   logs under $state/; Ctrl-C stops everything.

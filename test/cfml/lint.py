@@ -146,6 +146,9 @@ def structure():
     cfc = read("models/Crosstalk.cfc")
     wire = read("models/Wire.cfc")
     T.ok(not re.search(r"<cfhttp\b", cfc), "Crosstalk.cfc calls the API only through Wire.cfc")
+    settings = functions(read("models/Settings.cfc"))
+    T.ok('createObject("component", "Settings")' in cfc,
+         "Crosstalk.cfc finds Settings.cfc beside itself")
     T.ok('createObject("component", "Markup")' in cfc,
          "Crosstalk.cfc finds Markup.cfc beside itself")
     T.ok('createObject("component", "Wire")' in cfc,
@@ -157,10 +160,16 @@ def structure():
         T.ok('throwOnError="no"' in tag, "cfhttp throwOnError=\"no\" (errors are typed here)", tag)
         T.ok(re.search(r'timeout="#\w+#"', tag), "cfhttp timeout from the settings", tag)
         T.ok('redirect="no"' in tag, "cfhttp redirect=\"no\"", tag)
+    call = functions(wire).get("call", "")
+    T.ok(re.search(r'<cfhttpparam type="formfield"[^>]*>\s*</cfloop>\s*<cfif len\(arguments\.file\)>'
+                   r'\s*(?:<!---.*?--->\s*)?<cfhttpparam type="file" name="FILE" file="#arguments\.file#">',
+                   call, re.S) and re.search(r'asJson = [^>]*and not len\(arguments\.file\)>', call),
+         "a file goes as the FILE part after the form fields (the hub reads channel first), never as JSON")
     T.ok(re.search(r'listFirst\(\s*statusLine\s*,\s*" "\s*\)', wire) and
          "statusLine = arguments.res.statusCode" in wire,
          "status from listFirst(cfhttp.statusCode, \" \")")
-    for name, text in (("Crosstalk.cfc", cfc), ("Wire.cfc", wire), ("Markup.cfc", read("models/Markup.cfc"))):
+    for name, text in (("Crosstalk.cfc", cfc), ("Wire.cfc", wire), ("Markup.cfc", read("models/Markup.cfc")),
+                       ("Settings.cfc", read("models/Settings.cfc"))):
         T.ok(not re.search(r"<cfscript", text, re.I), name + " is tag-based (CF10)")
         code = re.sub(r"<!---.*?--->", "", text, flags=re.S)
         newer = [p for p in (r"\?:", r"=>", r"\bfunction\s*\(", r"\)\.\w+\(",
@@ -183,7 +192,7 @@ def structure():
     T.ok("crosstalk-embed.js" in emb, "embed() loads crosstalk-embed.js")
     T.ok("send(" not in emb and "mintTicket(" not in emb and "mintQuietly(" in emb,
          "embed() reaches the hub only through mintQuietly()")
-    T.ok(re.search(r'<cfset s\["embedMint"\] = false>', fns.get("defaultSettings", "")),
+    T.ok(re.search(r'<cfset s\["embedMint"\] = false>', settings.get("defaults", "")),
          "embed() mints nothing by default (embedMint false): the browser fetches the ticket")
     quiet = fns.get("mintQuietly", "")
     T.ok(re.search(r'send\("POST", "tickets", structNew\(\), arguments\.session, '
@@ -202,7 +211,7 @@ def structure():
     ans = wfns.get("answer", "")
     T.ok(re.search(r'listFind\("502,503,504", status\)>\s*<!---[^>]*--->\s*<cfthrow type="crosstalk\.unavailable"', ans),
          "a proxy's non-JSON 502/503/504 is crosstalk.unavailable, not crosstalk.protocol")
-    T.ok(re.search(r'<cfset s\["touchTimeout"\] = 2>', fns.get("defaultSettings", "")) and
+    T.ok(re.search(r'<cfset s\["touchTimeout"\] = 2>', settings.get("defaults", "")) and
          "variables.settings.touchTimeout" in fns.get("touchSession", ""),
          "touchSession() waits touchTimeout: it runs on ordinary page views")
 
@@ -230,7 +239,7 @@ def structure():
     T.ok("getEmail" not in mc, "no e-mail address among the display name methods")
     T.ok(re.search(r"this\.cfmapping\s*=\s*mappingName\(\)", mc) and "CROSSTALK_CFMAPPING" in mc,
          "the /crosstalk mapping can be renamed (CROSSTALK_CFMAPPING)")
-    code = "\n".join(read(f) for f in ("models/Crosstalk.cfc", "models/Wire.cfc", "models/Markup.cfc",
+    code = "\n".join(read(f) for f in ("models/Crosstalk.cfc", "models/Wire.cfc", "models/Markup.cfc", "models/Settings.cfc",
                                        "models/ChatSessionStore.cfc", "handlers/Ticket.cfc",
                                        "interceptors/ChatSession.cfc", "helpers/ChatHelpers.cfm"))
     code = re.sub(r"<!---.*?--->|/\*.*?\*/", "", code, flags=re.S)  # usage examples may
@@ -305,7 +314,19 @@ def recordings():
         route, _, query = target[len("{{BASE}}/"):].partition("?")
         sent = [kv.split("=", 1)[0] for kv in query.split("&") if kv]
         ctype = hdrs.get("content-type", "")
-        if body and ctype.startswith("application/x-www-form-urlencoded"):
+        parts = []  # multipart/form-data: (name, is a file) in body order
+        if body and ctype.startswith("multipart/form-data"):
+            T.ok(any(l == "# @crlf" for l in lines), name + ": @crlf (multipart lines end in CRLF)")
+            b = re.search(r"boundary=([^;\s]+)", ctype)
+            for part in body.split("--" + b.group(1) if b else "\0")[1:-1]:
+                d = re.search(r'^Content-Disposition: form-data; name="([^"]*)"(; filename=")?',
+                              part, re.M)
+                if T.ok(d, name + ": a form-data part", part[:80]):
+                    parts.append((d.group(1), bool(d.group(2))))
+            T.ok(b and parts and body.endswith("--%s--" % b.group(1)), name + ": a closed multipart body")
+            sent += [n for n, is_file in parts if not is_file]
+            T.ok(all(n == n.upper() for n, _ in parts), name + ": upper-case part names", parts)
+        elif body and ctype.startswith("application/x-www-form-urlencoded"):
             sent += [kv.split("=", 1)[0] for kv in body.split("&")]
         elif body and ctype.startswith("application/json"):
             try:
@@ -333,7 +354,13 @@ def recordings():
             T.ok(not has, name + ": no session header: %s sends none" % method)
         elif re.search(r'<cfargument name="session"[^>]*required="true"', fn):
             T.ok(has, name + ": session header: %s always sends it" % method)
-        if verb == "POST" and sent:
+        # a method that hands send() a file: multipart, the fields, then one FILE part
+        with_file = re.search(r'send\("POST",\s*"[\w/]+"(?:,\s*[\w.]+){3},\s*arguments\.\w+\)', fn)
+        if with_file:
+            T.ok(ctype.startswith("multipart/form-data"), name + ": %s sends multipart" % method, ctype)
+            T.ok([p for p in parts if p[1]] == [("FILE", True)] and parts[-1] == ("FILE", True),
+                 name + ": the fields, then one FILE part (Wire.cfc's order)", parts)
+        elif verb == "POST" and sent:
             want = "application/json" if mode == "json" else "application/x-www-form-urlencoded"
             T.ok(ctype.startswith(want), name + ": %s body" % mode, ctype)
 

@@ -99,11 +99,30 @@ def fill(text, vars_):
     return re.sub(r"\{\{([^}]+)\}\}", sub, text)
 
 
+def body_bytes(rec, vars_):
+    """The body's bytes: placeholders filled, each {{FILE:path}} replaced by
+    the bytes of that file under recordings/, and with @crlf every line
+    (the last one too) ended by CRLF, as multipart/form-data has them."""
+    crlf = bool(rec.get("crlf"))
+    pieces = re.split(r"\{\{FILE:([^}]+)\}\}", rec.body + ("\n" if crlf else ""))
+    out = b""
+    for n, piece in enumerate(pieces):
+        if n % 2:
+            if os.path.isabs(piece) or ".." in piece.split("/"):
+                raise ValueError("{{FILE:%s}}: not a file under recordings/" % piece)
+            with open(os.path.join(RECORDINGS, piece), "rb") as f:
+                out += f.read()
+        else:
+            text = fill(piece, vars_)
+            out += (text.replace("\n", "\r\n") if crlf else text).encode("utf-8")
+    return out
+
+
 def send(rec, vars_):
     """The request exactly as recorded (placeholders filled): same header
     names, order and case, same body bytes. Returns (status, headers, raw)."""
     method, target, _version = fill(rec.request_line, vars_).split(" ", 2)
-    body = fill(rec.body, vars_).encode("utf-8")
+    body = body_bytes(rec, vars_)
     vars_ = dict(vars_, LENGTH=len(body))
     u = urllib.parse.urlsplit(ENV["CROSSTALK_HTTP"])
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=40)

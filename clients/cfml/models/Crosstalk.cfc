@@ -35,21 +35,10 @@
 		<cfargument name="apiUrl" type="string" required="false" default="" hint="base URL of the API, ending in /api/v1">
 		<cfargument name="apiKey" type="string" required="false" default="" hint="this app's API key, app.secret">
 		<cfargument name="timeout" type="numeric" required="false" default="0" hint="seconds for one request (long-polls get their wait on top)">
-		<cfset var key = "">
-		<cfset var merged = defaultSettings()>
-		<cfloop collection="#arguments.settings#" item="key">
-			<cfif structKeyExists(merged, key)>
-				<cfset merged[key] = arguments.settings[key]>
-			</cfif>
-		</cfloop>
-		<cfset putIf(merged, "apiUrl", arguments.apiUrl)>
-		<cfset putIf(merged, "apiKey", arguments.apiKey)>
-		<cfif arguments.timeout gt 0>
-			<cfset merged["timeout"] = arguments.timeout>
-		</cfif>
-		<cfset merged = normalised(merged)>
-		<cfset variables.settings = merged>
 		<!--- beside this file, whatever the package's mapping is called --->
+		<cfset var conf = createObject("component", "Settings")>
+		<cfset var merged = conf.resolve(arguments.settings, arguments.apiUrl, arguments.apiKey, arguments.timeout)>
+		<cfset variables.settings = merged>
 		<cfset variables.wire = createObject("component", "Wire")>
 		<cfset variables.wire.init(merged)>
 		<cfset variables.markup = createObject("component", "Markup")>
@@ -57,63 +46,9 @@
 		<cfreturn this>
 	</cffunction>
 
-	<cffunction name="defaultSettings" access="public" returntype="struct" output="false" hint="The settings and their defaults.">
-		<cfset var s = structNew()>
-		<!--- where the API lives, e.g. https://chat.example.org/api/v1 --->
-		<cfset s["apiUrl"] = "">
-		<!--- this app's key as printed by `crosstalkctl app add`: "<app>.<secret>" --->
-		<cfset s["apiKey"] = "">
-		<!--- seconds allowed for one request --->
-		<cfset s["timeout"] = 10>
-		<!--- seconds added to a long-poll's wait for its request timeout --->
-		<cfset s["pollGrace"] = 5>
-		<!--- "form" (application/x-www-form-urlencoded, recommended) or "json" --->
-		<cfset s["bodyFormat"] = "form">
-		<!--- sent as User-Agent --->
-		<cfset s["userAgent"] = "ColdFusion">
-		<!--- login lifetime in seconds when registerSession gets no ttl --->
-		<cfset s["defaultTtl"] = 28800>
-		<!--- where the widget is, e.g. https://chat.example.org/widget (what the API hands out with
-		      each ticket, [http] public_widget_url): set it, and embed() never has to ask the hub --->
-		<cfset s["widgetUrl"] = "">
-		<!--- overrides where embed() loads crosstalk-embed.js from (default: the widget's origin) --->
-		<cfset s["embedScriptUrl"] = "">
-		<!--- fixed widget height in pixels for embed(); empty: the widget sizes itself --->
-		<cfset s["embedHeight"] = "">
-		<!--- embed() mints the first ticket on the server (true), or leaves it to the
-		      browser and the app's ticket URL (false: the page never waits for the hub) --->
-		<cfset s["embedMint"] = false>
-		<!--- seconds a server-side mint in embed() may take before the page goes on without it --->
-		<cfset s["embedMintTimeout"] = 2>
-		<!--- seconds touchSession() may take (it runs on ordinary page views) --->
-		<cfset s["touchTimeout"] = 2>
-		<!--- show an e-mail address as a display name (false: only the part before the @) --->
-		<cfset s["allowEmailNames"] = false>
-		<cfreturn s>
-	</cffunction>
-
-	<cffunction name="normalised" access="private" returntype="struct" output="false" hint="The settings with blanks trimmed and every value out of range replaced by its default.">
-		<cfargument name="given" type="struct" required="true" hint="defaults merged with what init() got">
-		<cfset var s = arguments.given>
-		<cfset var defaults = defaultSettings()>
-		<cfset var key = "">
-		<cfset s["apiUrl"] = reReplace(trim(s.apiUrl), "/+$", "")>
-		<cfset s["apiKey"] = trim(s.apiKey)>
-		<!--- seconds: a positive number (pollGrace may be 0) --->
-		<cfloop list="timeout,embedMintTimeout,touchTimeout,pollGrace" index="key">
-			<cfif not isNumeric(s[key]) or (s[key] lt 1 and not (key is "pollGrace" and s[key] eq 0))>
-				<cfset s[key] = defaults[key]>
-			</cfif>
-		</cfloop>
-		<cfloop list="embedMint,allowEmailNames" index="key">
-			<cfif not isBoolean(s[key])>
-				<cfset s[key] = defaults[key]>
-			</cfif>
-		</cfloop>
-		<cfif not listFindNoCase("form,json", s.bodyFormat)>
-			<cfset s["bodyFormat"] = "form">
-		</cfif>
-		<cfreturn s>
+	<cffunction name="defaultSettings" access="public" returntype="struct" output="false" hint="The settings and their defaults (Settings.cfc).">
+		<cfset var conf = createObject("component", "Settings")>
+		<cfreturn conf.defaults()>
 	</cffunction>
 
 	<cffunction name="getSettings" access="public" returntype="struct" output="false" hint="A copy of the settings in force (the key included: do not print it).">
@@ -209,12 +144,15 @@
 
 	<cffunction name="publish" access="public" returntype="struct" output="false" hint="Posts a message. Returns {ok, message}. With a clientId a retry returns the first message instead of posting twice.">
 		<cfargument name="channel" type="string" required="true" hint="channel name, or dm:a:b">
-		<cfargument name="text" type="string" required="true" hint="1 to 4000 characters">
+		<cfargument name="text" type="string" required="false" default="" hint="up to 4000 characters; empty only with files">
 		<cfargument name="session" type="string" required="false" default="" hint="the author's session ref">
 		<cfargument name="clientId" type="string" required="false" default="" hint="your id for this message, for safe retries">
 		<cfargument name="excludeSender" type="boolean" required="false" default="false" hint="do not echo it to the author's own connections">
 		<cfargument name="replyTo" type="string" required="false" default="" hint="the id of a message of the same channel this one answers">
+		<cfargument name="files" type="any" required="false" default="" hint="1 to 10 attachment ids from upload() by the same user to this channel: an array or a comma-separated list">
 		<cfset var fields = structNew()>
+		<cfset var ids = arguments.files>
+		<cfif isArray(ids)><cfset ids = arrayToList(ids)></cfif>
 		<cfset fields["CHANNEL"] = arguments.channel>
 		<cfset fields["TEXT"] = arguments.text>
 		<cfset putIf(fields, "CLIENT_ID", arguments.clientId)>
@@ -222,7 +160,29 @@
 		<cfif arguments.excludeSender>
 			<cfset fields["EXCLUDE_SENDER"] = "YES">
 		</cfif>
+		<cfset putIf(fields, "FILES", ids)>
 		<cfreturn send("POST", "messages", fields, arguments.session)>
+	</cffunction>
+
+	<cffunction name="upload" access="public" returntype="struct" output="false" hint="Uploads a file for the user to post in a channel (publish with files), as multipart/form-data whatever bodyFormat says. Returns {ok, attachment: {id, name, type, size, channel}}. The hub finds the type from the bytes: a type it does not take is crosstalk.unsupported_media_type, a file over its max_size crosstalk.too_large; a path with no file is crosstalk.invalid, before any request.">
+		<cfargument name="channel" type="string" required="true" hint="the channel the file is for; the user must be allowed to post there">
+		<cfargument name="filePath" type="string" required="true" hint="absolute path of the file on this server; its name (up to 200 characters) is what others see">
+		<cfargument name="session" type="string" required="true" hint="the uploader's session ref">
+		<cfargument name="timeout" type="numeric" required="false" default="0" hint="seconds (0: the timeout setting; a large file on a slow link may need more)">
+		<cfset var fields = structNew()>
+		<cfif not fileExists(arguments.filePath)>
+			<cfthrow type="crosstalk.invalid" message="crosstalk: no file to upload at #arguments.filePath#"
+				detail="POST attachments: not sent" errorCode="invalid">
+		</cfif>
+		<cfset fields["CHANNEL"] = arguments.channel>
+		<cfreturn send("POST", "attachments", fields, arguments.session, arguments.timeout, arguments.filePath)>
+	</cffunction>
+	<cffunction name="attachmentUrl" access="public" returntype="struct" output="false" hint="A signed link to an attachment for this user, for an img src or a download link (the file's bytes come from the hub, never through the app). Returns {ok, url, expires_at_ms}; ask again once it expires.">
+		<cfargument name="id" type="string" required="true" hint="the attachment's id (message.files[n].id)">
+		<cfargument name="session" type="string" required="true" hint="the reader's session ref">
+		<cfset var fields = structNew()>
+		<cfset fields["ID"] = arguments.id>
+		<cfreturn send("GET", "attachments/url", fields, arguments.session)>
 	</cffunction>
 
 	<cffunction name="announce" access="public" returntype="struct" output="false" hint="Posts as this app's bot (no user, no session): order updates, system notices, what WsPublish did. Shown as a bot's; the bots of an app share one rate limit. Returns {ok, message}.">
@@ -511,7 +471,8 @@
 		<cfargument name="fields" type="struct" required="false" default="#structNew()#" hint="request fields">
 		<cfargument name="session" type="string" required="false" default="" hint="session ref, sent as X-Crosstalk-Session">
 		<cfargument name="timeout" type="numeric" required="false" default="0" hint="seconds (0: the timeout setting)">
-		<cfreturn variables.wire.call(arguments.method, arguments.path, arguments.fields, arguments.session, arguments.timeout)>
+		<cfargument name="file" type="string" required="false" default="" hint="a POST's file (a path on this server): the body is then multipart/form-data, the fields before the FILE part">
+		<cfreturn variables.wire.call(arguments.method, arguments.path, arguments.fields, arguments.session, arguments.timeout, arguments.file)>
 	</cffunction>
 
 	<cffunction name="putIf" access="private" returntype="void" output="false" hint="s[key] = value, unless value is empty">

@@ -26,12 +26,13 @@
 		<cfargument name="fields" type="struct" required="false" default="#structNew()#" hint="request fields">
 		<cfargument name="session" type="string" required="false" default="" hint="session ref, sent as X-Crosstalk-Session">
 		<cfargument name="timeout" type="numeric" required="false" default="0" hint="seconds (0: the timeout setting)">
+		<cfargument name="file" type="string" required="false" default="" hint="a POST's file: the path of a file on this server, sent as the FILE part of a multipart/form-data body">
 		<cfset var res = structNew()>
 		<cfset var key = "">
 		<cfset var verb = uCase(arguments.method)>
 		<cfset var seconds = arguments.timeout>
 		<cfset var target = variables.settings.apiUrl & "/" & arguments.path>
-		<cfset var asJson = variables.settings.bodyFormat is "json" and verb is "POST">
+		<cfset var asJson = variables.settings.bodyFormat is "json" and verb is "POST" and not len(arguments.file)>
 		<cfif not len(variables.settings.apiUrl) or not len(variables.settings.apiKey)>
 			<cfthrow type="crosstalk.config" message="crosstalk: apiUrl and apiKey must be set"
 				detail="Pass them to init() or set them in moduleSettings.crosstalk.">
@@ -58,6 +59,10 @@
 				<cfloop collection="#arguments.fields#" item="key">
 					<cfhttpparam type="formfield" name="#uCase(key)#" value="#arguments.fields[key]#">
 				</cfloop>
+				<cfif len(arguments.file)>
+					<!--- makes the body multipart/form-data; after the fields, which the hub reads first --->
+					<cfhttpparam type="file" name="FILE" file="#arguments.file#">
+				</cfif>
 			</cfif>
 		</cfhttp>
 		<cfreturn answer(res, verb & " " & arguments.path)>

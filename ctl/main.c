@@ -43,6 +43,13 @@ static const char usage[] =
 	"  hook add APP URL [--events message,mention,member,session]\n"
 	"                                   a webhook; prints its secret once\n"
 	"  hook list | log ID | retry ID | remove ID\n"
+	"  channel-hook add APP PATTERN URL [--events publish,subscribe]\n"
+	"               [--timeout MS] [--fail open|closed]\n"
+	"                                   asked before a user's publish or "
+	"subscribe\n"
+	"                                   on the channels PATTERN names "
+	"(name, prefix*, *)\n"
+	"  channel-hook list | remove ID\n"
 	"  prune --older-than DAYS          delete old messages and expired "
 	"logins\n"
 	"  search-config [NAME]             the text search configuration "
@@ -535,6 +542,73 @@ cmd_hook(int argc, char **argv)
 	return 1;
 }
 
+/* channel-hook add APP PATTERN URL [--events a,b] [--timeout MS]
+ * [--fail open|closed] | list | remove ID */
+static int
+cmd_channel_hook(int argc, char **argv)
+{
+	static const char use[] =
+		"channel-hook add APP PATTERN URL [--events publish,subscribe] "
+		"[--timeout MS] [--fail open|closed] | list | remove ID";
+	PGresult *res;
+
+	if (argc >= 4 && strcmp(argv[0], "add") == 0) {
+		const char *p[6] = { argv[1], argv[2],
+				     argv[3], "publish,subscribe",
+				     "2000",  "true" };
+
+		for (int i = 4; i < argc; i += 2) {
+			if (i + 1 >= argc)
+				die("%s", use);
+			if (strcmp(argv[i], "--events") == 0)
+				p[3] = argv[i + 1];
+			else if (strcmp(argv[i], "--timeout") == 0)
+				p[4] = argv[i + 1];
+			else if (strcmp(argv[i], "--fail") == 0 &&
+				 (strcmp(argv[i + 1], "open") == 0 ||
+				  strcmp(argv[i + 1], "closed") == 0))
+				p[5] = strcmp(argv[i + 1], "open") == 0
+					       ? "true"
+					       : "false";
+			else
+				die("%s", use);
+		}
+		res = q("SELECT id, secret FROM crosstalk.channel_hook_add($1, "
+			"$2, $3, string_to_array($4, ','), $5::int, "
+			"$6::boolean)",
+			6, p);
+		printf("channel hook %s\nsecret %s\n(the secret is shown once: "
+		       "the endpoint checks X-Crosstalk-Signature with it)\n",
+		       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		PQclear(res);
+		return 0;
+	}
+	if (argc == 1 && strcmp(argv[0], "list") == 0) {
+		res = q("SELECT id, app, pattern, url, array_to_string(events, "
+			"','), timeout_ms, CASE WHEN fail_open THEN 'open' "
+			"ELSE 'closed' END FROM crosstalk.channel_hooks ORDER "
+			"BY id",
+			0, NULL);
+		print_rows(res);
+		PQclear(res);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[0], "remove") == 0) {
+		const char *p[1] = { argv[1] };
+
+		res = q("DELETE FROM crosstalk.channel_hooks WHERE id = "
+			"$1::bigint RETURNING id",
+			1, p);
+		if (PQntuples(res) != 1)
+			die("no such channel hook: %s", argv[1]);
+		PQclear(res);
+		printf("removed channel hook %s\n", argv[1]);
+		return 0;
+	}
+	die("%s", use);
+	return 1;
+}
+
 /* search-config [NAME]: show, or set (the column and index are rebuilt
  * under an exclusive lock of messages: minutes on a big table). */
 static int
@@ -797,6 +871,8 @@ main(int argc, char **argv)
 		rc = cmd_channel(argc - 1, argv + 1);
 	else if (strcmp(argv[0], "hook") == 0)
 		rc = cmd_hook(argc - 1, argv + 1);
+	else if (strcmp(argv[0], "channel-hook") == 0)
+		rc = cmd_channel_hook(argc - 1, argv + 1);
 	else if (strcmp(argv[0], "prune") == 0)
 		rc = cmd_prune(argc - 1, argv + 1);
 	else if (strcmp(argv[0], "search-config") == 0)

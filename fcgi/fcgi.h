@@ -79,6 +79,15 @@ struct post {
 int files_init(const char *file_secret);
 void files_free(void);
 
+/* gate.c: a user's post to a channel with a channel hook waits for the
+ * hook's answer (core/chook.h). 0: post it (*text may now point to the
+ * hook's new text, *rewritten, which the caller frees); -1: refused, the
+ * error was replied. */
+struct req;
+int gate_publish(struct req *r, const char *channel, const char **text,
+		 const char *client_id, char **rewritten);
+void gate_free(void);
+
 /* hooks.c: the webhook delivery thread ([hooks] deliver). */
 int hooks_start(const struct ct_cfg *cfg);
 void hooks_stop(void);

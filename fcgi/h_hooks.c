@@ -1,6 +1,8 @@
-/* h_hooks.c - an app's webhooks over the API, with its key: GET hooks,
- * POST hooks/add (the secret is in this answer only), POST hooks/remove.
- * The same as crosstalkctl hook; delivery is hooks.c's. */
+/* h_hooks.c - an app's webhooks and channel hooks over the API, with its
+ * key: GET hooks, POST hooks/add (the secret is in this answer only), POST
+ * hooks/remove, and the same for channel_hooks. The same as crosstalkctl
+ * hook and channel-hook; webhooks are delivered by hooks.c, channel hooks
+ * called by the daemons' gates. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,4 +80,85 @@ h_hooks_remove(struct req *r)
 		"id::text = $2 RETURNING id) SELECT json_build_object("
 		"'removed', EXISTS (SELECT 1 FROM d))",
 		2, params, 0);
+}
+
+void
+h_channel_hooks(struct req *r)
+{
+	const char *params[1] = { r->app };
+
+	req_reply_sql(r,
+		      "SELECT json_build_object('hooks', coalesce(json_agg("
+		      "json_build_object('id', h.id::text, 'pattern', "
+		      "h.pattern, 'url', h.url, 'events', h.events, "
+		      "'timeout_ms', h.timeout_ms, 'fail', CASE WHEN "
+		      "h.fail_open THEN 'open' ELSE 'closed' END) ORDER BY "
+		      "h.id), '[]'::json)) FROM crosstalk.channel_hooks h "
+		      "WHERE h.app = $1",
+		      1, params, 1);
+}
+
+void
+h_channel_hooks_add(struct req *r)
+{
+	const char *pattern, *url, *fail = NULL, *params[6];
+	json_t *events = NULL; /* owned here */
+	char *ev = NULL;       /* owned here: a JSON array */
+	char tmo[16];
+	long timeout = 2000;
+
+	if (req_str(r, "pattern", "pattern", 1, &pattern) < 0 ||
+	    req_str(r, "url", "url", 1, &url) < 0 ||
+	    req_str(r, "fail", "fail", 0, &fail) < 0 ||
+	    req_long(r, "timeoutms", "timeout_ms", 50, 30000, &timeout) < 0)
+		return;
+	if (fail && strcmp(fail, "open") != 0 && strcmp(fail, "closed") != 0) {
+		req_error(r, CT_EINVALID, "fail is open or closed");
+		return;
+	}
+	if (input_list(r->in, "events", &events) < 0) {
+		req_error(r, CT_EINVALID, "events must be a list");
+		return;
+	}
+	if (events && !(ev = json_dumps(events, JSON_COMPACT))) {
+		req_error(r, CT_ENOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(tmo, sizeof(tmo), "%ld", timeout);
+	params[0] = r->app;
+	params[1] = pattern;
+	params[2] = url;
+	params[3] = ev ? ev : "[\"publish\", \"subscribe\"]";
+	params[4] = tmo;
+	params[5] = fail && strcmp(fail, "closed") == 0 ? "false" : "true";
+	req_reply_sql(
+		r,
+		"SELECT json_build_object('hook', json_build_object('id', "
+		"h.id::text, 'pattern', $2::text, 'url', $3::text, 'events', "
+		"(SELECT array_agg(DISTINCT e ORDER BY e) FROM "
+		"json_array_elements_text($4::json) e), 'timeout_ms', "
+		"$5::int, 'fail', CASE WHEN $6::boolean THEN 'open' ELSE "
+		"'closed' END), 'secret', h.secret) FROM "
+		"crosstalk.channel_hook_add($1, $2, $3, ARRAY(SELECT "
+		"json_array_elements_text($4::json)), $5::int, $6::boolean) h",
+		6, params, 0);
+out:
+	json_decref(events);
+	free(ev);
+}
+
+void
+h_channel_hooks_remove(struct req *r)
+{
+	const char *id, *params[2];
+
+	if (req_str(r, "id", "id", 1, &id) < 0)
+		return;
+	params[0] = r->app;
+	params[1] = id;
+	req_reply_sql(r,
+		      "WITH d AS (DELETE FROM crosstalk.channel_hooks WHERE "
+		      "app = $1 AND id::text = $2 RETURNING id) SELECT "
+		      "json_build_object('removed', EXISTS (SELECT 1 FROM d))",
+		      2, params, 0);
 }

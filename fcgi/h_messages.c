@@ -70,8 +70,8 @@ h_messages(struct req *r)
 	struct post p;
 	char retry[48];
 	json_t *ev;
-	char files[256];
-	int excl = 0;
+	char files[256], *rewritten = NULL; /* owned: the hook's text */
+	int excl = 0, rc;
 	long reply_to = 0;
 
 	if (req_str(r, "channel", "channel", 1, &channel) < 0 ||
@@ -92,6 +92,10 @@ h_messages(struct req *r)
 		return;
 	if (post_files(r, files, sizeof(files)) != 0)
 		return;
+	/* a channel hook may refuse or rewrite a user's post (not a bot's) */
+	if (!bot && text &&
+	    gate_publish(r, channel, &text, client_id, &rewritten) != 0)
+		return;
 	memset(&p, 0, sizeof(p));
 	p.app = r->app;
 	p.session = r->session; /* resolved in the post's own transaction */
@@ -104,7 +108,9 @@ h_messages(struct req *r)
 	p.files = files[0] ? files : NULL;
 	p.limit = cfg->lim_publish_count;
 	p.window = cfg->lim_publish_window;
-	if (post_submit(r->w, &p) != CT_OK) {
+	rc = post_submit(r->w, &p);
+	free(rewritten); /* the post is done with its text */
+	if (rc != CT_OK) {
 		req_error(r, p.rc, "%s", p.msg);
 		return;
 	}

@@ -24,11 +24,10 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "core/config.h"
 #include "core/db.h"
+#include "core/hookcall.h"
 #include "core/log.h"
 #include "fcgi/fcgi.h"
 
@@ -39,13 +38,11 @@ static pthread_t tid;
 static int started;
 static _Atomic int stopping;
 
-/* One delivery in flight; owns its strings and curl handles. */
+/* One delivery in flight; owns its call (the first member: the easy
+ * handle's private pointer is the delivery's). */
 struct delivery {
+	struct ct_hookcall call;
 	long long id;
-	char *body;
-	struct curl_slist *headers;
-	CURL *easy;
-	char error[CURL_ERROR_SIZE];
 };
 
 static void
@@ -53,41 +50,8 @@ delivery_free(struct delivery *d)
 {
 	if (!d)
 		return;
-	if (d->easy)
-		curl_easy_cleanup(d->easy);
-	curl_slist_free_all(d->headers);
-	free(d->body);
+	ct_hookcall_free(&d->call);
 	free(d);
-}
-
-/* v1=<hex HMAC-SHA256(secret, ts "." body)> into out (>= 68 bytes). */
-static void
-sign(const char *secret, const char *ts, const char *body, char *out)
-{
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int maclen = 0;
-	size_t tl = strlen(ts), bl = strlen(body);
-	unsigned char *msg = malloc(tl + 1 + bl); /* freed here */
-
-	strcpy(out, "v1=");
-	if (!msg)
-		return;
-	memcpy(msg, ts, tl);
-	msg[tl] = '.';
-	memcpy(msg + tl + 1, body, bl);
-	if (HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, tl + 1 + bl,
-		 mac, &maclen))
-		for (unsigned int i = 0; i < maclen && i < 32; i++)
-			sprintf(out + 3 + 2 * i, "%02x", mac[i]);
-	free(msg);
-}
-
-static size_t
-discard(char *p, size_t size, size_t n, void *arg)
-{
-	(void)p;
-	(void)arg;
-	return size * n; /* the endpoint's answer is not ours to keep */
 }
 
 /* A curl easy handle for one claimed row, or NULL. */
@@ -95,44 +59,20 @@ static struct delivery *
 start_one(PGresult *res, int row)
 {
 	struct delivery *d = calloc(1, sizeof(*d)); /* freed by delivery_free */
-	char line[160], ts[24], sig[80];
 
-	if (!d || !(d->body = strdup(PQgetvalue(res, row, 4))) ||
-	    !(d->easy = curl_easy_init()))
-		goto fail;
+	if (!d)
+		return NULL;
+	if (ct_hookcall_init(&d->call, PQgetvalue(res, row, 1),
+			     PQgetvalue(res, row, 2), PQgetvalue(res, row, 3),
+			     PQgetvalue(res, row, 0),
+			     strdup(PQgetvalue(res, row, 4)),
+			     (long)hcfg->hooks_timeout * 1000, 0,
+			     "crosstalk-webhook/1") != 0) {
+		delivery_free(d);
+		return NULL;
+	}
 	d->id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
-	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
-	sign(PQgetvalue(res, row, 2), ts, d->body, sig);
-	d->headers =
-		curl_slist_append(d->headers, "Content-Type: application/json");
-	snprintf(line, sizeof(line), "X-Crosstalk-Event: %s",
-		 PQgetvalue(res, row, 3));
-	d->headers = curl_slist_append(d->headers, line);
-	snprintf(line, sizeof(line), "X-Crosstalk-Id: %lld", d->id);
-	d->headers = curl_slist_append(d->headers, line);
-	snprintf(line, sizeof(line), "X-Crosstalk-Timestamp: %s", ts);
-	d->headers = curl_slist_append(d->headers, line);
-	snprintf(line, sizeof(line), "X-Crosstalk-Signature: %s", sig);
-	d->headers = curl_slist_append(d->headers, line);
-	d->headers = curl_slist_append(d->headers, "Expect:");
-	if (!d->headers)
-		goto fail;
-	curl_easy_setopt(d->easy, CURLOPT_URL, PQgetvalue(res, row, 1));
-	curl_easy_setopt(d->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(d->easy, CURLOPT_POSTFIELDS, d->body);
-	curl_easy_setopt(d->easy, CURLOPT_HTTPHEADER, d->headers);
-	curl_easy_setopt(d->easy, CURLOPT_USERAGENT, "crosstalk-webhook/1");
-	curl_easy_setopt(d->easy, CURLOPT_TIMEOUT_MS,
-			 (long)hcfg->hooks_timeout * 1000);
-	curl_easy_setopt(d->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(d->easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(d->easy, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(d->easy, CURLOPT_ERRORBUFFER, d->error);
-	curl_easy_setopt(d->easy, CURLOPT_PRIVATE, d);
 	return d;
-fail:
-	delivery_free(d);
-	return NULL;
 }
 
 /* Record one outcome; a failure to record leaves the row to its lease. */
@@ -183,29 +123,23 @@ round_trip(PGconn *c, CURLM *multi)
 		struct delivery *d = start_one(res, i);
 
 		if (d)
-			curl_multi_add_handle(multi, d->easy);
+			curl_multi_add_handle(multi, d->call.easy);
 	}
 	PQclear(res);
 	do {
 		curl_multi_perform(multi, &running);
 		while ((m = curl_multi_info_read(multi, &(int){ 0 }))) {
 			struct delivery *d = NULL;
-			long status = 0;
+			char err[CURL_ERROR_SIZE];
+			long status;
 
 			if (m->msg != CURLMSG_DONE)
 				continue;
 			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
 					  (char **)&d);
-			if (m->data.result == CURLE_OK)
-				curl_easy_getinfo(m->easy_handle,
-						  CURLINFO_RESPONSE_CODE,
-						  &status);
-			done(c, d, m->data.result == CURLE_OK ? status : 0,
-			     m->data.result == CURLE_OK
-				     ? ""
-				     : (*d->error ? d->error
-						  : curl_easy_strerror(
-							    m->data.result)));
+			status = ct_hookcall_status(&d->call, m->data.result,
+						    err, sizeof(err));
+			done(c, d, status, err);
 			curl_multi_remove_handle(multi, m->easy_handle);
 			delivery_free(d);
 		}
@@ -255,8 +189,6 @@ hooks_start(const struct ct_cfg *cfg)
 	hcfg = cfg;
 	if (!cfg->hooks_deliver)
 		return 0;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return -1;
 	if (pthread_create(&tid, NULL, hooks_main, NULL) != 0)
 		return -1;
 	started = 1;
@@ -271,5 +203,4 @@ hooks_stop(void)
 	stopping = 1;
 	pthread_join(tid, NULL);
 	started = 0;
-	curl_global_cleanup();
 }

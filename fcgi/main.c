@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <fcgiapp.h>
 
 #include "core/cli.h"
@@ -31,6 +32,7 @@ static const char usage[] =
 	"options: --config FILE, --help, --version\n";
 
 static int listen_fd;
+static int curl_started;
 
 #define MAX_WAITERS_CAP 4096 /* threads are cheap, not free */
 
@@ -115,6 +117,12 @@ main(int argc, char **argv)
 	}
 	PQfinish(probe);
 
+	/* libcurl (webhooks, channel hooks), once, before any thread */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "crosstalk-fcgi: libcurl init failed\n");
+		goto out;
+	}
+	curl_started = 1;
 	if (FCGX_Init() != 0) {
 		fprintf(stderr, "crosstalk-fcgi: FCGX_Init failed\n");
 		goto out;
@@ -211,6 +219,9 @@ out:
 	pool_free();
 	pollshare_free();
 	files_free();
+	gate_free();
+	if (curl_started)
+		curl_global_cleanup();
 	free(workers);
 	free(tids);
 	ct_cfg_free(cfg);

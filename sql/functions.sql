@@ -1995,6 +1995,41 @@ BEGIN
     RETURNING hooks.id INTO id;
 END $$;
 
+-- A channel hook of p_app for the channels p_pattern names (a name, a
+-- prefix ending in *, or * for all): the daemons call it before a user's
+-- publish or subscribe there (docs/API.md, channel hooks). One hook a
+-- pattern; the most specific pattern of a channel answers for it.
+CREATE OR REPLACE FUNCTION crosstalk.channel_hook_add(
+    p_app text, p_pattern text, p_url text, p_events text[], p_timeout_ms int,
+    p_fail_open boolean, OUT id bigint, OUT secret text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM crosstalk.apps a WHERE a.id = p_app) THEN
+        PERFORM crosstalk.fail(404, 'no such app');
+    END IF;
+    IF p_pattern IS NULL OR p_pattern !~ '^(\*|[^*[:space:][:cntrl:]]{1,128}\*?)$' THEN
+        PERFORM crosstalk.fail(422, 'pattern is a channel name, a prefix ending in *, or *');
+    END IF;
+    IF p_url IS NULL OR p_url !~ '^https?://[^[:space:][:cntrl:]]+$' OR char_length(p_url) > 500 THEN
+        PERFORM crosstalk.fail(422, 'url must be an http(s) URL of at most 500 characters');
+    END IF;
+    IF p_events IS NULL OR cardinality(p_events) = 0
+       OR NOT p_events <@ ARRAY['publish', 'subscribe'] THEN
+        PERFORM crosstalk.fail(422, 'events are publish, subscribe or both');
+    END IF;
+    IF p_timeout_ms IS NULL OR p_timeout_ms NOT BETWEEN 50 AND 30000 THEN
+        PERFORM crosstalk.fail(422, 'timeout is 50-30000 ms');
+    END IF;
+    IF EXISTS (SELECT 1 FROM crosstalk.channel_hooks h WHERE h.pattern = p_pattern) THEN
+        PERFORM crosstalk.fail(409, 'a hook for this pattern exists: remove it first');
+    END IF;
+    secret := 'chsec_' || replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
+    INSERT INTO crosstalk.channel_hooks (app, pattern, url, events, secret, timeout_ms, fail_open)
+    VALUES (p_app, p_pattern, p_url, (SELECT array_agg(DISTINCT e ORDER BY e) FROM unnest(p_events) e),
+            secret, p_timeout_ms, coalesce(p_fail_open, true))
+    RETURNING channel_hooks.id INTO id;
+END $$;
+
 -- Up to p_limit deliveries that are due, claimed for p_lease seconds (a
 -- worker that dies leaves them due again: at least once). Per hook and
 -- channel one at a time, oldest first: the order of a channel is kept,

@@ -295,6 +295,7 @@ creq_parse(const char *s, size_t len, int first, long text_max, struct creq *r,
 	   char *msg, size_t msglen)
 {
 	memset(r, 0, sizeof(*r));
+	r->t0_ms = ct_mono_ms();
 	r->m = json_loadb(s, len, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(r->m))
 		return fail(msg, msglen, first ? CT_EUNAUTH : CT_EBADREQ,

@@ -64,6 +64,7 @@ struct creq {
 	int64_t seq;           /* after (subscribe), seq (read), id (edit,
 				  delete), before (history) */
 	int64_t limit;         /* history, search, users */
+	int64_t t0_ms;         /* when it arrived (ct_mono_ms) */
 };
 
 /* Parse and check one complete frame. first: the connection has not

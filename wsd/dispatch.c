@@ -22,6 +22,7 @@
 #include "core/metrics.h"
 #include "core/util.h"
 #include "wsd/creq.h"
+#include "wsd/gate.h"
 #include "wsd/wsd.h"
 
 /* clang-format off */
@@ -125,10 +126,11 @@ over(const struct pss *p)
 {
 	size_t room = (size_t)wsd->cfg->wsd_queue_bytes;
 
+	unsigned busy = p->flow.pending + p->gated;
+
 	return p->state == SESS_AUTHING ||
-	       p->flow.pending >= (unsigned)wsd->cfg->wsd_conn_queries ||
-	       p->q_bytes + (size_t)(p->flow.pending + 1) * wsd_answer_max() >
-		       room;
+	       busy >= (unsigned)wsd->cfg->wsd_conn_queries ||
+	       p->q_bytes + (size_t)(busy + 1) * wsd_answer_max() > room;
 }
 
 void
@@ -486,7 +488,7 @@ do_publish(struct pss *p, const struct creq *r)
 	c = pgq_ctx(q);
 	copy(c->ref, sizeof(c->ref), r->ref);
 	copy(c->client_id, sizeof(c->client_id), r->client_id);
-	c->t0_ms = ct_mono_ms();
+	c->t0_ms = r->t0_ms; /* the frame's arrival: a hook's wait counts */
 	pgq_set_write(q, r->channel);
 	pgq_submit(q, PGQ_USER, &p->flow, p, on_published, NULL);
 }
@@ -782,12 +784,12 @@ on_message(struct pss *p, const char *s, size_t len)
 	} else if (first) {
 		login_ticket(p, r.ticket);
 	} else if ((r.flags & CREQ_DB) &&
-		   p->flow.pending >=
+		   p->flow.pending + p->gated >=
 			   2 * (unsigned)wsd->cfg->wsd_conn_queries) {
 		/* frames lws had read before the socket was paused */
 		out_error(p, CT_ERATE, "too many requests in flight", r.ref, 1);
 		strike(p);
-	} else if (handlers[r.kind]) {
+	} else if (handlers[r.kind] && !gate_take(p, &r, handlers[r.kind])) {
 		handlers[r.kind](p, &r);
 	}
 	creq_free(&r);

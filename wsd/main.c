@@ -28,6 +28,7 @@
 #include "core/metrics.h"
 #include "core/notice.h"
 #include "core/util.h"
+#include "wsd/gate.h"
 #include "wsd/wsd.h"
 
 static const char usage[] =
@@ -165,6 +166,7 @@ tick(lws_sorted_usec_list_t *sul)
 	if (now - wsd->last_health_ms >= 5000) {
 		wsd->last_health_ms = now;
 		health_refresh();
+		gate_refresh(); /* a new channel hook counts within 5 s */
 	}
 	lws_sul_schedule(wsd->context, 0, sul, tick, 1000 * 1000);
 }
@@ -462,6 +464,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	dispatch_start();
+	if (gate_start() != 0) {
+		fprintf(stderr, "crosstalk-wsd: cannot start libcurl\n");
+		goto out;
+	}
 	out_start(on_drained);
 	if (pgl_start(on_notice, on_database_up) != CT_OK ||
 	    pgq_start(on_database_up) != CT_OK) {
@@ -471,6 +477,7 @@ main(int argc, char **argv)
 	}
 	presence_node_up();
 	health_refresh();
+	gate_refresh();
 	tick(&wsd->sul_tick);
 	ct_info("msg=\"listening\" addr=%s port=%d node=%s",
 		wsd->cfg->wsd_listen, wsd->cfg->wsd_port, wsd->node_id);
@@ -491,6 +498,7 @@ out:
 	pgq_stop(); /* before: its timer; after: what closing queued */
 	if (wsd->context)
 		lws_context_destroy(wsd->context); /* closes every connection */
+	gate_stop(); /* after the connections, before the loop */
 	if (wsd->loop)
 		ev_loop_destroy(wsd->loop);
 	if (rc == 0)

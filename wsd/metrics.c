@@ -36,6 +36,9 @@ M(m_replay_batches, "crosstalk_wsd_replay_batches_total", "Stored-event batches 
 M(m_queue_full, "crosstalk_wsd_query_queue_full_total", "Requests refused because the query queue was full.", CT_COUNTER, NULL);
 M(m_answers_cut, "crosstalk_wsd_answers_cut_total", "History pages and replay batches cut to fit one answer's bytes.", CT_COUNTER, NULL);
 M(m_write_groups, "crosstalk_wsd_write_groups_total", "Groups of publishes sent to the database as one transaction (two or more each).", CT_COUNTER, NULL);
+M(m_hook_allow, "crosstalk_wsd_channel_hook_calls_total", "Channel hook calls, by verdict.", CT_COUNTER, "verdict=\"allow\"");
+M(m_hook_deny, "crosstalk_wsd_channel_hook_calls_total", "Channel hook calls, by verdict.", CT_COUNTER, "verdict=\"deny\"");
+M(m_hook_failed, "crosstalk_wsd_channel_hook_calls_total", "Channel hook calls, by verdict.", CT_COUNTER, "verdict=\"failed\"");
 #undef M
 /* clang-format on */
 
@@ -76,8 +79,18 @@ static struct ct_metric *const all[] = {
 	&m_write_groups,
 	&m_queue_full,
 	&m_answers_cut,
+	&m_hook_allow,
+	&m_hook_deny,
+	&m_hook_failed,
 };
-static struct ct_histogram *const hists[] = { &h_ack, &h_delivery };
+struct ct_histogram h_hook = {
+	"crosstalk_wsd_channel_hook_seconds",
+	"Channel hook call: the frame's arrival to the hook's verdict.",
+	{ 0 },
+	0,
+	0
+};
+static struct ct_histogram *const hists[] = { &h_ack, &h_delivery, &h_hook };
 
 void
 metrics_event_stored(const char *json, size_t len, int64_t now_ms)

@@ -1,6 +1,7 @@
 /* proto_chat.c - the "crosstalk.v1" protocol callback: a thin switch; the
  * logic lives in login.c (connections), dispatch.c (client frames) and
  * out.c (what goes out). */
+#include "wsd/gate.h"
 #include "wsd/wsd.h"
 
 int
@@ -28,6 +29,7 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		break;
 	case LWS_CALLBACK_CLOSED:
 		dispatch_closed(p); /* first: nothing is resumed from here on */
+		gate_closed(p);
 		alive_closed(p);
 		login_closed(p);
 		break;

@@ -131,6 +131,10 @@ struct pss {
 
 	struct sub *subs;
 	unsigned nsubs;
+
+	/* requests waiting for a channel hook, or behind one (gate.c) */
+	struct gate_req *gate_head, *gate_tail;
+	unsigned gated;
 	int64_t typing_ms;      /* last typing accepted */
 	lws_dll2_t in_alive;    /* in alive.c's list of every WebSocket */
 	int64_t rx_ms;          /* last frame or pong from the peer */
@@ -219,8 +223,9 @@ extern struct ct_metric m_conns, m_subs, m_notifies, m_events_in,
 	m_auth_fail_ticket, m_auth_fail_timeout, m_auth_fail_origin,
 	m_auth_fail_proto, m_auth_fail_addr, m_auth_ended, m_rate_publish,
 	m_rate_typing, m_publishes, m_db_reconnects, m_replay_batches,
-	m_write_groups, m_queue_full, m_answers_cut;
-extern struct ct_histogram h_ack, h_delivery;
+	m_write_groups, m_queue_full, m_answers_cut, m_hook_allow, m_hook_deny,
+	m_hook_failed;
+extern struct ct_histogram h_ack, h_delivery, h_hook;
 /* The counters and histograms as Prometheus text (malloc'd), or NULL. */
 char *metrics_text(void);
 /* Observe commit -> delivery for one event's JSON (its created_at_ms). */

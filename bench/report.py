@@ -318,6 +318,16 @@ if wp:
     extra.append(f"- WebSocket publish, 64 publishers, 8 in flight each, 100 channels: "
                  f"{fmt(num(wp, 'pub_per_s'))} acknowledged (committed) publishes/s, ack p99 "
                  f"{fmt(num(wp, 'pub_p99_ms'), 'ms')} ms.")
+hk0 = one("crosstalk", "chook-none", "fanout")
+hk1 = one("crosstalk", "chook-on", "fanout")
+if hk0 and hk1:
+    extra.append(f"- A channel hook on every channel (a local nginx answering `{{\"allow\":true}}`), WebSocket "
+                 f"publishes at {fmt(num(hk1, 'rate'))} msg/s over 100 channels, one subscriber each: publish to "
+                 f"delivery p50 / p99 {fmt(num(hk0, 'p50_ms'), 'ms')} / {fmt(num(hk0, 'p99_ms'), 'ms')} ms without "
+                 f"the hook, {fmt(num(hk1, 'p50_ms'), 'ms')} / {fmt(num(hk1, 'p99_ms'), 'ms')} ms with it; ack "
+                 f"p50 / p99 {fmt(num(hk0, 'pub_p50_ms'), 'ms')} / {fmt(num(hk0, 'pub_p99_ms'), 'ms')} ms and "
+                 f"{fmt(num(hk1, 'pub_p50_ms'), 'ms')} / {fmt(num(hk1, 'pub_p99_ms'), 'ms')} ms; lost "
+                 f"{fmt(num(hk1, 'lost'))}, sustained: {'yes' if hk1.get('sustained') == '1' else 'no'}.")
 if lpc:
     extra.append(f"- 500 waiting long-polls, one post: all answered in {fmt(num(lpc, 'all_ms'), 'ms')} ms "
                  f"(nchan: {fmt(num(lpn, 'all_ms'), 'ms') if lpn else '-'} ms).")

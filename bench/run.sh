@@ -21,8 +21,9 @@
 #   BENCH_P99_MS      the latency bound of "sustained" [20]
 #   BENCH_STEP_S      seconds per rate step [2]
 #   BENCH_IDLE_N      connections of the 1,000-channel scenario [10000]
-#   BENCH_CT          crosstalk extras [ws defaults nodes slow wspub pgbench
-#                     search fsync longpoll profile]
+#   BENCH_CT          crosstalk extras [ws defaults nodes slow wspub chook
+#                     pgbench search fsync longpoll profile]
+#   BENCH_HOOK_RATE   msg/s of the channel-hook latency step [500]
 #   BENCH_SEARCH_N    messages stored for the search figures [1000000]
 #   BENCH_OUT         working directory [bench/out]
 set -uo pipefail
@@ -40,7 +41,7 @@ if [ "$quick" = 1 ]; then
 else
 	pubs_sweep=${BENCH_PUBS:-16 128}
 	reps=${BENCH_REPS:-3}
-	ct_scen=" ${BENCH_CT:-ws defaults nodes slow wspub pgbench search fsync longpoll profile} "
+	ct_scen=" ${BENCH_CT:-ws defaults nodes slow wspub chook pgbench search fsync longpoll profile} "
 fi
 p99_ms=${BENCH_P99_MS:-20}
 step_s=${BENCH_STEP_S:-2}
@@ -73,9 +74,7 @@ printf 'pubs=%s\nreps=%s\np99_ms=%s\nstep_s=%s\nrates_1k=%s\nrates_mc=%s\nquick=
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 log "open files limit $(ulimit -n)"
 
-free_port() {
-	$py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+free_port() { $py "$src/scripts/free-port.py" 0 0; }
 
 # -- processes we start ------------------------------------------------------
 pids=()
@@ -287,6 +286,50 @@ ct_scenarios() { # ct_scenarios SYS PUBS [ws]
 	settle "$wsd"
 }
 
+# What a channel hook adds to a publish: WebSocket publishes at a fixed rate
+# over 100 channels (one subscriber each), first with no hook, then with a
+# hook on every bench channel that a local nginx answers ({"allow":true},
+# no work of its own): the difference is the hook's round trip through
+# crosstalk-wsd's libcurl on its loop. The hook is removed afterwards.
+chook_latency() {
+	local hport hdir=$out/chook hpid
+	hport=$(free_port)
+	mkdir -p "$hdir/tmp"
+	cat >"$hdir/nginx.conf" <<NGX
+worker_processes 1;
+pid $hdir/nginx.pid;
+error_log $hdir/error.log warn;
+$([ "$(id -u)" = 0 ] && echo "user root;")
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $hdir/tmp;
+    server {
+        listen 127.0.0.1:$hport;
+        location / { default_type application/json; return 200 '{"allow":true}'; }
+    }
+}
+NGX
+	nginx -p "$hdir" -c "$hdir/nginx.conf" -g 'daemon off;' >"$hdir/nginx.log" 2>&1 &
+	hpid=$!
+	pids+=("$hpid")
+	wait_port "$hport" || { log "the hook's nginx did not start"; return 1; }
+	taskset -apc $SRV_CPU "$hpid" >/dev/null
+	local run=(fanout "${common[@]}" --stack-pids "$(stack_list)" --pub-ws --pub-conns 16
+		--window 8 --subs 100 --channels 100 --rates "${BENCH_HOOK_RATE:-500}" --duration 10
+		--drain 3 --setup-timeout 60)
+	mint 200 400
+	cb crosstalk chook-none 16 "${run[@]}"
+	"${psql[@]}" -c "SELECT crosstalk.channel_hook_add('app1', 'bench*',
+		'http://127.0.0.1:$hport/', ARRAY['publish'], 1000, true)" >/dev/null
+	sleep 6 # crosstalk-wsd reads the hooks every 5 s
+	mint 200 400
+	cb crosstalk chook-on 16 "${run[@]}"
+	"${psql[@]}" -c "DELETE FROM crosstalk.channel_hooks WHERE pattern = 'bench*'" >/dev/null
+	stop_pid "$hpid"
+	sleep 6
+}
+
 run_crosstalk() {
 	local wsd fcgi ngx pm http_port ws_port ref common=() npub users=400
 	local psql=(psql -X -q -v ON_ERROR_STOP=1)
@@ -340,6 +383,7 @@ run_crosstalk() {
 			--subs 0 --pub-ws --pub-conns 64 --window 8 --channels 100 --rates 0 \
 			--duration 4 --drain 3
 	fi
+	want chook && chook_latency
 	# the database's own ceiling, batched the way the daemons batch
 	want pgbench && pgbench_baselines
 	want fsync && pg_test_fsync_report

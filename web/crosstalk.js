@@ -591,7 +591,7 @@
 
 	/* ---- attachments --------------------------------------------------- */
 
-	/* an Error with the server's code (too_large, unsupported_type,
+	/* an Error with the server's code (too_large, unsupported_media_type,
 	 * unauthorized ...), the HTTP status when there was one, and the
 	 * server's message */
 	function uploadError(code, message, status) {
@@ -654,7 +654,7 @@
 			if (status >= 200 && status < 300 && j && j.attachment && j.attachment.id !== undefined)
 				return j.attachment;
 			var er = j && j.error || {};
-			var code = er.code || (status === 413 ? 'too_large' : status === 415 ? 'unsupported_type' :
+			var code = er.code || (status === 413 ? 'too_large' : status === 415 ? 'unsupported_media_type' :
 				status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' :
 				status === 429 ? 'rate_limited' : status >= 500 ? 'unavailable' : 'error');
 			throw uploadError(code, er.message || 'upload answered ' + status, status);
@@ -705,8 +705,9 @@
 			xhr.onerror = xhr.ontimeout = function () {
 				if (done)
 					return;
-				if (progress && sent === 0 && self.uploadProgress === undefined) {
-					/* the preflight may be what failed: once more without */
+				if (progress && sent === 0 && self.uploadProgress !== true) {
+					/* the preflight may be what failed: once more without
+					 * (uploads started beside this one come here too) */
 					self.uploadProgress = false;
 					done = true;
 					if (opts.signal)
@@ -740,7 +741,8 @@
 	 * publish(..., {files: [id]}). file: a File or Blob; onProgress({loaded,
 	 * total}) while it goes out; signal: an AbortSignal that cancels it.
 	 * Rejects with an Error whose code is the server's (too_large: over
-	 * max_size, checked here before sending; unsupported_type; unauthorized
+	 * max_size, checked here before sending; unsupported_media_type: a type
+	 * the server does not take, found from the bytes; unauthorized
 	 * ...), or network / aborted. */
 	Connection.prototype.upload = function (channel, file, opts) {
 		var self = this;

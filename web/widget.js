@@ -1273,6 +1273,7 @@
 		case 'too_large':
 			return err.maxSize ? tr('Too large: at most {size}', { size: humanSize(err.maxSize) }) :
 				tr('Too large to send');
+		case 'unsupported_media_type':
 		case 'unsupported_type':
 			return tr('This type of file cannot be sent');
 		case 'network':

@@ -367,7 +367,7 @@ await run('browser_client', 60, async (T) => {
 			if (token && token[1] === 'tok1' && body.includes('EXPIRED'))
 				send(401, { ok: false, error: { code: 'unauthorized', message: 'token expired' } });
 			else if (body.includes('<html>'))
-				send(415, { ok: false, error: { code: 'unsupported_type', message: 'text/html is not accepted' } });
+				send(415, { ok: false, error: { code: 'unsupported_media_type', message: 'text/html is not accepted' } });
 			else
 				send(201, { ok: true, attachment: { id: String(posts.length), name: posts[posts.length - 1].filename,
 					type: 'text/plain', size: 5, channel: 'general' } });
@@ -420,7 +420,7 @@ await run('browser_client', 60, async (T) => {
 		'a file over max_size is refused before anything is sent', JSON.stringify(big && { code: big.code, max: big.maxSize }));
 	let bad = null;
 	await c6.upload('general', new page.Blob(['<html>']), { name: 'x.html' }).catch((e) => { bad = e; });
-	T.ok(bad && bad.code === 'unsupported_type' && bad.status === 415 && bad.message === 'text/html is not accepted' &&
+	T.ok(bad && bad.code === 'unsupported_media_type' && bad.status === 415 && bad.message === 'text/html is not accepted' &&
 		Object.prototype.toString.call(bad) === '[object Error]', 'a refusal is an Error with the server\'s code, status and message',
 	JSON.stringify(bad && { code: bad.code, status: bad.status, message: bad.message }));
 	const a3 = await c6.upload('general', new page.Blob(['EXPIRED']), { name: 'c.txt' });

@@ -79,6 +79,16 @@ route_dispatch(struct req *r)
 		if (strcmp(rt->path, r->path) != 0)
 			continue;
 		r->route = (int)(rt - routes);
+		/* a browser's upload with a progress listener asks first */
+		if (rt->auth == A_UPLOAD && strcmp(r->method, "OPTIONS") == 0) {
+			req_reply_head(r, 204,
+				       "Access-Control-Allow-Origin: *\r\n"
+				       "Access-Control-Allow-Methods: POST\r\n"
+				       "Access-Control-Allow-Headers: "
+				       "Content-Type\r\n"
+				       "Access-Control-Max-Age: 600\r\n");
+			return;
+		}
 		if (!(rt->methods & m)) {
 			req_header(r, (rt->methods & M_GET) ? "Allow: GET, POST"
 							    : "Allow: POST");

@@ -89,6 +89,11 @@ r = expect("a text file that claims to be a PNG", upload(ref_a, ch, "notes.png",
 t = r.json["attachment"]
 T.eq(t["type"], "text/plain", "sniffed as text, whatever it claims")
 
+r = http("OPTIONS", ENV["CROSSTALK_HTTP"] + "/attachments", headers={
+    "Origin": ENV["APP1_ORIGIN"], "Access-Control-Request-Method": "POST"})
+T.eq((r.status, r.headers.get("Access-Control-Allow-Origin"), r.headers.get("Access-Control-Allow-Methods")),
+     (204, "*", "POST"), "the preflight of a browser's upload with progress")
+
 # --- refused: types and sizes, nothing stored ---------------------------------
 before = stored(ch)
 expect("an HTML page", upload(ref_a, ch, "x.html", b"<!DOCTYPE html><html><script>alert(1)</script></html>"),
@@ -115,6 +120,10 @@ T.eq(stored(ch), before, "a refused file leaves nothing")
 ct, body = form([("channel", ch)], "huge.txt", b"a" * (MAX + 200000))
 r = expect("a body far over the limit", api("POST", "attachments", session=ref_a, raw=body, content_type=ct),
            413, "too_large")
+ct, body = form([("channel", ch)], "huge.txt", b"a" * (12 * 1024 * 1024))
+r = expect("a body over the web server's limit", api("POST", "attachments", session=ref_a, raw=body,
+                                                      content_type=ct), 413, "too_large")
+T.eq(r.headers.get("Access-Control-Allow-Origin"), "*", "nginx's own 413 is readable by the widget")
 
 # a body cut before its closing boundary, after chunks went in: rolled back
 before_chunks = sql1("SELECT count(*) FROM crosstalk.attachment_chunks")

@@ -11,8 +11,10 @@
    proof that a parse error would be caught.
 2. What CFLint cannot know: every <cfhttp> as the contract wants it, the
    package laid out as a ColdBox module, no helper named like a built-in,
-   one exception type per API error code, and each recording marked
-   @client sending what the client's method sends.
+   one exception type per API error code, each recording marked @client
+   sending what the client's method sends, and a ChannelListener that
+   checks the hub's signature before it reads the call and answers only
+   what the hub reads.
 Prints "N passed, N failed"; exits non-zero on any failure.
 """
 import glob
@@ -168,8 +170,11 @@ def structure():
     T.ok(re.search(r'listFirst\(\s*statusLine\s*,\s*" "\s*\)', wire) and
          "statusLine = arguments.res.statusCode" in wire,
          "status from listFirst(cfhttp.statusCode, \" \")")
+    T.ok(cfc.count("\n") < 500, "Crosstalk.cfc under CFLint's 500 lines (helpers go beside it)",
+         cfc.count("\n"))
     for name, text in (("Crosstalk.cfc", cfc), ("Wire.cfc", wire), ("Markup.cfc", read("models/Markup.cfc")),
-                       ("Settings.cfc", read("models/Settings.cfc"))):
+                       ("Settings.cfc", read("models/Settings.cfc")),
+                       ("ChannelListener.cfc", read("models/ChannelListener.cfc"))):
         T.ok(not re.search(r"<cfscript", text, re.I), name + " is tag-based (CF10)")
         code = re.sub(r"<!---.*?--->", "", text, flags=re.S)
         newer = [p for p in (r"\?:", r"=>", r"\bfunction\s*\(", r"\)\.\w+\(",
@@ -240,6 +245,7 @@ def structure():
     T.ok(re.search(r"this\.cfmapping\s*=\s*mappingName\(\)", mc) and "CROSSTALK_CFMAPPING" in mc,
          "the /crosstalk mapping can be renamed (CROSSTALK_CFMAPPING)")
     code = "\n".join(read(f) for f in ("models/Crosstalk.cfc", "models/Wire.cfc", "models/Markup.cfc", "models/Settings.cfc",
+                                       "models/ChannelListener.cfc",
                                        "models/ChatSessionStore.cfc", "handlers/Ticket.cfc",
                                        "interceptors/ChatSession.cfc", "helpers/ChatHelpers.cfm"))
     code = re.sub(r"<!---.*?--->|/\*.*?\*/", "", code, flags=re.S)  # usage examples may
@@ -256,6 +262,93 @@ def structure():
     T.ok(not [n for n in names if n.lower().startswith("ws")],
          "no helper named like the built-in ws* functions", names)
     T.ok(all(n.startswith("chat") for n in names), "every helper starts with chat", names)
+
+
+# ChannelListener's methods and their arguments, as ColdFusion's ChannelListener has them
+LISTENER = {"allowSubscribe": ["subscriberInfo"], "allowPublish": ["publisherInfo"],
+            "beforePublish": ["message", "publisherInfo"]}
+
+
+def channel_listener(text=None):
+    """models/ChannelListener.cfc (text: its source, for a test of these
+    checks) and the examples that extend it."""
+    own = text is None
+    text = read("models/ChannelListener.cfc") if own else text
+    code = re.sub(r"<!---.*?--->", "", text, flags=re.S)
+    fns = functions(code)
+
+    def args(body):
+        return re.findall(r'<cfargument name="(\w+)"', body)
+    for name, want in LISTENER.items():
+        T.ok(name in fns and 'access="public"' in fns[name] and args(fns[name]) == want,
+             "ChannelListener.%s(%s), as ColdFusion's" % (name, ", ".join(want)))
+    T.ok(re.search(r"<cfreturn true>", fns.get("allowSubscribe", "")) and
+         re.search(r"<cfreturn true>", fns.get("allowPublish", "")) and
+         re.search(r"<cfreturn arguments\.message>", fns.get("beforePublish", "")),
+         "ChannelListener allows everything until a method is overridden")
+    handle = fns.get("handle", "")
+    T.ok("getHttpRequestData()" in handle and "respond(" in handle and
+         re.search(r'<cfcontent type="application/json; charset=utf-8" variable=', handle) and
+         re.search(r'<cfheader statuscode="#ans\.status#">', handle),
+         "handle() reads the request, answers through respond() and writes JSON with cfcontent")
+    resp = fns.get("respond", "")
+    check = resp.find("verified(")
+    reads = [i for i in (resp.find(w) for w in ("deserializeJSON(", "isJSON(", "dispatch(",
+                                                 "allowSubscribe(", "allowPublish(", "beforePublish("))
+             if i >= 0]
+    T.ok(check >= 0 and reads and check < min(reads),
+         "respond() checks the signature before it reads or dispatches the call")
+    T.ok(re.search(r"<cfif not verified\(arguments\.headers, arguments\.body\)>\s*"
+                   r"<cfreturn reply\(401,", resp),
+         "a call whose signature does not match is answered 401")
+    T.ok(re.search(r'<cfif arguments\.method neq "POST">\s*<cfreturn reply\(405,', resp),
+         "anything but POST is answered 405")
+    ver = fns.get("verified", "")
+    T.ok(re.search(r'"v1=" & lCase\(hmac\(ts & "\." & arguments\.body, variables\.secret, '
+                   r'"HmacSHA256", "utf-8"\)\)', ver),
+         "the signature: v1=hex(HMAC-SHA256(secret, timestamp \".\" raw body))")
+    T.ok(re.search(r'headerOf\(arguments\.headers, "X-Crosstalk-Timestamp"\)', ver) and
+         re.search(r'headerOf\(arguments\.headers, "X-Crosstalk-Signature"\)', ver),
+         "the signature and timestamp from X-Crosstalk-Signature and X-Crosstalk-Timestamp")
+    T.ok(re.search(r"abs\(epochNow\(\) - ts\) gt variables\.maxSkew", ver) and
+         re.search(r'<cfset variables\.maxSkew = 300>', code) and
+         re.search(r'name="maxSkew"[^>]*default="300"', fns.get("init", "")),
+         "a timestamp more than 300 s away is refused")
+    T.ok(re.search(r"<cfreturn sameText\(want, given\)>", ver) and
+         "java.security.MessageDigest" in fns.get("sameText", "") and
+         "compare(arguments.a, arguments.b) eq 0" in fns.get("sameText", ""),
+         "the signature compared in constant time (MessageDigest.isEqual, else compare())")
+    T.ok(re.search(r'<cfif not len\(trim\(arguments\.secret\)\)>\s*<cfthrow type="crosstalk\.config"',
+                   fns.get("init", "")),
+         "no listener without its hook's secret")
+    keys = set(re.findall(r'"(\w+)":', code))
+    T.ok(keys == {"allow", "message", "text"},
+         "the answer's keys are the hub's: allow, message, text", sorted(keys))
+    T.ok(not re.search(r'"allow":\s*"', code) and not re.search(r"\bserializeJSON\(", code),
+         "allow is a JSON boolean (no serializeJSON, whose booleans may be \"YES\")")
+    thrown = re.findall(r'<cfthrow type="([\w.]+)"', fns.get("deny", ""))
+    T.ok(thrown and re.search(r'<cfcatch type="%s">\s*<cfreturn reply\(200, false, cfcatch\.message,'
+                              % re.escape(thrown[0]), resp),
+         "deny(message) throws what respond() answers as allow false with that message", thrown)
+    disp = fns.get("dispatch", "")
+    T.ok(re.search(r"compare\(changed, text\) neq 0\)>", disp) and
+         re.search(r"<cfif arguments\.rewrite>\s*<cfset json = json & ',\"text\":'", fns.get("reply", "")),
+         "a publish's text is answered only when beforePublish changed it")
+    if not own:
+        return
+    for path in sorted(glob.glob(os.path.join(PKG, "examples", "*.cfc"))):
+        ex = read(os.path.relpath(path, PKG))
+        name = os.path.basename(path)
+        if not re.search(r'extends="[\w.]*ChannelListener"', ex):
+            continue
+        for fn, body in functions(ex).items():
+            if fn in LISTENER:
+                T.ok(args(body) == LISTENER[fn], "%s: %s(%s)" % (name, fn, ", ".join(LISTENER[fn])),
+                     args(body))
+        pages = [p for p in glob.glob(os.path.join(PKG, "examples", "*.cfm"))
+                 if re.search(r'createObject\("component", "%s"\)' % name[:-4], open(p).read())]
+        T.ok(pages and all(".handle()" in open(p).read() for p in pages),
+             "%s: a page that calls its handle()" % name)
 
 
 def packaging():
@@ -278,6 +371,8 @@ def packaging():
          "box.json: repository {type: git, URL}")
     ign = box.get("ignore") or []
     T.ok(any(re.match(r"^/?recordings/?", p) for p in ign), "box.json: recordings/ stay out of installs", ign)
+    T.ok(any(re.match(r"^/?examples/?", p) for p in ign),
+         "box.json: examples/ (a page to copy, not to serve from modules/) stay out of installs", ign)
     T.ok(any(re.match(r"^/?tests?/?$", p.rstrip("*")) for p in ign), "box.json: tests stay out of installs", ign)
     T.ok("**/.*" in ign, "box.json: dotfiles (.cflintrc) stay out of installs", ign)
     for p in ign:
@@ -404,6 +499,7 @@ def embed():
 def main():
     lint()
     structure()
+    channel_listener()
     recordings()
     embed()
     T.done()

@@ -138,9 +138,17 @@ def send(rec, vars_):
 
 
 def path_get(obj, path):
+    """A value by its path: keys and list indexes between dots; in a list,
+    key=value is the first element whose key has that value (as text)."""
     cur = obj
     for part in path.split("."):
-        if isinstance(cur, list):
+        if isinstance(cur, list) and "=" in part:
+            k, _, want = part.partition("=")
+            cur = next((x for x in cur if isinstance(x, dict) and k in x
+                        and as_text(x[k]) == want), None)
+            if cur is None:
+                raise KeyError(path)
+        elif isinstance(cur, list):
             try:
                 cur = cur[int(part)]
             except (ValueError, IndexError):
@@ -234,7 +242,7 @@ def run_checks(rec, status, headers, raw, doc, vars_, elapsed):
         if not m:
             T.ok(False, what + ": unreadable @check " + chk)
             continue
-        path, op, want = m.group(1), m.group(2), fill(m.group(3).strip(), vars_)
+        path, op, want = fill(m.group(1), vars_), m.group(2), fill(m.group(3).strip(), vars_)
         try:
             got = path_get(doc, path)
         except KeyError:

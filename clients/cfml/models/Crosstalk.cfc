@@ -7,19 +7,15 @@
 		reg = ct.registerSession(userId = "42", displayName = "Ada", ttl = 28800);
 		ct.publish(channel = "general", text = "hello", session = reg.session);
 
-	In a ColdBox app the module maps it as "Crosstalk@crosstalk" with the
-	module settings (see ModuleConfig.cfc).
+	In a ColdBox app the module maps it as "Crosstalk@crosstalk" with its settings (ModuleConfig.cfc).
 
 	Every method returns the API's JSON answer as a struct (keys as the API spells them: lower-case
 	snake_case). embed() never calls the hub unless asked to (the browser fetches its ticket from the
-	app's ticket URL), and never throws because the hub is down. Anything else that fails throws a
-	typed exception: "crosstalk.<code>" for every API error code (crosstalk.unauthorized,
-	crosstalk.forbidden, crosstalk.not_found, crosstalk.invalid, crosstalk.rate_limited, ...),
-	"crosstalk.connection" when the hub cannot be reached or does not answer in time,
-	"crosstalk.protocol" when the answer is not crosstalk's JSON (a proxy's 502/503/504 page is
-	"crosstalk.unavailable"), "crosstalk.config" for a missing setting.
-	<cfcatch type="crosstalk"> catches all of them. Written with tags and without member functions
-	so that it runs on ColdFusion 10 as well as on later engines.
+	app's ticket URL), and never throws because the hub is down. Anything else that fails throws
+	"crosstalk.<code>" for every API error code (crosstalk.unauthorized, crosstalk.invalid, ...),
+	"crosstalk.connection" (no answer in time), "crosstalk.protocol" (not crosstalk's JSON; a
+	proxy's 502/503/504 page is "crosstalk.unavailable") or "crosstalk.config" (a missing setting):
+	<cfcatch type="crosstalk"> catches all of them. Tag-based, no member functions (ColdFusion 10+).
 --->
 <cfcomponent output="false" hint="crosstalk HTTP API client (plain CFC, and the model of the crosstalk ColdBox module)">
 
@@ -39,6 +35,7 @@
 		<cfset var conf = createObject("component", "Settings")>
 		<cfset var merged = conf.resolve(arguments.settings, arguments.apiUrl, arguments.apiKey, arguments.timeout)>
 		<cfset variables.settings = merged>
+		<cfset variables.conf = conf>
 		<cfset variables.wire = createObject("component", "Wire")>
 		<cfset variables.wire.init(merged)>
 		<cfset variables.markup = createObject("component", "Markup")>
@@ -261,7 +258,7 @@
 		<cfreturn send("POST", "messages/read", fields, arguments.session)>
 	</cffunction>
 
-	<!--- ======== presence and channels ======== --->
+	<!--- ======== presence, channels and channel hooks (ChannelListener.cfc answers those) ======== --->
 
 	<cffunction name="getSubscribers" access="public" returntype="struct" output="false" hint="Who is in a channel now, across apps and daemon nodes (GET presence). Returns {ok, channel, users}.">
 		<cfargument name="channel" type="string" required="true" hint="channel name">
@@ -328,6 +325,31 @@
 		<cfset fields["CHANNEL"] = arguments.channel>
 		<cfset fields["USERS"] = arguments.users>
 		<cfreturn send("POST", "channels/members/remove", fields, arguments.session)>
+	</cffunction>
+
+	<cffunction name="addChannelHook" access="public" returntype="struct" output="false" hint="Registers a channel hook: before a user's publish or subscribe on the channels pattern names, the hub POSTs to url and waits for allow, deny or a new text (ChannelListener.cfc answers). Returns {ok, hook: {id, pattern, url, events, timeout_ms, fail}, secret}: the secret is in this answer only (ChannelListener's init). One hook a pattern (crosstalk.conflict).">
+		<cfargument name="pattern" type="string" required="true" hint="a channel name, a prefix ending in * (support*), or * for every channel">
+		<cfargument name="url" type="string" required="true" hint="the http(s) page that calls handle()">
+		<cfargument name="events" type="any" required="false" default="" hint="publish, subscribe or both: an array or a comma-separated list (empty: both)">
+		<cfargument name="timeoutMs" type="numeric" required="false" default="0" hint="milliseconds the hub waits, 50 to 30000 (0: the hub's 2000)">
+		<cfargument name="fail" type="string" required="false" default="" hint="open (a hook that fails or times out lets the request through; the hub's default) or closed (refused as unavailable)">
+		<cfset var fields = structNew()>
+		<cfif isArray(arguments.events)><cfset arguments.events = arrayToList(arguments.events)></cfif>
+		<cfset fields["PATTERN"] = arguments.pattern>
+		<cfset fields["URL"] = arguments.url>
+		<cfset putIf(fields, "EVENTS", arguments.events)>
+		<cfif arguments.timeoutMs gt 0><cfset fields["TIMEOUT_MS"] = arguments.timeoutMs></cfif>
+		<cfset putIf(fields, "FAIL", arguments.fail)>
+		<cfreturn send("POST", "channel_hooks/add", fields, "")>
+	</cffunction>
+	<cffunction name="getChannelHooks" access="public" returntype="struct" output="false" hint="This app's channel hooks, never their secrets: {ok, hooks: [{id, pattern, url, events, timeout_ms, fail}]}.">
+		<cfreturn send("GET", "channel_hooks", structNew(), "")>
+	</cffunction>
+	<cffunction name="removeChannelHook" access="public" returntype="struct" output="false" hint="Removes one of this app's channel hooks (the daemons stop asking it within 5 s). Returns {ok, removed}; removed is false for a hook that was not there.">
+		<cfargument name="id" type="string" required="true" hint="hook.id from addChannelHook or getChannelHooks">
+		<cfset var fields = structNew()>
+		<cfset fields["ID"] = arguments.id>
+		<cfreturn send("POST", "channel_hooks/remove", fields, "")>
 	</cffunction>
 
 	<cffunction name="getUnread" access="public" returntype="struct" output="false" hint="A user's unread counts per channel, for a badge rendered on the server.">
@@ -453,14 +475,7 @@
 	<cffunction name="displayNameFor" access="public" returntype="string" output="false" hint="The name others see: displayName, else the user id; an e-mail address only by its part before the @ (unless allowEmailNames), so that addresses are not shown to every app's users.">
 		<cfargument name="userId" type="string" required="true" hint="the user's id">
 		<cfargument name="displayName" type="string" required="false" default="" hint="the name the app has for the user">
-		<cfset var name = trim(arguments.displayName)>
-		<cfif not len(name)>
-			<cfset name = arguments.userId>
-		</cfif>
-		<cfif not variables.settings.allowEmailNames and reFind("^[^@\s]+@[^@\s]+\.[^@\s]+$", name)>
-			<cfset name = listFirst(name, "@")>
-		</cfif>
-		<cfreturn name>
+		<cfreturn variables.conf.displayName(variables.settings, arguments.userId, arguments.displayName)>
 	</cffunction>
 
 	<!--- ======== the wire (Wire.cfc) ======== --->

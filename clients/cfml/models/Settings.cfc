@@ -1,8 +1,8 @@
 <!---
 	Settings.cfc - the settings of Crosstalk.cfc: their defaults, and the settings in force made from
 	a struct (the ColdBox module's) and init()'s named arguments, with every value out of range
-	replaced by its default. Pure functions; tag-based, no member functions (ColdFusion 10 and later
-	engines).
+	replaced by its default; and the display name allowEmailNames allows. Pure functions;
+	tag-based, no member functions (ColdFusion 10 and later engines).
 --->
 <cfcomponent output="false" hint="crosstalk: the client's settings and their defaults">
 
@@ -63,6 +63,20 @@
 		<!--- show an e-mail address as a display name (false: only the part before the @) --->
 		<cfset s["allowEmailNames"] = false>
 		<cfreturn s>
+	</cffunction>
+
+	<cffunction name="displayName" access="public" returntype="string" output="false" hint="The name others see: displayName, else the user id; an e-mail address only by its part before the @ unless the allowEmailNames setting says otherwise.">
+		<cfargument name="settings" type="struct" required="true" hint="the settings in force (resolve())">
+		<cfargument name="userId" type="string" required="true" hint="the user's id">
+		<cfargument name="displayName" type="string" required="true" hint="the name the app has for the user">
+		<cfset var name = trim(arguments.displayName)>
+		<cfif not len(name)>
+			<cfset name = arguments.userId>
+		</cfif>
+		<cfif not arguments.settings.allowEmailNames and reFind("^[^@\s]+@[^@\s]+\.[^@\s]+$", name)>
+			<cfset name = listFirst(name, "@")>
+		</cfif>
+		<cfreturn name>
 	</cffunction>
 
 	<cffunction name="normalised" access="private" returntype="struct" output="false" hint="The settings with blanks trimmed and every value out of range replaced by its default.">

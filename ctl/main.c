@@ -482,7 +482,7 @@ cmd_hook(int argc, char **argv)
 			die("%s", "hook add APP URL [--events "
 				  "message,mention,member,session]");
 		res = q("SELECT id, secret FROM crosstalk.hook_add($1, $2, "
-			"string_to_array($3, ','))",
+			"crosstalk.split_list($3))",
 			3, p);
 		printf("hook %s\nsecret %s\n(the secret is shown once: the "
 		       "endpoint checks X-Crosstalk-Signature with it)\n",
@@ -574,7 +574,7 @@ cmd_channel_hook(int argc, char **argv)
 				die("%s", use);
 		}
 		res = q("SELECT id, secret FROM crosstalk.channel_hook_add($1, "
-			"$2, $3, string_to_array($4, ','), $5::int, "
+			"$2, $3, crosstalk.split_list($4), $5::int, "
 			"$6::boolean)",
 			6, p);
 		printf("channel hook %s\nsecret %s\n(the secret is shown once: "
@@ -709,7 +709,7 @@ cmd_channel(int argc, char **argv)
 				     argv[2] };
 
 		res = q("SELECT crosstalk.change_members($1, $2::boolean, "
-			"string_to_array($3, ','), NULL, NULL) IS NOT NULL",
+			"crosstalk.split_list($3), NULL, NULL) IS NOT NULL",
 			3, p);
 		printf("%s %s\n",
 		       *PQgetvalue(res, 0, 0) == 't' ? "changed" : "unchanged",

@@ -44,6 +44,15 @@ BEGIN
     END IF;
 END $$;
 
+-- A list as people type it on a command line ("a, b,c"): the items,
+-- blanks around them dropped, empty ones too. The one way crosstalkctl
+-- turns a list argument into an array.
+CREATE OR REPLACE FUNCTION crosstalk.split_list(p text) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(array_agg(btrim(x) ORDER BY n) FILTER (WHERE btrim(x) <> ''), '{}')
+    FROM unnest(string_to_array(p, ',')) WITH ORDINALITY AS u(x, n)
+$$;
+
 CREATE OR REPLACE FUNCTION crosstalk.text_max() RETURNS int
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(nullif(current_setting('crosstalk.text_max', true), '')::int, 4000)

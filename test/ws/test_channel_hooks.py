@@ -227,6 +227,17 @@ async def main():
     out = subprocess.run([os.path.join(ENV["CROSSTALK_BIN"], "ctl", "crosstalkctl"), "--config",
                           ENV["CROSSTALK_CONFIG"], "channel-hook", "list"], capture_output=True, text=True)
     T.ok(P + "-c*" in out.stdout and "closed" in out.stdout, "crosstalkctl channel-hook list")
+    ctl = [os.path.join(ENV["CROSSTALK_BIN"], "ctl", "crosstalkctl"), "--config", ENV["CROSSTALK_CONFIG"]]
+    out = subprocess.run(ctl + ["channel-hook", "add", "app1", P + "-cli*", URL, "--events",
+                                "subscribe, publish", "--timeout", "500", "--fail", "closed"],
+                         capture_output=True, text=True)
+    T.ok(out.returncode == 0 and out.stdout.startswith("channel hook "), "crosstalkctl channel-hook add, "
+         "a list typed with blanks: %r" % (out.stdout + out.stderr))
+    row = [l.split("\t") for l in subprocess.run(ctl + ["channel-hook", "list"], capture_output=True,
+                                                   text=True).stdout.splitlines() if P + "-cli*" in l]
+    T.eq([r[4:] for r in row], [["publish,subscribe", "500", "closed"]], "listed as given")
+    out = subprocess.run(ctl + ["channel-hook", "remove", row[0][0] if row else "0"], capture_output=True, text=True)
+    T.eq(out.returncode, 0, "crosstalkctl channel-hook remove")
     for x in api("GET", "channel_hooks").json["hooks"]:
         if x["pattern"].startswith(P):
             r = api("POST", "channel_hooks/remove", form={"id": x["id"]})

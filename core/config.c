@@ -11,7 +11,10 @@
 #include "core/log.h"
 #include "core/util.h"
 
-enum key_type { K_STR, K_INT };
+/* K_LIST: a string of words that may go on over indented lines (libinih
+ * hands each continuation line over as the key again): they are joined
+ * with a blank. libinih reads lines of at most 200 characters. */
+enum key_type { K_STR, K_INT, K_LIST };
 
 struct cfg_key {
 	const char *section;
@@ -26,6 +29,7 @@ struct cfg_key {
 /* clang-format off */
 #define S(sec, n, f, d)   { sec, n, K_STR, offsetof(struct ct_cfg, f), d, 0, 0, 0 }
 #define SS(sec, n, f, d)  { sec, n, K_STR, offsetof(struct ct_cfg, f), d, 0, 0, 1 }
+#define L(sec, n, f, d)   { sec, n, K_LIST, offsetof(struct ct_cfg, f), d, 0, 0, 0 }
 #define I(sec, n, f, d, lo, hi) \
 	{ sec, n, K_INT, offsetof(struct ct_cfg, f), d, lo, hi, 0 }
 static const struct cfg_key keys[] = {
@@ -88,7 +92,7 @@ static const struct cfg_key keys[] = {
 
 	I ("attachments", "max_size", att_max_size, "10485760", 1024, 1073741824),
 	I ("attachments", "url_ttl",  att_url_ttl,  "300", 10, 86400),
-	S ("attachments", "types",    att_types,
+	L ("attachments", "types",    att_types,
 	   "image/png image/jpeg image/gif image/webp application/pdf text/plain "
 	   "text/csv application/zip application/vnd.openxmlformats-officedocument.* "
 	   "application/vnd.oasis.opendocument.* application/msword "
@@ -121,7 +125,7 @@ set_value(struct ct_cfg *cfg, const struct cfg_key *k, const char *v, char *why,
 {
 	char *base = (char *)cfg;
 
-	if (k->type == K_STR) {
+	if (k->type == K_STR || k->type == K_LIST) {
 		char **slot = (char **)(base + k->off);
 		char *dup = strdup(v);
 
@@ -160,6 +164,20 @@ on_key(void *user, const char *section, const char *name, const char *value)
 				 "unknown key '%s' in [%s]", name, section);
 		return 0;
 	}
+	if (lc->seen[i] && k->type == K_LIST) { /* a continuation line */
+		char **slot = (char **)((char *)lc->cfg + k->off);
+		size_t a = strlen(*slot), b = strlen(value);
+		char *more = realloc(*slot, a + 1 + b + 1);
+
+		if (!more) {
+			snprintf(lc->why, sizeof(lc->why), "out of memory");
+			return 0;
+		}
+		more[a] = ' ';
+		memcpy(more + a + 1, value, b + 1);
+		*slot = more;
+		return 1;
+	}
 	if (lc->seen[i]) {
 		snprintf(lc->why, sizeof(lc->why), "%s.%s given twice", section,
 			 name);
@@ -175,7 +193,7 @@ ct_cfg_free(struct ct_cfg *cfg)
 	if (!cfg)
 		return;
 	for (size_t i = 0; i < NKEYS; i++)
-		if (keys[i].type == K_STR)
+		if (keys[i].type != K_INT)
 			free(*(char **)((char *)cfg + keys[i].off));
 	free(cfg);
 }

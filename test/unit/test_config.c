@@ -159,6 +159,30 @@ bad_configs(void **state)
 	}
 }
 
+/* A list key goes on over indented lines; any other key given twice, or a
+ * continuation of one, is an error. */
+static void
+list_lines(void **state)
+{
+	char err[512], *path;
+	struct ct_cfg *cfg = NULL;
+
+	(void)state;
+	path = write_tmp("[database]\nconninfo = x\n[attachments]\n"
+			 "types = image/png text/plain\n"
+			 "\tapplication/pdf\n  text/csv\n");
+	assert_int_equal(ct_cfg_load(path, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->att_types,
+			    "image/png text/plain application/pdf text/csv");
+	ct_cfg_free(cfg);
+	unlink(path);
+	path = write_tmp("[database]\nconninfo = x\n[http]\nsocket = a\n"
+			 "  b\n");
+	assert_int_not_equal(ct_cfg_load(path, &cfg, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "given twice"));
+	unlink(path);
+}
+
 static void
 missing_file(void **state)
 {
@@ -201,6 +225,7 @@ main(void)
 		cmocka_unit_test(sample_loads),
 		cmocka_unit_test(sample_matches_defaults),
 		cmocka_unit_test(bad_configs),
+		cmocka_unit_test(list_lines),
 		cmocka_unit_test(missing_file),
 		cmocka_unit_test(dump_masks_secret),
 	};

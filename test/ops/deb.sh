@@ -94,7 +94,8 @@ for p in crosstalk-fcgi crosstalk-wsd crosstalkctl; do
 	# every command of --help is in the man page
 	if [ "$p" = crosstalkctl ]; then
 		for c in migrate "app add" "app set" "app list" "app rotate" "app remove" "channel add" "channel list" \
-			"channel members" "channel rename" "channel delete" "hook add" "hook retry" prune grant check; do
+			"channel members" "channel rename" "channel delete" "hook add" "hook retry" "channel-hook add" \
+			"channel-hook list" "channel-hook remove" prune grant check; do
 			ok "crosstalkctl.1 documents '$c'" \
 				'zcat /usr/share/man/man1/crosstalkctl.1.gz | sed "s/\\\\-/-/g; s/\\\\f[BIR]//g" | grep -F -- "$c" >/dev/null'
 		done

@@ -1009,9 +1009,12 @@ BEGIN
              reply_to bigint, bot text, files text))
          WITH ORDINALITY AS x(app, user_id, name, session, channel, text,
                               client_id, exclude_ref, "limit", "window", reply_to, bot, files, n)
+    -- LIMIT 1 (a session is one user at most) keeps this a subquery of its
+    -- own, whose WHERE is then checked before the resolver runs: pulled
+    -- up, it was a join filter, and every post with a user_id paid a call
     LEFT JOIN LATERAL (SELECT rs.user_id, rs.display_name, rs.refusal
                        FROM crosstalk.session_user(x.app, x.session) rs
-                       WHERE x.user_id IS NULL AND x.bot IS NULL) s ON true
+                       WHERE x.user_id IS NULL AND x.bot IS NULL LIMIT 1) s ON true
     -- a bot (the app's own voice: the key, no login) is bot:<app>:<name>,
     -- an id no user can have (':'), and its posts count against the app
     CROSS JOIN LATERAL (SELECT CASE WHEN x.bot IS NOT NULL THEN 'bot:' || x.app || ':' || x.bot

@@ -675,7 +675,10 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- Why a post would be refused: its user, text, client_id, then access;
--- and whether its channel exists.
+-- and whether its channel exists. u and c are each worked out once per
+-- post (OFFSET 0): flattened into this query, every mention of u.m or of
+-- c's columns below would be a copy of that whole expression (regexes,
+-- the member probe), evaluated again for each.
 CREATE FUNCTION crosstalk.post_refusal(
     p_app text, p_user_id text, p_display_name text, p_channel text,
     p_text text, p_client_id text, p_bot boolean DEFAULT false,
@@ -700,11 +703,13 @@ LANGUAGE sql STABLE AS $$
            AND coalesce(char_length(p_client_id) <= 128, true) AND c.have
            AND NOT c.archived
     FROM (SELECT CASE WHEN p_bot THEN crosstalk.bot_refusal(p_display_name)
-                      ELSE crosstalk.user_refusal(p_user_id, p_display_name) END AS m) u
+                      ELSE crosstalk.user_refusal(p_user_id, p_display_name) END AS m
+          OFFSET 0) u
     -- a message with files may have no text
     LEFT JOIN LATERAL crosstalk.text_refusal(p_text) t ON NOT (p_files AND p_text = '')
-    CROSS JOIN crosstalk.channel_refusal(p_app, CASE WHEN p_bot THEN NULL ELSE p_user_id END,
-                                         p_channel) c
+    CROSS JOIN (SELECT * FROM crosstalk.channel_refusal(
+                    p_app, CASE WHEN p_bot THEN NULL ELSE p_user_id END, p_channel)
+                OFFSET 0) c
 $$;
 
 -- post_refusal, raised; else whether the channel exists.

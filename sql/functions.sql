@@ -1044,12 +1044,16 @@ BEGIN
     a_fmeta := array_fill(NULL::jsonb, ARRAY[np]);
 
     -- a reply answers a message of its own channel
+    -- (the probe in an IF of its own: in one condition with the tests
+    -- before it, every post ran it as a query, reply or not)
     FOR k IN 1 .. np LOOP
-        IF a_reply[k] IS NOT NULL AND a_state[k] IS NULL AND NOT EXISTS (
-               SELECT 1 FROM crosstalk.messages m
-               WHERE m.id = a_reply[k] AND m.channel = a_chan[k] AND m.kind = 'message') THEN
-            a_state[k] := 'CT422';
-            a_msg[k] := 'reply_to is not a message of this channel';
+        IF a_reply[k] IS NOT NULL AND a_state[k] IS NULL THEN
+            IF NOT EXISTS (
+                   SELECT 1 FROM crosstalk.messages m
+                   WHERE m.id = a_reply[k] AND m.channel = a_chan[k] AND m.kind = 'message') THEN
+                a_state[k] := 'CT422';
+                a_msg[k] := 'reply_to is not a message of this channel';
+            END IF;
         END IF;
     END LOOP;
 

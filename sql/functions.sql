@@ -1939,6 +1939,17 @@ END $$;
 
 -- --- webhooks (017_webhooks.sql) ----------------------------------------------
 
+-- Is any hook registered? Asked by every INSERT into messages (the outbox
+-- trigger) and by logins and logouts. PL/pgSQL, so that its plan is kept
+-- per connection: as a SQL function (017's first version) it could not be
+-- inlined (a subquery) and was parsed and planned anew in every
+-- transaction that asked.
+CREATE OR REPLACE FUNCTION crosstalk.hooks_exist() RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM crosstalk.hooks);
+END $$;
+
 -- The trigger, once per INSERT statement: each message or member change it
 -- added, written to the outbox of every
 -- hook that wants its kind and whose app may read the channel (a direct

@@ -128,8 +128,11 @@ $$;
 -- for an app that shares the family's ids, "<app>/<id>" for an app whose
 -- ids are its own. refusal: why p_raw cannot be one of the app's ids (NULL:
 -- it can; the hub id still has to pass user_refusal). No row: no such app.
-CREATE OR REPLACE FUNCTION crosstalk.hub_user(p_app text, p_raw text,
-                                              OUT user_id text, OUT refusal text)
+-- A set (one row at most), so that a query's FROM inlines it: as a call
+-- it is parsed and planned once per statement that makes it, which on the
+-- HTTP publish path (session_user) cost more than the post's own checks.
+CREATE OR REPLACE FUNCTION crosstalk.hub_user_rows(p_app text, p_raw text)
+RETURNS TABLE (user_id text, refusal text)
 LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN a.namespace = 'own' THEN a.id || '/' || p_raw ELSE p_raw END,
            CASE WHEN a.namespace = 'family' AND position('/' IN p_raw) > 0
@@ -143,6 +146,13 @@ LANGUAGE sql STABLE AS $$
     FROM crosstalk.apps a WHERE a.id = p_app
 $$;
 
+-- hub_user_rows as one value (NULLs for no such app), for expressions.
+CREATE OR REPLACE FUNCTION crosstalk.hub_user(p_app text, p_raw text,
+                                              OUT user_id text, OUT refusal text)
+LANGUAGE sql STABLE AS $$
+    SELECT h.user_id, h.refusal FROM crosstalk.hub_user_rows(p_app, p_raw) h
+$$;
+
 -- Who session p_ref of app p_app is, by the hub's id: the deployer's
 -- resolve_session, qualified by hub_user. Every path that turns a session
 -- into a user goes through here. No row: not logged in; refusal set: the
@@ -152,7 +162,7 @@ RETURNS TABLE (user_id text, display_name text, refusal text)
 LANGUAGE sql STABLE AS $$
     SELECT h.user_id, r.display_name, h.refusal
     FROM (SELECT * FROM crosstalk.resolve_session(p_app, p_ref) LIMIT 1) r
-    CROSS JOIN LATERAL crosstalk.hub_user(p_app, r.user_id) h
+    CROSS JOIN LATERAL crosstalk.hub_user_rows(p_app, r.user_id) h
 $$;
 
 -- A field of a NOTIFY payload: '%' and ' ' escaped (core/notice.c).

@@ -30,23 +30,49 @@ h_hooks(struct req *r)
 		1, params, 1);
 }
 
+/* The "events" input as a JSON array (malloc'd into *ev; NULL when
+ * absent: the default). 0, or -1 with the error replied. */
+static int
+events_json(struct req *r, char **ev)
+{
+	json_t *events = NULL; /* owned here */
+
+	*ev = NULL;
+	if (input_list(r->in, "events", &events) < 0) {
+		req_error(r, CT_EINVALID, "events must be a list");
+		return -1;
+	}
+	if (events && !(*ev = json_dumps(events, JSON_COMPACT))) {
+		json_decref(events);
+		req_error(r, CT_ENOMEM, "out of memory");
+		return -1;
+	}
+	json_decref(events);
+	return 0;
+}
+
+/* Remove one of the app's own hooks: sql deletes by app ($1) and id ($2)
+ * and answers {"removed": bool}. */
+static void
+remove_own(struct req *r, const char *sql)
+{
+	const char *id, *params[2];
+
+	if (req_str(r, "id", "id", 1, &id) < 0)
+		return;
+	params[0] = r->app;
+	params[1] = id;
+	req_reply_sql(r, sql, 2, params, 0);
+}
+
 void
 h_hooks_add(struct req *r)
 {
 	const char *url, *params[3];
-	json_t *events = NULL; /* owned here */
-	char *ev = NULL;       /* owned here: a JSON array */
+	char *ev; /* owned here: a JSON array */
 
-	if (req_str(r, "url", "url", 1, &url) < 0)
+	if (req_str(r, "url", "url", 1, &url) < 0 || events_json(r, &ev) != 0)
 		return;
-	if (input_list(r->in, "events", &events) < 0) {
-		req_error(r, CT_EINVALID, "events must be a list");
-		return;
-	}
-	if (events && !(ev = json_dumps(events, JSON_COMPACT))) {
-		req_error(r, CT_ENOMEM, "out of memory");
-		goto out;
-	}
 	params[0] = r->app;
 	params[1] = url;
 	params[2] = ev ? ev : "[\"message\"]";
@@ -60,26 +86,15 @@ h_hooks_add(struct req *r)
 		"crosstalk.hook_add($1, $2, ARRAY(SELECT "
 		"json_array_elements_text($3::json))) h",
 		3, params, 0);
-out:
-	json_decref(events);
 	free(ev);
 }
 
 void
 h_hooks_remove(struct req *r)
 {
-	const char *id, *params[2];
-
-	if (req_str(r, "id", "id", 1, &id) < 0)
-		return;
-	params[0] = r->app;
-	params[1] = id;
-	req_reply_sql(
-		r,
-		"WITH d AS (DELETE FROM crosstalk.hooks WHERE app = $1 AND "
-		"id::text = $2 RETURNING id) SELECT json_build_object("
-		"'removed', EXISTS (SELECT 1 FROM d))",
-		2, params, 0);
+	remove_own(r, "WITH d AS (DELETE FROM crosstalk.hooks WHERE app = $1 "
+		      "AND id::text = $2 RETURNING id) SELECT "
+		      "json_build_object('removed', EXISTS (SELECT 1 FROM d))");
 }
 
 void
@@ -102,8 +117,7 @@ void
 h_channel_hooks_add(struct req *r)
 {
 	const char *pattern, *url, *fail = NULL, *params[6];
-	json_t *events = NULL; /* owned here */
-	char *ev = NULL;       /* owned here: a JSON array */
+	char *ev; /* owned here: a JSON array */
 	char tmo[16];
 	long timeout = 2000;
 
@@ -116,14 +130,8 @@ h_channel_hooks_add(struct req *r)
 		req_error(r, CT_EINVALID, "fail is open or closed");
 		return;
 	}
-	if (input_list(r->in, "events", &events) < 0) {
-		req_error(r, CT_EINVALID, "events must be a list");
+	if (events_json(r, &ev) != 0)
 		return;
-	}
-	if (events && !(ev = json_dumps(events, JSON_COMPACT))) {
-		req_error(r, CT_ENOMEM, "out of memory");
-		goto out;
-	}
 	snprintf(tmo, sizeof(tmo), "%ld", timeout);
 	params[0] = r->app;
 	params[1] = pattern;
@@ -142,23 +150,13 @@ h_channel_hooks_add(struct req *r)
 		"crosstalk.channel_hook_add($1, $2, $3, ARRAY(SELECT "
 		"json_array_elements_text($4::json)), $5::int, $6::boolean) h",
 		6, params, 0);
-out:
-	json_decref(events);
 	free(ev);
 }
 
 void
 h_channel_hooks_remove(struct req *r)
 {
-	const char *id, *params[2];
-
-	if (req_str(r, "id", "id", 1, &id) < 0)
-		return;
-	params[0] = r->app;
-	params[1] = id;
-	req_reply_sql(r,
-		      "WITH d AS (DELETE FROM crosstalk.channel_hooks WHERE "
+	remove_own(r, "WITH d AS (DELETE FROM crosstalk.channel_hooks WHERE "
 		      "app = $1 AND id::text = $2 RETURNING id) SELECT "
-		      "json_build_object('removed', EXISTS (SELECT 1 FROM d))",
-		      2, params, 0);
+		      "json_build_object('removed', EXISTS (SELECT 1 FROM d))");
 }

@@ -12,9 +12,11 @@
 2. What CFLint cannot know: every <cfhttp> as the contract wants it, the
    package laid out as a ColdBox module, no helper named like a built-in,
    one exception type per API error code, each recording marked @client
-   sending what the client's method sends, and a ChannelListener that
-   checks the hub's signature before it reads the call and answers only
-   what the hub reads.
+   sending what the client's method sends (through Hooks.cfc for the
+   hooks' registration calls), a ChannelListener that checks the hub's
+   signature before it reads the call and answers only what the hub reads,
+   and a WebhookReceiver that checks it before it reads a delivery, with
+   the one signature check both share (HookSignature.cfc).
 Prints "N passed, N failed"; exits non-zero on any failure.
 """
 import glob
@@ -144,6 +146,12 @@ def functions(cfc):
         r'<cffunction\s+name="(\w+)"(.*?)</cffunction>', cfc, re.S)}
 
 
+def body_of(fns, name):
+    """What a function of functions() does: its tags after the opening
+    <cffunction ...> (whose hint may name anything)."""
+    return fns.get(name, "").split(">", 1)[-1]
+
+
 def structure():
     cfc = read("models/Crosstalk.cfc")
     wire = read("models/Wire.cfc")
@@ -155,6 +163,24 @@ def structure():
          "Crosstalk.cfc finds Markup.cfc beside itself")
     T.ok('createObject("component", "Wire")' in cfc,
          "Crosstalk.cfc finds Wire.cfc beside itself, whatever the package's mapping is called")
+    hooks = read("models/Hooks.cfc")
+    T.ok('createObject("component", "Hooks")' in cfc and "variables.hooks.init(variables.wire)" in cfc,
+         "Crosstalk.cfc finds Hooks.cfc beside itself and hands it its Wire.cfc")
+    T.ok(not re.search(r"<cfhttp\b", hooks) and
+         re.search(r'<cfreturn variables\.wire\.call\(arguments\.method, arguments\.path, arguments\.fields, ""\)>',
+                   functions(hooks).get("send", "")),
+         "Hooks.cfc calls the API only through Wire.cfc, with the app key and no session")
+    hfns = functions(hooks)
+    for name, body in functions(cfc).items():
+        d = re.search(r"<cfreturn variables\.hooks\.(\w+)\(", body)
+        if not d:
+            continue
+        mine = re.findall(r'<cfargument name="(\w+)"', body)
+        theirs = re.findall(r'<cfargument name="(\w+)"([^>]*)>', hfns.get(d.group(1), ""))
+        T.ok(d.group(1) == name and name in hfns and mine == [a for a, _ in theirs] and
+             all('required="true"' in rest and "default=" not in rest for _, rest in theirs),
+             "Crosstalk.%s hands its arguments to Hooks.cfc's %s (the defaults are Crosstalk.cfc's)"
+             % (name, d.group(1)), (mine, theirs))
     https = re.findall(r"<cfhttp\b[^>]*>", wire, re.S)
     T.ok(len(https) >= 1, "Wire.cfc uses the <cfhttp> tag")
     for tag in https:
@@ -173,8 +199,10 @@ def structure():
     T.ok(cfc.count("\n") < 500, "Crosstalk.cfc under CFLint's 500 lines (helpers go beside it)",
          cfc.count("\n"))
     for name, text in (("Crosstalk.cfc", cfc), ("Wire.cfc", wire), ("Markup.cfc", read("models/Markup.cfc")),
-                       ("Settings.cfc", read("models/Settings.cfc")),
-                       ("ChannelListener.cfc", read("models/ChannelListener.cfc"))):
+                       ("Settings.cfc", read("models/Settings.cfc")), ("Hooks.cfc", hooks),
+                       ("ChannelListener.cfc", read("models/ChannelListener.cfc")),
+                       ("HookSignature.cfc", read("models/HookSignature.cfc")),
+                       ("WebhookReceiver.cfc", read("models/WebhookReceiver.cfc"))):
         T.ok(not re.search(r"<cfscript", text, re.I), name + " is tag-based (CF10)")
         code = re.sub(r"<!---.*?--->", "", text, flags=re.S)
         newer = [p for p in (r"\?:", r"=>", r"\bfunction\s*\(", r"\)\.\w+\(",
@@ -245,7 +273,8 @@ def structure():
     T.ok(re.search(r"this\.cfmapping\s*=\s*mappingName\(\)", mc) and "CROSSTALK_CFMAPPING" in mc,
          "the /crosstalk mapping can be renamed (CROSSTALK_CFMAPPING)")
     code = "\n".join(read(f) for f in ("models/Crosstalk.cfc", "models/Wire.cfc", "models/Markup.cfc", "models/Settings.cfc",
-                                       "models/ChannelListener.cfc",
+                                       "models/ChannelListener.cfc", "models/Hooks.cfc",
+                                       "models/HookSignature.cfc", "models/WebhookReceiver.cfc",
                                        "models/ChatSessionStore.cfc", "handlers/Ticket.cfc",
                                        "interceptors/ChatSession.cfc", "helpers/ChatHelpers.cfm"))
     code = re.sub(r"<!---.*?--->|/\*.*?\*/", "", code, flags=re.S)  # usage examples may
@@ -262,6 +291,69 @@ def structure():
     T.ok(not [n for n in names if n.lower().startswith("ws")],
          "no helper named like the built-in ws* functions", names)
     T.ok(all(n.startswith("chat") for n in names), "every helper starts with chat", names)
+
+
+def hook_signature(text=None):
+    """models/HookSignature.cfc (text: its source, for a test of these
+    checks): the one check of the hub's signature, which ChannelListener.cfc
+    and WebhookReceiver.cfc both use."""
+    text = read("models/HookSignature.cfc") if text is None else text
+    code = re.sub(r"<!---.*?--->", "", text, flags=re.S)
+    fns = functions(code)
+    ver = fns.get("verified", "")
+    T.ok(re.search(r'"v1=" & lCase\(hmac\(ts & "\." & arguments\.body, variables\.secret, '
+                   r'"HmacSHA256", "utf-8"\)\)', ver),
+         "the signature: v1=hex(HMAC-SHA256(secret, timestamp \".\" raw body))")
+    T.ok(re.search(r'<cfset var ts = headerOf\(arguments\.headers, "X-Crosstalk-Timestamp"\)>', ver) and
+         re.search(r'<cfset var given = headerOf\(arguments\.headers, "X-Crosstalk-Signature"\)>', ver) and
+         re.search(r'<cfif not reFind\("\^\[0-9\]\{1,12\}\$", ts\) or not len\(given\)>\s*<cfreturn false>', ver),
+         "the signature and timestamp from X-Crosstalk-Signature and X-Crosstalk-Timestamp (digits)")
+    T.ok(re.search(r"<cfif abs\(epochNow\(\) - ts\) gt variables\.maxSkew>\s*<cfreturn false>", ver) and
+         re.search(r'<cfset variables\.maxSkew = 300>', code) and
+         re.search(r'name="maxSkew"[^>]*default="300"', fns.get("init", "")),
+         "a timestamp more than 300 s away is refused")
+    T.ok(re.search(r"<cfreturn sameText\(want, given\)>", ver) and
+         "java.security.MessageDigest" in fns.get("sameText", "") and
+         "compare(arguments.a, arguments.b) eq 0" in fns.get("sameText", ""),
+         "the signature compared in constant time (MessageDigest.isEqual, else compare())")
+    T.ok(re.search(r'<cfif not len\(trim\(arguments\.secret\)\)>\s*<cfthrow type="crosstalk\.config"',
+                   fns.get("init", "")),
+         "no signature check without the hook's secret")
+
+
+def signed_endpoint(name, fns, reads):
+    """What ChannelListener.cfc and WebhookReceiver.cfc do alike: the
+    signature checked by HookSignature.cfc (never a copy of it) before any
+    of reads happens in respond(), a bad one answered 401, anything but a
+    POST 405, and no endpoint without its hook's secret."""
+    init = fns.get("init", "")
+    T.ok(re.search(r'<cfif not len\(trim\(arguments\.secret\)\)>\s*<cfthrow type="crosstalk\.config"', init),
+         "no %s without its hook's secret" % name)
+    T.ok(re.search(r'<cfset variables\.signature = createObject\("component", "HookSignature"\)>\s*'
+                   r'<cfset variables\.signature\.init\(arguments\.secret, arguments\.maxSkew\)>', init) and
+         re.search(r'name="maxSkew"[^>]*default="300"', init),
+         "%s checks signatures with HookSignature.cfc, its secret and maxSkew (300 s)" % name)
+    copies = [f for f in ("hmac(", "sameText(", "epochNow(", "MessageDigest")
+              if any(f in body for body in fns.values())]
+    T.ok(re.search(r"<cfreturn variables\.signature\.verified\(arguments\.headers, arguments\.body\)>",
+                   fns.get("verified", "")) and not copies,
+         "%s.verified() is HookSignature.cfc's check, not a copy of it" % name, copies)
+    resp = body_of(fns, "respond")
+    check = resp.find("verified(")
+    used = [i for i in (resp.find(w) for w in reads) if i >= 0]
+    T.ok(check >= 0 and used and check < min(used),
+         "%s.respond() checks the signature before it reads or dispatches the body" % name)
+    T.ok(re.search(r"<cfif not verified\(arguments\.headers, arguments\.body\)>\s*"
+                   r"<cfreturn reply\(401,", resp),
+         "%s: a call whose signature does not match is answered 401" % name)
+    T.ok(re.search(r'<cfif arguments\.method neq "POST">\s*<cfreturn reply\(405,', resp) and
+         resp.find('neq "POST"') < check,
+         "%s: anything but POST is answered 405" % name)
+    handle = body_of(fns, "handle")
+    T.ok("getHttpRequestData()" in handle and "respond(req.method, req.headers, body)" in handle and
+         re.search(r'<cfcontent type="application/json; charset=utf-8" variable=', handle) and
+         re.search(r'<cfheader statuscode="#ans\.status#">', handle),
+         "%s.handle() reads the request, answers through respond() and writes JSON with cfcontent" % name)
 
 
 # ChannelListener's methods and their arguments, as ColdFusion's ChannelListener has them
@@ -286,41 +378,9 @@ def channel_listener(text=None):
          re.search(r"<cfreturn true>", fns.get("allowPublish", "")) and
          re.search(r"<cfreturn arguments\.message>", fns.get("beforePublish", "")),
          "ChannelListener allows everything until a method is overridden")
-    handle = fns.get("handle", "")
-    T.ok("getHttpRequestData()" in handle and "respond(" in handle and
-         re.search(r'<cfcontent type="application/json; charset=utf-8" variable=', handle) and
-         re.search(r'<cfheader statuscode="#ans\.status#">', handle),
-         "handle() reads the request, answers through respond() and writes JSON with cfcontent")
     resp = fns.get("respond", "")
-    check = resp.find("verified(")
-    reads = [i for i in (resp.find(w) for w in ("deserializeJSON(", "isJSON(", "dispatch(",
-                                                 "allowSubscribe(", "allowPublish(", "beforePublish("))
-             if i >= 0]
-    T.ok(check >= 0 and reads and check < min(reads),
-         "respond() checks the signature before it reads or dispatches the call")
-    T.ok(re.search(r"<cfif not verified\(arguments\.headers, arguments\.body\)>\s*"
-                   r"<cfreturn reply\(401,", resp),
-         "a call whose signature does not match is answered 401")
-    T.ok(re.search(r'<cfif arguments\.method neq "POST">\s*<cfreturn reply\(405,', resp),
-         "anything but POST is answered 405")
-    ver = fns.get("verified", "")
-    T.ok(re.search(r'"v1=" & lCase\(hmac\(ts & "\." & arguments\.body, variables\.secret, '
-                   r'"HmacSHA256", "utf-8"\)\)', ver),
-         "the signature: v1=hex(HMAC-SHA256(secret, timestamp \".\" raw body))")
-    T.ok(re.search(r'headerOf\(arguments\.headers, "X-Crosstalk-Timestamp"\)', ver) and
-         re.search(r'headerOf\(arguments\.headers, "X-Crosstalk-Signature"\)', ver),
-         "the signature and timestamp from X-Crosstalk-Signature and X-Crosstalk-Timestamp")
-    T.ok(re.search(r"abs\(epochNow\(\) - ts\) gt variables\.maxSkew", ver) and
-         re.search(r'<cfset variables\.maxSkew = 300>', code) and
-         re.search(r'name="maxSkew"[^>]*default="300"', fns.get("init", "")),
-         "a timestamp more than 300 s away is refused")
-    T.ok(re.search(r"<cfreturn sameText\(want, given\)>", ver) and
-         "java.security.MessageDigest" in fns.get("sameText", "") and
-         "compare(arguments.a, arguments.b) eq 0" in fns.get("sameText", ""),
-         "the signature compared in constant time (MessageDigest.isEqual, else compare())")
-    T.ok(re.search(r'<cfif not len\(trim\(arguments\.secret\)\)>\s*<cfthrow type="crosstalk\.config"',
-                   fns.get("init", "")),
-         "no listener without its hook's secret")
+    signed_endpoint("ChannelListener", fns, ("deserializeJSON(", "isJSON(", "dispatch(", "allowSubscribe(",
+                                             "allowPublish(", "beforePublish("))
     keys = set(re.findall(r'"(\w+)":', code))
     T.ok(keys == {"allow", "message", "text"},
          "the answer's keys are the hub's: allow, message, text", sorted(keys))
@@ -334,21 +394,70 @@ def channel_listener(text=None):
     T.ok(re.search(r"compare\(changed, text\) neq 0\)>", disp) and
          re.search(r"<cfif arguments\.rewrite>\s*<cfset json = json & ',\"text\":'", fns.get("reply", "")),
          "a publish's text is answered only when beforePublish changed it")
-    if not own:
-        return
+    if own:
+        examples("ChannelListener", LISTENER)
+
+
+def examples(base, methods):
+    """The examples that extend base: its methods overridden with their
+    arguments, and a page that calls the example's handle()."""
+    def args(body):
+        return re.findall(r'<cfargument name="(\w+)"', body)
     for path in sorted(glob.glob(os.path.join(PKG, "examples", "*.cfc"))):
         ex = read(os.path.relpath(path, PKG))
         name = os.path.basename(path)
-        if not re.search(r'extends="[\w.]*ChannelListener"', ex):
+        if not re.search(r'extends="[\w.]*\b%s"' % base, ex):
             continue
         for fn, body in functions(ex).items():
-            if fn in LISTENER:
-                T.ok(args(body) == LISTENER[fn], "%s: %s(%s)" % (name, fn, ", ".join(LISTENER[fn])),
+            if fn in methods:
+                T.ok(args(body) == methods[fn], "%s: %s(%s)" % (name, fn, ", ".join(methods[fn])),
                      args(body))
         pages = [p for p in glob.glob(os.path.join(PKG, "examples", "*.cfm"))
                  if re.search(r'createObject\("component", "%s"\)' % name[:-4], open(p).read())]
         T.ok(pages and all(".handle()" in open(p).read() for p in pages),
              "%s: a page that calls its handle()" % name)
+
+
+# WebhookReceiver's methods for the kinds of events, and the hub's types they answer
+RECEIVER = {"onMessage": "message", "onMention": "mention", "onMember": "member", "onSession": "session"}
+
+
+def webhook_receiver(text=None):
+    """models/WebhookReceiver.cfc (text: its source, for a test of these
+    checks) and the examples that extend it."""
+    own = text is None
+    text = read("models/WebhookReceiver.cfc") if own else text
+    code = re.sub(r"<!---.*?--->", "", text, flags=re.S)
+    fns = functions(code)
+
+    def args(body):
+        return re.findall(r'<cfargument name="(\w+)"', body)
+    for name in ["onEvent"] + sorted(RECEIVER):
+        T.ok(name in fns and 'access="public"' in fns[name] and args(fns[name]) == ["event"],
+             "WebhookReceiver.%s(event)" % name)
+    T.ok(all(re.sub(r"<cfargument[^>]*>", "", body_of(fns, n) or "x").strip() == "" for n in RECEIVER),
+         "WebhookReceiver's onMessage, onMention, onMember and onSession do nothing until overridden")
+    on = body_of(fns, "onEvent")
+    T.ok(re.search(r'<cfswitch expression="#arguments\.event\.type#">', on) and
+         all(re.search(r'<cfcase value="%s"><cfset %s\(arguments\.event\)></cfcase>' % (t, n), on)
+             for n, t in RECEIVER.items()) and
+         re.search(r"<cfdefaultcase>\s*(?:<!---.*?--->\s*)?</cfdefaultcase>", text, re.S),
+         "onEvent() hands each type to its method, and skips a type it does not know")
+    resp = body_of(fns, "respond")
+    signed_endpoint("WebhookReceiver", fns, ("deserializeJSON(", "isJSON(", "onEvent("))
+    T.ok(re.search(r"<cfset onEvent\(delivery\)>\s*<cfreturn reply\(200,", resp) and
+         resp.count("onEvent(") == 1,
+         "a verified delivery goes to onEvent(), then is answered 200")
+    T.ok("<cfcatch" not in resp + body_of(fns, "handle") + on,
+         "an error in onEvent() is not answered 2xx (the hub sends the event again)")
+    T.ok(re.search(r'structKeyExists\(delivery, "type"\)', resp) and
+         re.search(r'structKeyExists\(delivery, "id"\)', resp) and
+         re.search(r'<cfreturn reply\(400,', resp),
+         "a body with no type or id is not a delivery (400)")
+    keys = set(re.findall(r'"(\w+)":', code))
+    T.ok(keys <= {"ok", "error"}, "the answer: {ok} or {ok, error}", sorted(keys))
+    if own:
+        examples("WebhookReceiver", dict((n, ["event"]) for n in ["onEvent"] + list(RECEIVER)))
 
 
 def packaging():
@@ -385,8 +494,10 @@ def packaging():
 
 
 def recordings():
-    """Each @client recording sends what that method of the client sends."""
+    """Each @client recording sends what that method of the client sends
+    (a method that hands its arguments to Hooks.cfc: what Hooks.cfc sends)."""
     fns = functions(read("models/Crosstalk.cfc"))
+    hooks = functions(read("models/Hooks.cfc"))
     files = sorted(glob.glob(os.path.join(PKG, "recordings", "*.http")))
     T.ok(len(files) >= 7, "recordings exist")
     for path in files:
@@ -436,7 +547,11 @@ def recordings():
         fn = fns.get(method)
         if not T.ok(fn, name + ": @client %s is a method of Crosstalk.cfc" % method):
             continue
-        m = re.search(r'send\("(\w+)",\s*"([\w/]+)",\s*(\w+|structNew\(\)),\s*([\w."]+)', fn)
+        d = re.search(r"<cfreturn variables\.hooks\.(\w+)\(", fn)
+        if d:
+            fn = hooks.get(d.group(1), "")
+        # send(method, path, fields, session...); Hooks.cfc's send() has no session
+        m = re.search(r'send\("(\w+)",\s*"([\w/]+)",\s*(structNew\(\)|\w+)(?:,\s*([\w."]+))?', fn)
         if not T.ok(m, name + ": %s calls send()" % method):
             continue
         T.ok(m.group(1) == verb, name + ": %s uses %s" % (method, m.group(1)), verb)
@@ -499,7 +614,9 @@ def embed():
 def main():
     lint()
     structure()
+    hook_signature()
     channel_listener()
+    webhook_receiver()
     recordings()
     embed()
     T.done()

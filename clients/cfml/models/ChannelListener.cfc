@@ -42,13 +42,14 @@
 
 	handle() answers 405 to anything but POST and 401 to a call whose X-Crosstalk-Signature
 	(v1=hex HMAC-SHA256 with the hook's secret over X-Crosstalk-Timestamp, "." and the raw body)
-	does not match or whose timestamp is more than maxSkew (300) seconds away; it checks that
-	before reading the body. Tag-based, no member functions (ColdFusion 10 and later engines).
+	does not match or whose timestamp is more than maxSkew (300) seconds away (HookSignature.cfc,
+	which WebhookReceiver.cfc shares); it checks that before reading the body. Tag-based, no member
+	functions (ColdFusion 10 and later engines).
 --->
 <cfcomponent output="false" hint="crosstalk: base component of a channel hook's endpoint, as ColdFusion's ChannelListener">
 
-	<cfset variables.secret = "">
-	<cfset variables.maxSkew = 300>
+	<!--- the check of the hub's signature (HookSignature.cfc, beside this file) --->
+	<cfset variables.signature = "">
 
 	<cffunction name="init" access="public" returntype="any" output="false" hint="secret: the hook's, as channel_hooks/add answered it once (chsec_...).">
 		<cfargument name="secret" type="string" required="true" hint="the hook's secret: keep it out of source control">
@@ -57,10 +58,8 @@
 			<cfthrow type="crosstalk.config" message="crosstalk: a ChannelListener needs its hook's secret"
 				detail="Pass init(secret = ...) what channel_hooks/add (crosstalkctl channel-hook add) printed.">
 		</cfif>
-		<cfset variables.secret = trim(arguments.secret)>
-		<cfif arguments.maxSkew gt 0>
-			<cfset variables.maxSkew = arguments.maxSkew>
-		</cfif>
+		<cfset variables.signature = createObject("component", "HookSignature")>
+		<cfset variables.signature.init(arguments.secret, arguments.maxSkew)>
 		<cfreturn this>
 	</cffunction>
 
@@ -156,20 +155,10 @@
 		<cfreturn reply(200, true, "", changed, compare(changed, text) neq 0)>
 	</cffunction>
 
-	<cffunction name="verified" access="public" returntype="boolean" output="false" hint="True when X-Crosstalk-Signature is v1=hex(HMAC-SHA256(secret, timestamp & '.' & body)) and X-Crosstalk-Timestamp is within maxSkew seconds of now.">
+	<cffunction name="verified" access="public" returntype="boolean" output="false" hint="True when the call's X-Crosstalk-Signature and X-Crosstalk-Timestamp are the hub's (HookSignature.cfc: HMAC-SHA256 with the hook's secret over timestamp, '.' and body; at most maxSkew seconds away).">
 		<cfargument name="headers" type="struct" required="true" hint="the request's headers">
 		<cfargument name="body" type="string" required="true" hint="the raw body">
-		<cfset var ts = headerOf(arguments.headers, "X-Crosstalk-Timestamp")>
-		<cfset var given = headerOf(arguments.headers, "X-Crosstalk-Signature")>
-		<cfset var want = "">
-		<cfif not reFind("^[0-9]{1,12}$", ts) or not len(given)>
-			<cfreturn false>
-		</cfif>
-		<cfif abs(epochNow() - ts) gt variables.maxSkew>
-			<cfreturn false>
-		</cfif>
-		<cfset want = "v1=" & lCase(hmac(ts & "." & arguments.body, variables.secret, "HmacSHA256", "utf-8"))>
-		<cfreturn sameText(want, given)>
+		<cfreturn variables.signature.verified(arguments.headers, arguments.body)>
 	</cffunction>
 
 	<!--- ======== helpers ======== --->
@@ -200,32 +189,6 @@
 			<cfreturn arguments.s[arguments.key]>
 		</cfif>
 		<cfreturn "">
-	</cffunction>
-
-	<cffunction name="headerOf" access="private" returntype="string" output="false" hint="A request header's value, or an empty string.">
-		<cfargument name="headers" type="struct" required="true" hint="the request's headers">
-		<cfargument name="name" type="string" required="true" hint="the header's name (any case)">
-		<cfif structKeyExists(arguments.headers, arguments.name) and isSimpleValue(arguments.headers[arguments.name])>
-			<cfreturn trim(arguments.headers[arguments.name])>
-		</cfif>
-		<cfreturn "">
-	</cffunction>
-
-	<cffunction name="epochNow" access="private" returntype="numeric" output="false" hint="Unix seconds now.">
-		<cfreturn dateDiff("s", createDateTime(1970, 1, 1, 0, 0, 0), dateConvert("local2utc", now()))>
-	</cffunction>
-
-	<cffunction name="sameText" access="private" returntype="boolean" output="false" hint="a equals b, compared in constant time (Java's MessageDigest.isEqual; compare() where Java objects are not allowed).">
-		<cfargument name="a" type="string" required="true" hint="what is wanted">
-		<cfargument name="b" type="string" required="true" hint="what was given">
-		<cfset var digest = "">
-		<cftry>
-			<cfset digest = createObject("java", "java.security.MessageDigest")>
-			<cfreturn digest.isEqual(charsetDecode(arguments.a, "utf-8"), charsetDecode(arguments.b, "utf-8"))>
-			<cfcatch type="any">
-				<cfreturn compare(arguments.a, arguments.b) eq 0>
-			</cfcatch>
-		</cftry>
 	</cffunction>
 
 	<cffunction name="reply" access="private" returntype="struct" output="false" hint="{status, json}: the answer's JSON, with only the keys the hub reads (allow, message, text).">

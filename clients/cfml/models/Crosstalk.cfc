@@ -40,6 +40,8 @@
 		<cfset variables.wire.init(merged)>
 		<cfset variables.markup = createObject("component", "Markup")>
 		<cfset variables.markup.init(merged)>
+		<cfset variables.hooks = createObject("component", "Hooks")>
+		<cfset variables.hooks.init(variables.wire)>
 		<cfreturn this>
 	</cffunction>
 
@@ -67,11 +69,8 @@
 		<cfset var fields = structNew()>
 		<cfset fields["USER_ID"] = arguments.userId>
 		<cfset fields["DISPLAY_NAME"] = displayNameFor(arguments.userId, arguments.displayName)>
-		<cfif arguments.ttl gt 0>
-			<cfset fields["TTL"] = arguments.ttl>
-		<cfelse>
-			<cfset fields["TTL"] = variables.settings.defaultTtl>
-		</cfif>
+		<cfset fields["TTL"] = variables.settings.defaultTtl>
+		<cfif arguments.ttl gt 0><cfset fields["TTL"] = arguments.ttl></cfif>
 		<cfset putIf(fields, "AVATAR_URL", arguments.avatarUrl)>
 		<cfset putIf(fields, "TITLE", arguments.title)>
 		<cfreturn send("POST", "sessions", fields, "")>
@@ -91,17 +90,13 @@
 		<cfargument name="displayName" type="string" required="false" default="" hint="the user's name, for that registration">
 		<cfset var fields = structNew()>
 		<cfset var reply = structNew()>
-		<cfif arguments.ttl gt 0>
-			<cfset fields["TTL"] = arguments.ttl>
-		</cfif>
+		<cfif arguments.ttl gt 0><cfset fields["TTL"] = arguments.ttl></cfif>
 		<cftry>
 			<cfset reply = send("POST", "sessions/touch", fields, arguments.session, variables.settings.touchTimeout)>
 			<cfset reply["renewed"] = false>
 			<cfreturn reply>
 			<cfcatch type="crosstalk.unauthorized">
-				<cfif not len(arguments.userId)>
-					<cfrethrow>
-				</cfif>
+				<cfif not len(arguments.userId)><cfrethrow></cfif>
 			</cfcatch>
 		</cftry>
 		<cfset reply = registerSession(arguments.userId, arguments.displayName, arguments.ttl)>
@@ -124,9 +119,7 @@
 			<cfset learn(reply)>
 			<cfreturn reply>
 			<cfcatch type="crosstalk.unauthorized">
-				<cfif not len(arguments.userId)>
-					<cfrethrow>
-				</cfif>
+				<cfif not len(arguments.userId)><cfrethrow></cfif>
 			</cfcatch>
 		</cftry>
 		<cfset reg = registerSession(arguments.userId, arguments.displayName, arguments.ttl)>
@@ -154,9 +147,7 @@
 		<cfset fields["TEXT"] = arguments.text>
 		<cfset putIf(fields, "CLIENT_ID", arguments.clientId)>
 		<cfset putIf(fields, "REPLY_TO", arguments.replyTo)>
-		<cfif arguments.excludeSender>
-			<cfset fields["EXCLUDE_SENDER"] = "YES">
-		</cfif>
+		<cfif arguments.excludeSender><cfset fields["EXCLUDE_SENDER"] = "YES"></cfif>
 		<cfset putIf(fields, "FILES", ids)>
 		<cfreturn send("POST", "messages", fields, arguments.session)>
 	</cffunction>
@@ -258,7 +249,7 @@
 		<cfreturn send("POST", "messages/read", fields, arguments.session)>
 	</cffunction>
 
-	<!--- ======== presence, channels and channel hooks (ChannelListener.cfc answers those) ======== --->
+	<!--- ======== presence and channels ======== --->
 
 	<cffunction name="getSubscribers" access="public" returntype="struct" output="false" hint="Who is in a channel now, across apps and daemon nodes (GET presence). Returns {ok, channel, users}.">
 		<cfargument name="channel" type="string" required="true" hint="channel name">
@@ -283,9 +274,7 @@
 		<cfset fields["NAME"] = arguments.name>
 		<cfset putIf(fields, "TITLE", arguments.title)>
 		<cfset putIf(fields, "APPS", arguments.apps)>
-		<cfif arguments.private>
-			<cfset fields["PRIVATE"] = "YES">
-		</cfif>
+		<cfif arguments.private><cfset fields["PRIVATE"] = "YES"></cfif>
 		<cfset putIf(fields, "MEMBERS", arguments.members)>
 		<cfreturn send("POST", "channels/create", fields, "")>
 	</cffunction>
@@ -327,31 +316,6 @@
 		<cfreturn send("POST", "channels/members/remove", fields, arguments.session)>
 	</cffunction>
 
-	<cffunction name="addChannelHook" access="public" returntype="struct" output="false" hint="Registers a channel hook: before a user's publish or subscribe on the channels pattern names, the hub POSTs to url and waits for allow, deny or a new text (ChannelListener.cfc answers). Returns {ok, hook: {id, pattern, url, events, timeout_ms, fail}, secret}: the secret is in this answer only (ChannelListener's init). One hook a pattern (crosstalk.conflict).">
-		<cfargument name="pattern" type="string" required="true" hint="a channel name, a prefix ending in * (support*), or * for every channel">
-		<cfargument name="url" type="string" required="true" hint="the http(s) page that calls handle()">
-		<cfargument name="events" type="any" required="false" default="" hint="publish, subscribe or both: an array or a comma-separated list (empty: both)">
-		<cfargument name="timeoutMs" type="numeric" required="false" default="0" hint="milliseconds the hub waits, 50 to 30000 (0: the hub's 2000)">
-		<cfargument name="fail" type="string" required="false" default="" hint="open (a hook that fails or times out lets the request through; the hub's default) or closed (refused as unavailable)">
-		<cfset var fields = structNew()>
-		<cfif isArray(arguments.events)><cfset arguments.events = arrayToList(arguments.events)></cfif>
-		<cfset fields["PATTERN"] = arguments.pattern>
-		<cfset fields["URL"] = arguments.url>
-		<cfset putIf(fields, "EVENTS", arguments.events)>
-		<cfif arguments.timeoutMs gt 0><cfset fields["TIMEOUT_MS"] = arguments.timeoutMs></cfif>
-		<cfset putIf(fields, "FAIL", arguments.fail)>
-		<cfreturn send("POST", "channel_hooks/add", fields, "")>
-	</cffunction>
-	<cffunction name="getChannelHooks" access="public" returntype="struct" output="false" hint="This app's channel hooks, never their secrets: {ok, hooks: [{id, pattern, url, events, timeout_ms, fail}]}.">
-		<cfreturn send("GET", "channel_hooks", structNew(), "")>
-	</cffunction>
-	<cffunction name="removeChannelHook" access="public" returntype="struct" output="false" hint="Removes one of this app's channel hooks (the daemons stop asking it within 5 s). Returns {ok, removed}; removed is false for a hook that was not there.">
-		<cfargument name="id" type="string" required="true" hint="hook.id from addChannelHook or getChannelHooks">
-		<cfset var fields = structNew()>
-		<cfset fields["ID"] = arguments.id>
-		<cfreturn send("POST", "channel_hooks/remove", fields, "")>
-	</cffunction>
-
 	<cffunction name="getUnread" access="public" returntype="struct" output="false" hint="A user's unread counts per channel, for a badge rendered on the server.">
 		<cfargument name="session" type="string" required="true" hint="the user's session ref">
 		<cfreturn send("GET", "unread", structNew(), arguments.session)>
@@ -390,6 +354,37 @@
 		<cfset fields["CURSOR"] = arguments.cursor>
 		<cfset fields["LIMIT"] = arguments.limit>
 		<cfreturn send("GET", "mentions", fields, arguments.session)>
+	</cffunction>
+
+	<!--- ======== hooks (Hooks.cfc makes the calls) ======== --->
+
+	<cffunction name="addChannelHook" access="public" returntype="struct" output="false" hint="Registers a channel hook: before a user's publish or subscribe on the channels pattern names, the hub POSTs to url and waits for allow, deny or a new text (ChannelListener.cfc answers). Returns {ok, hook: {id, pattern, url, events, timeout_ms, fail}, secret}: the secret is in this answer only (ChannelListener's init). One hook a pattern (crosstalk.conflict).">
+		<cfargument name="pattern" type="string" required="true" hint="a channel name, a prefix ending in * (support*), or * for every channel">
+		<cfargument name="url" type="string" required="true" hint="the http(s) page that calls handle()">
+		<cfargument name="events" type="any" required="false" default="" hint="publish, subscribe or both: an array or a comma-separated list (empty: both)">
+		<cfargument name="timeoutMs" type="numeric" required="false" default="0" hint="milliseconds the hub waits, 50 to 30000 (0: the hub's 2000)">
+		<cfargument name="fail" type="string" required="false" default="" hint="open (a hook that fails or times out lets the request through; the hub's default) or closed (refused as unavailable)">
+		<cfreturn variables.hooks.addChannelHook(argumentCollection = arguments)>
+	</cffunction>
+	<cffunction name="getChannelHooks" access="public" returntype="struct" output="false" hint="This app's channel hooks, never their secrets: {ok, hooks: [{id, pattern, url, events, timeout_ms, fail}]}.">
+		<cfreturn variables.hooks.getChannelHooks()>
+	</cffunction>
+	<cffunction name="removeChannelHook" access="public" returntype="struct" output="false" hint="Removes one of this app's channel hooks (the daemons stop asking it within 5 s). Returns {ok, removed}; removed is false for a hook that was not there.">
+		<cfargument name="id" type="string" required="true" hint="hook.id from addChannelHook or getChannelHooks">
+		<cfreturn variables.hooks.removeChannelHook(arguments.id)>
+	</cffunction>
+
+	<cffunction name="addWebhook" access="public" returntype="struct" output="false" hint="Registers a webhook: the hub POSTs each event of those kinds to url, signed, at least once (WebhookReceiver.cfc receives them). Returns {ok, hook: {id, url, events}, secret}: the secret is in this answer only (WebhookReceiver's init).">
+		<cfargument name="url" type="string" required="true" hint="the http(s) page that calls handle(), at most 500 characters">
+		<cfargument name="events" type="any" required="false" default="" hint="message, mention, member, session: an array or a comma-separated list (empty: message)">
+		<cfreturn variables.hooks.addWebhook(argumentCollection = arguments)>
+	</cffunction>
+	<cffunction name="getWebhooks" access="public" returntype="struct" output="false" hint="This app's webhooks, never their secrets: {ok, hooks: [{id, url, events, pending, parked}]} (deliveries waiting, and given up on after every retry).">
+		<cfreturn variables.hooks.getWebhooks()>
+	</cffunction>
+	<cffunction name="removeWebhook" access="public" returntype="struct" output="false" hint="Removes one of this app's webhooks, and the deliveries it still had to make. Returns {ok, removed}; removed is false for a hook that was not there.">
+		<cfargument name="id" type="string" required="true" hint="hook.id from addWebhook or getWebhooks">
+		<cfreturn variables.hooks.removeWebhook(arguments.id)>
 	</cffunction>
 
 	<cffunction name="health" access="public" returntype="boolean" output="false" hint="True when the API and its database answer; never throws.">

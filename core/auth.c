@@ -5,6 +5,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 #include "core/auth.h"
@@ -91,6 +92,21 @@ ct_auth_hash_hex(const char *s, char *out)
 
 	SHA256((const unsigned char *)s, strlen(s), md);
 	to_hex(md, sizeof(md), out);
+}
+
+void
+ct_auth_hmac_hex(const char *key, const void *msg, size_t len, char *out)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+
+	if (!HMAC(EVP_sha256(), key, (int)strlen(key), msg, len, mac,
+		  &maclen) ||
+	    maclen != SHA256_DIGEST_LENGTH) {
+		out[0] = 0;
+		return;
+	}
+	to_hex(mac, maclen, out);
 }
 
 int

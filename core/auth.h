@@ -17,6 +17,9 @@
 int ct_auth_token(const char *prefix, char *out) CT_MUSTCHECK;
 /* sha256(s) as lower-case hex into out[CT_HASH_HEX]. */
 void ct_auth_hash_hex(const char *s, char *out);
+/* hex(HMAC-SHA256(key, msg)) into out[CT_HASH_HEX]; "" on failure. Every
+ * signature the hub makes (file links, upload tokens, hook calls). */
+void ct_auth_hmac_hex(const char *key, const void *msg, size_t len, char *out);
 /* Constant-time equality of two NUL-terminated strings of equal length;
  * different lengths compare unequal (lengths are not secret here). */
 int ct_auth_equal(const char *a, const char *b);

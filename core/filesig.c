@@ -1,30 +1,13 @@
 /* filesig.c - see filesig.h. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "core/auth.h"
 #include "core/filesig.h"
 
-#define SIG_HEX 65
-
-/* hex(HMAC-SHA256(secret, msg)) into out[SIG_HEX]. */
-static void
-sign(const char *secret, const char *msg, size_t len, char *out)
-{
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned maclen = 0;
-
-	if (!HMAC(EVP_sha256(), secret, (int)strlen(secret),
-		  (const unsigned char *)msg, len, mac, &maclen))
-		maclen = 0;
-	for (unsigned i = 0; i < maclen && i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", mac[i]);
-	out[maclen ? 64 : 0] = 0;
-}
+#define SIG_HEX CT_HASH_HEX
 
 /* Written here rather than borrowed: libcurl (crosstalk-fcgi) and
  * libwebsockets (crosstalk-wsd) each have one, but not both daemons link
@@ -75,7 +58,7 @@ ct_file_link(const char *secret, int64_t id, const char *app, const char *user,
 
 	if (n < 0 || ct_url_encode(user, eu, sizeof(eu)) != 0)
 		return -1;
-	sign(secret, msg, (size_t)n, sig);
+	ct_auth_hmac_hex(secret, msg, (size_t)n, sig);
 	n = snprintf(out, outlen, "id=%" PRId64 "&a=%s&u=%s&e=%" PRId64 "&s=%s",
 		     id, app, eu, exp, sig);
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
@@ -90,7 +73,7 @@ ct_file_link_ok(const char *secret, int64_t id, const char *app,
 
 	if (n < 0 || !sig)
 		return 0;
-	sign(secret, msg, (size_t)n, want);
+	ct_auth_hmac_hex(secret, msg, (size_t)n, want);
 	return want[0] && ct_auth_equal(want, sig);
 }
 
@@ -107,7 +90,7 @@ ct_upload_token(const char *secret, const char *app, const char *user,
 	if (n < 0 || (size_t)n >= sizeof(msg) ||
 	    outlen < 3 + 2 * (size_t)n + 1 + 64 + 1)
 		return -1;
-	sign(secret, msg, (size_t)n, sig);
+	ct_auth_hmac_hex(secret, msg, (size_t)n, sig);
 	memcpy(out, "u1.", 3);
 	for (int i = 0; i < n; i++, o += 2)
 		snprintf(out + o, 3, "%02x", (unsigned char)msg[i]);
@@ -161,7 +144,7 @@ ct_upload_token_open(const char *secret, const char *tok, char *app,
 		msg[n++] = (char)(hi << 4 | lo);
 	}
 	msg[n] = 0;
-	sign(secret, msg, n, want);
+	ct_auth_hmac_hex(secret, msg, n, want);
 	if (!want[0] || !ct_auth_equal(want, dot + 1) || memchr(msg, 0, n))
 		return -1;
 	if (!(p = field(msg, app, applen)) || !(p = field(p, user, userlen)) ||

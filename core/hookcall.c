@@ -5,18 +5,14 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
+#include "core/auth.h"
 #include "core/hookcall.h"
 
 void
 ct_hook_sign(const char *secret, const char *ts, const char *body, char *out)
 {
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int maclen = 0;
 	size_t tl = strlen(ts), bl = strlen(body);
-	unsigned char *msg = malloc(tl + 1 + bl); /* freed here */
+	char *msg = malloc(tl + 1 + bl); /* freed here */
 
 	strcpy(out, "v1=");
 	if (!msg)
@@ -24,10 +20,7 @@ ct_hook_sign(const char *secret, const char *ts, const char *body, char *out)
 	memcpy(msg, ts, tl);
 	msg[tl] = '.';
 	memcpy(msg + tl + 1, body, bl);
-	if (HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, tl + 1 + bl,
-		 mac, &maclen))
-		for (unsigned int i = 0; i < maclen && i < 32; i++)
-			sprintf(out + 3 + 2 * i, "%02x", mac[i]);
+	ct_auth_hmac_hex(secret, msg, tl + 1 + bl, out + 3);
 	free(msg);
 }
 

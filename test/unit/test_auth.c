@@ -76,13 +76,25 @@ sealed_refs(void **state)
 	free(box);
 }
 
+/* RFC 4231, test case 2: the one HMAC every signature of the hub uses. */
+static void
+hmac_vector(void **state)
+{
+	char out[CT_HASH_HEX];
+	const char *msg = "what do ya want for nothing?";
+
+	(void)state;
+	ct_auth_hmac_hex("Jefe", msg, strlen(msg), out);
+	assert_string_equal(out, "5bdcc146bf60754e6a042426089575c7"
+				 "5a003f089d2739839dec58b964ec3843");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(tokens),
-		cmocka_unit_test(hashes),
-		cmocka_unit_test(keys),
+		cmocka_unit_test(hmac_vector), cmocka_unit_test(tokens),
+		cmocka_unit_test(hashes),      cmocka_unit_test(keys),
 		cmocka_unit_test(sealed_refs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

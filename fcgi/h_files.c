@@ -530,16 +530,14 @@ out:
 
 /* A signed link to attachment id for user of app, into out. */
 static int
-make_link(const struct ct_cfg *cfg, const char *id, const char *app,
-	  const char *user, int64_t *exp_ms, char *out, size_t outlen)
+make_link(const struct ct_cfg *cfg, long id, const char *app, const char *user,
+	  int64_t *exp_ms, char *out, size_t outlen)
 {
 	char q[CT_FILE_LINK_MAX];
 	int64_t exp = ct_now_ms() / 1000 + cfg->att_url_ttl;
-	long nid;
 	int n;
 
-	if (ct_parse_long(id, 1, LONG_MAX, &nid) != 0 ||
-	    ct_file_link(secret, nid, app, user, exp, q, sizeof(q)) != 0)
+	if (ct_file_link(secret, id, app, user, exp, q, sizeof(q)) != 0)
 		return -1;
 	n = snprintf(out, outlen, "%s/files?%s", cfg->http_public_api_url, q);
 	*exp_ms = exp * 1000;
@@ -555,13 +553,12 @@ h_attachments_url(struct req *r)
 	int64_t exp_ms;
 	long id;
 
-	if (!enabled(r) || req_long(r, "id", "id", 1, LONG_MAX, &id) < 0)
+	if (!enabled(r) || req_str(r, "id", "id", 1, &pv[0]) < 0)
 		return;
-	if (!json_object_get(r->in, "id")) {
-		req_error(r, CT_EINVALID, "id is required");
+	if (ct_parse_long(pv[0], 1, LONG_MAX, &id) != 0) {
+		req_error(r, CT_EINVALID, "id must be an attachment id");
 		return;
 	}
-	input_str(r->in, "id", &pv[0]);
 	pv[1] = r->app;
 	pv[2] = r->user_id;
 	/* only for a reader of the file now (the link checks again) */
@@ -571,7 +568,7 @@ h_attachments_url(struct req *r)
 			    3, pv, 1)))
 		return;
 	PQclear(res);
-	if (make_link(r->w->cfg, pv[0], r->app, r->user_id, &exp_ms, url,
+	if (make_link(r->w->cfg, id, r->app, r->user_id, &exp_ms, url,
 		      sizeof(url)) != 0) {
 		req_error(r, CT_EINVALID, "cannot sign a link for this user");
 		return;

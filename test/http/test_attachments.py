@@ -277,6 +277,18 @@ async def browser():
     T.eq(r.status, 403, "the token is for its channel only")
     ct3, b3 = form([("token", up["token"][:-2] + "00")], "x.png", png())
     T.eq(http("POST", up["url"], b3, {"Content-Type": ct3}).status, 401, "a forged token")
+    # tokens signed as the daemon signs them: u1.hex(app, user, channel, expiry).hmac
+    def token(exp):
+        payload = ("app1\n%s\n%s\n%d" % (uid, ch, exp)).encode()
+        return "u1.%s.%s" % (payload.hex(), hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest())
+
+    ct4, b4 = form([("token", token(int(time.time()) - 1))], "x.png", png())
+    r = http("POST", up["url"], b4, {"Content-Type": ct4})
+    T.eq((r.status, "expired" in r.raw.decode()), (401, True), "an expired upload token ([attachments] url_ttl)")
+    ct5, b5 = form([("token", token(int(time.time()) + 60))], "x.png", png())
+    T.eq(http("POST", up["url"], b5, {"Content-Type": ct5}).status, 201, "the same token signed for later works")
+    r = api("GET", "attachments/url", session=ref_a, query={"id": "x1"})
+    T.eq(r.status, 422, "attachments/url with an id that is not one")
     await ws_send(ws, type="publish", channel=ch, text="", files=[fid], client_id="w1")
     ack = (await ws_until(ws, lambda e: e.get("type") in ("ack", "error")))[-1]
     T.eq(ack.get("type"), "ack", "publish with files and no text: %r" % ack)

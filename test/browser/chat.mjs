@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-	readEnv, run, startApp, testOrigins, psql, launch, loginContext, newChannel, watchPage, widget, widgetState,
+	readEnv, run, startTwoApps, aliceAndCarol, psql, launch, newChannel, widget, widgetState,
 	messageTexts, sendInWidget, until, SHOTS, sleep,
 } from './lib.mjs';
 
@@ -22,20 +22,13 @@ async function openInWidget(frame, name) {
 await run('browser_chat', 240, async (T, logs) => {
 	const state = process.env.CT_STATE;
 	const env = readEnv(state);
-	const { o1, o2, p1, p2 } = await testOrigins(env, state);
-	await startApp(path.join(state, 'env'), p1, ['--app', 'app1'], state);
-	await startApp(path.join(state, 'env'), p2, ['--app', 'app2'], state);
+	const { o1, o2 } = await startTwoApps(env, state);
 	const channel = await newChannel(env, 'chat');
 	fs.mkdirSync(SHOTS, { recursive: true });
 
 	const browser = await launch();
 	try {
-		const ca = await loginContext(browser, o1, 'alice', 'Alice Adams');
-		const cb = await loginContext(browser, o2, 'carol', 'Carol Chen');
-		const pa = await ca.newPage();
-		const pb = await cb.newPage();
-		watchPage(pa, 'app1', logs);
-		watchPage(pb, 'app2', logs);
+		const { pa, pb } = await aliceAndCarol(browser, o1, o2, logs);
 		await pa.goto(`${o1}/hook?channel=${channel}`);
 		await pb.goto(`${o2}/chat?channel=${channel}`);
 

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import {
-	readEnv, run, startApp, testOrigins, launch, loginContext, newChannel, watchPage, widget, widgetState,
+	readEnv, run, startTwoApps, aliceAndCarol, launch, newChannel, widget, widgetState,
 	messageTexts, sendInWidget, session, ticket, until, sleep, SHOTS,
 } from './lib.mjs';
 
@@ -108,21 +108,14 @@ async function preview(f, alt) {
 await run('browser_files', 270, async (T, logs) => {
 	const state = process.env.CT_STATE;
 	const env = readEnv(state);
-	const { o1, o2, p1, p2 } = await testOrigins(env, state);
-	await startApp(path.join(state, 'env'), p1, ['--app', 'app1'], state);
-	await startApp(path.join(state, 'env'), p2, ['--app', 'app2'], state);
+	const { o1, o2 } = await startTwoApps(env, state);
 	const channel = await newChannel(env, 'files');
 	const MAX = maxSize(env);
 	fs.mkdirSync(SHOTS, { recursive: true });
 
 	const browser = await launch();
 	try {
-		const ca = await loginContext(browser, o1, 'alice', 'Alice Adams');
-		const cb = await loginContext(browser, o2, 'carol', 'Carol Chen');
-		const pa = await ca.newPage();
-		const pb = await cb.newPage();
-		watchPage(pa, 'app1', logs);
-		watchPage(pb, 'app2', logs);
+		const { cb, pa, pb } = await aliceAndCarol(browser, o1, o2, logs);
 		await pa.goto(`${o1}/chat?channel=${channel}`);
 		await pb.goto(`${o2}/chat?channel=${channel}`);
 		T.ok(await until(async () => (await widgetState(pa)) === 'open', 15000), 'app1 widget connects');

@@ -234,6 +234,26 @@ export function watchPage(page, label, sink) {
 	});
 }
 
+// This test's two demo apps (app1 and app2 on origins of its own): { o1, o2 }
+export async function startTwoApps(env, state) {
+	const { o1, o2, p1, p2 } = await testOrigins(env, state);
+	await startApp(path.join(state, 'env'), p1, ['--app', 'app1'], state);
+	await startApp(path.join(state, 'env'), p2, ['--app', 'app2'], state);
+	return { o1, o2 };
+}
+
+// Alice logged in to app1 and Carol to app2, a page each, their console
+// and errors in logs: { ca, cb, pa, pb }
+export async function aliceAndCarol(browser, o1, o2, logs) {
+	const ca = await loginContext(browser, o1, 'alice', 'Alice Adams');
+	const cb = await loginContext(browser, o2, 'carol', 'Carol Chen');
+	const pa = await ca.newPage();
+	const pb = await cb.newPage();
+	watchPage(pa, 'app1', logs);
+	watchPage(pb, 'app2', logs);
+	return { ca, cb, pa, pb };
+}
+
 // the widget inside a page that embedded it
 export function widget(page) {
 	return page.frames().find((f) => f.url().includes('/widget'));

@@ -480,26 +480,6 @@ req_reply(struct req *r, int status, json_t *body)
 }
 
 void
-req_reply_text(struct req *r, int status, const char *ctype, const char *text,
-	       size_t len)
-{
-	char head[256];
-	int hn;
-
-	if (r->replied)
-		return;
-	r->replied = 1;
-	r->status = status;
-	hn = snprintf(head, sizeof(head),
-		      "Status: %d %s\r\nContent-Type: %s\r\n"
-		      "Content-Length: %zu\r\nCache-Control: no-store\r\n\r\n",
-		      status, reason(status), ctype, len);
-	if (hn > 0 && (size_t)hn < sizeof(head))
-		FCGX_PutStr(head, hn, r->fr->out);
-	FCGX_PutStr(text, (int)len, r->fr->out);
-}
-
-void
 req_reply_head(struct req *r, int status, const char *headers)
 {
 	char line[64];
@@ -514,6 +494,22 @@ req_reply_head(struct req *r, int status, const char *headers)
 	FCGX_PutStr(line, n, r->fr->out);
 	FCGX_PutStr(headers, (int)strlen(headers), r->fr->out);
 	FCGX_PutStr("\r\n", 2, r->fr->out);
+}
+
+void
+req_reply_text(struct req *r, int status, const char *ctype, const char *text,
+	       size_t len)
+{
+	char head[256];
+
+	if (r->replied)
+		return;
+	snprintf(head, sizeof(head),
+		 "Content-Type: %s\r\nContent-Length: %zu\r\n"
+		 "Cache-Control: no-store\r\n",
+		 ctype, len);
+	req_reply_head(r, status, head);
+	FCGX_PutStr(text, (int)len, r->fr->out);
 }
 
 void

@@ -1,5 +1,5 @@
 /* fcgi.h - what crosstalk-fcgi's modules share: worker threads, the
- * long-poll waiters woken by NOTIFY, group commit (the database
+ * parked long-polls woken by NOTIFY, group commit (the database
  * connections: pool.h). */
 #ifndef CT_FCGI_H
 #define CT_FCGI_H
@@ -11,9 +11,9 @@
 
 struct ct_cfg;
 
-/* One per thread; owned by main.c. There are [http] workers + max_waiters
- * threads but only [http] workers database connections: a long-poll
- * gives its connection back while it waits. */
+/* One per thread; owned by main.c: [http] workers of them, each with a
+ * database connection while it runs a request (pool.h). Long-polls wait
+ * without one (park.c). */
 struct worker {
 	int index;
 	const struct ct_cfg *cfg; /* borrowed, lives for the process */
@@ -22,28 +22,30 @@ struct worker {
 };
 
 /* notify.c: one thread per process LISTENs on "crosstalk" with its own
- * connection and wakes the long-polls waiting on a channel. */
-struct waiter {
-	const char *channel; /* borrowed from the request */
-	int woken;           /* set under the notify lock */
-	uint64_t gen;        /* the wake-up that last woke it, 0: none */
-	struct waiter *next;
-};
+ * connection and wakes the parked polls of the channel a NOTIFY names. */
 int notify_start(const struct ct_cfg *cfg);
 void notify_stop(void);
-/* Register w for channel; -1 when [http] max_waiters are waiting. */
-int waiter_add(struct waiter *w, const char *channel);
-/* Clear w's woken flag: call before each look at the database. Returns
- * the wake-up that last woke w (0: none yet), for pollshare. */
-uint64_t waiter_arm(struct waiter *w);
-/* Sleep until w is woken or the monotonic deadline (ms) passes; -1 when
- * the process is stopping (answer now), else 0. */
-int waiter_wait(struct waiter *w, int64_t deadline_ms);
-void waiter_remove(struct waiter *w);
-/* Number of requests waiting now (health). */
-int waiter_count(void);
-/* 1 while the listener holds a LISTENing connection. */
-int notify_listening(void);
+int notify_listening(void); /* 1 while it holds a LISTENing connection */
+
+/* park.c: long-polls that wait without a thread. park_add registers a
+ * poll before its first look (NULL: [http] max_waiters wait already, or
+ * stopping); after a look that found nothing, park_hand_over takes the
+ * request (r->fr becomes NULL: the worker takes a new one) and the
+ * answerer thread answers it when a NOTIFY for its channel comes or its
+ * deadline (monotonic ms) passes; -1 when stopping (answer it now). A
+ * poll that answered itself is park_cancel()ed. */
+struct req;
+struct park;
+struct park *park_add(const char *app, const char *user, const char *channel,
+		      long after, long limit, int64_t deadline_ms);
+int park_hand_over(struct park *p, struct req *r);
+void park_cancel(struct park *p);
+void park_wake(const char *channel); /* NULL: every channel */
+void park_listening(int on);         /* off: parked polls look each second */
+int park_start(const struct ct_cfg *cfg);
+void park_stop(void);
+int park_count(void);                  /* polls waiting now (health) */
+unsigned long park_shared_count(void); /* answered with another's look */
 
 /* batch.c: one HTTP post (strings borrowed from the request) and its
  * answer. post_submit() commits it in a group commit with the posts
@@ -83,7 +85,6 @@ void files_free(void);
  * hook's answer (core/chook.h). 0: post it (*text may now point to the
  * hook's new text, *rewritten, which the caller frees); -1: refused, the
  * error was replied. */
-struct req;
 int gate_publish(struct req *r, const char *channel, const char **text,
 		 const char *client_id, char **rewritten);
 void gate_free(void);
@@ -95,15 +96,6 @@ void hooks_stop(void);
 void post_batch_init(const struct ct_cfg *cfg);
 int post_submit(struct worker *w, struct post *p);
 void post_batch_stats(unsigned long *batches, unsigned long *posts);
-
-/* pollshare.c: the long-polls one wake-up (gen) woke, asking the same
- * question (key), share one database look. pollshare_get: 1 with a copy of
- * the answer (malloc'd, caller frees); else 0, and with *claim set this
- * caller asks and must pollshare_put() the answer (NULL: failed). */
-int pollshare_get(uint64_t gen, const char *key, char **answer, void **claim);
-void pollshare_put(void *claim, const char *answer);
-unsigned long pollshare_count(void); /* answers shared so far */
-void pollshare_free(void);
 
 /* metrics.c: counters for GET metrics (Prometheus text). */
 void metrics_request(int route, int status, int64_t usec);

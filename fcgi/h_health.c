@@ -29,5 +29,5 @@ h_health(struct req *r)
 	req_reply(r, 200,
 		  json_pack("{s:b, s:s, s:f, s:i}", "ok", 1, "database", "up",
 			    "notify_queue_usage", usage, "waiting_polls",
-			    waiter_count()));
+			    park_count()));
 }

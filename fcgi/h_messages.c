@@ -141,12 +141,9 @@ h_messages_poll(struct req *r)
 	const char *channel, *params[5];
 	long after = 0, limit = 100, wait = 0;
 	char afters[24], limits[16];
-	struct waiter wt;
-	int registered = 0;
-	int64_t deadline;
-	json_t *doc = NULL;
-	char msg[256], key[512];
-	int rc;
+	struct park *p = NULL;
+	PGresult *res;
+	json_t *doc;
 
 	if (req_str(r, "channel", "channel", 1, &channel) < 0 ||
 	    req_long(r, "after", "after", 0, 1L << 53, &after) < 0 ||
@@ -165,89 +162,30 @@ h_messages_poll(struct req *r)
 	params[2] = channel;
 	params[3] = afters;
 	params[4] = limits;
-	/* the question, for pollshare: the user matters for a DM only */
-	if (snprintf(key, sizeof(key), "%s\n%s\n%s\n%ld\n%ld", r->app,
-		     strncmp(channel, "dm:", 3) == 0 && r->user_id ? r->user_id
-								   : "",
-		     channel, after, limit) >= (int)sizeof(key))
-		key[0] = '\0'; /* too long to share: ask alone */
-	deadline = ct_mono_ms() + wait * 1000;
-	/* past [http] max_waiters the poll answers at once (as wait=0) */
-	if (wait > 0 && waiter_add(&wt, channel) == 0)
-		registered = 1;
-	else if (wait > 0)
+	/* registered before the look: a NOTIFY after it wakes the poll.
+	 * Past [http] max_waiters the poll answers at once (as wait=0). */
+	if (wait > 0 && !(p = park_add(r->app, r->user_id, channel, after,
+				       limit, ct_mono_ms() + wait * 1000)))
 		metrics_poll_refused();
-	for (;;) {
-		PGresult *res;
-		json_t *msgs;
-		uint64_t gen = 0;
-		char *shared = NULL;
-		void *claim = NULL;
-
-		/* armed before looking: a NOTIFY after the look wakes us */
-		if (registered)
-			gen = waiter_arm(&wt);
-		if (key[0] && pollshare_get(gen, key, &shared, &claim)) {
-			json_decref(doc);
-			doc = json_loads(shared, 0, NULL); /* owned */
-			free(shared);
-			if (!doc) {
-				req_error(r, CT_EINTERNAL,
-					  "unexpected database answer");
-				break;
-			}
-			goto answered;
-		}
-		res = req_sql_try(r,
-				  "SELECT crosstalk.poll($1, $2, $3, "
-				  "$4::bigint, $5::int)",
-				  5, params, 1, &rc, msg, sizeof(msg));
-		pollshare_put(claim, res && PQntuples(res) == 1 &&
-						     !PQgetisnull(res, 0, 0)
-					     ? PQgetvalue(res, 0, 0)
-					     : NULL);
-		if (!res && rc == CT_EUNAVAIL && doc &&
-		    ct_mono_ms() < deadline) {
-			/* the database went away while we waited: keep
-			 * waiting (re-checking each second) until it is back
-			 * or the wait is over */
-			int64_t until = ct_mono_ms() + 1000;
-
-			pool_release(r->w);
-			if (waiter_wait(&wt, until < deadline ? until
-							      : deadline) != 0)
-				deadline = 0;
-			continue;
-		}
-		if (!res) {
-			req_error(r, rc, "%s", msg);
-			break;
-		}
-		json_decref(doc);
-		doc = req_json_col(r, res, 0, 0);
-		PQclear(res);
-		if (!doc)
-			break;
-	answered:
-		msgs = json_object_get(doc, "messages");
-		if (!registered || json_array_size(msgs) > 0 ||
-		    ct_mono_ms() >= deadline) {
-			if (wait > 0)
-				json_object_set_new(doc, "waited",
-						    json_boolean(registered));
-			req_reply(r, 200, doc);
-			doc = NULL;
-			break;
-		}
-		/* give the connection back while asleep: waiting polls do
-		 * not hold the pool */
-		pool_release(r->w);
-		if (waiter_wait(&wt, deadline) != 0)
-			deadline = 0; /* stopping: one last look, then answer */
+	res = req_sql(r,
+		      "SELECT crosstalk.poll($1, $2, $3, $4::bigint, $5::int)",
+		      5, params, 1);
+	doc = res ? req_json_col(r, res, 0, 0) : NULL;
+	PQclear(res);
+	if (!doc) {
+		park_cancel(p);
+		return;
 	}
-	json_decref(doc);
-	if (registered)
-		waiter_remove(&wt);
+	/* nothing yet: the request waits without this thread (park.c) */
+	if (p && json_array_size(json_object_get(doc, "messages")) == 0 &&
+	    park_hand_over(p, r) == 0) {
+		json_decref(doc);
+		return;
+	}
+	park_cancel(p);
+	if (wait > 0)
+		json_object_set_new(doc, "waited", json_boolean(p != NULL));
+	req_reply(r, 200, doc);
 }
 
 static void

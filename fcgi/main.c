@@ -34,37 +34,55 @@ static const char usage[] =
 static int listen_fd;
 static int curl_started;
 
-#define MAX_WAITERS_CAP 4096 /* threads are cheap, not free */
+#define MAX_WAITERS_CAP 4096 /* each holds a socket and its buffers */
+
+/* A request to accept into; malloc'd, and freed by the worker, or by
+ * park.c when a long-poll parks it (the worker then takes a new one). */
+static FCGX_Request *
+new_request(int index)
+{
+	FCGX_Request *fr = malloc(sizeof(*fr));
+
+	if (!fr || FCGX_InitRequest(fr, listen_fd, 0) != 0) {
+		ct_err("msg=\"cannot make a request\" worker=%d", index);
+		free(fr);
+		return NULL;
+	}
+	return fr;
+}
 
 static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
-	FCGX_Request fr;
+	FCGX_Request *fr = new_request(w->index); /* owned */
 	struct req r;
 
-	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0) {
-		ct_err("msg=\"FCGX_InitRequest failed\" worker=%d", w->index);
-		return NULL;
-	}
 	/* no mutex around accept: with nginx keeping connections open, a
 	 * thread asleep in accept() would hold up every other request */
-	while (FCGX_Accept_r(&fr) >= 0) {
-		struct timespec t0, t1;
+	while (fr && FCGX_Accept_r(fr) >= 0) {
+		struct timespec t1;
 
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		req_init(&r, &fr, w);
+		req_init(&r, fr, w);
 		route_dispatch(&r);
+		if (!r.fr) { /* a long-poll parked it: park.c answers */
+			req_done(&r);
+			fr = new_request(w->index);
+			continue;
+		}
 		if (!r.replied)
 			req_error(&r, CT_EINTERNAL, "no reply");
 		req_done(&r);
-		FCGX_Finish_r(&fr);
+		FCGX_Finish_r(fr);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		metrics_request(r.route, r.status,
-				(int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
-					(t1.tv_nsec - t0.tv_nsec) / 1000);
+				(int64_t)t1.tv_sec * 1000000 +
+					t1.tv_nsec / 1000 - r.t0_us);
 	}
-	FCGX_Free(&fr, 1);
+	if (fr) {
+		FCGX_Free(fr, 1);
+		free(fr);
+	}
 	return NULL;
 }
 
@@ -152,22 +170,21 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	/* threads: one per database connection for ordinary requests, plus
-	 * one per long-poll that may wait (each gives its connection back
-	 * while it waits), so waiting polls never starve other requests */
+	/* threads: one per database connection; waiting long-polls hold
+	 * none (park.c) */
 	if (cfg->http_max_waiters > MAX_WAITERS_CAP) {
 		ct_warn("msg=\"max_waiters capped\" configured=%d cap=%d "
-			"reason=\"each waiting poll holds a thread\"",
+			"reason=\"each waiting poll holds a socket\"",
 			cfg->http_max_waiters, MAX_WAITERS_CAP);
 		cfg->http_max_waiters = MAX_WAITERS_CAP;
 	}
-	nthreads = cfg->http_workers + cfg->http_max_waiters;
+	nthreads = cfg->http_workers;
 	workers = calloc((size_t)nthreads, sizeof(*workers)); /* freed at out */
 	tids = calloc((size_t)nthreads, sizeof(*tids));       /* freed at out */
 	if (!workers || !tids || pool_init(cfg) != 0)
 		goto out;
 	post_batch_init(cfg);
-	if (notify_start(cfg) != 0) {
+	if (park_start(cfg) != 0 || notify_start(cfg) != 0) {
 		fprintf(stderr, "crosstalk-fcgi: cannot start the listener\n");
 		goto out;
 	}
@@ -206,7 +223,8 @@ main(int argc, char **argv)
 	 * every worker's accept() fails and its loop ends */
 	FCGX_ShutdownPending();
 	shutdown(listen_fd, SHUT_RDWR);
-	notify_stop(); /* wakes long-polls: they answer and finish */
+	notify_stop();
+	park_stop(); /* answers every waiting long-poll */
 	for (int i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
 	if (cfg->http_socket[0] == '/')
@@ -216,8 +234,8 @@ main(int argc, char **argv)
 out:
 	hooks_stop();
 	notify_stop();
+	park_stop();
 	pool_free();
-	pollshare_free();
 	files_free();
 	gate_free();
 	if (curl_started)

@@ -170,7 +170,7 @@ h_metrics(struct req *r)
 	    "crosstalk_fcgi_db_connections_busy %d\n"
 	    "# TYPE crosstalk_fcgi_listener_up gauge\n"
 	    "crosstalk_fcgi_listener_up %d\n",
-	    waiter_count(), cfg->http_max_waiters,
+	    park_count(), cfg->http_max_waiters,
 	    __atomic_load_n(&polls_refused, __ATOMIC_RELAXED),
 	    cfg->http_workers, pool_busy(), notify_listening());
 	post_batch_stats(&batches, &batched);
@@ -187,7 +187,7 @@ h_metrics(struct req *r)
 	    "with another poll's look after the same wake-up.\n"
 	    "# TYPE crosstalk_fcgi_polls_shared_total counter\n"
 	    "crosstalk_fcgi_polls_shared_total %lu\n",
-	    batches, batched, pollshare_count());
+	    batches, batched, park_shared_count());
 	hist = ct_metrics_render(NULL, 0, hists, 1); /* owned here */
 	if (hist)
 		add(&buf, &len, &cap, "%s", hist);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/auth.h"
 #include "core/config.h"
@@ -26,7 +27,11 @@ req_init(struct req *r, FCGX_Request *fr, struct worker *w)
 {
 	const char *uri;
 
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(r, 0, sizeof(*r));
+	r->t0_us = (int64_t)t0.tv_sec * 1000000 + t0.tv_nsec / 1000;
 	r->fr = fr;
 	r->w = w;
 	r->method = req_param(r, "REQUEST_METHOD");
@@ -436,17 +441,12 @@ reason(int status)
 void
 req_reply(struct req *r, int status, json_t *body)
 {
-	char head[512];
 	char *text;
-	size_t n;
-	int hn;
 
 	if (r->replied) {
 		json_decref(body);
 		return;
 	}
-	r->replied = 1;
-	r->status = status;
 	if (!body)
 		body = json_object();
 	if (!json_object_get(body, "ok"))
@@ -454,14 +454,27 @@ req_reply(struct req *r, int status, json_t *body)
 	text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII); /* owned */
 	json_decref(body);
 	if (!text) {
-		status = r->status = 503;
-		text = strdup(
+		static const char oom[] =
 			"{\"ok\":false,\"error\":{\"code\":\"unavailable\","
-			"\"message\":\"out of memory\"}}");
-		if (!text)
-			return;
+			"\"message\":\"out of memory\"}}";
+
+		req_reply_json(r, 503, oom, sizeof(oom) - 1);
+		return;
 	}
-	n = strlen(text);
+	req_reply_json(r, status, text, strlen(text));
+	free(text);
+}
+
+void
+req_reply_json(struct req *r, int status, const char *json, size_t n)
+{
+	char head[512];
+	int hn;
+
+	if (r->replied)
+		return;
+	r->replied = 1;
+	r->status = status;
 	/* libfcgi's own printf lacks %zu: format the head here */
 	hn = snprintf(head, sizeof(head),
 		      "Status: %d %s\r\n"
@@ -475,8 +488,7 @@ req_reply(struct req *r, int status, json_t *body)
 		      extra_header[0] ? "\r\n" : "");
 	if (hn > 0 && (size_t)hn < sizeof(head))
 		FCGX_PutStr(head, hn, r->fr->out);
-	FCGX_PutStr(text, (int)n, r->fr->out);
-	free(text);
+	FCGX_PutStr(json, (int)n, r->fr->out);
 }
 
 void

@@ -6,6 +6,7 @@
 #define CT_REQ_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <fcgiapp.h>
 #include <jansson.h>
@@ -14,13 +15,14 @@
 struct worker;
 
 struct req {
-	FCGX_Request *fr;   /* borrowed */
+	FCGX_Request *fr;   /* borrowed; NULL once a long-poll parked it */
 	struct worker *w;   /* borrowed */
 	const char *method; /* "GET", "POST", ... */
 	const char *path;   /* below /api/v1, e.g. "messages/poll" */
 	int replied;
 	int status;          /* of the reply sent */
 	int route;           /* index in the route table, -1 for none */
+	int64_t t0_us;       /* monotonic, when it began (metrics) */
 	json_t *in;          /* normalised input (input.h); owned */
 	char app[33];        /* authenticated app id, or "" */
 	const char *session; /* session ref (header or field), borrowed */
@@ -73,6 +75,8 @@ PGresult *req_sql_try(struct req *r, const char *sql, int n,
 
 /* Send status + body (takes body). Adds "ok" if absent. */
 void req_reply(struct req *r, int status, json_t *body);
+/* Send status + a JSON body already rendered (borrowed; with its "ok"). */
+void req_reply_json(struct req *r, int status, const char *json, size_t n);
 /* {"ok":false,"error":{"code","message"}} with the code's status. */
 void req_error(struct req *r, int ct_err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

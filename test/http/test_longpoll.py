@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """test_longpoll.py - messages/poll with wait: it returns as soon as a
 message commits (woken by NOTIFY), times out with an empty list, and many
-more waiting polls than database connections all wake on one post while
-other requests still get through. Timing is printed; only generous bounds
+more waiting polls than crosstalk-fcgi has threads and database
+connections all wake on one post while other requests still get through
+(a waiting poll holds neither). Timing is printed; only generous bounds
 are asserted."""
 import statistics
 import threading
@@ -64,9 +65,9 @@ r = expect("poll with backlog", api("GET", "messages/poll", query={
     "channel": ch, "after": 0, "wait": 20}), 200)
 T.ok(len(r.json["messages"]) == 8 and time.monotonic() - t0 < 5, "backlog answers at once")
 
-# 4. 40 waiting polls (the stack has 8 database connections): all wake on
-# one post, share one look at the database, and ordinary requests are
-# served while they wait
+# 4. 40 waiting polls (the stack's crosstalk-fcgi has 8 worker threads and
+# 8 database connections): all wake on one post, share one look at the
+# database, and ordinary requests are served while they wait
 ch2 = new_channel()
 outs = []
 threads = []
@@ -76,6 +77,7 @@ time.sleep(1.0)
 t0 = time.monotonic()
 h = api("GET", "health", key="")
 T.eq(h.status, 200, "health answers while 40 polls wait")
+T.eq(h.json.get("waiting_polls"), 40, "all 40 wait at once, on 8 threads")
 r = expect("channels while 40 polls wait", api("GET", "channels"), 200)
 T.ok(time.monotonic() - t0 < 5, "other requests are not starved",
      "%.2f s" % (time.monotonic() - t0))
@@ -85,7 +87,7 @@ for th in threads:
     th.join(30)
 shared = metric("crosstalk_fcgi_polls_shared_total") - shared0
 print("polls answered with a shared look: %d of 40" % shared, flush=True)
-T.ok(shared0 >= 0 and shared >= 1, "woken polls share one database look (pollshare)",
+T.ok(shared0 >= 0 and shared >= 1, "woken polls share one database look",
      "%d shared" % shared)
 T.eq(len(outs), 40, "all 40 polls returned")
 T.eq(sum(1 for r, _, _ in outs if r.status == 200 and len(r.json["messages"]) == 1), 40,

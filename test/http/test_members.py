@@ -139,6 +139,34 @@ expect("remove carol", change(ch, "remove", [carol]), 200)
 t.join(15)
 T.eq(result["r"].status, 403, "the waiting long-poll of a removed member is refused")
 
+# the same when members of the same app wait beside him with the same cursor:
+# the one look their wake-up shares must not answer him with what they read
+ch_s = uniq("p")
+stay = [new_session("app1", name="Stay %d" % i) for i in range(5)]
+ref_x, xavier = new_session("app1", name="Xavier")
+expect("create private (shared wake-up)", api("POST", "channels/create", key=K1, json_body={
+    "name": ch_s, "title": "Shared", "private": True,
+    "members": [u for _, u in stay] + [xavier]}), 200)
+after_s = str(int(sql1("SELECT last_seq FROM crosstalk.channels WHERE name = :'v1'", ch_s)))
+answers = {}
+
+
+def waiting_as(ref):
+    answers[ref] = poll(ref, ch_s, after=after_s, wait="10")
+
+
+threads = [threading.Thread(target=waiting_as, args=(ref,)) for ref, _ in stay + [(ref_x, xavier)]]
+for t in threads:
+    t.start()
+time.sleep(1.0)
+expect("remove xavier", change(ch_s, "remove", [xavier]), 200)
+for t in threads:
+    t.join(15)
+T.eq(answers[ref_x].status, 403, "a removed member's poll is refused though members woke with it")
+T.eq([answers[ref].status for ref, _ in stay], [200] * 5, "the members who stay get the event")
+T.ok(all(answers[ref].json["messages"][0].get("removed") == [xavier] for ref, _ in stay),
+     "which says who was removed")
+
 # who may change members
 expect("a member (not owner) adds someone", change(ch, "add", [dave], ref_a), 403, "forbidden")
 expect("a member leaves", change(ch, "remove", [alice], ref_a), 200)

@@ -44,7 +44,7 @@ static const struct cfg_key keys[] = {
 
 	S ("http", "socket",           http_socket,            "127.0.0.1:9000"),
 	I ("http", "workers",          http_workers,           "8", 1, 512),
-	I ("http", "backlog",          http_backlog,           "256", 1, 65535),
+	I ("http", "backlog",          http_backlog,           "4096", 1, 65535),
 	I ("http", "max_waiters",      http_max_waiters,       "256", 0, 100000),
 	S ("http", "public_ws_url",    http_public_ws_url,     "ws://127.0.0.1:8888/ws"),
 	S ("http", "public_widget_url", http_public_widget_url, "http://127.0.0.1:8888/widget"),

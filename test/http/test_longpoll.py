@@ -5,11 +5,14 @@ more waiting polls than crosstalk-fcgi has threads and database
 connections all wake on one post while other requests still get through
 (a waiting poll holds neither). Timing is printed; only generous bounds
 are asserted."""
+import select
+import socket
 import statistics
 import threading
 import time
+import urllib.parse
 
-from ct import T, api
+from ct import ENV, T, api, wait_until
 from hx import expect, key, metric, new_channel, new_session, post
 
 ref, user = new_session()
@@ -93,6 +96,49 @@ T.eq(len(outs), 40, "all 40 polls returned")
 T.eq(sum(1 for r, _, _ in outs if r.status == 200 and len(r.json["messages"]) == 1), 40,
      "all 40 got the message")
 T.ok(all(took < 15 for _, _, took in outs), "none waited for its timeout")
+
+# 4b. a burst: 400 polls sent at once, many more than crosstalk-fcgi has
+# workers (8), reach it while the workers are busy with their first looks:
+# the connections wait in its listen queue ([http] backlog), none is
+# refused by the web server (502). Those past [http] max_waiters (256)
+# answer at once with "waited": false; all the others wake on the post.
+ch3 = new_channel()
+u = urllib.parse.urlparse(ENV["CROSSTALK_HTTP"])
+req = ("GET %s/messages/poll?channel=%s&after=0&wait=20 HTTP/1.1\r\nHost: %s\r\n"
+       "Authorization: Bearer %s\r\nConnection: close\r\n\r\n"
+       % (u.path, ch3, u.netloc, key("app1"))).encode()
+socks = [socket.create_connection((u.hostname, u.port), timeout=30) for _ in range(400)]
+for s in socks:
+    s.sendall(req)
+
+
+def settled():
+    early = len(select.select(socks, [], [], 0)[0])
+    return early + api("GET", "health", key="").json.get("waiting_polls", 0) >= 400
+
+
+T.ok(wait_until(settled, timeout=20), "every poll of the burst waits or was answered")
+post(ref, ch3, "to the burst")
+answers = []
+for s in socks:
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    s.close()
+    head = data.split(b"\r\n", 1)[0].split()
+    answers.append((int(head[1]) if len(head) > 1 else 0,
+                    b"to the burst" in data, b'"waited":false' in data))
+T.eq(sorted(set(a[0] for a in answers)), [200], "no poll of the burst was refused")
+T.ok(all(got or not_waited for _, got, not_waited in answers),
+     "each got the message, or answered at once past max_waiters")
+T.ok(sum(1 for _, got, _ in answers if got) >= 200, "most of them waited and woke",
+     "%d" % sum(1 for _, got, _ in answers if got))
 
 # 5. a DM long-poll wakes too, and access is checked before waiting
 ref_b, ub = new_session("app2")

@@ -95,6 +95,8 @@ static struct {
 	int proto;
 	int ws_port, http_port;
 	const char *ws_path, *pub_path, *lp_path, *origin, *subproto;
+	const char
+		*lp_ready; /* PATH=KEY: the server's count of waiting polls */
 	const char *tickets_file, *chan_prefix, *after, *ready_file;
 	const char *sessions_file;
 	const char *headers[MAX_HEADERS];
@@ -207,7 +209,7 @@ static uint64_t *chan_k; /* per channel: the last k planned this run */
 
 /* long-poll */
 static int lp_answered, lp_ok, lp_early;
-static int64_t lp_post_ns, lp_last_ns;
+static int64_t lp_post_ns, lp_last_ns, lp_acked_ns;
 static struct hist lp_hist;
 
 static void
@@ -924,6 +926,8 @@ http_response(struct conn *c, int status, const char *body, size_t blen)
 		}
 		return;
 	}
+	if (lp_post_ns && !lp_acked_ns)
+		lp_acked_ns = t; /* the long-poll scenario's one post */
 	if (c->req_idx >> 63)
 		return; /* from an earlier step */
 	hist_add(&st.pubrtt, t - c->req_ns);
@@ -1543,6 +1547,8 @@ usage(void)
 	fputs("usage: ctbench [fanout|idle|longpoll] [options]\n"
 	      "  --proto ct|plain   --ws PORT --ws-path TPL (%c = channel)\n"
 	      "  --http PORT --pub-path TPL --lp-path TPL --header 'K: V'\n"
+	      "  --lp-ready PATH=KEY (publish once the server counts every "
+	      "poll)\n"
 	      "  --origin URL --subproto NAME --tickets FILE --after N\n"
 	      "  --sessions FILE (X-Crosstalk-Session per request, round "
 	      "robin)\n"
@@ -1559,6 +1565,52 @@ usage(void)
 	      "  --cpu-pids P,.. --stack-pids P,.. --rss-pids P,..\n",
 	      stderr);
 	exit(2);
+}
+
+/* The server's own count of waiting polls: GET the path of opt.lp_ready
+ * ("PATH=KEY") on a connection of its own and read the number after KEY
+ * (JSON "KEY":N or text "KEY: N"); -1 when it cannot be read. */
+static long
+lp_server_waiting(void)
+{
+	char path[256], req[2048], body[16384];
+	const char *eq = strchr(opt.lp_ready, '='), *k;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	size_t got = 0;
+	ssize_t n;
+	int fd, len;
+
+	if (!eq || (size_t)(eq - opt.lp_ready) >= sizeof(path))
+		return -1;
+	memcpy(path, opt.lp_ready, (size_t)(eq - opt.lp_ready));
+	path[eq - opt.lp_ready] = 0;
+	len = snprintf(req, sizeof(req),
+		       "GET %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n", path,
+		       opt.http_port);
+	for (int i = 0; i < opt.nheaders; i++)
+		len += snprintf(req + len, sizeof(req) - (size_t)len, "%s\r\n",
+				opt.headers[i]);
+	len += snprintf(req + len, sizeof(req) - (size_t)len, "\r\n");
+	sa.sin_port = htons((uint16_t)opt.http_port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    write(fd, req, (size_t)len) != len) {
+		close(fd);
+		return -1;
+	}
+	while (got < sizeof(body) - 1 &&
+	       (n = read(fd, body + got, sizeof(body) - 1 - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	body[got] = 0;
+	if (!(k = strstr(body, eq + 1)))
+		return -1;
+	k += strlen(eq + 1);
+	while (*k == '"' || *k == ':' || *k == ' ')
+		k++;
+	return *k >= '0' && *k <= '9' ? strtol(k, NULL, 10) : -1;
 }
 
 int
@@ -1586,6 +1638,8 @@ main(int argc, char **argv)
 			opt.pub_path = v;
 		else if (ARG("--lp-path"))
 			opt.lp_path = v;
+		else if (ARG("--lp-ready"))
+			opt.lp_ready = v;
 		else if (ARG("--origin"))
 			opt.origin = v;
 		else if (ARG("--subproto"))
@@ -1699,12 +1753,24 @@ main(int argc, char **argv)
 			expand(opt.lp_path, 0, path, sizeof(path));
 			http_request(&conns[i], "GET", path, NULL, NULL, 0);
 		}
+		/* with --lp-ready, publish only once the server says every
+		 * poll waits (up to 30 s): the figure is then the answering,
+		 * not the taking in of the polls */
+		double ready_ms = -1;
+		if (opt.lp_ready) {
+			int64_t t0 = now_ns(), end = t0 + 30 * (int64_t)1e9;
+			while (now_ns() < end &&
+			       lp_server_waiting() < (long)opt.polls)
+				loop_once(20000000);
+			ready_ms = (now_ns() - t0) / 1e6;
+		}
 		{
 			int64_t end = now_ns() + (int64_t)(opt.hold * 1e9);
 			while (now_ns() < end)
 				loop_once(5000000);
 		}
 		int waiting = 0;
+		long server_waiting = opt.lp_ready ? lp_server_waiting() : -1;
 		for (i = 0; i < opt.polls; i++)
 			waiting += conns[i].st == S_READY && conns[i].busy;
 		note("%d polls waiting (%d answered early), publishing one",
@@ -1717,12 +1783,14 @@ main(int argc, char **argv)
 			loop_once(2000000);
 		printf("RESULT mode=longpoll polls=%d waiting=%d early=%d "
 		       "answered=%d ok=%d all_ms=%.3f p50_ms=%.3f p99_ms=%.3f "
+		       "post_ms=%.3f ready_ms=%.1f server_waiting=%ld "
 		       "failed=%d\n",
 		       opt.polls, waiting, lp_early, lp_answered - lp_early,
 		       lp_ok,
 		       lp_last_ns ? (lp_last_ns - lp_post_ns) / 1e6 : -1.0,
 		       hist_pct_ms(&lp_hist, 50), hist_pct_ms(&lp_hist, 99),
-		       failed);
+		       lp_acked_ns ? (lp_acked_ns - lp_post_ns) / 1e6 : -1.0,
+		       ready_ms, server_waiting, failed);
 		return 0;
 	}
 

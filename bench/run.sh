@@ -212,7 +212,8 @@ run_nchan() {
 	# shellcheck disable=SC2086
 	peer_scenarios nchan "$port" "$worker" $pubs_sweep
 	want longpoll && cb nchan longpoll 1 longpoll --proto plain --http "$port" \
-		--lp-path "/lp/%c" --pub-path "/pub/%c" --polls 500 --hold 1 --drain 10
+		--lp-path "/lp/%c" --pub-path "/pub/%c" --polls 500 --hold 1 --drain 10 \
+		--lp-ready /nchan_status=subscribers
 	stop_pid "$pid"
 }
 
@@ -394,7 +395,8 @@ run_crosstalk() {
 		cb crosstalk longpoll 1 longpoll --proto ct --http "$http_port" \
 			--header "Authorization: Bearer $APP1_KEY" --header "X-Crosstalk-Session: $ref" \
 			--lp-path "/api/v1/messages/poll?channel=%c&after=$last&wait=20" \
-			--pub-path /api/v1/messages --polls 500 --hold 1 --drain 15
+			--pub-path /api/v1/messages --polls 500 --hold 1 --drain 15 \
+			--lp-ready /api/v1/health=waiting_polls
 		settle "$wsd"
 	fi
 	want profile && profile_wsd "$wsd" "$ws_port" "$http_port"

@@ -98,24 +98,14 @@ link_locked(struct park *p)
 	count++;
 }
 
-static void
-release(struct park *p)
-{
-	if (p->fr) {
-		FCGX_Free(p->fr, 1);
-		free(p->fr);
-	}
-	free(p);
-}
-
 struct park *
 park_add(const char *app, const char *user, const char *channel, long after,
 	 long limit, int64_t deadline_ms)
 {
 	size_t la = strlen(app) + 1, lu = user ? strlen(user) + 1 : 0,
 	       lc = strlen(channel) + 1;
-	struct park *p = calloc(1, sizeof(*p) + la + lu + lc); /* freed by
-								  release */
+	/* freed by park_cancel, or once answered */
+	struct park *p = calloc(1, sizeof(*p) + la + lu + lc);
 
 	if (!p)
 		return NULL;
@@ -152,7 +142,7 @@ park_cancel(struct park *p)
 	pthread_mutex_lock(&mu);
 	unlink_locked(p);
 	pthread_mutex_unlock(&mu);
-	release(p);
+	free(p); /* not parked: its request is its worker's */
 }
 
 int
@@ -256,7 +246,9 @@ answer(struct park *p, int status, const char *json, size_t n, int rc,
 	else
 		req_error(&r, rc, "%s", msg);
 	/* no wait for nginx to close first: the request was read to its end
-	 * when it was parked (park_hand_over) */
+	 * when it was parked (park_hand_over); and closed even when the web
+	 * server would keep the connection (no worker reads it again) */
+	p->fr->keepConnection = 0;
 	FCGX_Detach(p->fr);
 	FCGX_Finish_r(p->fr);
 	free(p->fr);

@@ -915,8 +915,13 @@ http_response(struct conn *c, int status, const char *body, size_t blen)
 
 	c->busy = 0;
 	if (c->kind == K_POLL) {
+		char mark[32];
+		int mn = snprintf(mark, sizeof(mark), "ctb %u ", runid);
+
 		lp_answered++;
-		if (status >= 200 && status < 300)
+		/* ok: answered with the message this run published */
+		if (status >= 200 && status < 300 && body &&
+		    memmem(body, blen, mark, (size_t)mn))
 			lp_ok++;
 		if (!lp_post_ns) {
 			lp_early++;

@@ -328,9 +328,30 @@ if hk0 and hk1:
                  f"p50 / p99 {fmt(num(hk0, 'pub_p50_ms'), 'ms')} / {fmt(num(hk0, 'pub_p99_ms'), 'ms')} ms and "
                  f"{fmt(num(hk1, 'pub_p50_ms'), 'ms')} / {fmt(num(hk1, 'pub_p99_ms'), 'ms')} ms; lost "
                  f"{fmt(num(hk1, 'lost'))}, sustained: {'yes' if hk1.get('sustained') == '1' else 'no'}.")
+
+
+def lp_runs(sys_):
+    return [r for r in rows if r["sys"] == sys_ and r["scen"] == "longpoll" and r.get("mode") == "longpoll"]
+
+
+def mmm(vals):
+    """min / median / max of the values that are there"""
+    v = sorted(x for x in vals if x is not None and x >= 0)
+    if not v:
+        return "-"
+    return f"{fmt(v[0], 'ms')} / {fmt(v[len(v) // 2], 'ms')} / {fmt(v[-1], 'ms')}"
+
+
 if lpc:
-    extra.append(f"- 500 waiting long-polls, one post: all answered in {fmt(num(lpc, 'all_ms'), 'ms')} ms "
-                 f"(nchan: {fmt(num(lpn, 'all_ms'), 'ms') if lpn else '-'} ms).")
+    lc, ln = lp_runs("crosstalk"), lp_runs("nchan")
+    ok = all(num(r, "ok") == num(r, "polls") for r in lc + ln)
+    extra.append(
+        f"- 500 waiting long-polls (published to once the server counts all 500 waiting), one post, "
+        f"{len(lc)} runs: all answered in {mmm([num(r, 'all_ms') for r in lc])} ms (min / median / max) "
+        f"after the post was sent; the post itself was acknowledged (committed, on disk) after "
+        f"{mmm([num(r, 'post_ms') for r in lc])} ms. nginx+nchan ({len(ln)} runs, memory only): "
+        f"{mmm([num(r, 'all_ms') for r in ln])} ms. Every poll answered 200 with the message: "
+        f"{'yes' if ok else 'no'}.")
 if extra:
     md.append("## Other figures\n" + "\n".join(extra) + "\n")
 

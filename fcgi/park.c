@@ -14,14 +14,19 @@
  * nothing new (the NOTIFY was of something it cannot see) parks again;
  * one whose deadline passed gets its last look. While the listener is
  * down, or the database did not answer, parked polls look again every
- * second. */
+ * second. The answerer sleeps in epoll on the parked sockets too: a poll
+ * whose client left (nginx closes its connection) is dropped at once
+ * instead of holding its place among [http] max_waiters. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <fcgiapp.h>
 #include <jansson.h>
@@ -56,13 +61,24 @@ struct park {
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv; /* the answerer sleeps here (CLOCK_MONOTONIC) */
+/* the answerer sleeps in epoll_wait on the parked sockets and on evfd,
+ * which nudge() makes readable */
+static int epfd = -1, evfd = -1;
 static struct park *buckets[BUCKETS];
 static int count, max_polls, listening, started;
 static _Atomic int stopping;
 static _Atomic unsigned long n_shared;
 static pthread_t tid;
 static struct worker aw; /* the answerer's: a pool connection when looking */
+
+static void
+nudge(void)
+{
+	uint64_t one = 1;
+
+	if (write(evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		ct_warn("msg=\"cannot wake the long-poll answerer\"");
+}
 
 static unsigned
 hash(const char *s, size_t n)
@@ -148,6 +164,7 @@ park_cancel(struct park *p)
 int
 park_hand_over(struct park *p, struct req *r)
 {
+	struct epoll_event ev;
 	char buf[256];
 
 	/* the request's end (FastCGI's empty stdin record, sent with it):
@@ -160,11 +177,18 @@ park_hand_over(struct park *p, struct req *r)
 		pthread_mutex_unlock(&mu);
 		return -1; /* the caller answers now and cancels p */
 	}
+	/* watched for its client leaving (nginx closes the connection) */
+	ev.events = EPOLLRDHUP;
+	ev.data.ptr = p;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, r->fr->ipcFd, &ev) != 0) {
+		pthread_mutex_unlock(&mu);
+		return -1;
+	}
 	p->fr = r->fr;
 	p->route = r->route;
 	p->t0_us = r->t0_us;
 	p->state = PARKED;
-	pthread_cond_signal(&cv); /* its deadline may be the soonest */
+	nudge(); /* its deadline may be the soonest */
 	pthread_mutex_unlock(&mu);
 	r->fr = NULL; /* the worker takes a new request */
 	return 0;
@@ -188,7 +212,7 @@ wake_locked(const char *channel, size_t len)
 			break;
 	}
 	if (any)
-		pthread_cond_signal(&cv);
+		nudge();
 }
 
 void
@@ -469,10 +493,32 @@ collect_locked(struct park ***out, int *cap, int64_t *next_ms)
 	return n;
 }
 
+/* A parked poll whose client left: closed unanswered, counted as nginx
+ * logs it (499). Only the answerer frees parked polls, and none is BUSY
+ * while it reads events. */
+static void
+drop(struct park *p)
+{
+	struct timespec t1;
+
+	pthread_mutex_lock(&mu);
+	unlink_locked(p);
+	pthread_mutex_unlock(&mu);
+	FCGX_Detach(p->fr); /* closed without a wait for its end */
+	FCGX_Free(p->fr, 1);
+	free(p->fr);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metrics_request(p->route, 499,
+			(int64_t)t1.tv_sec * 1000000 + t1.tv_nsec / 1000 -
+				p->t0_us);
+	free(p);
+}
+
 static void *
 answerer_main(void *arg)
 {
 	struct park **batch = NULL; /* owned */
+	struct epoll_event evs[64];
 	int cap = 0;
 
 	(void)arg;
@@ -480,7 +526,6 @@ answerer_main(void *arg)
 	for (;;) {
 		int64_t next_ms, wait_ms;
 		int n = collect_locked(&batch, &cap, &next_ms);
-		struct timespec ts;
 
 		if (n > 0) {
 			pthread_mutex_unlock(&mu);
@@ -506,14 +551,21 @@ answerer_main(void *arg)
 			wait_ms = 50; /* a worker still looks for one */
 		if (wait_ms <= 0)
 			continue;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += wait_ms / 1000;
-		ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
+		pthread_mutex_unlock(&mu);
+		n = epoll_wait(epfd, evs, 64, (int)wait_ms);
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr) {
+				drop(evs[i].data.ptr);
+			} else {
+				uint64_t v;
+
+				if (read(evfd, &v, sizeof(v)) < 0 &&
+				    errno != EAGAIN)
+					ct_warn("msg=\"long-poll wake-up "
+						"unreadable\"");
+			}
 		}
-		pthread_cond_timedwait(&cv, &mu, &ts);
+		pthread_mutex_lock(&mu);
 	}
 	pthread_mutex_unlock(&mu);
 	pool_release(&aw);
@@ -524,16 +576,19 @@ answerer_main(void *arg)
 int
 park_start(const struct ct_cfg *cfg)
 {
-	pthread_condattr_t ca;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 
 	max_polls = cfg->http_max_waiters;
 	aw.index = -1;
 	aw.cfg = cfg;
 	aw.slot = -1;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&cv, &ca);
-	pthread_condattr_destroy(&ca);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (epfd < 0 || evfd < 0 ||
+	    epoll_ctl(epfd, EPOLL_CTL_ADD, evfd, &ev) != 0) {
+		ct_err("msg=\"long-poll answerer: no epoll\"");
+		return -1;
+	}
 	pthread_mutex_lock(&mu);
 	started = 1;
 	pthread_mutex_unlock(&mu);
@@ -555,7 +610,10 @@ park_stop(void)
 		return;
 	}
 	stopping = 1;
-	pthread_cond_signal(&cv);
+	nudge();
 	pthread_mutex_unlock(&mu);
 	pthread_join(tid, NULL);
+	close(epfd);
+	close(evfd);
+	epfd = evfd = -1;
 }

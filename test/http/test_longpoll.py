@@ -140,6 +140,24 @@ T.ok(all(got or not_waited for _, got, not_waited in answers),
 T.ok(sum(1 for _, got, _ in answers if got) >= 200, "most of them waited and woke",
      "%d" % sum(1 for _, got, _ in answers if got))
 
+# 4c. polls whose clients leave (a cfhttp timeout shorter than wait) give
+# their places back at once, not when their wait ends
+ch4 = new_channel()
+base = api("GET", "health", key="").json["waiting_polls"]
+req4 = req.replace(("channel=%s" % ch3).encode(), ("channel=%s" % ch4).encode())
+socks = [socket.create_connection((u.hostname, u.port), timeout=30) for _ in range(30)]
+for s in socks:
+    s.sendall(req4)
+T.ok(wait_until(lambda: api("GET", "health", key="").json["waiting_polls"] >= base + 30,
+                timeout=10), "30 polls wait")
+for s in socks:
+    s.close()
+t0 = time.monotonic()
+T.ok(wait_until(lambda: api("GET", "health", key="").json["waiting_polls"] <= base, timeout=10),
+     "their places are free once their clients left",
+     "%.2f s" % (time.monotonic() - t0))
+T.ok(time.monotonic() - t0 < 10, "long before their 20-s wait ends")
+
 # 5. a DM long-poll wakes too, and access is checked before waiting
 ref_b, ub = new_session("app2")
 dm = "dm:%s:%s" % tuple(sorted([user, ub]))

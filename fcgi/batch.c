@@ -47,17 +47,13 @@
 #define ALONE_MAX   64
 #define OUTCOMES    16
 
-/* the posts commit without their NOTIFYs, which go out right after, in
- * a transaction of their own (sql/functions.sql, notify_event): notifying
- * commits hold one lock through their flush to disk and never share it */
 static const char q_many[] =
 	"SELECT i, retry_after, event, created, err_state, err_message "
-	"FROM crosstalk.api_post_batch_deferred($1::json)";
+	"FROM crosstalk.api_post_batch($1::json)";
 /* one post alone, waiting for its channel up to lock_timeout */
 static const char q_wait[] =
 	"SELECT i, retry_after, event, created, err_state, err_message "
-	"FROM crosstalk.api_post_batch_deferred($1::json, true)";
-static const char q_flush[] = "SELECT crosstalk.flush_notices()";
+	"FROM crosstalk.api_post_batch($1::json, true)";
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER; /* alone turns */
@@ -266,15 +262,6 @@ run_many(struct worker *w, struct post **b, int n, int wait, char *state)
 			fail(p, rc, msg);
 		}
 	}
-	PQclear(res);
-	res = NULL;
-	/* the notices of what committed, on the same connection (they are
-	 * its session's); the posters have their answers already */
-	if (!(res = pool_exec(w, q_flush, 0, NULL, &rc, msg, sizeof(msg), NULL,
-			      &lost)))
-		ct_warn("msg=\"notices not sent; the next post's carry them\" "
-			"error=\"%s\"",
-			msg);
 out:
 	PQclear(res);
 	free(doc);

@@ -636,65 +636,20 @@ END $$;
 -- (kept under 7900): a node that holds the channel's previous seq delivers
 -- it from the payload; otherwise it reads the stream by seq. p_event NULL:
 -- the short form.
---
--- In a transaction that api_post_batch_deferred or ws_publish started, the
--- notice is not sent but kept for flush_notices(), which the daemon runs on
--- the same connection once the posts committed. PostgreSQL holds one lock
--- for every notifying commit from its NOTIFY to the end of its WAL flush,
--- so notifying transactions commit one at a time, each waiting for its own
--- fsync; posts that commit without NOTIFY share their flushes (group
--- commit), and the notices then go out in a transaction that writes nothing
--- durable (synchronous_commit off: the lock is held for microseconds).
 CREATE OR REPLACE FUNCTION crosstalk.notify_event(
     p_id bigint, p_channel text, p_seq bigint, p_exclude text, p_event json)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     head text := 'm ' || p_id || ' ' || crosstalk.wire(p_channel) || ' ' || p_seq;
-    payload text := head;
+    payload text;
 BEGIN
-    IF p_event IS NOT NULL THEN
-        payload := head || ' ' || coalesce(p_exclude, '-') || ' ' || p_event::text;
-        IF octet_length(payload) >= 7900 THEN
-            payload := head;
-        END IF;
-    END IF;
-    IF current_setting('crosstalk.defer_notify', true) = 'on' THEN
-        -- a session setting, kept by the commit and undone by a rollback
-        -- (of the post's subtransaction too); chr(30) never occurs in a
-        -- payload (JSON escapes control characters, wire() encodes names)
-        -- (bounded: while notices cannot go out, the oldest are dropped;
-        -- a reader that misses one reads its channel by seq at the next)
-        PERFORM set_config('crosstalk.notices',
-                           CASE WHEN octet_length(current_setting('crosstalk.notices', true)) < 4000000
-                                THEN current_setting('crosstalk.notices', true) ELSE '' END
-                           || payload || chr(30), false);
+    IF p_event IS NULL THEN
+        PERFORM pg_notify('crosstalk', head);
         RETURN;
     END IF;
-    PERFORM pg_notify('crosstalk', payload);
-END $$;
-
--- Send the notices this session's committed posts left (notify_event), in
--- their order, in a transaction of its own that needs no flush to disk: the
--- posts are on disk already, and a notice lost in a crash is made good by
--- the next event of its channel (readers catch up by seq). If it fails
--- (the NOTIFY queue is full), the notices stay for the next call.
-CREATE OR REPLACE FUNCTION crosstalk.flush_notices() RETURNS int
-LANGUAGE plpgsql AS $$
-DECLARE
-    pending text := current_setting('crosstalk.notices', true);
-    p text;
-    n int := 0;
-BEGIN
-    IF pending IS NULL OR pending = '' THEN
-        RETURN 0;
-    END IF;
-    PERFORM set_config('synchronous_commit', 'off', true);
-    FOREACH p IN ARRAY string_to_array(rtrim(pending, chr(30)), chr(30)) LOOP
-        PERFORM pg_notify('crosstalk', p);
-        n := n + 1;
-    END LOOP;
-    PERFORM set_config('crosstalk.notices', '', false);
-    RETURN n;
+    payload := head || ' ' || coalesce(p_exclude, '-') || ' ' || p_event::text;
+    PERFORM pg_notify('crosstalk', CASE WHEN octet_length(payload) < 7900
+                                        THEN payload ELSE head END);
 END $$;
 
 -- Events of p_channel with seq > p_after, oldest first, at most p_limit:
@@ -1314,19 +1269,6 @@ BEGIN
     FROM generate_subscripts(a_app, 1) AS u(k) ORDER BY u.k;
 END $$;
 
--- api_post_batch whose notices wait for flush_notices() (notify_event):
--- what crosstalk-fcgi and crosstalk-wsd call, each following it with
--- flush_notices() on the same connection.
-CREATE OR REPLACE FUNCTION crosstalk.api_post_batch_deferred(
-    p_posts json, p_wait boolean DEFAULT false)
-RETURNS TABLE (i int, retry_after int, event json, created boolean,
-               err_state text, err_message text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM set_config('crosstalk.defer_notify', 'on', true);
-    RETURN QUERY SELECT * FROM crosstalk.api_post_batch(p_posts, p_wait);
-END $$;
-
 -- Publish from a WebSocket when no other publish waits to commit with it:
 -- the group commit with one post (one write path for every post),
 -- answered as the ack needs it; refusals raised. retry_after > 0: rate
@@ -1342,8 +1284,6 @@ LANGUAGE plpgsql AS $$
 DECLARE
     r record;
 BEGIN
-    -- crosstalk-wsd runs flush_notices() after it (api_post_batch_deferred)
-    PERFORM set_config('crosstalk.defer_notify', 'on', true);
     SELECT * INTO r FROM crosstalk.api_post_batch(json_build_array(json_build_object(
         'app', p_app, 'user_id', p_user_id, 'name', p_display_name, 'channel', p_channel,
         'text', p_text, 'client_id', p_client_id, 'limit', p_limit, 'window', p_window,

@@ -35,11 +35,7 @@ static const char q_publish[] =
 static const char q_publish_batch[] =
 	"SELECT i, retry_after, event->>'id', event->>'seq', "
 	"event->>'channel', err_state, err_message "
-	"FROM crosstalk.api_post_batch_deferred($1::json)";
-/* both leave their NOTIFYs to this, run next on the same connection (a
- * transaction that needs no flush to disk: sql/functions.sql,
- * notify_event) */
-static const char q_publish_notices[] = "SELECT crosstalk.flush_notices()";
+	"FROM crosstalk.api_post_batch($1::json)";
 static const char *const publish_keys[] = {
 	"app", "user_id", "name", "channel", "text", "client_id", "limit",
 	"window", "reply_to", "files"
@@ -47,8 +43,7 @@ static const char *const publish_keys[] = {
 static const char *const publish_cols[] = { "retry_after", "id", "seq",
 					    "channel" };
 static const struct pgq_batch publish_batch = {
-	q_publish,    q_publish_batch, publish_keys,     10,
-	publish_cols, 4,               q_publish_notices, 64
+	q_publish, q_publish_batch, publish_keys, 10, publish_cols, 4, 64
 };
 static const char q_change[] =
 	"SELECT message_id, seq, channel FROM crosstalk.change_message("

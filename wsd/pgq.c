@@ -80,7 +80,6 @@ struct pgc {
 	int64_t sent_ms;
 	int64_t idle_ms; /* idle since (a probe goes out after keepalive) */
 	int probing;     /* inflight is our probe */
-	int following;   /* inflight is a batch's follow-up (pgq_batch) */
 	PGresult *res;   /* first result of the statement in flight */
 	int err;         /* first error of it */
 	char state[6];   /* its SQLSTATE */
@@ -793,50 +792,15 @@ send_next(void)
 		send_on(&q.c[i]);
 }
 
-/* The batch descriptor r's statement belongs to, or NULL. */
-static const struct pgq_batch *
-batch_of(const struct pgq_req *r)
-{
-	if (r->batch)
-		return r->batch;
-	for (int i = 0; i < PGQ_BATCHES && q.batches[i]; i++)
-		if (q.batches[i]->single == r->sql)
-			return q.batches[i];
-	return NULL;
-}
-
-/* Send sql on c now, for nobody (a probe, a batch's follow-up). */
-static void
-send_internal(struct pgc *c, const char *sql, int probing)
-{
-	struct pgq_req *r = pgq_new(sql, 0, NULL, 0);
-
-	if (!r)
-		return;
-	r->dead = 1; /* nobody waits for the answer */
-	c->inflight = r;
-	c->probing = probing;
-	c->following = !probing;
-	c->sent_ms = ct_mono_ms();
-	c->res = NULL;
-	c->err = CT_OK;
-	c->msg[0] = c->state[0] = 0;
-	if (!PQsendQueryParams(c->conn, sql, 0, NULL, NULL, NULL, NULL, 0) ||
-	    PQflush(c->conn) == 1)
-		lws_callback_on_writable(c->wsi);
-}
-
 /* The statement in flight on c is done (rc, c->state, c->msg). */
 static void
 done_inflight(struct pgc *c, PGresult *keep, int rc)
 {
 	struct pgq_req *r = c->inflight;
-	const struct pgq_batch *b = batch_of(r);
-	int following = c->following;
 	char chan[300] = "";
 
 	c->inflight = NULL;
-	c->probing = c->following = 0;
+	c->probing = 0;
 	c->idle_ms = ct_mono_ms();
 	q.writers -= is_write(r);
 	mark_writing(r, 0);
@@ -860,13 +824,6 @@ done_inflight(struct pgc *c, PGresult *keep, int rc)
 	}
 	if (*chan)
 		fail_channel_writes(chan, rc, c->msg);
-	else if (following && rc != CT_OK)
-		ct_warn("msg=\"notices not sent; the next publish's carry "
-			"them\" err=\"%s\"",
-			c->msg);
-	/* its follow-up (a batch's notices), before anything else on c */
-	if (rc == CT_OK && b && b->after && c->conn && c->wsi)
-		send_internal(c, b->after, 0);
 	send_next();
 }
 
@@ -925,7 +882,6 @@ lost(struct pgc *c)
 	int up = 0;
 
 	c->inflight = NULL;
-	c->probing = c->following = 0;
 	if (c->wsi) { /* lws closes our dup of the socket */
 		lws_set_opaque_user_data(c->wsi, NULL);
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK,
@@ -1060,7 +1016,22 @@ pgq_queued_bytes(void)
 static void
 probe(struct pgc *c)
 {
-	send_internal(c, "SELECT 1", 1);
+	static const char q_probe[] = "SELECT 1";
+	struct pgq_req *r = pgq_new(q_probe, 0, NULL, 0);
+
+	if (!r)
+		return;
+	r->dead = 1; /* nobody waits for the answer */
+	c->inflight = r;
+	c->probing = 1;
+	c->sent_ms = ct_mono_ms();
+	c->res = NULL;
+	c->err = CT_OK;
+	c->msg[0] = c->state[0] = 0;
+	if (!PQsendQueryParams(c->conn, q_probe, 0, NULL, NULL, NULL, NULL,
+			       0) ||
+	    PQflush(c->conn) == 1)
+		lws_callback_on_writable(c->wsi);
 }
 
 /* Once a second: a statement past its deadline costs its connection (the

@@ -66,9 +66,6 @@ struct pgq_batch {
 	int nparams;
 	const char *const *cols;
 	int ncols; /* <= PGQ_BATCH_COLS */
-	/* static text run next on the same connection when single or batch
-	 * succeeded (nobody waits for its answer), or NULL */
-	const char *after;
 	int max;
 };
 

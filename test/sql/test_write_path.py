@@ -132,33 +132,6 @@ T.ok("Asynchronous notification \"crosstalk\" with payload \"m " in out.stdout +
      and (" %s " % ch) in out.stdout + out.stderr,
      "post_message notifies 'm <id> <channel> <seq>'", out.stdout + out.stderr)
 
-# the daemons' posts commit without their NOTIFYs (one lock is held from a
-# NOTIFY to the end of its commit's flush to disk): api_post_batch_deferred
-# keeps them in the session, flush_notices() sends them after the commit,
-# in order; a post that was refused or rolled back leaves none
-post = ('{"app":"app1","user_id":"d%d","name":"D","channel":"%s","text":"%s",'
-        '"limit":1000,"window":10}')
-batch = "[%s,%s]" % (post % (1, ch, "deferred one"), post % (2, ch, "deferred two"))
-out = subprocess.run(PSQL, input=(
-    "LISTEN crosstalk;\n"
-    "SELECT count(*) FROM crosstalk.api_post_batch_deferred('%s');\n"
-    "SELECT 'committed';\n"
-    "BEGIN;\n"
-    "SELECT count(*) FROM crosstalk.api_post_batch_deferred('[%s]');\n"
-    "ROLLBACK;\n"
-    "SELECT 'flushing';\n"
-    "SELECT crosstalk.flush_notices();\n"
-    "SELECT crosstalk.flush_notices();\n"
-    % (batch, post % (3, ch, "rolled back"))), capture_output=True, text=True)
-text = out.stdout + out.stderr
-before, _, after = text.partition("flushing")
-T.ok("committed" in before and "Asynchronous notification" not in before,
-     "no NOTIFY at the posts' commit", text)
-T.eq([ln.split('"text":"')[1].split('"')[0] for ln in after.splitlines() if "Asynchronous" in ln],
-     ["deferred one", "deferred two"], "flush_notices sends them, in order, once")
-T.ok("\n2\n" in after and "\n0\n" in after, "it counts them (2, then 0 left)", after)
-T.ok("rolled back" not in after, "a rolled-back post leaves no notice")
-
 # edits and deletes are events with their own seqs; the message shows its state
 mid = sql1("SELECT (crosstalk.post_message('app1', 'ed', 'Ed', :'v1', 'draft')).id", ch)
 e = sql("SELECT (crosstalk.change_message('edited', 'app1', 'ed', :'v1'::bigint, 'final')).seq", mid)

@@ -71,15 +71,13 @@ export async function until(fn, ms = 10000, step = 100) {
 	return v;
 }
 
-export function freePort() {
-	return new Promise((resolve, reject) => {
-		const s = net.createServer();
-		s.once('error', reject);
-		s.listen(0, '127.0.0.1', () => {
-			const p = s.address().port;
-			s.close(() => resolve(p));
-		});
-	});
+// a port free on 127.0.0.1, picked as scripts/stack.sh picks its own
+// (scripts/free-port.py): below the kernel's ephemeral range, so that no
+// outgoing connection of a test running beside this one takes it before
+// the demo app binds it
+export async function freePort() {
+	return parseInt(execFileSync(PY, [path.join(SRC, 'scripts/free-port.py'), '0', '0'],
+		{ encoding: 'utf8' }), 10);
 }
 
 const children = [];

@@ -7,7 +7,6 @@ Every test counts its checks with T and ends with T.done(), which prints
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -155,13 +154,18 @@ def ticket(ref, app="app1"):
     return r.json["ticket"]
 
 
+FREE_PORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                         "scripts", "free-port.py")
+
+
 def free_port():
-    """A port free on 127.0.0.1 right now (for a daemon a test starts)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A port free on 127.0.0.1 right now (for a daemon a test starts),
+    picked as scripts/stack.sh picks its own: below the kernel's ephemeral
+    range, so that no outgoing connection of a test running beside this
+    one takes it before the daemon binds it."""
+    out = subprocess.run([sys.executable, FREE_PORT, "0", "0"], capture_output=True,
+                         text=True, check=True)
+    return int(out.stdout)
 
 
 def wait_until(pred, timeout=5.0, step=0.05):

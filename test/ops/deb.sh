@@ -53,7 +53,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { $py "$src/scripts/free-port.py" 0 0; } # below the ephemeral range, as stack.sh picks
 
 rm -rf "$work" && mkdir -p "$work"
 

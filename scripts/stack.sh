@@ -106,7 +106,7 @@ asuser "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/pg.log" -w \
 	-o "-p $pg_port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 -c synchronous_commit=on ${CT_PG_EXTRA:-}" \
 	start >/dev/null || { cat "$pgdir/pg.log" >&2; exit 1; }
 ln -sfn "$pgdir/pg.log" "$state/postgres.log"
-psql=(psql -X -q -v ON_ERROR_STOP=1 -h "$pgdir" -p "$pg_port" -U crosstalk)
+psql=("$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h "$pgdir" -p "$pg_port" -U crosstalk)
 if [ -n "${CT_DB_LOCALE:-}" ]; then
 	"${psql[@]}" -d postgres -c "CREATE DATABASE crosstalk TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE '$CT_DB_LOCALE' LOCALE 'C'"
 else

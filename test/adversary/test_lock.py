@@ -26,7 +26,7 @@ LOCK_TIMEOUT = 3
 
 
 def psql_cmd():
-    return ["psql", "-X", "-q", "-At", "-h", ct.ENV["PGHOST"], "-p", ct.ENV["PGPORT"],
+    return [ct.PSQL, "-X", "-q", "-At", "-h", ct.ENV["PGHOST"], "-p", ct.ENV["PGPORT"],
             "-U", ct.ENV["PGUSER"], "-d", ct.ENV["PGDATABASE"], "-v", "ON_ERROR_STOP=1"]
 
 

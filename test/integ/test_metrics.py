@@ -4,6 +4,7 @@ and their counters move as the test acts."""
 import asyncio
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import urllib.request
@@ -144,4 +145,6 @@ try:
     moved(f0, f1, "crosstalk_fcgi_request_seconds_count", 2)
 finally:
     subprocess.run([src + "/scripts/stack.sh", "down", state, bindir])
+    if not T.failed:  # a failed run keeps the daemons' logs there
+        shutil.rmtree(state, ignore_errors=True)
 T.done()

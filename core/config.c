@@ -88,6 +88,7 @@ static const struct cfg_key keys[] = {
 	I ("hooks", "deliver",      hooks_deliver,      "1", 0, 1),
 	I ("hooks", "timeout",      hooks_timeout,      "10", 1, 300),
 	I ("hooks", "max_attempts", hooks_max_attempts, "8", 1, 100),
+	I ("hooks", "retry_ms",     hooks_retry_ms,     "2000", 10, 3600000),
 	I ("hooks", "concurrency",  hooks_concurrency,  "16", 1, 256),
 
 	I ("attachments", "max_size", att_max_size, "10485760", 1024, 1073741824),

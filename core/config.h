@@ -70,6 +70,7 @@ struct ct_cfg {
 	int hooks_deliver;      /* 1: this process delivers the outbox */
 	int hooks_timeout;      /* seconds one delivery may take */
 	int hooks_max_attempts; /* then it is parked */
+	int hooks_retry_ms;     /* first retry's wait, doubled each time */
 	int hooks_concurrency;  /* deliveries at once per process */
 
 	/* [attachments] */

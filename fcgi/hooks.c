@@ -4,9 +4,10 @@
  * sending a row twice at once), POSTs each to its hook's URL with libcurl's
  * multi interface ([hooks] concurrency at once, each within [hooks]
  * timeout), and records the outcome (crosstalk.outbox_done: delivered, or
- * retried with backoff, or parked). libcurl because it is Debian's
- * well-kept HTTP client with TLS, proxies and timeouts done right; its
- * multi interface keeps a hanging endpoint from holding up the others.
+ * retried after [hooks] retry_ms, doubled for each attempt, or parked).
+ * libcurl because it is Debian's well-kept HTTP client with TLS, proxies
+ * and timeouts done right; its multi interface keeps a hanging endpoint
+ * from holding up the others.
  *
  * Each request carries the event's JSON and:
  *   X-Crosstalk-Event: message | mention | member | session
@@ -79,18 +80,19 @@ start_one(PGresult *res, int row)
 static void
 done(PGconn *c, struct delivery *d, long status, const char *error)
 {
-	char id[24], st[16], max[16];
-	const char *p[4] = { id, st, error, max };
+	char id[24], st[16], max[16], retry[16];
+	const char *p[5] = { id, st, error, max, retry };
 	PGresult *r;
 
 	snprintf(id, sizeof(id), "%lld", d->id);
 	snprintf(st, sizeof(st), "%ld", status);
 	snprintf(max, sizeof(max), "%d", hcfg->hooks_max_attempts);
+	snprintf(retry, sizeof(retry), "%d", hcfg->hooks_retry_ms);
 	r = PQexecParams(
 		c,
 		"SELECT crosstalk.outbox_done($1::bigint, $2::int, $3, "
-		"$4::int)",
-		4, NULL, p, NULL, NULL, 0);
+		"$4::int, $5::int)",
+		5, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
 		ct_warn("msg=\"cannot record a webhook delivery\" id=%lld",
 			d->id);

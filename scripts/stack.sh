@@ -1,5 +1,5 @@
 #!/bin/bash
-# stack.sh up|down|env STATE BINDIR - a private crosstalk stack on loopback:
+# stack.sh up|down STATE BINDIR - a private crosstalk stack on loopback:
 # a throwaway PostgreSQL 15 (run as the postgres user when root), schema
 # migrated, two demo apps, crosstalk-fcgi behind nginx, crosstalk-wsd.
 # Used by the ctest fixtures and by `make demo`. It stops exactly what it
@@ -13,11 +13,16 @@
 #   cluster's C collation), to test what a real collation changes.
 # CT_EXTRA_CONF: lines appended to the generated config.
 # Never point this at real data: trust auth, fsync off.
+#
+# stack.sh template|untemplate BINDIR - make (if missing) or remove the
+# cluster every stack of BINDIR copies (a ctest fixture around the run).
 set -euo pipefail
 
-cmd=${1:?usage: stack.sh up|down STATE BINDIR}
-state=${2:?state dir}
-bindir=${3:-}
+cmd=${1:?usage: stack.sh up|down STATE BINDIR, or template|untemplate BINDIR}
+case $cmd in
+template | untemplate) state=; bindir=${2:?build dir} ;;
+*) state=${2:?state dir}; bindir=${3:-} ;;
+esac
 src=$(cd "$(dirname "$0")/.." && pwd)
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 py=/usr/bin/python3
@@ -74,13 +79,45 @@ stop_all() {
 	fi
 }
 
+# The template cluster: initdb once per build dir and PostgreSQL version.
+# It is never started; each stack copies it (a tenth of initdb's 2 s of
+# CPU, and every test with a stack of its own starts one).
+template_dir() { echo "$1/pg-template-$(basename "$(dirname "$pgbin")")"; }
+make_template() { # make_template BINDIR: the template, made if missing
+	local tmpl t
+	tmpl=$(template_dir "$1")
+	[ -f "$tmpl/PG_VERSION" ] && return 0
+	# initdb where the postgres user can reach (see below), then into BINDIR
+	t=$(mktemp -d /tmp/ctstack.XXXXXX)
+	chmod 755 "$t"
+	[ "$(id -u)" = 0 ] && chown postgres "$t"
+	if ! asuser "$pgbin/initdb" -A trust -U crosstalk -E UTF8 --no-locale --no-sync \
+		-D "$t/data" >"$t/initdb.log" 2>&1; then
+		cat "$t/initdb.log" >&2
+		rm -rf "$t"
+		return 1
+	fi
+	# two at once: the first to finish keeps its copy (mv -T fails onto
+	# an existing template)
+	cp -a "$t/data" "$1/.pg-template.$$"
+	mv -T "$1/.pg-template.$$" "$tmpl" 2>/dev/null || rm -rf "$1/.pg-template.$$"
+	rm -rf "$t"
+}
+
 case $cmd in
 down)
 	stop_all
 	if [ -f "$state/pgdir" ]; then rm -rf "$(cat "$state/pgdir")"; rm -f "$state/pgdir"; fi
 	exit 0 ;;
+template)
+	mkdir -p "$bindir"
+	make_template "$bindir"
+	exit 0 ;;
+untemplate)
+	rm -rf "$(template_dir "$bindir")"
+	exit 0 ;;
 up) ;;
-*) echo "usage: stack.sh up|down STATE BINDIR" >&2; exit 2 ;;
+*) echo "usage: stack.sh up|down STATE BINDIR, or template|untemplate BINDIR" >&2; exit 2 ;;
 esac
 
 [ -x "$bindir/fcgi/crosstalk-fcgi" ] || { log "no binaries in $bindir (build first)"; exit 1; }
@@ -100,13 +137,14 @@ pgdir=$(mktemp -d /tmp/ctstack.XXXXXX)
 chmod 755 "$pgdir"
 echo "$pgdir" >"$state/pgdir"
 [ "$(id -u)" = 0 ] && chown postgres "$pgdir"
-asuser "$pgbin/initdb" -A trust -U crosstalk -E UTF8 --no-locale --no-sync \
-	-D "$pgdir/data" >"$state/initdb.log" 2>&1 || { cat "$state/initdb.log" >&2; exit 1; }
+make_template "$bindir"
+cp -a "$(template_dir "$bindir")" "$pgdir/data"
+echo "cluster copied from $(template_dir "$bindir") (made by initdb)" >"$state/initdb.log"
 asuser "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/pg.log" -w \
 	-o "-p $pg_port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 -c synchronous_commit=on ${CT_PG_EXTRA:-}" \
 	start >/dev/null || { cat "$pgdir/pg.log" >&2; exit 1; }
 ln -sfn "$pgdir/pg.log" "$state/postgres.log"
-psql=(psql -X -q -v ON_ERROR_STOP=1 -h "$pgdir" -p "$pg_port" -U crosstalk)
+psql=("$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h "$pgdir" -p "$pg_port" -U crosstalk)
 if [ -n "${CT_DB_LOCALE:-}" ]; then
 	"${psql[@]}" -d postgres -c "CREATE DATABASE crosstalk TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE '$CT_DB_LOCALE' LOCALE 'C'"
 else

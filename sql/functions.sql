@@ -2099,16 +2099,20 @@ LANGUAGE sql AS $$
 $$;
 
 -- The outcome of one delivery: a 2xx delivers it; anything else is tried
--- again after 2^attempts seconds (at most an hour) with 20 % jitter, and
--- parked after p_max attempts or at once on 410 Gone.
-CREATE OR REPLACE FUNCTION crosstalk.outbox_done(p_id bigint, p_status int, p_error text, p_max int)
+-- again after p_retry_ms ([hooks] retry_ms, 2 s) doubled for every attempt
+-- before (2, 4, 8 ... s; at most an hour) with 20 % jitter, and parked
+-- after p_max attempts or at once on 410 Gone.
+DROP FUNCTION IF EXISTS crosstalk.outbox_done(bigint, int, text, int); -- before retry_ms
+CREATE OR REPLACE FUNCTION crosstalk.outbox_done(p_id bigint, p_status int, p_error text, p_max int,
+                                                 p_retry_ms int DEFAULT 2000)
 RETURNS void LANGUAGE sql AS $$
     UPDATE crosstalk.outbox o SET
         state = CASE WHEN p_status BETWEEN 200 AND 299 THEN 'delivered'
                      WHEN p_status = 410 OR o.attempts >= p_max THEN 'parked'
                      ELSE 'pending' END,
         delivered_at = CASE WHEN p_status BETWEEN 200 AND 299 THEN now() END,
-        next_at = now() + make_interval(secs => least(3600, power(2, o.attempts))
+        next_at = now() + make_interval(secs => least(3600, p_retry_ms / 1000.0
+                                                              * power(2, o.attempts - 1))
                                                 * (0.8 + random() * 0.4)),
         last_status = p_status, last_error = left(p_error, 300)
     WHERE o.id = p_id AND o.state = 'pending'

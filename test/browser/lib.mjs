@@ -71,15 +71,13 @@ export async function until(fn, ms = 10000, step = 100) {
 	return v;
 }
 
-export function freePort() {
-	return new Promise((resolve, reject) => {
-		const s = net.createServer();
-		s.once('error', reject);
-		s.listen(0, '127.0.0.1', () => {
-			const p = s.address().port;
-			s.close(() => resolve(p));
-		});
-	});
+// a port free on 127.0.0.1, picked as scripts/stack.sh picks its own
+// (scripts/free-port.py): below the kernel's ephemeral range, so that no
+// outgoing connection of a test running beside this one takes it before
+// the demo app binds it
+export async function freePort() {
+	return parseInt(execFileSync(PY, [path.join(SRC, 'scripts/free-port.py'), '0', '0'],
+		{ encoding: 'utf8' }), 10);
 }
 
 const children = [];
@@ -180,8 +178,18 @@ export async function testOrigins(env, state) {
 	return { o1, o2, p1, p2 };
 }
 
+// the newest PostgreSQL's own psql (as test/lib/ct.py picks it): /usr/bin/psql
+// is Debian's pg_wrapper, a Perl script slower to start than the query
+const PSQL = (() => {
+	const base = '/usr/lib/postgresql';
+	const dirs = (fs.existsSync(base) ? fs.readdirSync(base) : [])
+		.filter((v) => fs.existsSync(path.join(base, v, 'bin', 'psql')))
+		.sort((a, b) => parseFloat(a) - parseFloat(b));
+	return dirs.length ? path.join(base, dirs[dirs.length - 1], 'bin', 'psql') : 'psql';
+})();
+
 export function psql(env, sql) {
-	return execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', env.PGHOST, '-p', env.PGPORT,
+	return execFileSync(PSQL, ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', env.PGHOST, '-p', env.PGPORT,
 		'-U', env.PGUSER, '-d', env.PGDATABASE], { input: sql, encoding: 'utf8' });
 }
 

@@ -31,6 +31,7 @@ def ctl(*args):
 
 lock = threading.Lock()
 got = []            # (path, headers, body, status answered)
+arrived = {}        # path -> when each request came (time.time())
 plan = {"/a": ["500", "hang"], "/b": []}  # per path: how the next requests are answered
 failing = {"/b": True}
 
@@ -42,13 +43,14 @@ class Receiver(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         with lock:
+            arrived.setdefault(self.path, []).append(time.time())
             todo = plan.get(self.path, [])
             how = todo.pop(0) if todo else ("500" if failing.get(self.path) else "200")
+        status = 500 if how == "500" else 200
+        with lock:  # a hang is recorded as it starts (the retry may be in before it ends)
+            got.append((self.path, dict(self.headers), body, status if how != "hang" else 0))
         if how == "hang":
             time.sleep(4)  # past the 2-s timeout: the hub gives up and retries
-        status = 500 if how == "500" else 200
-        with lock:
-            got.append((self.path, dict(self.headers), body, status if how != "hang" else 0))
         try:
             self.send_response(status)
             self.send_header("Content-Length", "0")
@@ -142,6 +144,16 @@ end = time.time() + 40
 while time.time() < end and sql1("SELECT count(*) FROM crosstalk.outbox WHERE hook_id = :'v1' AND state = 'parked'", hook_b) != "1":
     time.sleep(0.5)
 T.eq(sql1("SELECT attempts FROM crosstalk.outbox WHERE hook_id = :'v1'", hook_b), "4", "parked after max_attempts (4)")
+# [hooks] retry_ms = 200 here: the retries wait 200, 400, 800 ms (+-20 %),
+# never less; the default (2,000) would have taken 11 s at least
+with lock:
+    at = list(arrived.get("/b", []))
+gaps = [b - a for a, b in zip(at, at[1:])]
+T.eq(len(at), 4, "4 attempts reached the receiver")
+T.ok(len(gaps) == 3 and all(g >= 0.8 * 0.2 * 2 ** k - 0.02 for k, g in enumerate(gaps)),
+     "each retry waited retry_ms, doubled for each attempt before it", gaps)
+T.ok(len(at) == 4 and at[-1] - at[0] < 10, "the retries took retry_ms's waits, not the default's",
+     at[-1] - at[0] if at else None)
 r = ctl("hook", "list")
 T.ok(any(l.split("\t")[0] == hook_b and l.split("\t")[5] == "1" for l in r.stdout.splitlines()),
      "hook list shows it parked", r.stdout)

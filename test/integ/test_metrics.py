@@ -4,6 +4,7 @@ and their counters move as the test acts."""
 import asyncio
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import urllib.request
@@ -98,6 +99,15 @@ try:
         for i in range(5):
             await ct.ws_send(a, type="publish", channel="general", text="m%d" % i, client_id="c%d" % i)
         await ct.ws_until(b, lambda e: e.get("type") == "message" and e.get("text") == "m4")
+        # the publishes are counted as they are acked, and b may hear of
+        # the last commit before a's acks for it are out: wait for all 5
+        acked = set()
+
+        def all_acked(e):
+            if e.get("type") == "ack":
+                acked.add(e.get("client_id"))
+            return len(acked) == 5
+        await ct.ws_until(a, all_acked)
         bad = await ct.ws_open()
         await ct.ws_send(bad, type="auth", ticket="ctt_nope")
         try:
@@ -135,4 +145,6 @@ try:
     moved(f0, f1, "crosstalk_fcgi_request_seconds_count", 2)
 finally:
     subprocess.run([src + "/scripts/stack.sh", "down", state, bindir])
+    if not T.failed:  # a failed run keeps the daemons' logs there
+        shutil.rmtree(state, ignore_errors=True)
 T.done()

@@ -5,9 +5,9 @@ Every test counts its checks with T and ends with T.done(), which prints
 "N passed, N failed" and exits non-zero on any failure.
 """
 import asyncio
+import glob
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -116,10 +116,24 @@ def api(method, path, key=None, session=None, json_body=None, form=None,
     return http(method, url, body, h, timeout)
 
 
+def _psql():
+    """The newest PostgreSQL's own psql, as scripts/stack.sh picks its
+    PostgreSQL: /usr/bin/psql is Debian's pg_wrapper, a Perl script whose
+    start costs the tests more than most of their queries."""
+    def version(d):
+        return [int(x) if x.isdigit() else 0 for x in os.path.basename(d).split(".")]
+    dirs = sorted((d for d in glob.glob("/usr/lib/postgresql/*")
+                   if os.access(os.path.join(d, "bin", "psql"), os.X_OK)), key=version)
+    return os.path.join(dirs[-1], "bin", "psql") if dirs else "psql"
+
+
+PSQL = _psql()
+
+
 def sql(query, *args):
     """Run SQL as the stack's superuser; returns rows of strings.
     Args are passed as psql variables :'v1', :'v2', ... (quoted safely)."""
-    cmd = ["psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+    cmd = [PSQL, "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1",
            "-h", ENV["PGHOST"], "-p", ENV["PGPORT"], "-U", ENV["PGUSER"],
            "-d", ENV["PGDATABASE"]]
     for i, a in enumerate(args, 1):
@@ -155,13 +169,18 @@ def ticket(ref, app="app1"):
     return r.json["ticket"]
 
 
+FREE_PORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                         "scripts", "free-port.py")
+
+
 def free_port():
-    """A port free on 127.0.0.1 right now (for a daemon a test starts)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A port free on 127.0.0.1 right now (for a daemon a test starts),
+    picked as scripts/stack.sh picks its own: below the kernel's ephemeral
+    range, so that no outgoing connection of a test running beside this
+    one takes it before the daemon binds it."""
+    out = subprocess.run([sys.executable, FREE_PORT, "0", "0"], capture_output=True,
+                         text=True, check=True)
+    return int(out.stdout)
 
 
 def wait_until(pred, timeout=5.0, step=0.05):

@@ -53,7 +53,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { $py "$src/scripts/free-port.py" 0 0; } # below the ephemeral range, as stack.sh picks
 
 rm -rf "$work" && mkdir -p "$work"
 
@@ -120,7 +120,7 @@ runuser -u postgres -- "$pgbin/initdb" -A trust -U postgres -E UTF8 --no-locale 
 	-D "$pgdir/data" >"$work/initdb.log" 2>&1
 runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/pg.log" -w \
 	-o "-p $pg_port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
-psql=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres)
+psql=("$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres)
 "${psql[@]}" -d postgres -c "CREATE ROLE crosstalk_owner LOGIN" \
 	-c "CREATE ROLE crosstalk_app LOGIN" -c "CREATE DATABASE crosstalk OWNER crosstalk_owner"
 admin=$work/admin.conf

@@ -43,7 +43,7 @@ def blocks(lang="sql"):
 
 
 def psql(sql, db=None, user=None, ok=True):
-    cmd = ["psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+    cmd = [ct.PSQL, "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1",
            "-h", E["PGHOST"], "-p", E["PGPORT"], "-U", user or E["PGUSER"],
            "-d", db or DB]
     out = subprocess.run(cmd, input=sql, capture_output=True, text=True)

@@ -5,7 +5,7 @@ import os
 import subprocess
 import tempfile
 
-from ct import ENV, T, sql, sql1, uniq
+from ct import ENV, PSQL as CT_PSQL, T, sql, sql1, uniq
 
 CTL = os.path.join(os.environ["CT_BIN"], "ctl", "crosstalkctl")
 
@@ -33,7 +33,7 @@ try:
     T.ok(applied[0] == 0 and applied[1] > 0, "one migrate applied, the other found it done", str(outs))
 
     def q(s):
-        r = subprocess.run(["psql", "-X", "-At", "-h", ENV["PGHOST"], "-p",
+        r = subprocess.run([CT_PSQL, "-X", "-At", "-h", ENV["PGHOST"], "-p",
                             ENV["PGPORT"], "-U", ENV["PGUSER"], "-d", db,
                             "-c", s], capture_output=True, text=True)
         return r.stdout.strip()

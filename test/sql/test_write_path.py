@@ -6,9 +6,9 @@ import subprocess
 import threading
 import time
 
-from ct import ENV, T, sql, sql1, uniq
+from ct import ENV, PSQL as CT_PSQL, T, sql, sql1, uniq
 
-PSQL = ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", ENV["PGHOST"],
+PSQL = [CT_PSQL, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", ENV["PGHOST"],
         "-p", ENV["PGPORT"], "-U", ENV["PGUSER"], "-d", ENV["PGDATABASE"]]
 
 ch = uniq("seq")

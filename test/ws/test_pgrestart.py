@@ -56,20 +56,26 @@ async def main():
     th.start()
     seen = {"a": [], "b": []}
 
-    async def reader(name, ws, secs):
-        end = time.time() + secs
-        while time.time() < end:
+    async def reader(name, ws):
+        while not stop.is_set():
             try:
                 for e in await ws_events(ws, 0.5):
                     if e.get("type") == "message" and e.get("channel") == ch:
                         seen[name].append(int(e["seq"]))
             except asyncio.TimeoutError:
                 pass
-    readers = asyncio.gather(reader("a", a, 9), reader("b", b, 9))
-    await asyncio.sleep(1.5)
+
+    async def committed(n, secs=30):  # until the writer has n posts in
+        end = time.time() + secs
+        while len(ok_posts) < n and time.time() < end:
+            await asyncio.sleep(0.05)
+    readers = asyncio.gather(reader("a", a), reader("b", b))
+    # posts before, during and after the restart: counted, not timed (a
+    # loaded machine posts fewer in a given time)
+    await committed(12)
     r = await asyncio.get_running_loop().run_in_executor(None, restart_pg)
     T.ok(r.returncode == 0, "pg_ctl restart -m fast", r.stderr)
-    await asyncio.sleep(3)
+    await committed(len(ok_posts) + 12)
     stop.set()
     th.join()
     await readers

@@ -80,7 +80,9 @@ time.sleep(1.0)
 t0 = time.monotonic()
 h = api("GET", "health", key="")
 T.eq(h.status, 200, "health answers while 40 polls wait")
-T.eq(h.json.get("waiting_polls"), 40, "all 40 wait at once, on 8 threads")
+# (>=: another test's poll may wait on the same stack)
+T.ok(h.json.get("waiting_polls", 0) >= 40, "all 40 wait at once, on 8 threads",
+     "%s waiting" % h.json.get("waiting_polls"))
 r = expect("channels while 40 polls wait", api("GET", "channels"), 200)
 T.ok(time.monotonic() - t0 < 5, "other requests are not starved",
      "%.2f s" % (time.monotonic() - t0))

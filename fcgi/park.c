@@ -501,16 +501,18 @@ drop(struct park *p)
 {
 	struct timespec t1;
 
+	/* counted before its place is given back, so that whoever sees the
+	 * place free sees it counted */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metrics_request(p->route, 499,
+			(int64_t)t1.tv_sec * 1000000 + t1.tv_nsec / 1000 -
+				p->t0_us);
 	pthread_mutex_lock(&mu);
 	unlink_locked(p);
 	pthread_mutex_unlock(&mu);
 	FCGX_Detach(p->fr); /* closed without a wait for its end */
 	FCGX_Free(p->fr, 1);
 	free(p->fr);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	metrics_request(p->route, 499,
-			(int64_t)t1.tv_sec * 1000000 + t1.tv_nsec / 1000 -
-				p->t0_us);
 	free(p);
 }
 

@@ -84,11 +84,25 @@ log = open(os.path.join(work, "fcgi.log"), "w")
 proc = subprocess.Popen(["spawn-fcgi", "-n", "-s", sock, "-M", "0600", "--", binary,
                          "--config", conf], stdout=log, stderr=log)
 P = {"sock": sock}
+
+def accepting(path):
+    """spawn-fcgi binds (the file appears) before it listens: ready when a
+    connection is taken, not when the file exists"""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 for _ in range(100):
-    if os.path.exists(sock):
+    if os.path.exists(sock) and accepting(sock):
         break
     time.sleep(0.05)
-T.ok(os.path.exists(sock), "spawn-fcgi made the socket")
+T.ok(os.path.exists(sock) and accepting(sock), "spawn-fcgi made the socket and listens on it")
 
 try:
     st, head, body = fcgi_request("health", P)

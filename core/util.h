@@ -10,6 +10,9 @@
 int ct_parse_long(const char *s, long min, long max, long *out);
 int64_t ct_now_ms(void);  /* wall clock, ms since the epoch */
 int64_t ct_mono_ms(void); /* monotonic, ms */
+int64_t ct_mono_us(void); /* monotonic, us (durations for metrics) */
+/* FNV-1a of the n bytes at s: for the hash tables' buckets. */
+unsigned ct_hash(const char *s, size_t n);
 
 /* App id [a-z0-9][a-z0-9_-]{0,31}. */
 int ct_valid_app_id(const char *s);

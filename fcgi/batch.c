@@ -33,6 +33,7 @@
 #include "core/db.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "fcgi/fcgi.h"
 #include "fcgi/pool.h"
 
@@ -267,16 +268,6 @@ out:
 	free(doc);
 }
 
-static unsigned
-chan_hash(const char *s)
-{
-	unsigned h = 2166136261u; /* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
 /* Is p's channel in a batch in flight other than batch? Locked. */
 static int
 held(const struct post *p, int batch)
@@ -395,7 +386,7 @@ post_submit(struct worker *w, struct post *p)
 	p->alone = 0;
 	p->lead = 0;
 	p->batch = 0;
-	p->hash = chan_hash(p->channel);
+	p->hash = ct_hash(p->channel, strlen(p->channel));
 	p->next = p->in_flight = NULL;
 	pthread_cond_init(&p->cv, NULL);
 	pthread_mutex_lock(&mu);

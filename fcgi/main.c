@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -18,6 +17,7 @@
 #include "core/config.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "fcgi/fcgi.h"
 #include "fcgi/pool.h"
 #include "fcgi/req.h"
@@ -61,8 +61,6 @@ worker_main(void *arg)
 	/* no mutex around accept: with nginx keeping connections open, a
 	 * thread asleep in accept() would hold up every other request */
 	while (fr && FCGX_Accept_r(fr) >= 0) {
-		struct timespec t1;
-
 		req_init(&r, fr, w);
 		route_dispatch(&r);
 		if (!r.fr) { /* a long-poll parked it: park.c answers */
@@ -74,10 +72,7 @@ worker_main(void *arg)
 			req_error(&r, CT_EINTERNAL, "no reply");
 		req_done(&r);
 		FCGX_Finish_r(fr);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		metrics_request(r.route, r.status,
-				(int64_t)t1.tv_sec * 1000000 +
-					t1.tv_nsec / 1000 - r.t0_us);
+		metrics_request(r.route, r.status, ct_mono_us() - r.t0_us);
 	}
 	if (fr) {
 		FCGX_Free(fr, 1);

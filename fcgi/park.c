@@ -25,7 +25,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -80,16 +79,6 @@ nudge(void)
 		ct_warn("msg=\"cannot wake the long-poll answerer\"");
 }
 
-static unsigned
-hash(const char *s, size_t n)
-{
-	unsigned h = 2166136261u;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h % BUCKETS;
-}
-
 static void
 unlink_locked(struct park *p)
 {
@@ -138,7 +127,7 @@ park_add(const char *app, const char *user, const char *channel, long after,
 	p->alone = strncmp(channel, "dm:", 3) == 0;
 	p->deadline_ms = deadline_ms;
 	p->state = HELD;
-	p->bucket = hash(channel, lc - 1);
+	p->bucket = ct_hash(channel, lc - 1) % BUCKETS;
 	pthread_mutex_lock(&mu);
 	if (!started || stopping || count >= max_polls) {
 		pthread_mutex_unlock(&mu);
@@ -200,7 +189,8 @@ wake_locked(const char *channel, size_t len)
 {
 	int any = 0;
 
-	for (unsigned b = channel ? hash(channel, len) : 0; b < BUCKETS; b++) {
+	for (unsigned b = channel ? ct_hash(channel, len) % BUCKETS : 0;
+	     b < BUCKETS; b++) {
 		for (struct park *p = buckets[b]; p; p = p->next) {
 			if (channel && (strncmp(p->chan, channel, len) != 0 ||
 					p->chan[len] != '\0'))
@@ -251,37 +241,45 @@ park_shared_count(void)
 
 /* --- the answerer -------------------------------------------------------- */
 
-/* Write an answer to a parked poll (its JSON, or the error rc with msg),
- * close its request, and free it. */
+/* A parked poll is done: counted (before its place is given back, so
+ * that whoever sees the place free sees it counted), taken out of the
+ * table, its request closed (without a wait for nginx: it was read to its
+ * end when parked, park_hand_over; and closed even when the web server
+ * would keep the connection, as no worker reads it again), and freed.
+ * answered: the reply was written (else its client left: 499, as nginx
+ * counts it, and nothing is written). */
+static void
+finish_parked(struct park *p, int status, int answered)
+{
+	metrics_request(p->route, status, ct_mono_us() - p->t0_us);
+	pthread_mutex_lock(&mu);
+	unlink_locked(p);
+	pthread_mutex_unlock(&mu);
+	p->fr->keepConnection = 0;
+	FCGX_Detach(p->fr);
+	if (answered)
+		FCGX_Finish_r(p->fr);
+	else
+		FCGX_Free(p->fr, 1);
+	free(p->fr);
+	free(p);
+}
+
+/* Write an answer to a parked poll (its JSON, or the error rc with msg)
+ * and finish it. */
 static void
 answer(struct park *p, int status, const char *json, size_t n, int rc,
        const char *msg)
 {
 	struct req r;
-	struct timespec t1;
 
-	pthread_mutex_lock(&mu);
-	unlink_locked(p);
-	pthread_mutex_unlock(&mu);
 	req_init(&r, p->fr, &aw);
 	r.route = p->route;
 	if (json)
 		req_reply_json(&r, status, json, n);
 	else
 		req_error(&r, rc, "%s", msg);
-	/* no wait for nginx to close first: the request was read to its end
-	 * when it was parked (park_hand_over); and closed even when the web
-	 * server would keep the connection (no worker reads it again) */
-	p->fr->keepConnection = 0;
-	FCGX_Detach(p->fr);
-	FCGX_Finish_r(p->fr);
-	free(p->fr);
-	p->fr = NULL;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	metrics_request(p->route, r.status,
-			(int64_t)t1.tv_sec * 1000000 + t1.tv_nsec / 1000 -
-				p->t0_us);
-	free(p);
+	finish_parked(p, r.status, 1);
 }
 
 static int
@@ -493,29 +491,6 @@ collect_locked(struct park ***out, int *cap, int64_t *next_ms)
 	return n;
 }
 
-/* A parked poll whose client left: closed unanswered, counted as nginx
- * logs it (499). Only the answerer frees parked polls, and none is BUSY
- * while it reads events. */
-static void
-drop(struct park *p)
-{
-	struct timespec t1;
-
-	/* counted before its place is given back, so that whoever sees the
-	 * place free sees it counted */
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	metrics_request(p->route, 499,
-			(int64_t)t1.tv_sec * 1000000 + t1.tv_nsec / 1000 -
-				p->t0_us);
-	pthread_mutex_lock(&mu);
-	unlink_locked(p);
-	pthread_mutex_unlock(&mu);
-	FCGX_Detach(p->fr); /* closed without a wait for its end */
-	FCGX_Free(p->fr, 1);
-	free(p->fr);
-	free(p);
-}
-
 static void *
 answerer_main(void *arg)
 {
@@ -557,7 +532,7 @@ answerer_main(void *arg)
 		n = epoll_wait(epfd, evs, 64, (int)wait_ms);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr) {
-				drop(evs[i].data.ptr);
+				finish_parked(evs[i].data.ptr, 499, 0);
 			} else {
 				uint64_t v;
 

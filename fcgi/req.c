@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "core/auth.h"
 #include "core/config.h"
@@ -27,11 +26,8 @@ req_init(struct req *r, FCGX_Request *fr, struct worker *w)
 {
 	const char *uri;
 
-	struct timespec t0;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(r, 0, sizeof(*r));
-	r->t0_us = (int64_t)t0.tv_sec * 1000000 + t0.tv_nsec / 1000;
+	r->t0_us = ct_mono_us();
 	r->fr = fr;
 	r->w = w;
 	r->method = req_param(r, "REQUEST_METHOD");

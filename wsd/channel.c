@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "wsd/wsd.h"
 
 #define NBUCKETS 4096 /* power of two */
@@ -13,11 +14,7 @@ static struct channel *table[NBUCKETS];
 static unsigned
 hash(const char *s)
 {
-	unsigned h = 2166136261u; /* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h & (NBUCKETS - 1);
+	return ct_hash(s, strlen(s)) & (NBUCKETS - 1);
 }
 
 struct channel *

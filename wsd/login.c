@@ -18,6 +18,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/util.h"
 #include "wsd/wsd.h"
 
 /* clang-format off */
@@ -82,12 +83,10 @@ static struct addr_count *addrs[ADDR_BUCKETS];
 static struct addr_count **
 addr_slot(const char *addr)
 {
-	unsigned h = 2166136261u; /* FNV-1a */
 	struct addr_count **pp;
 
-	for (const char *s = addr; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	for (pp = &addrs[h % ADDR_BUCKETS]; *pp; pp = &(*pp)->next)
+	for (pp = &addrs[ct_hash(addr, strlen(addr)) % ADDR_BUCKETS]; *pp;
+	     pp = &(*pp)->next)
 		if (strcmp((*pp)->addr, addr) == 0)
 			break;
 	return pp;

@@ -169,6 +169,22 @@ numbers(void **state)
 	assert_int_equal(ct_parse_long("99999999999999999999", 0, 100, &v), -1);
 }
 
+/* FNV-1a's published 32-bit vectors; and a length, not a terminator */
+static void
+hashes(void **state)
+{
+	int64_t a, b;
+
+	(void)state;
+	assert_int_equal(ct_hash("", 0), 0x811c9dc5u);
+	assert_int_equal(ct_hash("a", 1), 0xe40c292cu);
+	assert_int_equal(ct_hash("foobar", 6), 0xbf9cf968u);
+	assert_int_equal(ct_hash("foobar!", 6), 0xbf9cf968u);
+	a = ct_mono_us();
+	b = ct_mono_us();
+	assert_true(b >= a && a / 1000 <= ct_mono_ms());
+}
+
 int
 main(void)
 {
@@ -176,6 +192,7 @@ main(void)
 		cmocka_unit_test(channels), cmocka_unit_test(app_ids),
 		cmocka_unit_test(user_ids), cmocka_unit_test(dms),
 		cmocka_unit_test(utf8),     cmocka_unit_test(numbers),
+		cmocka_unit_test(hashes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

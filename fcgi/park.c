@@ -364,7 +364,7 @@ look(struct park **g, int n)
 	PGresult *res = NULL;
 	json_t *doc = NULL;
 	char *body = NULL; /* owned: the answer they share */
-	int rc = CT_OK, lost, empty;
+	int rc = CT_OK, lost, empty = 0, shared = 0;
 
 	for (int i = 0; i < n; i++)
 		g[i]->refused = 0;
@@ -396,40 +396,29 @@ look(struct park **g, int n)
 				 "unexpected database answer");
 		}
 	}
-	if (!doc) {
-		for (int i = 0; i < n; i++) {
-			struct park *p = g[i];
-
-			if (lead && p != lead && rc != CT_EUNAVAIL) {
-				p->next_ms = now; /* the lead's own refusal */
-			} else if (rc == CT_EUNAVAIL && p->deadline_ms > now &&
-				   !stopping) {
-				/* the database went away: keep waiting,
-				 * looking again each second, until it is back
-				 * or the wait is over */
-				p->next_ms = now + RELOOK_MS;
-			} else if (lead || rc != CT_OK) {
-				answer(p, 0, NULL, 0, rc, msg);
-				g[i] = NULL;
-			}
-			if (g[i] && p->refused) {
-				p->alone = 1;
-				p->next_ms = now;
-			}
-		}
-		return;
+	if (doc) { /* rendered once for all of them */
+		empty = json_array_size(json_object_get(doc, "messages")) == 0;
+		json_object_set_new(doc, "waited", json_true());
+		json_object_set_new(doc, "ok", json_true());
+		body = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
 	}
-	empty = json_array_size(json_object_get(doc, "messages")) == 0;
-	json_object_set_new(doc, "waited", json_true());
-	json_object_set_new(doc, "ok", json_true());
-	body = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
-	json_decref(doc);
-	for (int i = 0, shared = 0; i < n; i++) {
+	for (int i = 0; i < n; i++) {
 		struct park *p = g[i];
 
-		if (p->refused) { /* may not read it now: looks alone */
+		if (p->refused) { /* may not read it now: looks alone, and
+				   * that look answers why */
 			p->alone = 1;
 			p->next_ms = now;
+		} else if (!doc && rc == CT_EUNAVAIL && p->deadline_ms > now &&
+			   !stopping) {
+			/* the database went away: keep waiting, looking again
+			 * each second, until it is back or the wait is over */
+			p->next_ms = now + RELOOK_MS;
+		} else if (!doc && lead && p != lead && rc != CT_EUNAVAIL) {
+			p->next_ms = now; /* the lead's own refusal: again */
+		} else if (!doc) {
+			answer(p, 0, NULL, 0, rc, msg);
+			g[i] = NULL;
 		} else if (empty && p->deadline_ms > now && !stopping) {
 			p->next_ms = 0; /* nothing new for it: wait on */
 		} else {
@@ -442,6 +431,7 @@ look(struct park **g, int n)
 			g[i] = NULL;
 		}
 	}
+	json_decref(doc);
 	free(body);
 }
 

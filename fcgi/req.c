@@ -465,25 +465,18 @@ void
 req_reply_json(struct req *r, int status, const char *json, size_t n)
 {
 	char head[512];
-	int hn;
 
 	if (r->replied)
 		return;
-	r->replied = 1;
-	r->status = status;
-	/* libfcgi's own printf lacks %zu: format the head here */
-	hn = snprintf(head, sizeof(head),
-		      "Status: %d %s\r\n"
-		      "Content-Type: application/json; charset=utf-8\r\n"
-		      "Content-Length: %zu\r\n"
-		      "Cache-Control: no-store\r\n"
-		      "X-Content-Type-Options: nosniff\r\n"
-		      "%s%s"
-		      "\r\n",
-		      status, reason(status), n, extra_header,
-		      extra_header[0] ? "\r\n" : "");
-	if (hn > 0 && (size_t)hn < sizeof(head))
-		FCGX_PutStr(head, hn, r->fr->out);
+	/* libfcgi's own printf lacks %zu: format the headers here */
+	snprintf(head, sizeof(head),
+		 "Content-Type: application/json; charset=utf-8\r\n"
+		 "Content-Length: %zu\r\n"
+		 "Cache-Control: no-store\r\n"
+		 "X-Content-Type-Options: nosniff\r\n"
+		 "%s%s",
+		 n, extra_header, extra_header[0] ? "\r\n" : "");
+	req_reply_head(r, status, head);
 	FCGX_PutStr(json, (int)n, r->fr->out);
 }
 

@@ -150,6 +150,19 @@ def functions(cfc):
         r'<cffunction\s+name="(\w+)"(.*?)</cffunction>', cfc, re.S)}
 
 
+def cfc_source(rel, text=None):
+    """The CFC at rel (or text: its source, for a test of the checks) with
+    its comments removed, and its functions()."""
+    text = read(rel) if text is None else text
+    code = re.sub(r"<!---.*?--->", "", text, flags=re.S)
+    return code, functions(code)
+
+
+def arg_names(body):
+    """The <cfargument> names of a function body, in order."""
+    return re.findall(r'<cfargument name="(\w+)"', body)
+
+
 def body_of(fns, name):
     """What a function of functions() does: its tags after the opening
     <cffunction ...> (whose hint may name anything)."""
@@ -301,9 +314,7 @@ def hook_signature(text=None):
     """models/HookSignature.cfc (text: its source, for a test of these
     checks): the one check of the hub's signature, which ChannelListener.cfc
     and WebhookReceiver.cfc both use."""
-    text = read("models/HookSignature.cfc") if text is None else text
-    code = re.sub(r"<!---.*?--->", "", text, flags=re.S)
-    fns = functions(code)
+    code, fns = cfc_source("models/HookSignature.cfc", text)
     ver = fns.get("verified", "")
     T.ok(re.search(r'"v1=" & lCase\(hmac\(ts & "\." & arguments\.body, variables\.secret, '
                    r'"HmacSHA256", "utf-8"\)\)', ver),
@@ -369,14 +380,9 @@ def channel_listener(text=None):
     """models/ChannelListener.cfc (text: its source, for a test of these
     checks) and the examples that extend it."""
     own = text is None
-    text = read("models/ChannelListener.cfc") if own else text
-    code = re.sub(r"<!---.*?--->", "", text, flags=re.S)
-    fns = functions(code)
-
-    def args(body):
-        return re.findall(r'<cfargument name="(\w+)"', body)
+    code, fns = cfc_source("models/ChannelListener.cfc", text)
     for name, want in LISTENER.items():
-        T.ok(name in fns and 'access="public"' in fns[name] and args(fns[name]) == want,
+        T.ok(name in fns and 'access="public"' in fns[name] and arg_names(fns[name]) == want,
              "ChannelListener.%s(%s), as ColdFusion's" % (name, ", ".join(want)))
     T.ok(re.search(r"<cfreturn true>", fns.get("allowSubscribe", "")) and
          re.search(r"<cfreturn true>", fns.get("allowPublish", "")) and
@@ -405,8 +411,6 @@ def channel_listener(text=None):
 def examples(base, methods):
     """The examples that extend base: its methods overridden with their
     arguments, and a page that calls the example's handle()."""
-    def args(body):
-        return re.findall(r'<cfargument name="(\w+)"', body)
     for path in sorted(glob.glob(os.path.join(PKG, "examples", "*.cfc"))):
         ex = read(os.path.relpath(path, PKG))
         name = os.path.basename(path)
@@ -414,8 +418,8 @@ def examples(base, methods):
             continue
         for fn, body in functions(ex).items():
             if fn in methods:
-                T.ok(args(body) == methods[fn], "%s: %s(%s)" % (name, fn, ", ".join(methods[fn])),
-                     args(body))
+                T.ok(arg_names(body) == methods[fn], "%s: %s(%s)" % (name, fn, ", ".join(methods[fn])),
+                     arg_names(body))
         pages = [p for p in glob.glob(os.path.join(PKG, "examples", "*.cfm"))
                  if re.search(r'createObject\("component", "%s"\)' % name[:-4], open(p).read())]
         T.ok(pages and all(".handle()" in open(p).read() for p in pages),
@@ -430,14 +434,9 @@ def webhook_receiver(text=None):
     """models/WebhookReceiver.cfc (text: its source, for a test of these
     checks) and the examples that extend it."""
     own = text is None
-    text = read("models/WebhookReceiver.cfc") if own else text
-    code = re.sub(r"<!---.*?--->", "", text, flags=re.S)
-    fns = functions(code)
-
-    def args(body):
-        return re.findall(r'<cfargument name="(\w+)"', body)
+    code, fns = cfc_source("models/WebhookReceiver.cfc", text)
     for name in ["onEvent"] + sorted(RECEIVER):
-        T.ok(name in fns and 'access="public"' in fns[name] and args(fns[name]) == ["event"],
+        T.ok(name in fns and 'access="public"' in fns[name] and arg_names(fns[name]) == ["event"],
              "WebhookReceiver.%s(event)" % name)
     T.ok(all(re.sub(r"<cfargument[^>]*>", "", body_of(fns, n) or "x").strip() == "" for n in RECEIVER),
          "WebhookReceiver's onMessage, onMention, onMember and onSession do nothing until overridden")
@@ -445,7 +444,7 @@ def webhook_receiver(text=None):
     T.ok(re.search(r'<cfswitch expression="#arguments\.event\.type#">', on) and
          all(re.search(r'<cfcase value="%s"><cfset %s\(arguments\.event\)></cfcase>' % (t, n), on)
              for n, t in RECEIVER.items()) and
-         re.search(r"<cfdefaultcase>\s*(?:<!---.*?--->\s*)?</cfdefaultcase>", text, re.S),
+         re.search(r"<cfdefaultcase>\s*(?:<!---.*?--->\s*)?</cfdefaultcase>", on, re.S),
          "onEvent() hands each type to its method, and skips a type it does not know")
     resp = body_of(fns, "respond")
     signed_endpoint("WebhookReceiver", fns, ("deserializeJSON(", "isJSON(", "onEvent("))

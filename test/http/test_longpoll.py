@@ -145,8 +145,6 @@ T.ok(sum(1 for _, got, _ in answers if got) >= 200, "most of them waited and wok
 # 4c. polls whose clients leave (a cfhttp timeout shorter than wait) give
 # their places back at once, not when their wait ends
 ch4 = new_channel()
-gone = 'crosstalk_fcgi_requests_total{endpoint="messages/poll",status="499"}'
-gone0 = max(metric(gone), 0)
 base = api("GET", "health", key="").json["waiting_polls"]
 req4 = req.replace(("channel=%s" % ch3).encode(), ("channel=%s" % ch4).encode())
 socks = [socket.create_connection((u.hostname, u.port), timeout=30) for _ in range(30)]
@@ -161,8 +159,8 @@ T.ok(wait_until(lambda: api("GET", "health", key="").json["waiting_polls"] <= ba
      "their places are free once their clients left",
      "%.2f s" % (time.monotonic() - t0))
 T.ok(time.monotonic() - t0 < 10, "long before their 20-s wait ends")
-T.ok(wait_until(lambda: metric(gone) - gone0 >= 30, timeout=5),
-     "counted as status 499 (client closed), not as errors", "%d" % (metric(gone) - gone0))
+# (their count as 499 is exact in test_spawn, on a responder of its own:
+# here the shared stack's count includes other tests' polls)
 
 # 5. a DM long-poll wakes too, and access is checked before waiting
 ref_b, ub = new_session("app2")

@@ -16,11 +16,13 @@ import tempfile
 import threading
 import time
 
-from ct import ENV, T, sql1
+from ct import ENV, T, sql1, wait_until
 from hx import new_channel, new_session, post
 
 
-def fcgi_request(path, params, method="GET", query="", body=b"", headers=None, timeout=30):
+def fcgi_send(path, params, method="GET", query="", body=b"", headers=None, timeout=30):
+    """A FastCGI request sent on a new connection to the responder: the
+    socket, for its answer."""
     env = {"REQUEST_METHOD": method, "DOCUMENT_URI": "/api/v1/" + path,
            "SCRIPT_NAME": "/api/v1/" + path, "QUERY_STRING": query,
            "CONTENT_LENGTH": str(len(body)), "SERVER_PROTOCOL": "HTTP/1.1"}
@@ -46,6 +48,11 @@ def fcgi_request(path, params, method="GET", query="", body=b"", headers=None, t
         out += rec(5, body)
     out += rec(5, b"")
     s.sendall(out)
+    return s
+
+
+def fcgi_request(path, params, method="GET", query="", body=b"", headers=None, timeout=30):
+    s = fcgi_send(path, params, method, query, body, headers, timeout)
     data, stdout = b"", b""
     while True:
         chunk = s.recv(65536)
@@ -144,6 +151,21 @@ try:
     th.join(20)
     T.ok(first and first[0][0] == 200 and len(first[0][2]["messages"]) == 1
          and first[0][2].get("waited") is True, "the waiting poll woke", repr(first)[:300])
+
+    # a waiting poll whose client leaves gives its place back at once and
+    # counts as 499 (this responder is the test's alone: exact counts)
+    def metrics():
+        return fcgi_request("metrics", P, headers={"REMOTE_ADDR": "127.0.0.1"})[2]
+
+    gone = 'crosstalk_fcgi_requests_total{endpoint="messages/poll",status="499"} 1'
+    leaving = fcgi_send("messages/poll", P, query="channel=%s&after=1&wait=20" % ch, headers=auth)
+    T.ok(wait_until(lambda: "crosstalk_fcgi_waiting_polls 1" in metrics(), 5), "a poll waits")
+    T.ok(gone not in metrics(), "nothing counted as 499 before it leaves")
+    leaving.close()
+    t0 = time.monotonic()
+    T.ok(wait_until(lambda: "crosstalk_fcgi_waiting_polls 0" in metrics(), 5),
+         "its client left: its place is free", "%.2f s" % (time.monotonic() - t0))
+    T.ok(gone in metrics(), "counted once, as 499", metrics()[-900:])
     # the rate limit holds across processes: 10 posts through nginx's
     # responder and 10 through this one fill the window; the next is 429
     rref, _ = new_session()

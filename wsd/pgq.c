@@ -19,9 +19,11 @@
  * with "unavailable". Every failure reaches its callback on a later loop
  * turn (fail_sul), never from inside pgq_submit: a caller that retries from
  * its callback schedules, it does not recurse. Writes take a channel's row
- * lock: at most one per channel and PGQ_WRITERS in all are in flight, so a
- * channel held by someone else's long transaction occupies one connection
- * until lock_timeout, and reads always have one. A statement that has not
+ * lock: at most one per channel and db_connections - 1 in all are in
+ * flight, so a channel held by someone else's long transaction occupies
+ * one connection until lock_timeout, and reads always have one. A second
+ * write goes out only once the newest has run WRITE_STAGGER_MS, so that
+ * publishes group while commits come back quickly. A statement that has not
  * answered by its deadline (statement_timeout plus a grace, for a server
  * that stopped answering at all) costs its connection, which is made anew.
  * The LISTEN connection is separate (pglisten.c). */
@@ -42,6 +44,14 @@
 
 #define PGQ_CONNS_MAX 16
 #define PGQ_BATCHES   4
+/* A write goes out beside another only once the newest one in flight has
+ * run this long. A write's fixed cost (a transaction, its commit, the
+ * batch function's statements) is most of what a small one costs the
+ * database, so while commits come back quickly the publishes that arrive
+ * meanwhile wait and go together as one group; more writers join only
+ * when one is slow (a channel held elsewhere, a large group), so one stuck
+ * write never holds the others back for longer than this. */
+#define WRITE_STAGGER_MS 5
 /* seconds a statement may take past statement_timeout before its
  * connection is given up (0 = no statement_timeout: this alone) */
 #define DEADLINE_GRACE_MS 5000
@@ -100,6 +110,8 @@ static struct {
 	size_t bytes, user_bytes; /* waiting, in all and in USER */
 	unsigned since_bg;        /* sends since BG last had its turn */
 	int writers;              /* connections running a write */
+	int write_open;           /* a write may go now (write_gate) */
+	lws_sorted_usec_list_t stagger_sul;   /* write_gate again */
 	struct pgq_req *failed, *failed_tail; /* answered on the next turn */
 	struct pgq_req *failing;   /* the failures being answered now */
 	struct pgq_req *finishing; /* the group being answered now */
@@ -314,14 +326,14 @@ writers_max(void)
 	return q.nconns > 1 ? q.nconns - 1 : 1;
 }
 
-/* May r be sent now? Reads always; a write when a writer slot is free,
- * its channel has no write in flight and its flow none either. */
+/* May r be sent now? Reads always; a write when a writer may go
+ * (write_gate), its channel has no write in flight and its flow none
+ * either. */
 static int
 ready(const struct pgq_req *r)
 {
 	return r->dead || !r->write ||
-	       (q.writers < writers_max() &&
-		!(r->wchan && chan_writing(r->wchan)) &&
+	       (q.write_open && !(r->wchan && chan_writing(r->wchan)) &&
 		!(r->flow && r->flow->writing));
 }
 
@@ -771,7 +783,10 @@ again:
 	c->res = NULL;
 	c->err = CT_OK;
 	c->msg[0] = c->state[0] = 0;
-	q.writers += is_write(r);
+	if (is_write(r)) {
+		q.writers++;
+		q.write_open = 0; /* the next one waits for this one */
+	}
 	mark_writing(r, 1);
 	if (!PQsendQueryParams(c->conn, r->sql, r->n, NULL,
 			       (const char *const *)r->params, NULL, NULL, 0)) {
@@ -786,8 +801,41 @@ again:
 }
 
 static void
+stagger_due(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	send_next();
+}
+
+/* May a write go now? When none is in flight; else when a writer slot is
+ * free and the newest write has run WRITE_STAGGER_MS (then this is asked
+ * again when that time comes). */
+static int
+write_gate(void)
+{
+	int64_t newest = 0, wait;
+
+	if (q.writers == 0)
+		return 1;
+	if (q.writers >= writers_max())
+		return 0;
+	for (int i = 0; i < q.nconns; i++)
+		if (q.c[i].inflight && is_write(q.c[i].inflight) &&
+		    q.c[i].sent_ms > newest)
+			newest = q.c[i].sent_ms;
+	wait = newest + WRITE_STAGGER_MS - ct_mono_ms();
+	if (wait <= 0)
+		return 1;
+	if (!q.stagger_sul.list.owner && !wsd->stopped)
+		lws_sul_schedule(wsd->context, 0, &q.stagger_sul, stagger_due,
+				 wait * LWS_US_PER_MS);
+	return 0;
+}
+
+static void
 send_next(void)
 {
+	q.write_open = write_gate();
 	for (int i = 0; i < q.nconns; i++)
 		send_on(&q.c[i]);
 }
@@ -951,7 +999,7 @@ pgq_connected(void *arg, PGconn *conn, const char *err)
 	ct_metric_add(&m_db_reconnects, 1);
 	if (!was_up)
 		ct_info("msg=\"query connection up\"");
-	send_on(c);
+	send_next();
 	if (!was_up && q.up)
 		q.up();
 }
@@ -977,6 +1025,7 @@ void
 pgq_stop(void)
 {
 	lws_sul_cancel(&q.fail_sul);
+	lws_sul_cancel(&q.stagger_sul);
 	for (int i = 0; i < q.nconns; i++) {
 		struct pgc *c = &q.c[i];
 

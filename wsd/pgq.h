@@ -78,9 +78,9 @@ void *pgq_ctx(struct pgq_req *r);
 void pgq_discard(struct pgq_req *r, void (*free_ctx)(void *ctx));
 /* A write, which takes channel's row lock (copied; NULL: a channel not
  * known before it runs, as an edit's): writes to one channel go one at a
- * time per node, no more than PGQ_WRITERS at once, and when one fails on a
- * held lock the others waiting for that channel fail with it. A flow's
- * writes commit in the order submitted (struct pgq_flow). */
+ * time per node, no more than db_connections - 1 at once (staggered: pgq.c),
+ * and when one fails on a held lock the others waiting for that channel fail
+ * with it. A flow's writes commit in the order submitted (struct pgq_flow). */
 void pgq_set_write(struct pgq_req *r, const char *channel);
 /* Queue r. flow: the client's flow (USER lane), or NULL. owner: whose
  * pgq_forget() cancels it (a pss, a sub, a channel), or NULL. */

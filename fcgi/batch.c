@@ -1,9 +1,9 @@
-/* batch.c - group commit for HTTP posts. A post that finds a leader slot
- * free commits at once; posts that arrive while commits are under way
- * queue up, and when a commit ends one of their threads leads: it sends up
- * to BATCH_MAX queued posts as one call of crosstalk.api_post_batch on its
- * own connection (one transaction, one WAL flush) and hands every poster
- * its own answer.
+/* batch.c - group commit for HTTP posts. A post that finds no commit
+ * under way (or only ones that have run STAGGER_US) commits at once; posts
+ * that arrive while commits are under way queue up, and when a commit ends
+ * one of their threads leads: it sends up to BATCH_MAX queued posts as one
+ * call of crosstalk.api_post_batch on its own connection (one transaction,
+ * one WAL flush) and hands every poster its own answer.
  *
  * Why: a durable commit waits for the disk, and the channel row lock makes
  * the posts of one channel commit one after the other, so one post per
@@ -45,8 +45,16 @@
  * commits, few enough that posts wait together and batches grow (each
  * transaction costs its commit and its fixed work) */
 #define BATCHES_MAX 4
-#define ALONE_MAX   64
-#define OUTCOMES    16
+/* and a batch starts beside another only once the newest one has run this
+ * long: while commits come back quickly the posts that arrive meanwhile
+ * wait for the batch in flight to end and go together (a small batch
+ * costs the database about what one post does); a slow one (a large
+ * batch, a busy disk) gets company after this. A batch never waits for a
+ * lock (held channels go alone, outside these turns), so nothing waits
+ * behind one for long. */
+#define STAGGER_US 5000
+#define ALONE_MAX  64
+#define OUTCOMES   16
 
 static const char q_many[] =
 	"SELECT i, retry_after, event, created, err_state, err_message "
@@ -60,6 +68,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER; /* alone turns */
 static struct post *head, *tail; /* waiting posts (borrowed), FIFO */
 static int max_leaders = 1, leaders;
+static int64_t newest_us; /* when the newest leader's turn began */
 static int next_batch;
 static unsigned long n_batches, n_batched;
 
@@ -329,17 +338,33 @@ take(struct post **b, int id)
 	return n;
 }
 
+/* May a leader's turn begin now? When none is taken, or when one is free
+ * and the newest began STAGGER_US ago. Locked. */
+static int
+turn_free(void)
+{
+	return leaders == 0 || (leaders < max_leaders &&
+				ct_mono_us() - newest_us >= STAGGER_US);
+}
+
+static void
+take_turn(struct post *p)
+{
+	p->lead = 1;
+	leaders++;
+	newest_us = ct_mono_us();
+}
+
 /* A leader's turn is free and a waiting post could go: hand the turn to
  * the oldest such post's thread. Locked. */
 static void
 wake_leader(void)
 {
-	if (leaders >= max_leaders)
+	if (!turn_free())
 		return;
 	for (struct post *p = head; p; p = p->next)
 		if (!p->lead && !held(p, 0)) {
-			p->lead = 1;
-			leaders++;
+			take_turn(p);
 			pthread_cond_signal(&p->cv);
 			return;
 		}
@@ -395,10 +420,8 @@ post_submit(struct worker *w, struct post *p)
 	else
 		head = p;
 	tail = p;
-	if (leaders < max_leaders) { /* a turn is free: take it now */
-		p->lead = 1;
-		leaders++;
-	}
+	if (turn_free()) /* take it now */
+		take_turn(p);
 	while (!p->done) {
 		if (p->lead) {
 			p->lead = 0;

@@ -517,7 +517,7 @@ print("sys=crosstalk scen=search mode=search words=%s clients=%s queries=%d qps=
 	pgbench -n -c 16 -j 2 -T 4 -f "$out/pgbench-batch64-1000.sql" >"$out/pgbench-ix-on.txt" 2>&1
 	"${psql[@]}" -c "DROP INDEX crosstalk.messages_tsv" >/dev/null
 	pgbench -n -c 16 -j 2 -T 4 -f "$out/pgbench-batch64-1000.sql" >"$out/pgbench-ix-off.txt" 2>&1
-	"${psql[@]}" -c "CREATE INDEX messages_tsv ON crosstalk.messages USING gin (tsv) WHERE tsv IS NOT NULL" >/dev/null
+	"${psql[@]}" -c "CREATE INDEX messages_tsv ON crosstalk.messages USING gin (tsv) WITH (fastupdate = off) WHERE tsv IS NOT NULL" >/dev/null
 	printf 'sys=crosstalk scen=search-write mode=write tps_index=%s tps_noindex=%s\n' \
 		"$(awk '/^tps = / { print $3; exit }' "$out/pgbench-ix-on.txt")" \
 		"$(awk '/^tps = / { print $3; exit }' "$out/pgbench-ix-off.txt")" | tee -a "$results" >&2

@@ -1685,7 +1685,8 @@ BEGIN
     EXECUTE format($f$ALTER TABLE crosstalk.messages ADD COLUMN tsv tsvector GENERATED ALWAYS AS (
         CASE WHEN kind = 'message' AND deleted_at IS NULL
              THEN to_tsvector(%L::regconfig, text) END) STORED$f$, cfg::text);
-    CREATE INDEX messages_tsv ON crosstalk.messages USING gin (tsv) WHERE tsv IS NOT NULL;
+    CREATE INDEX messages_tsv ON crosstalk.messages USING gin (tsv) WITH (fastupdate = off)
+        WHERE tsv IS NOT NULL; -- 020_gin_pending.sql
     INSERT INTO crosstalk.settings (name, value) VALUES ('search_config', cfg::text)
     ON CONFLICT (name) DO UPDATE SET value = excluded.value;
 END $$;

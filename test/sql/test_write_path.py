@@ -148,4 +148,19 @@ kinds = [r[0] for r in sql("SELECT kind FROM crosstalk.messages WHERE message_id
 T.eq(kinds, ["message", "edited", "deleted"], "stream holds the message and its events, in order")
 T.ok(sql1("SELECT count(*) FROM crosstalk.event_json((SELECT m FROM crosstalk.messages m WHERE id = :'v1')) j "
           "WHERE j::text LIKE '%null%'", mid) == "0", "event JSON has no nulls")
+
+# no GIN index the write path inserts into keeps a pending list: the insert
+# that found the list full merged all of it into the index (a batch of
+# posts waited 200-300 ms for it); also when search-config rebuilds one
+pending = sql("SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+              "JOIN pg_am a ON a.oid = c.relam JOIN pg_namespace n ON n.oid = c.relnamespace "
+              "WHERE n.nspname = 'crosstalk' AND a.amname = 'gin' "
+              "AND NOT coalesce('fastupdate=off' = ANY (c.reloptions), false)")
+T.eq(pending, [], "GIN indexes of crosstalk have fastupdate off")
+T.ok(sql1("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+          "WHERE i.indrelid = 'crosstalk.messages'::regclass AND c.relam = "
+          "(SELECT oid FROM pg_am WHERE amname = 'gin')") == "2", "messages has its two GIN indexes")
+T.eq(sql1("SELECT pg_get_functiondef('crosstalk.set_search_config(text)'::regprocedure) "
+          "LIKE '%USING gin (tsv) WITH (fastupdate = off)%'"), "t",
+     "set_search_config rebuilds the search index without a pending list")
 T.done()

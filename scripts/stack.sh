@@ -216,6 +216,10 @@ events { worker_connections 4096; }
 http {
     include /etc/nginx/mime.types;
     access_log off;
+    # a load generator keeps its connections for a whole benchmark (as
+    # bench/nchan.conf.in lets nchan's): nginx's default closes one after
+    # 1,000 requests
+    keepalive_requests 10000000;
     client_body_temp_path $state/nginx/tmp/body;
     proxy_temp_path $state/nginx/tmp/proxy;
     fastcgi_temp_path $state/nginx/tmp/fastcgi;

@@ -52,6 +52,9 @@
  * when one is slow (a channel held elsewhere, a large group), so one stuck
  * write never holds the others back for longer than this. */
 #define WRITE_STAGGER_MS 5
+/* ... unless this many writes wait already: enough to fill a group, so
+ * waiting longer would not make the next one any larger */
+#define WRITE_BACKLOG 64
 /* seconds a statement may take past statement_timeout before its
  * connection is given up (0 = no statement_timeout: this alone) */
 #define DEADLINE_GRACE_MS 5000
@@ -111,6 +114,7 @@ static struct {
 	unsigned since_bg;        /* sends since BG last had its turn */
 	int writers;              /* connections running a write */
 	int write_open;           /* a write may go now (write_gate) */
+	int waiting_writes;       /* writes queued in flows */
 	lws_sorted_usec_list_t stagger_sul;   /* write_gate again */
 	struct pgq_req *failed, *failed_tail; /* answered on the next turn */
 	struct pgq_req *failing;   /* the failures being answered now */
@@ -284,6 +288,7 @@ flow_push(struct lane *l, struct pgq_flow *f, struct pgq_req *r, int front)
 	q.bytes += r->bytes;
 	if (r->lane == PGQ_USER)
 		q.user_bytes += r->bytes;
+	q.waiting_writes += r->write;
 }
 
 /* Take r (the head of f, or the one after prev) out of f. */
@@ -302,6 +307,7 @@ flow_take(struct pgq_flow *f, struct pgq_req *prev, struct pgq_req *r)
 	q.bytes -= r->bytes;
 	if (r->lane == PGQ_USER)
 		q.user_bytes -= r->bytes;
+	q.waiting_writes -= r->write;
 }
 
 static int
@@ -808,8 +814,8 @@ stagger_due(lws_sorted_usec_list_t *sul)
 }
 
 /* May a write go now? When none is in flight; else when a writer slot is
- * free and the newest write has run WRITE_STAGGER_MS (then this is asked
- * again when that time comes). */
+ * free and either WRITE_BACKLOG writes wait or the newest write has run
+ * WRITE_STAGGER_MS (then this is asked again when that time comes). */
 static int
 write_gate(void)
 {
@@ -819,6 +825,8 @@ write_gate(void)
 		return 1;
 	if (q.writers >= writers_max())
 		return 0;
+	if (q.waiting_writes >= WRITE_BACKLOG)
+		return 1;
 	for (int i = 0; i < q.nconns; i++)
 		if (q.c[i].inflight && is_write(q.c[i].inflight) &&
 		    q.c[i].sent_ms > newest)

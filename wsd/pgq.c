@@ -125,6 +125,9 @@ static struct {
 } q;
 
 static void pgq_connect(lws_sorted_usec_list_t *sul);
+static void probe(struct pgc *c, const char *sql);
+static const char q_probe[] = "SELECT 1";
+static const char q_warm_up[] = "SELECT crosstalk.warm_up()";
 static void pgq_connected(void *arg, PGconn *conn, const char *err);
 static void send_next(void);
 
@@ -1007,6 +1010,7 @@ pgq_connected(void *arg, PGconn *conn, const char *err)
 	ct_metric_add(&m_db_reconnects, 1);
 	if (!was_up)
 		ct_info("msg=\"query connection up\"");
+	probe(c, q_warm_up);
 	send_next();
 	if (!was_up && q.up)
 		q.up();
@@ -1069,24 +1073,24 @@ pgq_queued_bytes(void)
 
 /* An idle connection is asked "SELECT 1" every keepalive seconds, with
  * two keepalives to answer: a server or network that stopped answering is
- * found before a client's request is sent into it. */
+ * found before a client's request is sent into it. A new one is first
+ * asked crosstalk.warm_up() the same way (its answer, or its failure, is
+ * nobody's): no post waits while it plans the group commit. */
 static void
-probe(struct pgc *c)
+probe(struct pgc *c, const char *sql)
 {
-	static const char q_probe[] = "SELECT 1";
-	struct pgq_req *r = pgq_new(q_probe, 0, NULL, 0);
+	struct pgq_req *r = pgq_new(sql, 0, NULL, 0);
 
 	if (!r)
 		return;
 	r->dead = 1; /* nobody waits for the answer */
 	c->inflight = r;
-	c->probing = 1;
+	c->probing = sql == q_probe; /* the warm-up has a statement's time */
 	c->sent_ms = ct_mono_ms();
 	c->res = NULL;
 	c->err = CT_OK;
 	c->msg[0] = c->state[0] = 0;
-	if (!PQsendQueryParams(c->conn, q_probe, 0, NULL, NULL, NULL, NULL,
-			       0) ||
+	if (!PQsendQueryParams(c->conn, sql, 0, NULL, NULL, NULL, NULL, 0) ||
 	    PQflush(c->conn) == 1)
 		lws_callback_on_writable(c->wsi);
 }
@@ -1111,7 +1115,7 @@ pgq_tick(void)
 			continue;
 		if (!c->inflight) {
 			if (now - c->idle_ms >= keep)
-				probe(c);
+				probe(c, q_probe);
 			continue;
 		}
 		if (now - c->sent_ms > (c->probing ? 2 * keep : deadline)) {

@@ -163,4 +163,20 @@ T.ok(sql1("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrel
 T.eq(sql1("SELECT pg_get_functiondef('crosstalk.set_search_config(text)'::regprocedure) "
           "LIKE '%USING gin (tsv) WITH (fastupdate = off)%'"), "t",
      "set_search_config rebuilds the search index without a pending list")
+
+# a daemon's warm-up (crosstalk.warm_up, run on each new connection) goes
+# through the whole group commit, up to taking a message id, and leaves
+# nothing: no channel, message or rate-limit row, no notification
+out = subprocess.run(PSQL, input=(
+    "LISTEN crosstalk;\n"
+    "SELECT crosstalk.warm_up();\n"
+    "SELECT currval('crosstalk.messages_id_seq') > 0;\n"
+    "SELECT count(*) FROM crosstalk.channels WHERE name LIKE 'dm:crosstalk-warm-up%';\n"
+    "SELECT count(*) FROM crosstalk.messages WHERE user_id LIKE 'crosstalk-warm-up%';\n"
+    "SELECT count(*) FROM crosstalk.rate_limits WHERE key LIKE '%crosstalk-warm-up%';\n"
+    "SELECT 1;\n"), capture_output=True, text=True)
+T.eq((out.stderr.strip(), out.stdout.split("\n")[:6]), ("", ["", "t", "0", "0", "0", "1"]),
+     "warm_up reached the insert (a message id taken) and kept nothing")
+T.ok("Asynchronous notification" not in out.stdout + out.stderr, "warm_up notified no one",
+     out.stdout + out.stderr)
 T.done()

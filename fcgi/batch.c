@@ -1,9 +1,9 @@
 /* batch.c - group commit for HTTP posts. A post that finds no commit
- * under way (or only ones that have run STAGGER_US) commits at once; posts
- * that arrive while commits are under way queue up, and when a commit ends
- * one of their threads leads: it sends up to BATCH_MAX queued posts as one
- * call of crosstalk.api_post_batch on its own connection (one transaction,
- * one WAL flush) and hands every poster its own answer.
+ * under way (or only ones that have run CT_GROUP_STAGGER_MS) commits at
+ * once; posts that arrive while commits are under way queue up, and when a
+ * commit ends one of their threads leads: it sends up to BATCH_MAX queued
+ * posts as one call of crosstalk.api_post_batch on its own connection (one
+ * transaction, one WAL flush) and hands every poster its own answer.
  *
  * Why: a durable commit waits for the disk, and the channel row lock makes
  * the posts of one channel commit one after the other, so one post per
@@ -43,18 +43,13 @@
 #define BATCH_MAX 64
 /* batches in flight at once: enough to keep the database busy while one
  * commits, few enough that posts wait together and batches grow (each
- * transaction costs its commit and its fixed work) */
+ * transaction costs its commit and its fixed work); and one starts beside
+ * another only after CT_GROUP_STAGGER_MS (core/db.h). A batch never waits
+ * for a lock (held channels go alone, outside these turns), so nothing
+ * waits behind one for long. */
 #define BATCHES_MAX 4
-/* and a batch starts beside another only once the newest one has run this
- * long: while commits come back quickly the posts that arrive meanwhile
- * wait for the batch in flight to end and go together (a small batch
- * costs the database about what one post does); a slow one (a large
- * batch, a busy disk) gets company after this. A batch never waits for a
- * lock (held channels go alone, outside these turns), so nothing waits
- * behind one for long. */
-#define STAGGER_US 5000
-#define ALONE_MAX  64
-#define OUTCOMES   16
+#define ALONE_MAX   64
+#define OUTCOMES    16
 
 static const char q_many[] =
 	"SELECT i, retry_after, event, created, err_state, err_message "
@@ -339,12 +334,13 @@ take(struct post **b, int id)
 }
 
 /* May a leader's turn begin now? When none is taken, or when one is free
- * and the newest began STAGGER_US ago. Locked. */
+ * and the newest began CT_GROUP_STAGGER_MS ago. Locked. */
 static int
 turn_free(void)
 {
-	return leaders == 0 || (leaders < max_leaders &&
-				ct_mono_us() - newest_us >= STAGGER_US);
+	return leaders == 0 ||
+	       (leaders < max_leaders &&
+		ct_mono_us() - newest_us >= CT_GROUP_STAGGER_MS * 1000);
 }
 
 static void

@@ -40,8 +40,10 @@ struct park *park_add(const char *app, const char *user, const char *channel,
 		      long after, long limit, int64_t deadline_ms);
 int park_hand_over(struct park *p, struct req *r);
 void park_cancel(struct park *p);
-void park_wake(const char *channel); /* NULL: every channel */
-void park_listening(int on);         /* off: parked polls look each second */
+/* NULL: every channel. While notify_listening() is 0 parked polls look
+ * each second. */
+void park_wake(const char *channel);
+extern const char park_poll_sql[]; /* the poll's look: $1 app .. $5 limit */
 int park_start(const struct ct_cfg *cfg);
 void park_stop(void);
 int park_count(void);                  /* polls waiting now (health) */

@@ -167,9 +167,7 @@ h_messages_poll(struct req *r)
 	if (wait > 0 && !(p = park_add(r->app, r->user_id, channel, after,
 				       limit, ct_mono_ms() + wait * 1000)))
 		metrics_poll_refused();
-	res = req_sql(r,
-		      "SELECT crosstalk.poll($1, $2, $3, $4::bigint, $5::int)",
-		      5, params, 1);
+	res = req_sql(r, park_poll_sql, 5, params, 1);
 	doc = res ? req_json_col(r, res, 0, 0) : NULL;
 	PQclear(res);
 	if (!doc) {

@@ -41,7 +41,7 @@ static void
 set_listening(int on)
 {
 	listening = on;
-	park_listening(on);
+	park_wake(NULL); /* anything may have been missed: look again */
 }
 
 static void *

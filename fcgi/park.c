@@ -39,6 +39,11 @@
 #include "fcgi/pool.h"
 #include "fcgi/req.h"
 
+/* the one look of a poll, its worker's or the answerer's (one prepared
+ * statement per connection, pool.c) */
+const char park_poll_sql[] =
+	"SELECT crosstalk.poll($1, $2, $3, $4::bigint, $5::int)";
+
 #define BUCKETS   256  /* channel hash -> polls of that channel */
 #define RELOOK_MS 1000 /* no NOTIFYs, or no database: look this often */
 
@@ -64,7 +69,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
  * which nudge() makes readable */
 static int epfd = -1, evfd = -1;
 static struct park *buckets[BUCKETS];
-static int count, max_polls, listening, started;
+static int count, max_polls, started;
 static _Atomic int stopping;
 static _Atomic unsigned long n_shared;
 static pthread_t tid;
@@ -213,15 +218,6 @@ park_wake(const char *channel)
 	pthread_mutex_unlock(&mu);
 }
 
-void
-park_listening(int on)
-{
-	pthread_mutex_lock(&mu);
-	listening = on;
-	wake_locked(NULL, 0); /* anything may have been missed: look again */
-	pthread_mutex_unlock(&mu);
-}
-
 int
 park_count(void)
 {
@@ -355,8 +351,6 @@ check_readers(struct park **g, int n, int *rc, char *msg, size_t msglen)
 static void
 look(struct park **g, int n)
 {
-	static const char q[] =
-		"SELECT crosstalk.poll($1, $2, $3, $4::bigint, $5::int)";
 	const char *params[5];
 	char afters[24], limits[16], msg[256];
 	int64_t now = ct_mono_ms();
@@ -380,7 +374,7 @@ look(struct park **g, int n)
 			params[2] = lead->chan;
 			params[3] = afters;
 			params[4] = limits;
-			res = pool_exec(&aw, q, 5, params, &rc, msg,
+			res = pool_exec(&aw, park_poll_sql, 5, params, &rc, msg,
 					sizeof(msg), NULL, &lost);
 		}
 	}
@@ -442,7 +436,7 @@ static int
 collect_locked(struct park ***out, int *cap, int64_t *next_ms)
 {
 	int64_t now = ct_mono_ms();
-	int n = 0;
+	int n = 0, listening = notify_listening();
 
 	*next_ms = now + 60000;
 	for (unsigned b = 0; b < BUCKETS; b++) {

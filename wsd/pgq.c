@@ -22,7 +22,7 @@
  * lock: at most one per channel and db_connections - 1 in all are in
  * flight, so a channel held by someone else's long transaction occupies
  * one connection until lock_timeout, and reads always have one. A second
- * write goes out only once the newest has run WRITE_STAGGER_MS, so that
+ * write goes out only once the newest has run CT_GROUP_STAGGER_MS, so that
  * publishes group while commits come back quickly. A statement that has not
  * answered by its deadline (statement_timeout plus a grace, for a server
  * that stopped answering at all) costs its connection, which is made anew.
@@ -44,16 +44,9 @@
 
 #define PGQ_CONNS_MAX 16
 #define PGQ_BATCHES   4
-/* A write goes out beside another only once the newest one in flight has
- * run this long. A write's fixed cost (a transaction, its commit, the
- * batch function's statements) is most of what a small one costs the
- * database, so while commits come back quickly the publishes that arrive
- * meanwhile wait and go together as one group; more writers join only
- * when one is slow (a channel held elsewhere, a large group), so one stuck
- * write never holds the others back for longer than this. */
-#define WRITE_STAGGER_MS 5
-/* ... unless this many writes wait already: enough to fill a group, so
- * waiting longer would not make the next one any larger */
+/* A write goes beside another after CT_GROUP_STAGGER_MS (core/db.h), or
+ * at once when this many wait already: enough to fill a group, so waiting
+ * longer would not make the next one any larger */
 #define WRITE_BACKLOG 64
 /* seconds a statement may take past statement_timeout before its
  * connection is given up (0 = no statement_timeout: this alone) */
@@ -773,6 +766,17 @@ is_write(const struct pgq_req *r)
 /* --- sending ---------------------------------------------------------------
  */
 
+/* r goes out on c now: its answer starts empty. */
+static void
+begin(struct pgc *c, struct pgq_req *r)
+{
+	c->inflight = r;
+	c->sent_ms = ct_mono_ms();
+	c->res = NULL;
+	c->err = CT_OK;
+	c->msg[0] = c->state[0] = 0;
+}
+
 /* Give connection c the next request, if it is idle and one may go. */
 static void
 send_on(struct pgc *c)
@@ -787,11 +791,7 @@ again:
 		goto again;
 	}
 	r = group(r);
-	c->inflight = r;
-	c->sent_ms = ct_mono_ms();
-	c->res = NULL;
-	c->err = CT_OK;
-	c->msg[0] = c->state[0] = 0;
+	begin(c, r);
 	if (is_write(r)) {
 		q.writers++;
 		q.write_open = 0; /* the next one waits for this one */
@@ -818,7 +818,7 @@ stagger_due(lws_sorted_usec_list_t *sul)
 
 /* May a write go now? When none is in flight; else when a writer slot is
  * free and either WRITE_BACKLOG writes wait or the newest write has run
- * WRITE_STAGGER_MS (then this is asked again when that time comes). */
+ * CT_GROUP_STAGGER_MS (then this is asked again when that time comes). */
 static int
 write_gate(void)
 {
@@ -834,7 +834,7 @@ write_gate(void)
 		if (q.c[i].inflight && is_write(q.c[i].inflight) &&
 		    q.c[i].sent_ms > newest)
 			newest = q.c[i].sent_ms;
-	wait = newest + WRITE_STAGGER_MS - ct_mono_ms();
+	wait = newest + CT_GROUP_STAGGER_MS - ct_mono_ms();
 	if (wait <= 0)
 		return 1;
 	if (!q.stagger_sul.list.owner && !wsd->stopped)
@@ -1084,12 +1084,8 @@ probe(struct pgc *c, const char *sql)
 	if (!r)
 		return;
 	r->dead = 1; /* nobody waits for the answer */
-	c->inflight = r;
+	begin(c, r);
 	c->probing = sql == q_probe; /* the warm-up has a statement's time */
-	c->sent_ms = ct_mono_ms();
-	c->res = NULL;
-	c->err = CT_OK;
-	c->msg[0] = c->state[0] = 0;
 	if (!PQsendQueryParams(c->conn, sql, 0, NULL, NULL, NULL, NULL, 0) ||
 	    PQflush(c->conn) == 1)
 		lws_callback_on_writable(c->wsi);

@@ -155,10 +155,10 @@ T.ok(wait_until(lambda: api("GET", "health", key="").json["waiting_polls"] >= ba
 for s in socks:
     s.close()
 t0 = time.monotonic()
+# (within 10 s, half their 20-s wait: freed when they left, not at the end)
 T.ok(wait_until(lambda: api("GET", "health", key="").json["waiting_polls"] <= base, timeout=10),
-     "their places are free once their clients left",
+     "their places are free once their clients left, long before their wait ends",
      "%.2f s" % (time.monotonic() - t0))
-T.ok(time.monotonic() - t0 < 10, "long before their 20-s wait ends")
 # (their count as 499 is exact in test_spawn, on a responder of its own:
 # here the shared stack's count includes other tests' polls)
 

@@ -32,6 +32,7 @@ M(m_rate_publish, "crosstalk_wsd_rate_limited_total", "Frames refused by a rate 
 M(m_rate_typing, "crosstalk_wsd_rate_limited_total", "Frames refused by a rate limit.", CT_COUNTER, "kind=\"typing\"");
 M(m_publishes, "crosstalk_wsd_publishes_total", "Publishes acknowledged (committed).", CT_COUNTER, NULL);
 M(m_db_reconnects, "crosstalk_wsd_db_reconnects_total", "Database connections established (first connects included).", CT_COUNTER, NULL);
+M(m_prepared, "crosstalk_wsd_statements_prepared_total", "Statements prepared on query connections (once per statement and connection).", CT_COUNTER, NULL);
 M(m_replay_batches, "crosstalk_wsd_replay_batches_total", "Stored-event batches sent to catching-up subscribers.", CT_COUNTER, NULL);
 M(m_queue_full, "crosstalk_wsd_query_queue_full_total", "Requests refused because the query queue was full.", CT_COUNTER, NULL);
 M(m_answers_cut, "crosstalk_wsd_answers_cut_total", "History pages and replay batches cut to fit one answer's bytes.", CT_COUNTER, NULL);
@@ -75,6 +76,7 @@ static struct ct_metric *const all[] = {
 	&m_rate_typing,
 	&m_publishes,
 	&m_db_reconnects,
+	&m_prepared,
 	&m_replay_batches,
 	&m_write_groups,
 	&m_queue_full,

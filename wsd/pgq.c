@@ -26,6 +26,8 @@
  * publishes group while commits come back quickly. A statement that has not
  * answered by its deadline (statement_timeout plus a grace, for a server
  * that stopped answering at all) costs its connection, which is made anew.
+ * A connection with nothing to send prepares the statements it has not
+ * yet (pgprep.c), and sends those by name from then on.
  * The LISTEN connection is separate (pglisten.c). */
 #include <stdalign.h>
 #include <stdlib.h>
@@ -39,6 +41,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
+#include "wsd/pgprep.h"
 #include "wsd/pgq.h"
 #include "wsd/wsd.h"
 
@@ -86,9 +89,11 @@ struct pgc {
 	int64_t sent_ms;
 	int64_t idle_ms; /* idle since (a probe goes out after keepalive) */
 	int probing;     /* inflight is our probe */
-	PGresult *res;   /* first result of the statement in flight */
-	int err;         /* first error of it */
-	char state[6];   /* its SQLSTATE */
+	int preparing;   /* inflight prepares this statement (pgprep), or -1 */
+	struct pgprep prep;
+	PGresult *res; /* first result of the statement in flight */
+	int err;       /* first error of it */
+	char state[6]; /* its SQLSTATE */
 	char msg[256];
 	int backoff_ms;
 	struct pgconnect pc; /* a (re)connect in progress */
@@ -119,8 +124,10 @@ static struct {
 
 static void pgq_connect(lws_sorted_usec_list_t *sul);
 static void probe(struct pgc *c, const char *sql);
+static void prepare_idle(struct pgc *c);
 static const char q_probe[] = "SELECT 1";
 static const char q_warm_up[] = "SELECT crosstalk.warm_up()";
+static const char q_prepare[] = "PREPARE"; /* marks a pgprep_next, never sent */
 static void pgq_connected(void *arg, PGconn *conn, const char *err);
 static void send_next(void);
 
@@ -772,6 +779,7 @@ begin(struct pgc *c, struct pgq_req *r)
 {
 	c->inflight = r;
 	c->sent_ms = ct_mono_ms();
+	c->prep.sent = 0;
 	c->res = NULL;
 	c->err = CT_OK;
 	c->msg[0] = c->state[0] = 0;
@@ -784,8 +792,12 @@ send_on(struct pgc *c)
 	struct pgq_req *r;
 
 again:
-	if (c->inflight || !c->conn || !c->wsi || !(r = take_next()))
+	if (c->inflight || !c->conn || !c->wsi)
 		return;
+	if (!(r = take_next())) {
+		prepare_idle(c);
+		return;
+	}
 	if (r->dead) { /* owner gone before it was sent */
 		req_free(r);
 		goto again;
@@ -797,8 +809,8 @@ again:
 		q.write_open = 0; /* the next one waits for this one */
 	}
 	mark_writing(r, 1);
-	if (!PQsendQueryParams(c->conn, r->sql, r->n, NULL,
-			       (const char *const *)r->params, NULL, NULL, 0)) {
+	if (!pgprep_send(&c->prep, c->conn, r->sql, r->n,
+			 (const char *const *)r->params)) {
 		/* the connection is broken: RX will see it and close */
 		ct_warn("msg=\"query send failed\" err=\"%s\"",
 			PQerrorMessage(c->conn));
@@ -857,12 +869,30 @@ done_inflight(struct pgc *c, PGresult *keep, int rc)
 {
 	struct pgq_req *r = c->inflight;
 	char chan[300] = "";
+	int stale = 0;
 
 	c->inflight = NULL;
 	c->probing = 0;
 	c->idle_ms = ct_mono_ms();
+	if (c->preparing >= 0) {
+		pgprep_done(&c->prep, c->preparing, rc == CT_OK);
+		if (rc == CT_OK)
+			ct_metric_add(&m_prepared, 1);
+		else
+			ct_warn("msg=\"statement not prepared; sent as text "
+				"on this connection\" err=\"%s\"",
+				c->msg);
+		c->preparing = -1;
+	} else if (rc != CT_OK && pgprep_failed(&c->prep, c->state)) {
+		stale = !r->members; /* a group goes again one by one below */
+	}
 	q.writers -= is_write(r);
 	mark_writing(r, 0);
+	if (stale && PQstatus(c->conn) == CONNECTION_OK) {
+		again_alone(r); /* nothing of it ran: again, as text */
+		send_next();
+		return;
+	}
 	if (r->wchan && rc != CT_OK && strcmp(c->state, "55P03") == 0)
 		snprintf(chan, sizeof(chan), "%s", r->wchan);
 	if (r->members && rc == CT_OK) {
@@ -941,6 +971,7 @@ lost(struct pgc *c)
 	int up = 0;
 
 	c->inflight = NULL;
+	c->preparing = -1;
 	if (c->wsi) { /* lws closes our dup of the socket */
 		lws_set_opaque_user_data(c->wsi, NULL);
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK,
@@ -994,6 +1025,8 @@ pgq_connected(void *arg, PGconn *conn, const char *err)
 		return;
 	}
 	c->conn = conn;
+	memset(&c->prep, 0, sizeof(c->prep)); /* none prepared on it yet */
+	c->preparing = -1;
 	u.filefd = dup(PQsocket(c->conn));
 	if (u.filefd < 0 || !(c->wsi = lws_adopt_descriptor_vhost(
 				      wsd->vhost, LWS_ADOPT_RAW_FILE_DESC, u,
@@ -1088,6 +1121,29 @@ probe(struct pgc *c, const char *sql)
 	c->probing = sql == q_probe; /* the warm-up has a statement's time */
 	if (!PQsendQueryParams(c->conn, sql, 0, NULL, NULL, NULL, NULL, 0) ||
 	    PQflush(c->conn) == 1)
+		lws_callback_on_writable(c->wsi);
+}
+
+/* c has nothing to send: it prepares one statement it lacks (pgprep.c),
+ * if any. Like a probe, the answer is nobody's. */
+static void
+prepare_idle(struct pgc *c)
+{
+	struct pgq_req *r;
+	int k, sent;
+
+	if (wsd->stopping || !pgprep_wanted(&c->prep) ||
+	    !(r = pgq_new(q_prepare, 0, NULL, 0)))
+		return;
+	r->dead = 1;
+	begin(c, r);
+	if ((sent = pgprep_next(&c->prep, c->conn, &k)) == 0) {
+		c->inflight = NULL; /* all prepared (or given up) here */
+		req_free(r);
+		return;
+	}
+	c->preparing = sent > 0 ? k : -1;
+	if (sent < 0 || PQflush(c->conn) == 1)
 		lws_callback_on_writable(c->wsi);
 }
 

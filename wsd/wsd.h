@@ -222,9 +222,9 @@ extern struct ct_metric m_conns, m_subs, m_notifies, m_events_in,
 	m_events_inline, m_deliveries, m_frames, m_slow, m_auth_ok,
 	m_auth_fail_ticket, m_auth_fail_timeout, m_auth_fail_origin,
 	m_auth_fail_proto, m_auth_fail_addr, m_auth_ended, m_rate_publish,
-	m_rate_typing, m_publishes, m_db_reconnects, m_replay_batches,
-	m_write_groups, m_queue_full, m_answers_cut, m_hook_allow, m_hook_deny,
-	m_hook_failed;
+	m_rate_typing, m_publishes, m_db_reconnects, m_prepared,
+	m_replay_batches, m_write_groups, m_queue_full, m_answers_cut,
+	m_hook_allow, m_hook_deny, m_hook_failed;
 extern struct ct_histogram h_ack, h_delivery, h_hook;
 /* The counters and histograms as Prometheus text (malloc'd), or NULL. */
 char *metrics_text(void);

@@ -85,6 +85,7 @@ try:
                  'crosstalk_wsd_auth_failures_total{reason="ticket"}',
                  'crosstalk_wsd_rate_limited_total{kind="publish"}',
                  "crosstalk_wsd_db_reconnects_total", "crosstalk_wsd_replay_batches_total",
+                 "crosstalk_wsd_statements_prepared_total",
                  "crosstalk_wsd_publish_ack_seconds_count",
                  "crosstalk_wsd_commit_delivery_seconds_count"]:
         T.ok(name in w0, "wsd exposes %s" % name)

@@ -782,7 +782,7 @@ BEGIN
     END IF;
     UPDATE crosstalk.channels SET last_seq = last_seq + 1
     WHERE name = p_channel RETURNING last_seq INTO s;
-    msg.id := nextval(pg_get_serial_sequence('crosstalk.messages', 'id'));
+    msg.id := nextval('crosstalk.messages_id_seq');
     INSERT INTO crosstalk.messages
         (id, channel, seq, kind, message_id, app, user_id, display_name, text,
          client_id, exclude_ref_hash)
@@ -990,7 +990,6 @@ RETURNS TABLE (i int, retry_after int, event json, created boolean,
                err_state text, err_message text)
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-    ids regclass := pg_get_serial_sequence('crosstalk.messages', 'id')::regclass;
     np int;
     w interval;
     lim int;
@@ -1226,7 +1225,7 @@ BEGIN
         SELECT d.k, b.base + d.o AS seq FROM todo d JOIN bump b ON b.name = d.chan
     LOOP
         a_seq[r.k] := r.seq;
-        a_id[r.k] := nextval(ids);
+        a_id[r.k] := nextval('crosstalk.messages_id_seq');
         a_new[r.k] := true;
     END LOOP;
 

@@ -1,7 +1,7 @@
-/* batch.c - group commit for HTTP posts. A post that finds no commit
- * under way (or only ones that have run CT_GROUP_STAGGER_MS) commits at
- * once; posts that arrive while commits are under way queue up, and when a
- * commit ends one of their threads leads: it sends up to BATCH_MAX queued
+/* batch.c - group commit for HTTP posts. A post commits at once when the
+ * newest commit began CT_GROUP_STAGGER_MS ago or more (in flight or done)
+ * and a leader's turn is free; posts that arrive sooner queue up, and when
+ * a turn comes one of their threads leads: it sends up to BATCH_MAX queued
  * posts as one call of crosstalk.api_post_batch on its own connection (one
  * transaction, one WAL flush) and hands every poster its own answer.
  *
@@ -43,8 +43,8 @@
 #define BATCH_MAX 64
 /* batches in flight at once: enough to keep the database busy while one
  * commits, few enough that posts wait together and batches grow (each
- * transaction costs its commit and its fixed work); and one starts beside
- * another only after CT_GROUP_STAGGER_MS (core/db.h). A batch never waits
+ * transaction costs its commit and its fixed work); and one starts only
+ * CT_GROUP_STAGGER_MS after the one before (core/db.h). A batch never waits
  * for a lock (held channels go alone, outside these turns), so nothing
  * waits behind one for long. */
 #define BATCHES_MAX 4
@@ -333,14 +333,13 @@ take(struct post **b, int id)
 	return n;
 }
 
-/* May a leader's turn begin now? When none is taken, or when one is free
- * and the newest began CT_GROUP_STAGGER_MS ago. Locked. */
+/* May a leader's turn begin now? When one is free and the newest began
+ * CT_GROUP_STAGGER_MS ago (its batch in flight or not). Locked. */
 static int
 turn_free(void)
 {
-	return leaders == 0 ||
-	       (leaders < max_leaders &&
-		ct_mono_us() - newest_us >= CT_GROUP_STAGGER_MS * 1000);
+	return leaders < max_leaders &&
+	       ct_mono_us() - newest_us >= CT_GROUP_STAGGER_MS * 1000;
 }
 
 static void
@@ -351,16 +350,18 @@ take_turn(struct post *p)
 	newest_us = ct_mono_us();
 }
 
-/* A leader's turn is free and a waiting post could go: hand the turn to
- * the oldest such post's thread. Locked. */
+/* A waiting post could go: when a leader's turn is free, hand it to the
+ * oldest such post's thread; when none is taken but the stagger is not
+ * over, wake that thread to wait it out (post_submit). Locked. */
 static void
 wake_leader(void)
 {
-	if (!turn_free())
-		return;
 	for (struct post *p = head; p; p = p->next)
 		if (!p->lead && !held(p, 0)) {
-			take_turn(p);
+			if (turn_free())
+				take_turn(p);
+			else if (leaders > 0)
+				return; /* the end of a turn asks again */
 			pthread_cond_signal(&p->cv);
 			return;
 		}
@@ -395,6 +396,19 @@ lead(struct worker *w)
 	wake_leader(); /* channels that were in flight are free again */
 }
 
+/* A post's condition variable times its waits on the monotonic clock,
+ * as newest_us is. */
+static void
+cv_init(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
 int
 post_submit(struct worker *w, struct post *p)
 {
@@ -409,7 +423,7 @@ post_submit(struct worker *w, struct post *p)
 	p->batch = 0;
 	p->hash = ct_hash(p->channel, strlen(p->channel));
 	p->next = p->in_flight = NULL;
-	pthread_cond_init(&p->cv, NULL);
+	cv_init(&p->cv);
 	pthread_mutex_lock(&mu);
 	if (tail)
 		tail->next = p;
@@ -422,6 +436,16 @@ post_submit(struct worker *w, struct post *p)
 		if (p->lead) {
 			p->lead = 0;
 			lead(w);
+			continue;
+		}
+		if (leaders == 0) { /* nobody else will wake us: when the
+				     * stagger is over, the first up leads */
+			int64_t due = newest_us + CT_GROUP_STAGGER_MS * 1000;
+			struct timespec ts = { (time_t)(due / 1000000),
+					       (long)(due % 1000000) * 1000 };
+			pthread_cond_timedwait(&p->cv, &mu, &ts);
+			if (!p->lead && !p->done && turn_free())
+				take_turn(p);
 			continue;
 		}
 		pthread_cond_wait(&p->cv, &mu);

@@ -21,9 +21,11 @@
  * its callback schedules, it does not recurse. Writes take a channel's row
  * lock: at most one per channel and db_connections - 1 in all are in
  * flight, so a channel held by someone else's long transaction occupies
- * one connection until lock_timeout, and reads always have one. A second
- * write goes out only once the newest has run CT_GROUP_STAGGER_MS, so that
- * publishes group while commits come back quickly. A statement that has not
+ * one connection until lock_timeout, and reads always have one. A publish
+ * (a write that may go in a group) goes out only once the newest one went
+ * out CT_GROUP_STAGGER_MS ago, in flight or done, so that publishes group
+ * while the node is busy; into a quiet node it goes at once. Other writes
+ * go whenever a writer is free. A statement that has not
  * answered by its deadline (statement_timeout plus a grace, for a server
  * that stopped answering at all) costs its connection, which is made anew.
  * A connection with nothing to send prepares the statements it has not
@@ -111,7 +113,8 @@ static struct {
 	size_t bytes, user_bytes; /* waiting, in all and in USER */
 	unsigned since_bg;        /* sends since BG last had its turn */
 	int writers;              /* connections running a write */
-	int write_open;           /* a write may go now (write_gate) */
+	int write_open;           /* a publish may go now (write_gate) */
+	int64_t write_us;         /* when the newest write went out */
 	int waiting_writes;       /* writes queued in flows */
 	lws_sorted_usec_list_t stagger_sul;   /* write_gate again */
 	struct pgq_req *failed, *failed_tail; /* answered on the next turn */
@@ -338,14 +341,34 @@ writers_max(void)
 /* May r be sent now? Reads always; a write when a writer may go
  * (write_gate), its channel has no write in flight and its flow none
  * either. */
+/* The group statement r's statement has, if any (pgq_batch_register). */
+static const struct pgq_batch *
+batch_of(const char *sql)
+{
+	for (int i = 0; i < PGQ_BATCHES && q.batches[i]; i++)
+		if (q.batches[i]->single == sql)
+			return q.batches[i];
+	return NULL;
+}
+
+/* May r go in a group (and so wait for the group commit's stagger)? */
+static int
+groupable(const struct pgq_req *r)
+{
+	return !r->alone && batch_of(r->sql) != NULL;
+}
+
 static int
 ready(const struct pgq_req *r)
 {
-	return r->dead || !r->write ||
-	       (q.write_open && !(r->wchan && chan_writing(r->wchan)) &&
-		!(r->flow && r->flow->writing));
+	if (r->dead || !r->write)
+		return 1;
+	if ((r->wchan && chan_writing(r->wchan)) ||
+	    (r->flow && r->flow->writing))
+		return 0;
+	/* one that cannot join a group gains nothing by waiting for one */
+	return groupable(r) ? q.write_open : q.writers < writers_max();
 }
-
 /* r (a request or a group) goes out (on 1) or is done (on 0): its writes'
  * flows are writing meanwhile. */
 static void
@@ -681,15 +704,12 @@ joins(const struct pgq_req *x, const struct pgq_req *r)
 static struct pgq_req *
 group(struct pgq_req *r)
 {
-	const struct pgq_batch *b = NULL;
+	const struct pgq_batch *b = batch_of(r->sql);
 	struct lane *l = &q.lanes[r->lane];
 	struct pgq_req *g = NULL, **m = NULL;
 	json_t *arr = NULL;
 	int k = 1;
 
-	for (int i = 0; i < PGQ_BATCHES && q.batches[i]; i++)
-		if (q.batches[i]->single == r->sql)
-			b = q.batches[i];
 	if (!b || r->alone || r->dead)
 		return r;
 	if (!(m = calloc((size_t)b->max, sizeof(*m)))) /* owned by g */
@@ -806,7 +826,10 @@ again:
 	begin(c, r);
 	if (is_write(r)) {
 		q.writers++;
-		q.write_open = 0; /* the next one waits for this one */
+		if (r->members || groupable(r)) {
+			q.write_us = ct_mono_us();
+			q.write_open = 0; /* the next one waits for this */
+		}
 	}
 	mark_writing(r, 1);
 	if (!pgprep_send(&c->prep, c->conn, r->sql, r->n,
@@ -828,30 +851,25 @@ stagger_due(lws_sorted_usec_list_t *sul)
 	send_next();
 }
 
-/* May a write go now? When none is in flight; else when a writer slot is
- * free and either WRITE_BACKLOG writes wait or the newest write has run
- * CT_GROUP_STAGGER_MS (then this is asked again when that time comes). */
+/* May a write go now? When a writer slot is free and either the newest
+ * write went out CT_GROUP_STAGGER_MS ago (in flight or not) or
+ * WRITE_BACKLOG writes wait; else this is asked again when that time
+ * comes. A write into a quiet node goes at once. */
 static int
 write_gate(void)
 {
-	int64_t newest = 0, wait;
+	int64_t wait;
 
-	if (q.writers == 0)
-		return 1;
 	if (q.writers >= writers_max())
 		return 0;
 	if (q.waiting_writes >= WRITE_BACKLOG)
 		return 1;
-	for (int i = 0; i < q.nconns; i++)
-		if (q.c[i].inflight && is_write(q.c[i].inflight) &&
-		    q.c[i].sent_ms > newest)
-			newest = q.c[i].sent_ms;
-	wait = newest + CT_GROUP_STAGGER_MS - ct_mono_ms();
+	wait = q.write_us + CT_GROUP_STAGGER_MS * 1000 - ct_mono_us();
 	if (wait <= 0)
 		return 1;
 	if (!q.stagger_sul.list.owner && !wsd->stopped)
 		lws_sul_schedule(wsd->context, 0, &q.stagger_sul, stagger_due,
-				 wait * LWS_US_PER_MS);
+				 wait);
 	return 0;
 }
 

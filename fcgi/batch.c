@@ -1,9 +1,10 @@
-/* batch.c - group commit for HTTP posts. A post commits at once when the
- * newest commit began CT_GROUP_STAGGER_MS ago or more (in flight or done)
- * and a leader's turn is free; posts that arrive sooner queue up, and when
- * a turn comes one of their threads leads: it sends up to BATCH_MAX queued
- * posts as one call of crosstalk.api_post_batch on its own connection (one
- * transaction, one WAL flush) and hands every poster its own answer.
+/* batch.c - group commit for HTTP posts. A post commits at once when a
+ * leader's turn is free and the newest commit began CT_GROUP_STAGGER_MS ago
+ * (CT_GROUP_GAP_MS when none is in flight); posts that arrive sooner queue
+ * up, and when a turn comes one of their threads leads: it sends up to
+ * BATCH_MAX queued posts as one call of crosstalk.api_post_batch on its own
+ * connection (one transaction, one WAL flush) and hands every poster its
+ * own answer.
  *
  * Why: a durable commit waits for the disk, and the channel row lock makes
  * the posts of one channel commit one after the other, so one post per
@@ -44,7 +45,7 @@
 /* batches in flight at once: enough to keep the database busy while one
  * commits, few enough that posts wait together and batches grow (each
  * transaction costs its commit and its fixed work); and one starts only
- * CT_GROUP_STAGGER_MS after the one before (core/db.h). A batch never waits
+ * apart from the one before (core/db.h). A batch never waits
  * for a lock (held channels go alone, outside these turns), so nothing
  * waits behind one for long. */
 #define BATCHES_MAX 4
@@ -334,12 +335,13 @@ take(struct post **b, int id)
 }
 
 /* May a leader's turn begin now? When one is free and the newest began
- * CT_GROUP_STAGGER_MS ago (its batch in flight or not). Locked. */
+ * CT_GROUP_STAGGER_MS ago, or CT_GROUP_GAP_MS when none is taken. Locked. */
 static int
 turn_free(void)
 {
 	return leaders < max_leaders &&
-	       ct_mono_us() - newest_us >= CT_GROUP_STAGGER_MS * 1000;
+	       ct_mono_us() - newest_us >=
+		       (leaders ? CT_GROUP_STAGGER_MS : CT_GROUP_GAP_MS) * 1000;
 }
 
 static void
@@ -439,8 +441,8 @@ post_submit(struct worker *w, struct post *p)
 			continue;
 		}
 		if (leaders == 0) { /* nobody else will wake us: when the
-				     * stagger is over, the first up leads */
-			int64_t due = newest_us + CT_GROUP_STAGGER_MS * 1000;
+				     * gap is over, the first up leads */
+			int64_t due = newest_us + CT_GROUP_GAP_MS * 1000;
 			struct timespec ts = { (time_t)(due / 1000000),
 					       (long)(due % 1000000) * 1000 };
 			pthread_cond_timedwait(&p->cv, &mu, &ts);

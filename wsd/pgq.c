@@ -22,9 +22,10 @@
  * lock: at most one per channel and db_connections - 1 in all are in
  * flight, so a channel held by someone else's long transaction occupies
  * one connection until lock_timeout, and reads always have one. A publish
- * (a write that may go in a group) goes out only once the newest one went
- * out CT_GROUP_STAGGER_MS ago, in flight or done, so that publishes group
- * while the node is busy; into a quiet node it goes at once. Other writes
+ * (a write that may go in a group) goes out beside one in flight only once
+ * that one has run CT_GROUP_STAGGER_MS, after it only CT_GROUP_GAP_MS after
+ * it went out, so that publishes group while the node is busy; into a
+ * quiet node it goes at once. Other writes
  * go whenever a writer is free. A statement that has not
  * answered by its deadline (statement_timeout plus a grace, for a server
  * that stopped answering at all) costs its connection, which is made anew.
@@ -851,10 +852,10 @@ stagger_due(lws_sorted_usec_list_t *sul)
 	send_next();
 }
 
-/* May a write go now? When a writer slot is free and either the newest
- * write went out CT_GROUP_STAGGER_MS ago (in flight or not) or
- * WRITE_BACKLOG writes wait; else this is asked again when that time
- * comes. A write into a quiet node goes at once. */
+/* May a publish go now? When a writer slot is free and either the newest
+ * went out CT_GROUP_STAGGER_MS ago (CT_GROUP_GAP_MS when none is in
+ * flight) or WRITE_BACKLOG writes wait; else this is asked again when that
+ * time comes. A publish into a quiet node goes at once. */
 static int
 write_gate(void)
 {
@@ -864,7 +865,8 @@ write_gate(void)
 		return 0;
 	if (q.waiting_writes >= WRITE_BACKLOG)
 		return 1;
-	wait = q.write_us + CT_GROUP_STAGGER_MS * 1000 - ct_mono_us();
+	wait = q.write_us - ct_mono_us() +
+	       (q.writers ? CT_GROUP_STAGGER_MS : CT_GROUP_GAP_MS) * 1000;
 	if (wait <= 0)
 		return 1;
 	if (!q.stagger_sul.list.owner && !wsd->stopped)

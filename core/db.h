@@ -4,6 +4,7 @@
 #define CT_DB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -24,6 +25,15 @@ struct ct_cfg;
  * (2.1 s) but raised the median from 4 to 7.5 ms and the p99 to 26. */
 #define CT_GROUP_STAGGER_MS 5
 #define CT_GROUP_GAP_MS     2
+
+/* Microseconds until the next group commit may start (<= 0: now), given
+ * when the newest began and whether it is still in flight. */
+static inline int64_t
+ct_group_wait_us(int64_t newest_us, int in_flight, int64_t now_us)
+{
+	return newest_us - now_us +
+	       (in_flight ? CT_GROUP_STAGGER_MS : CT_GROUP_GAP_MS) * 1000;
+}
 
 /* Connect with cfg->db_conninfo (application_name = app_name) and set the
  * session's crosstalk.* limits from cfg. NULL on failure; the reason is

@@ -340,8 +340,7 @@ static int
 turn_free(void)
 {
 	return leaders < max_leaders &&
-	       ct_mono_us() - newest_us >=
-		       (leaders ? CT_GROUP_STAGGER_MS : CT_GROUP_GAP_MS) * 1000;
+	       ct_group_wait_us(newest_us, leaders > 0, ct_mono_us()) <= 0;
 }
 
 static void
@@ -442,7 +441,8 @@ post_submit(struct worker *w, struct post *p)
 		}
 		if (leaders == 0) { /* nobody else will wake us: when the
 				     * gap is over, the first up leads */
-			int64_t due = newest_us + CT_GROUP_GAP_MS * 1000;
+			int64_t now = ct_mono_us();
+			int64_t due = now + ct_group_wait_us(newest_us, 0, now);
 			struct timespec ts = { (time_t)(due / 1000000),
 					       (long)(due % 1000000) * 1000 };
 			pthread_cond_timedwait(&p->cv, &mu, &ts);

@@ -72,22 +72,20 @@ pgprep_wanted(const struct pgprep *p)
 }
 
 int
-pgprep_next(struct pgprep *p, PGconn *conn, int *k)
+pgprep_next(struct pgprep *p, PGconn *conn)
 {
 	uint32_t done = p->ready | p->failed;
 	char name[16];
 
+	p->sent = 0;
 	for (int i = 0; i < reg.n; i++) {
 		if (done & (UINT32_C(1) << i))
 			continue;
 		name_of(i, name, sizeof(name));
-		*k = i;
-		p->sent = 0;
-		return PQsendPrepare(conn, name, reg.sql[i], 0, NULL) ? 1 : -1;
+		return PQsendPrepare(conn, name, reg.sql[i], 0, NULL) ? i : -1;
 	}
-	return 0;
+	return -1;
 }
-
 void
 pgprep_done(struct pgprep *p, int k, int ok)
 {

@@ -32,10 +32,10 @@ int pgprep_send(struct pgprep *p, PGconn *conn, const char *sql, int n,
 		const char *const *params);
 /* Does conn lack a statement it could prepare? */
 int pgprep_wanted(const struct pgprep *p);
-/* Prepare the next statement that conn lacks, if any: 1 when a PQsendPrepare
- * went out (its number in *k, for pgprep_done), 0 when none is left, -1 when
- * the send failed. */
-int pgprep_next(struct pgprep *p, PGconn *conn, int *k);
+/* Prepare the next statement that conn lacks (call when pgprep_wanted):
+ * its number, for pgprep_done, once PQsendPrepare went out; -1 when the
+ * send failed. */
+int pgprep_next(struct pgprep *p, PGconn *conn);
 /* The PQsendPrepare of statement k finished: ok or not. */
 void pgprep_done(struct pgprep *p, int k, int ok);
 /* The statement in flight failed with sqlstate. 1 when it was sent by

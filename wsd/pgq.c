@@ -339,10 +339,7 @@ writers_max(void)
 	return q.nconns > 1 ? q.nconns - 1 : 1;
 }
 
-/* May r be sent now? Reads always; a write when a writer may go
- * (write_gate), its channel has no write in flight and its flow none
- * either. */
-/* The group statement r's statement has, if any (pgq_batch_register). */
+/* The group statement of statement sql, if any (pgq_batch_register). */
 static const struct pgq_batch *
 batch_of(const char *sql)
 {
@@ -359,6 +356,9 @@ groupable(const struct pgq_req *r)
 	return !r->alone && batch_of(r->sql) != NULL;
 }
 
+/* May r be sent now? Reads always; a write when its channel has no write
+ * in flight and its flow none either, and then a publish when write_gate
+ * says so, another write when a writer is free. */
 static int
 ready(const struct pgq_req *r)
 {
@@ -370,6 +370,7 @@ ready(const struct pgq_req *r)
 	/* one that cannot join a group gains nothing by waiting for one */
 	return groupable(r) ? q.write_open : q.writers < writers_max();
 }
+
 /* r (a request or a group) goes out (on 1) or is done (on 0): its writes'
  * flows are writing meanwhile. */
 static void
@@ -806,6 +807,20 @@ begin(struct pgc *c, struct pgq_req *r)
 	c->msg[0] = c->state[0] = 0;
 }
 
+/* A request of the pool's own (a probe, a prepare) goes out on c: nobody
+ * waits for its answer. 0: out of memory, nothing began. */
+static int
+begin_own(struct pgc *c, const char *sql)
+{
+	struct pgq_req *r = pgq_new(sql, 0, NULL, 0);
+
+	if (!r)
+		return 0;
+	r->dead = 1;
+	begin(c, r);
+	return 1;
+}
+
 /* Give connection c the next request, if it is idle and one may go. */
 static void
 send_on(struct pgc *c)
@@ -865,8 +880,7 @@ write_gate(void)
 		return 0;
 	if (q.waiting_writes >= WRITE_BACKLOG)
 		return 1;
-	wait = q.write_us - ct_mono_us() +
-	       (q.writers ? CT_GROUP_STAGGER_MS : CT_GROUP_GAP_MS) * 1000;
+	wait = ct_group_wait_us(q.write_us, q.writers > 0, ct_mono_us());
 	if (wait <= 0)
 		return 1;
 	if (!q.stagger_sul.list.owner && !wsd->stopped)
@@ -1132,41 +1146,25 @@ pgq_queued_bytes(void)
 static void
 probe(struct pgc *c, const char *sql)
 {
-	struct pgq_req *r = pgq_new(sql, 0, NULL, 0);
-
-	if (!r)
+	if (!begin_own(c, sql))
 		return;
-	r->dead = 1; /* nobody waits for the answer */
-	begin(c, r);
 	c->probing = sql == q_probe; /* the warm-up has a statement's time */
 	if (!PQsendQueryParams(c->conn, sql, 0, NULL, NULL, NULL, NULL, 0) ||
 	    PQflush(c->conn) == 1)
 		lws_callback_on_writable(c->wsi);
 }
-
 /* c has nothing to send: it prepares one statement it lacks (pgprep.c),
  * if any. Like a probe, the answer is nobody's. */
 static void
 prepare_idle(struct pgc *c)
 {
-	struct pgq_req *r;
-	int k, sent;
-
 	if (wsd->stopping || !pgprep_wanted(&c->prep) ||
-	    !(r = pgq_new(q_prepare, 0, NULL, 0)))
+	    !begin_own(c, q_prepare))
 		return;
-	r->dead = 1;
-	begin(c, r);
-	if ((sent = pgprep_next(&c->prep, c->conn, &k)) == 0) {
-		c->inflight = NULL; /* all prepared (or given up) here */
-		req_free(r);
-		return;
-	}
-	c->preparing = sent > 0 ? k : -1;
-	if (sent < 0 || PQflush(c->conn) == 1)
+	c->preparing = pgprep_next(&c->prep, c->conn);
+	if (c->preparing < 0 || PQflush(c->conn) == 1)
 		lws_callback_on_writable(c->wsi);
 }
-
 /* Once a second: a statement past its deadline costs its connection (the
  * server, or the network to it, stopped answering); an idle connection is
  * probed; any statement still partly unsent is pushed out (WRITEABLE

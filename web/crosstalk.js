@@ -20,6 +20,10 @@
 	var PING_MS = 25000;
 	var JSON_ID = 'cfj-'; /* client_id prefix: the text is an object's JSON */
 	var SILENT_MS = 65000;
+	/* how long a wait for a ticket is part of (re)connecting before the
+	 * state says "auth-required": a listening page answers in milliseconds,
+	 * so a routine reconnect never shows "waiting for sign-in" */
+	var AUTH_GRACE_MS = 1000;
 	var FILES_PER_FRAME = 50; /* ids in one "files" request, the server's limit */
 
 	function noop() {}
@@ -83,8 +87,9 @@
 	 *   url        WebSocket URL (ws://host:port/ws)
 	 *   ticket     a first ticket (single use)
 	 *   getTicket  function () -> Promise<string>: a fresh ticket for every
-	 *              later connect. Without one, the connection waits in state
-	 *              "auth-required" until setTicket() is called.
+	 *              later connect. Without one, it emits 'auth-required' and
+	 *              waits for setTicket(); a wait longer than a second shows
+	 *              as state "auth-required".
 	 *   backoffMs  first retry delay (default 500); maxBackoffMs (15000)
 	 *   on         {event-type: handler} also settable with .on(type, fn)
 	 * Emits: 'state' (state, detail), 'welcome' (user), 'event' (ev: message,
@@ -112,6 +117,7 @@
 		this.authFailures = 0;
 		this.wanted = false;
 		this.ticketWait = null;
+		this.authTimer = null; /* turns a lasting ticketWait into "auth-required" */
 		this.uploadTargets = {}; /* channel -> {promise, goodUntil}: "upload" answers */
 		this.fileCache = {}; /* attachment id -> {url, expires_at_ms, goodUntil, asking} */
 		this.fileQueue = []; /* ids waiting to be asked for in one "files" frame */
@@ -171,7 +177,7 @@
 		this.ticket = t;
 		if (this.ticketWait) {
 			var w = this.ticketWait;
-			this.ticketWait = null;
+			this.stopTicketWait();
 			w();
 		} else if (this.wanted && !this.ws && !this.retryTimer) {
 			this.connect();
@@ -210,8 +216,19 @@
 		this.ticketWait = function () {
 			self.takeTicket(cb);
 		};
-		this.setState('auth-required');
+		this.authTimer = setTimeout(function () {
+			self.authTimer = null;
+			if (self.ticketWait)
+				self.setState('auth-required');
+		}, AUTH_GRACE_MS);
 		this.emit('auth-required');
+	};
+
+	Connection.prototype.stopTicketWait = function () {
+		this.ticketWait = null;
+		if (this.authTimer)
+			clearTimeout(this.authTimer);
+		this.authTimer = null;
 	};
 
 	Connection.prototype.connect = function () {
@@ -972,7 +989,7 @@
 
 	Connection.prototype.close = function () {
 		this.wanted = false;
-		this.ticketWait = null;
+		this.stopTicketWait();
 		if (this.retryTimer)
 			clearTimeout(this.retryTimer);
 		this.retryTimer = null;

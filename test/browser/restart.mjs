@@ -58,12 +58,24 @@ await run('browser_restart', 200, async (T, logs) => {
 		T.ok(await until(async () => (await messageTexts(wb)).length === 8, 10000), 'first 8 arrive before the restart');
 
 		const carolRef = await session(env, 'app2', 'carol', 'Carol Chen');
+		// every state the app1 widget passes through from here on
+		await wa.evaluate(() => {
+			const app = document.getElementById('ct-app');
+			window.seenStates = [];
+			new MutationObserver(() => window.seenStates.push(app.getAttribute('data-state')))
+				.observe(app, { attributes: true, attributeFilter: ['data-state'] });
+		});
 		const up = await restartWsd(state, env, 1500, async () => {
 			T.ok(await until(async () => (await widgetState(pa)) === 'reconnecting', 5000),
 				'app1 widget shows that it is reconnecting');
-			T.ok(await wa.evaluate(() => !document.getElementById('ct-conn').hidden &&
-				/Reconnect|Connection lost/.test(document.getElementById('ct-conn').textContent)),
-			'connection state is visible in the widget');
+			// read in one step with the state: the text belongs to it
+			const shown = await until(() => wa.evaluate(() => {
+				const el = document.getElementById('ct-conn');
+				return document.getElementById('ct-app').getAttribute('data-state') === 'reconnecting' &&
+					!el.hidden && /Connection lost\. Reconnecting/.test(el.textContent);
+			}), 5000);
+			T.ok(shown, 'connection state is visible in the widget',
+				await wa.evaluate(() => document.getElementById('ct-conn').textContent));
 			// typed while the daemon is down: queued in the widget
 			for (let i = 9; i <= 12; i++)
 				await say(i % 2 ? wa : wb, i % 2 ? 'alice' : 'carol', i);
@@ -77,6 +89,11 @@ await run('browser_restart', 200, async (T, logs) => {
 		T.ok(up, 'crosstalk-wsd is back');
 		T.ok(await until(async () => (await widgetState(pa)) === 'open' && (await widgetState(pb)) === 'open', 30000),
 			'both widgets reconnect');
+		// the page's ticket URL answers at once: a reconnect never says
+		// "waiting for sign-in" on the way
+		const seen = await wa.evaluate(() => window.seenStates);
+		T.ok(seen.includes('reconnecting') && !seen.includes('auth-required'),
+			'the widget went from reconnecting to open without asking for a sign-in', seen.join(' '));
 		for (let i = 15; i <= 20; i++)
 			await say(i % 2 ? wa : wb, i % 2 ? 'alice' : 'carol', i);
 

@@ -8,6 +8,10 @@
  *   rawsrv PORT coalesce   frames published to a channel in one loop turn
  *                          are sent to each of its sockets in one send()
  *
+ * --fault dup|drop|swap|chan makes every 50th publish go wrong (sent twice,
+ * not sent, sent after the channel's next one, sent to another channel):
+ * a server the benchmark's delivery checks must catch (test bench_checks).
+ *
  * Stops on SIGTERM/SIGINT, or by itself after --max-seconds (default 900). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,6 +38,7 @@ struct chan {
 	struct cl **subs;
 	int nsubs, capsubs;
 	struct buf batch;       /* coalesce: frames of this loop turn */
+	struct buf held;        /* --fault swap: a body sent after the next */
 	struct chan *next_busy; /* on the busy list while batch.len > 0 */
 };
 
@@ -51,6 +56,11 @@ static struct chan chans[NCHAN];
 static struct chan *busy; /* channels with a batch to send */
 static int coalesce, epfd;
 static struct cl *dead; /* freed after the current batch of events */
+
+enum fault { F_NONE, F_DUP, F_DROP, F_SWAP, F_CHAN };
+#define FAULT_EVERY 50
+static enum fault fault;
+static unsigned long npublished;
 
 static void
 on_signal(int s)
@@ -220,6 +230,44 @@ publish(struct chan *ch, const char *body, size_t n)
 	free(frame);
 }
 
+/* another channel that has subscribers, or ch itself */
+static struct chan *
+other_chan(struct chan *ch)
+{
+	for (int i = 0; i < NCHAN; i++)
+		if (&chans[i] != ch && chans[i].nsubs > 0)
+			return &chans[i];
+	return ch;
+}
+
+/* publish, except that with --fault every FAULT_EVERY-th goes wrong */
+static void
+publish_or_fault(struct chan *ch, const char *body, size_t n)
+{
+	if (fault == F_NONE || ++npublished % FAULT_EVERY != 0) {
+		publish(ch, body, n);
+		if (ch->held.len) { /* the one held back: now after this */
+			publish(ch, ch->held.p, ch->held.len);
+			ch->held.len = 0;
+		}
+		return;
+	}
+	switch (fault) {
+	case F_DUP:
+		publish(ch, body, n);
+		publish(ch, body, n);
+		break;
+	case F_SWAP:
+		buf_add(&ch->held, body, n);
+		break;
+	case F_CHAN:
+		publish(other_chan(ch), body, n);
+		break;
+	default: /* F_DROP */
+		break;
+	}
+}
+
 /* 0: wait for more, 1: handled, -1: drop */
 static int
 http_in(struct cl *c)
@@ -277,7 +325,7 @@ http_in(struct cl *c)
 		struct chan *ch = chan_of(c->in.p);
 		if (!ch)
 			return -1;
-		publish(ch, c->in.p + head, blen);
+		publish_or_fault(ch, c->in.p + head, blen);
 		static const char ok[] =
 			"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
 			"Content-Type: text/plain\r\n\r\nok\n";
@@ -312,6 +360,15 @@ on_read(struct cl *c)
 		drop(c);
 }
 
+static void
+usage(void)
+{
+	fputs("usage: rawsrv PORT once|coalesce [--max-seconds S] "
+	      "[--fault dup|drop|swap|chan]\n",
+	      stderr);
+	exit(2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -321,14 +378,24 @@ main(int argc, char **argv)
 	time_t start = time(NULL);
 	struct epoll_event ev;
 
-	if (argc < 3) {
-		fputs("usage: rawsrv PORT once|coalesce [--max-seconds S]\n",
-		      stderr);
-		return 2;
-	}
+	if (argc < 3)
+		usage();
 	coalesce = strcmp(argv[2], "coalesce") == 0;
-	if (argc >= 5 && strcmp(argv[3], "--max-seconds") == 0)
-		max_s = atof(argv[4]);
+	for (int i = 3; i + 1 < argc; i += 2) {
+		static const char *const names[] = { "", "dup", "drop", "swap",
+						     "chan" };
+		if (strcmp(argv[i], "--max-seconds") == 0) {
+			max_s = atof(argv[i + 1]);
+			continue;
+		}
+		if (strcmp(argv[i], "--fault") != 0)
+			usage();
+		for (int f = F_DUP; f <= F_CHAN; f++)
+			if (strcmp(argv[i + 1], names[f]) == 0)
+				fault = (enum fault)f;
+		if (fault == F_NONE)
+			usage();
+	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);

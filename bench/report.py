@@ -250,6 +250,8 @@ from run to run on this kind of machine, so compare within one run only.
   number, so a message on the wrong channel, a duplicate, and (1,000 channels: one publisher connection
   per channel) one out of publish order are counted; crosstalk's seq must grow by exactly 1. Lost =
   published to the channel minus distinct messages received: a duplicate cannot hide a loss.
+  The checks are tested themselves (test `bench_checks`: against `ctbench-raw --fault dup|drop|swap|chan`,
+  which gets every 50th message wrong, each kind must be counted and fail its step).
 - **Open loop**: message i of a step is due at t0 + i/rate and stamped with that planned time, so the
   latency (delivery - planned send) includes any wait for a free publisher connection (no coordinated
   omission). The backlog of due messages is in the raw lines.

@@ -107,6 +107,8 @@ static struct {
 	double duration, drain, hold, setup_timeout, timeout, max_p99_ms;
 	double warmup; /* seconds at the first rate, not reported */
 	int keep_going, pin, refine, reps, slow, ws2_port;
+	double stalls_ms; /* report 50-ms send-time slices whose max passes it
+			   */
 	pid_t cpu_pids[MAX_PIDS], stack_pids[MAX_PIDS], rss_pids[MAX_PIDS];
 	int ncpu, nstack, nrss;
 } opt = {
@@ -206,6 +208,14 @@ static struct {
 	struct hist lat, pubrtt;
 } st;
 static uint64_t *chan_k; /* per channel: the last k planned this run */
+
+/* --stalls: the worst latency of the messages sent in each 50-ms slice of
+ * a step, to find when a stall began and line it up with server logs */
+#define SLICE_NS  50000000
+#define MAX_SLICE 4096
+static uint32_t slice_max_us[MAX_SLICE], slice_n[MAX_SLICE],
+	slice_over[MAX_SLICE];
+static int64_t step_wall_ns; /* CLOCK_REALTIME at the step's t0 */
 
 /* long-poll */
 static int lp_answered, lp_ok, lp_early;
@@ -676,6 +686,16 @@ deliver(struct conn *c, const char *p, const char *end)
 	c->got++;
 	int64_t t = now_ns();
 	hist_add(&st.lat, t - (int64_t)v[2]);
+	if (opt.stalls_ms > 0 && (int64_t)v[2] >= st.t0) {
+		int64_t sl = ((int64_t)v[2] - st.t0) / SLICE_NS;
+		uint32_t us = (uint32_t)((t - (int64_t)v[2]) / 1000);
+		if (sl < MAX_SLICE) {
+			slice_n[sl]++;
+			slice_over[sl] += us > opt.stalls_ms * 1000;
+			if (us > slice_max_us[sl])
+				slice_max_us[sl] = us;
+		}
+	}
 	st.delivered++;
 	st.t_last_deliv = t;
 }
@@ -1203,6 +1223,34 @@ mark_old_requests(void)
 	}
 }
 
+/* The slices whose worst delivery took over --stalls ms: their number, and
+ * with say, one line each on stderr. -1 without --stalls. */
+static int
+stall_slices(int say)
+{
+	int n = 0;
+
+	if (opt.stalls_ms <= 0)
+		return -1;
+	for (int i = 0; i < MAX_SLICE; i++) {
+		if (slice_max_us[i] <= opt.stalls_ms * 1000)
+			continue;
+		n++;
+		if (!say)
+			continue;
+		int64_t w = step_wall_ns + (int64_t)i * SLICE_NS;
+		time_t sec = (time_t)(w / 1000000000);
+		struct tm tm;
+		gmtime_r(&sec, &tm);
+		note("stall: sent at +%.2f s (%02d:%02d:%02d.%03d UTC), worst "
+		     "%.1f ms, %u of %u deliveries over",
+		     (double)i * SLICE_NS / 1e9, tm.tm_hour, tm.tm_min,
+		     tm.tm_sec, (int)(w / 1000000 % 1000),
+		     slice_max_us[i] / 1000.0, slice_over[i], slice_n[i]);
+	}
+	return n;
+}
+
 static struct hist pooled;
 static int quiet; /* a warm-up step: nothing printed, nothing pooled */
 
@@ -1222,6 +1270,14 @@ run_step(double rate)
 	cpu0 = cpu_ms(opt.cpu_pids, opt.ncpu);
 	stack0 = cpu_ms(opt.stack_pids, opt.nstack);
 	self0 = self_cpu_ms();
+	memset(slice_max_us, 0, sizeof(slice_max_us));
+	memset(slice_n, 0, sizeof(slice_n));
+	memset(slice_over, 0, sizeof(slice_over));
+	{
+		struct timespec wall;
+		clock_gettime(CLOCK_REALTIME, &wall);
+		step_wall_ns = (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec;
+	}
 	t0 = st.t0 = now_ns();
 	pub_end = t0 + (int64_t)(opt.duration * 1e9);
 	while ((t = now_ns()) < pub_end) {
@@ -1293,7 +1349,7 @@ run_step(double rate)
 	       "p999_ms=%.3f max_ms=%.3f pub_p50_ms=%.3f pub_p99_ms=%.3f "
 	       "cpu_ms=%.0f stack_cpu_ms=%.0f client_cpu_ms=%.0f "
 	       "sub_bytes=%" PRIu64 " rss_kb=%ld "
-	       "sock_mem_kb=%ld sustained=%d\n",
+	       "sock_mem_kb=%ld stall_slices=%d sustained=%d\n",
 	       opt.mode, rate, ready_subs, opt.channels, ready_pubs, opt.pin,
 	       st.planned, st.sent, st.backlog_max, st.pub_ok, st.pub_err,
 	       st.expected, st.delivered, lost, st.dups,
@@ -1304,12 +1360,13 @@ run_step(double rate)
 	       st.lat.max_us / 1000.0, hist_pct_ms(&st.pubrtt, 50),
 	       hist_pct_ms(&st.pubrtt, 99), cpu1 - cpu0, stack1 - stack0,
 	       self1 - self0, st.sub_bytes, rss_kb(opt.rss_pids, opt.nrss),
-	       sock_mem_kb(), sustained);
+	       sock_mem_kb(), stall_slices(0), sustained);
 	fflush(stdout);
 	note("rate %.0f/s: %" PRIu64 "/%" PRIu64 " delivered, p99 %.1f ms, "
 	     "lost %" PRIu64 ", dups %" PRIu64 ", %s",
 	     rate, got, st.expected, hist_pct_ms(&st.lat, 99), lost, st.dups,
 	     sustained ? "sustained" : "NOT sustained");
+	stall_slices(1);
 	for (size_t i = 0; i < H_FINE + H_COARSE; i++)
 		pooled.b[i] += st.lat.b[i];
 	pooled.n += st.lat.n;
@@ -1564,6 +1621,8 @@ usage(void)
 	      "  --pin (each channel published by one connection: k order)\n"
 	      "  --refine N (steps below the first failed rate) --reps N\n"
 	      "  --warmup S (seconds at the first rate, not reported)\n"
+	      "  --stalls MS (name the 50-ms slices of send time whose worst "
+	      "delivery took longer)\n"
 	      "  --slow N (N subscribers stop reading, then resume)\n"
 	      "  --ws2 PORT (every other subscriber on a second node)\n"
 	      "  --polls N --setup-timeout S --timeout S --ready-file PATH\n"
@@ -1684,6 +1743,8 @@ main(int argc, char **argv)
 			opt.drain = atof(v);
 		else if (ARG("--hold"))
 			opt.hold = atof(v);
+		else if (ARG("--stalls"))
+			opt.stalls_ms = atof(v);
 		else if (ARG("--max-p99-ms"))
 			opt.max_p99_ms = atof(v);
 		else if (ARG("--setup-timeout"))

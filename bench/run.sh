@@ -140,12 +140,16 @@ cb() {
 }
 
 # the ladder of one scenario at one publisher count: cb_ladder SYS SCEN
-# PUBS RATES ARGS... (fine steps, repetitions, the latency bound)
+# PUBS RATES ARGS... (fine steps, repetitions, the latency bound). Each
+# 50-ms slice of send time whose worst delivery passed the bound is named
+# in ctbench.log with its UTC time, to line up with the servers' logs;
+# RESULT's stall_slices counts them.
 cb_ladder() {
 	local sys=$1 scen=$2 npub=$3 rates=$4
 	shift 4
 	cb "$sys" "$scen" "$npub" fanout "$@" --pub-conns "$npub" --rates "$rates" \
-		--warmup 3 --refine $refine --reps "$reps" --max-p99-ms "$p99_ms" --duration "$step_s" --drain 2
+		--warmup 3 --refine $refine --reps "$reps" --max-p99-ms "$p99_ms" --duration "$step_s" --drain 2 \
+		--stalls "$p99_ms"
 }
 
 # -- the peers ---------------------------------------------------------------

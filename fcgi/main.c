@@ -199,6 +199,9 @@ main(int argc, char **argv)
 		started++;
 	}
 	pthread_attr_destroy(&attr);
+	if (pool_warm_start() != 0)
+		ct_warn("msg=\"no warm-up thread; connections are made "
+			"when first used\"");
 	ct_info("msg=\"listening\" socket=\"%s\" threads=%d "
 		"db_connections=%d max_waiters=%d",
 		cfg->http_socket[0] ? cfg->http_socket : "fd:0", started,

@@ -12,6 +12,9 @@ struct ct_cfg;
 struct worker;
 
 int pool_init(const struct ct_cfg *cfg);
+/* Connect and warm up every slot in a thread of its own (pool.c
+ * warm_main); pool_free waits for it. -1 when the thread cannot start. */
+int pool_warm_start(void);
 void pool_free(void);
 int pool_busy(void); /* connections checked out now */
 

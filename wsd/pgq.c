@@ -903,7 +903,7 @@ done_inflight(struct pgc *c, PGresult *keep, int rc)
 {
 	struct pgq_req *r = c->inflight;
 	char chan[300] = "";
-	int stale = 0;
+	int stale = 0, was_stale = 0;
 
 	c->inflight = NULL;
 	c->probing = 0;
@@ -918,6 +918,7 @@ done_inflight(struct pgc *c, PGresult *keep, int rc)
 				c->msg);
 		c->preparing = -1;
 	} else if (rc != CT_OK && pgprep_failed(&c->prep, c->state)) {
+		was_stale = 1;
 		stale = !r->members; /* a group goes again one by one below */
 	}
 	q.writers -= is_write(r);
@@ -932,11 +933,18 @@ done_inflight(struct pgc *c, PGresult *keep, int rc)
 	if (r->members && rc == CT_OK) {
 		finish_group(r, c->conn, keep);
 	} else if (r->members && PQstatus(c->conn) == CONNECTION_OK) {
-		/* rolled back as a whole (should not be: the batch takes
-		 * each post in a subtransaction): each alone */
-		ct_warn("msg=\"write group failed; sending one by one\" "
-			"writes=%d err=\"%s\"",
-			r->nmembers, c->msg);
+		/* rolled back as a whole: its prepared form stale after a
+		 * migration, or (should not be: the batch takes each post in
+		 * a subtransaction) another failure; each alone */
+		if (was_stale)
+			ct_info("msg=\"write group's prepared statement is "
+				"stale (schema changed); sending its writes "
+				"one by one\" writes=%d",
+				r->nmembers);
+		else
+			ct_warn("msg=\"write group failed; sending one by "
+				"one\" writes=%d err=\"%s\"",
+				r->nmembers, c->msg);
 		for (int i = r->nmembers - 1; i >= 0; i--)
 			if (r->members[i])
 				again_alone(r->members[i]);

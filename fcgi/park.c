@@ -247,8 +247,11 @@ park_shared_count(void)
 static void
 finish_parked(struct park *p, int status, int answered)
 {
-	metrics_request(p->route, status, ct_mono_us() - p->t0_us);
+	/* its fields under the lock: a poll whose client left comes out of
+	 * epoll_wait as soon as park_hand_over has added it, and the worker
+	 * sets them after that, holding the lock until they are all set */
 	pthread_mutex_lock(&mu);
+	metrics_request(p->route, status, ct_mono_us() - p->t0_us);
 	unlink_locked(p);
 	pthread_mutex_unlock(&mu);
 	p->fr->keepConnection = 0;

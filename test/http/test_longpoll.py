@@ -162,6 +162,20 @@ T.ok(wait_until(lambda: api("GET", "health", key="").json["waiting_polls"] <= ba
 # (their count as 499 is exact in test_spawn, on a responder of its own:
 # here the shared stack's count includes other tests' polls)
 
+# 4d. ... and so do polls whose clients leave at once, while their workers
+# are still looking or handing them over to the answerer (which may see the
+# client gone before the hand-over has finished)
+for rnd in range(3):
+    socks = [socket.create_connection((u.hostname, u.port), timeout=30) for _ in range(40)]
+    for s in socks:
+        s.sendall(req4)
+    for i, s in enumerate(socks):
+        if i % 2:
+            time.sleep(0.001)
+        s.close()
+T.ok(wait_until(lambda: api("GET", "health", key="").json["waiting_polls"] <= base, timeout=10),
+     "polls whose clients left at once give their places back too")
+
 # 5. a DM long-poll wakes too, and access is checked before waiting
 ref_b, ub = new_session("app2")
 dm = "dm:%s:%s" % tuple(sorted([user, ub]))

@@ -214,6 +214,15 @@ END $$;
 -- channel exists (a DM nobody wrote to yet does not: only a post creates
 -- it, after its rate limit). A DM needs a member's session; a named
 -- channel must exist and be open to the app.
+-- The channel-name rule, [a-z0-9][a-z0-9_.-]{0,63}, said as a length and
+-- an unbounded class: the bounded repeat made it the dearest test of a post.
+-- One place for every path that names a channel (posts, reads, creation);
+-- a plain SQL expression, so the planner inlines it.
+CREATE OR REPLACE FUNCTION crosstalk.channel_name_ok(p text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT char_length(p) <= 64 AND p ~ '^[a-z0-9][a-z0-9_.-]*$'
+$$;
+
 CREATE FUNCTION crosstalk.channel_refusal(p_app text, p_user_id text, p_channel text)
 RETURNS TABLE (state text, message text, have boolean, archived boolean)
 LANGUAGE sql STABLE AS $$
@@ -222,10 +231,7 @@ LANGUAGE sql STABLE AS $$
                  CASE WHEN p_channel LIKE 'dm:%' THEN crosstalk.dm_refusal(p_channel) END AS dm_why,
                  c.apps, c.name IS NOT NULL AS found,
                  coalesce(c.archived_at IS NOT NULL, false) AS archived,
-                 -- [a-z0-9][a-z0-9_.-]{0,63}, said so: the bounded
-                 -- repeat made this the dearest test of a post
-                 char_length(p_channel) <= 64
-                 AND p_channel ~ '^[a-z0-9][a-z0-9_.-]*$' AS well_named,
+                 crosstalk.channel_name_ok(p_channel) AS well_named,
                  coalesce(c.private, false) AND p_user_id IS NOT NULL
                  AND NOT EXISTS (SELECT 1 FROM crosstalk.channel_members mb
                                  WHERE mb.channel = p_channel AND mb.user_id = p_user_id) AS outsider
@@ -283,7 +289,7 @@ RETURNS crosstalk.channels LANGUAGE plpgsql AS $$
 DECLARE
     c crosstalk.channels;
 BEGIN
-    IF p_name IS NULL OR p_name !~ '^[a-z0-9][a-z0-9_.-]{0,63}$' THEN
+    IF NOT coalesce(crosstalk.channel_name_ok(p_name), false) THEN
         PERFORM crosstalk.fail(422, 'channel names are [a-z0-9][a-z0-9_.-]{0,63}');
     END IF;
     IF char_length(p_title) > 200 OR p_title ~ '[[:cntrl:]]' THEN

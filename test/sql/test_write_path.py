@@ -179,4 +179,20 @@ T.eq((out.stderr.strip(), out.stdout.split("\n")[:6]), ("", ["", "t", "0", "0", 
      "warm_up reached the insert (a message id taken) and kept nothing")
 T.ok("Asynchronous notification" not in out.stdout + out.stderr, "warm_up notified no one",
      out.stdout + out.stderr)
+
+# the channel-name rule is one function, and creation and posting both
+# apply it: [a-z0-9][a-z0-9_.-]{0,63}
+for name, ok in (("a", True), ("a" * 64, True), ("a" * 65, False), ("0x_y.z-w", True),
+                 ("-a", False), ("Ab", False), ("a b", False), ("", False)):
+    T.eq(sql1("SELECT crosstalk.channel_name_ok(:'v1')", name), "t" if ok else "f",
+         "channel_name_ok(%r)" % name[:20])
+long = "n" + uniq("n").replace("-", "") + "x" * 64
+err = subprocess.run(PSQL, input="SELECT crosstalk.create_channel('%s', '', NULL);" % long[:65],
+                     capture_output=True, text=True)
+T.ok(err.returncode != 0 and "channel names are" in err.stderr, "create_channel refuses 65 characters",
+     err.stderr.strip())
+T.eq(sql("SELECT state, message FROM crosstalk.channel_refusal('app1', 'u', :'v1')", long[:65])[0],
+     ["CT422", "channel names are [a-z0-9][a-z0-9_.-]{0,63}"], "and so does a post's check")
+made = sql1("SELECT (crosstalk.create_channel(:'v1', '', NULL)).name", long[:64])
+T.eq(made, long[:64], "64 characters are a name")
 T.done()

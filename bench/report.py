@@ -320,6 +320,14 @@ if wp:
     extra.append(f"- WebSocket publish, 64 publishers, 8 in flight each, 100 channels: "
                  f"{fmt(num(wp, 'pub_per_s'))} acknowledged (committed) publishes/s, ack p99 "
                  f"{fmt(num(wp, 'pub_p99_ms'), 'ms')} ms.")
+hp = one("crosstalk", "httppub", "fanout")
+if hp:
+    p10 = next((r for r in rows if r["sys"] == "postgres" and r["scen"] == "pgbench-post10"), None)
+    extra.append(f"- HTTP publish (nginx, crosstalk-fcgi), 128 keep-alive connections, 100 channels, each post "
+                 f"answered once committed: {fmt(num(hp, 'pub_per_s'))} posts/s, p99 "
+                 f"{fmt(num(hp, 'pub_p99_ms'), 'ms')} ms"
+                 + (f"; the database alone, post_message() 10 per transaction over 100 channels: "
+                    f"{fmt(num(p10, 'tps') * 10 if num(p10, 'tps') else None)}/s (below)." if p10 else "."))
 hk0 = one("crosstalk", "chook-none", "fanout")
 hk1 = one("crosstalk", "chook-on", "fanout")
 if hk0 and hk1:

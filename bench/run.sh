@@ -21,7 +21,7 @@
 #   BENCH_P99_MS      the latency bound of "sustained" [20]
 #   BENCH_STEP_S      seconds per rate step [2]
 #   BENCH_IDLE_N      connections of the 1,000-channel scenario [10000]
-#   BENCH_CT          crosstalk extras [ws defaults nodes slow wspub chook
+#   BENCH_CT          crosstalk extras [ws defaults nodes slow wspub httppub chook
 #                     pgbench search fsync longpoll profile]
 #   BENCH_HOOK_RATE   msg/s of the channel-hook latency step [500]
 #   BENCH_SEARCH_N    messages stored for the search figures [1000000]
@@ -41,7 +41,7 @@ if [ "$quick" = 1 ]; then
 else
 	pubs_sweep=${BENCH_PUBS:-16 128}
 	reps=${BENCH_REPS:-3}
-	ct_scen=" ${BENCH_CT:-ws defaults nodes slow wspub chook pgbench search fsync longpoll profile} "
+	ct_scen=" ${BENCH_CT:-ws defaults nodes slow wspub httppub chook pgbench search fsync longpoll profile} "
 fi
 p99_ms=${BENCH_P99_MS:-20}
 step_s=${BENCH_STEP_S:-2}
@@ -391,6 +391,13 @@ run_crosstalk() {
 		cb crosstalk wspub 64 fanout "${common[@]}" --stack-pids "$(stack_list)" \
 			--subs 0 --pub-ws --pub-conns 64 --window 8 --channels 100 --rates 0 \
 			--duration 4 --drain 3
+	fi
+	# HTTP publish throughput, beside the database alone below: 128
+	# keep-alive connections through nginx to crosstalk-fcgi (400 users),
+	# each post answered only once committed, 100 channels
+	if want httppub; then
+		cb crosstalk httppub 128 fanout "${common[@]}" --stack-pids "$(stack_list)" \
+			--subs 0 --pub-conns 128 --channels 100 --rates 0 --duration 4 --drain 3
 	fi
 	want chook && chook_latency
 	# the database's own ceiling, batched the way the daemons batch

@@ -1223,10 +1223,10 @@ mark_old_requests(void)
 	}
 }
 
-/* The slices whose worst delivery took over --stalls ms: their number, and
- * with say, one line each on stderr. -1 without --stalls. */
+/* The slices whose worst delivery took over --stalls ms, one line each on
+ * stderr: their number, -1 without --stalls. */
 static int
-stall_slices(int say)
+stall_slices(void)
 {
 	int n = 0;
 
@@ -1236,8 +1236,6 @@ stall_slices(int say)
 		if (slice_max_us[i] <= opt.stalls_ms * 1000)
 			continue;
 		n++;
-		if (!say)
-			continue;
 		int64_t w = step_wall_ns + (int64_t)i * SLICE_NS;
 		time_t sec = (time_t)(w / 1000000000);
 		struct tm tm;
@@ -1261,7 +1259,7 @@ run_step(double rate)
 	double cpu0, stack0, self0, cpu1, stack1, self1, secs, span;
 	int64_t t0, pub_end, drain_end, t;
 	uint64_t lost, got = 0;
-	int sustained;
+	int sustained, stalls;
 
 	memset(&st, 0, sizeof(st));
 	memset(chan_k, 0, sizeof(*chan_k) * (size_t)opt.channels);
@@ -1339,6 +1337,7 @@ run_step(double rate)
 		sustained = st.pub_err == 0 && st.pub_ok > 0;
 	if (quiet)
 		goto settle;
+	stalls = stall_slices();
 	printf("RESULT mode=%s rate=%.0f subs=%d channels=%d pubs=%d pin=%d "
 	       "planned=%" PRIu64 " sent=%" PRIu64 " backlog_max=%" PRIu64
 	       " pub_ok=%" PRIu64 " pub_err=%" PRIu64 " expected=%" PRIu64
@@ -1360,13 +1359,12 @@ run_step(double rate)
 	       st.lat.max_us / 1000.0, hist_pct_ms(&st.pubrtt, 50),
 	       hist_pct_ms(&st.pubrtt, 99), cpu1 - cpu0, stack1 - stack0,
 	       self1 - self0, st.sub_bytes, rss_kb(opt.rss_pids, opt.nrss),
-	       sock_mem_kb(), stall_slices(0), sustained);
+	       sock_mem_kb(), stalls, sustained);
 	fflush(stdout);
 	note("rate %.0f/s: %" PRIu64 "/%" PRIu64 " delivered, p99 %.1f ms, "
 	     "lost %" PRIu64 ", dups %" PRIu64 ", %s",
 	     rate, got, st.expected, hist_pct_ms(&st.lat, 99), lost, st.dups,
 	     sustained ? "sustained" : "NOT sustained");
-	stall_slices(1);
 	for (size_t i = 0; i < H_FINE + H_COARSE; i++)
 		pooled.b[i] += st.lat.b[i];
 	pooled.n += st.lat.n;

@@ -35,6 +35,10 @@ ct_group_wait_us(int64_t newest_us, int in_flight, int64_t now_us)
 	       (in_flight ? CT_GROUP_STAGGER_MS : CT_GROUP_GAP_MS) * 1000;
 }
 
+/* What a daemon runs on a new connection before any post waits for it:
+ * one group commit, rolled back (sql/functions.sql crosstalk.warm_up). */
+#define CT_WARM_UP_SQL "SELECT crosstalk.warm_up()"
+
 /* Connect with cfg->db_conninfo (application_name = app_name) and set the
  * session's crosstalk.* limits from cfg. NULL on failure; the reason is
  * written to err (one line) when err is not NULL. Caller PQfinish()es. */

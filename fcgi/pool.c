@@ -153,7 +153,7 @@ warm_main(void *arg)
 			continue;
 		w.slot = i;
 		if ((rc = pool_hold(&w)) == CT_OK) {
-			res = PQexec(w.db, "SELECT crosstalk.warm_up()");
+			res = PQexec(w.db, CT_WARM_UP_SQL);
 			if (PQresultStatus(res) == PGRES_TUPLES_OK)
 				warmed++;
 			else

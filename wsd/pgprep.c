@@ -86,6 +86,7 @@ pgprep_next(struct pgprep *p, PGconn *conn)
 	}
 	return -1;
 }
+
 void
 pgprep_done(struct pgprep *p, int k, int ok)
 {

@@ -130,7 +130,7 @@ static void pgq_connect(lws_sorted_usec_list_t *sul);
 static void probe(struct pgc *c, const char *sql);
 static void prepare_idle(struct pgc *c);
 static const char q_probe[] = "SELECT 1";
-static const char q_warm_up[] = "SELECT crosstalk.warm_up()";
+static const char q_warm_up[] = CT_WARM_UP_SQL;
 static const char q_prepare[] = "PREPARE"; /* marks a pgprep_next, never sent */
 static void pgq_connected(void *arg, PGconn *conn, const char *err);
 static void send_next(void);
@@ -1161,6 +1161,7 @@ probe(struct pgc *c, const char *sql)
 	    PQflush(c->conn) == 1)
 		lws_callback_on_writable(c->wsi);
 }
+
 /* c has nothing to send: it prepares one statement it lacks (pgprep.c),
  * if any. Like a probe, the answer is nobody's. */
 static void
@@ -1173,6 +1174,7 @@ prepare_idle(struct pgc *c)
 	if (c->preparing < 0 || PQflush(c->conn) == 1)
 		lws_callback_on_writable(c->wsi);
 }
+
 /* Once a second: a statement past its deadline costs its connection (the
  * server, or the network to it, stopped answering); an idle connection is
  * probed; any statement still partly unsent is pushed out (WRITEABLE

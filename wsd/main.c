@@ -8,10 +8,9 @@
  * at 10,000 connections that scan was 90% of the daemon's time while
  * spreading messages over 1,000 channels (bench/RESULTS.md).
  *
- * Trap in lws 4.1.6 with libev: a timer scheduled outside lws' own
- * callbacks does not re-arm the loop's timer; lws re-arms it only after it
- * serviced a descriptor or a timer. Everything here schedules from inside
- * a callback, and the first tick is kicked through lws_cancel_service(). */
+ * Trap in lws 4.1.6 with libev: lws cannot move its loop timer earlier
+ * once it is set, so a timer scheduled for sooner waited for a later one;
+ * timers.c makes every lws_sul fire on time. */
 #include <ev.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +28,7 @@
 #include "core/notice.h"
 #include "core/util.h"
 #include "wsd/gate.h"
+#include "wsd/timers.h"
 #include "wsd/wsd.h"
 
 static const char usage[] =
@@ -463,6 +463,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "crosstalk-wsd: cannot adopt signalfd\n");
 		goto out;
 	}
+	if (timers_start(wsd->context, wsd->loop) != 0) {
+		fprintf(stderr, "crosstalk-wsd: cannot start the timers\n");
+		goto out;
+	}
 	dispatch_start();
 	if (gate_start() != 0) {
 		fprintf(stderr, "crosstalk-wsd: cannot start libcurl\n");
@@ -481,7 +485,6 @@ main(int argc, char **argv)
 	tick(&wsd->sul_tick);
 	ct_info("msg=\"listening\" addr=%s port=%d node=%s",
 		wsd->cfg->wsd_listen, wsd->cfg->wsd_port, wsd->node_id);
-	lws_cancel_service(wsd->context); /* arms lws' timer (see top) */
 	ev_run(wsd->loop, 0);
 	ct_info("msg=\"stopped\"");
 	rc = 0;
@@ -491,6 +494,7 @@ out:
 	/* timers first: their lists die with the context */
 	lws_sul_cancel(&wsd->sul_tick);
 	lws_sul_cancel(&wsd->sul_stop);
+	timers_stop();
 	out_stop();
 	channel_foreach(cancel_pres, NULL);
 	presence_free();

@@ -13,7 +13,8 @@
  *   sub.c        subscriptions made and freed
  *   channel.c    the channel table         out.c    outbound queues
  *   pglisten.c   the LISTEN connection     pgq.c, pgconnect.c  queries
- *   creq.c       the frame parser          metrics.c, wsd.c  leaves */
+ *   creq.c       the frame parser          metrics.c, wsd.c  leaves
+ *   timers.c     lws timers on time under the libev loop (timers.h) */
 #ifndef CT_WSD_H
 #define CT_WSD_H
 

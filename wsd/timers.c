@@ -75,6 +75,9 @@ timers_start(struct lws_context *cx, struct ev_loop *l)
 	ev_prepare_init(&before_wait, on_before_wait);
 	ev_prepare_start(loop, &before_wait);
 	ev_timer_init(&due, on_due, 0., 0.);
+	/* after the descriptors of the same loop turn, as lws' idle work
+	 * runs: a turn's deliveries still leave in one write per connection */
+	ev_set_priority(&due, EV_MINPRI);
 	due_us = 0;
 	return 0;
 }

@@ -1,6 +1,7 @@
-"""Two migrates at once both succeed with one schema; a deployer's
-resolver survives every later migrate; sql/functions.sql applies over
-itself (what an upgrade does)."""
+"""Two migrates at once both succeed with one schema; the shipped resolver
+is PL/pgSQL (migration 22) and a deployer's resolver survives every later
+migrate, 22 included; sql/functions.sql applies over itself (what an
+upgrade does)."""
 import os
 import subprocess
 import tempfile
@@ -44,6 +45,20 @@ try:
     T.eq(dup, "0", "each migration recorded once")
     T.eq(q("SELECT count(*) FROM pg_namespace WHERE nspname = 'crosstalk'"), "1", "one schema")
 
+    # the shipped resolver was made PL/pgSQL by migration 22 (its plan is
+    # kept per connection), with the same rights and search path
+    lang = ("SELECT l.lanname || ' ' || p.prosecdef || ' ' || array_to_string(p.proconfig, ';') "
+            "FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+            "WHERE p.oid = 'crosstalk.resolve_session(text, text)'::regprocedure")
+    T.eq(q(lang), "plpgsql true search_path=pg_catalog, crosstalk", "shipped resolver in PL/pgSQL")
+    q("INSERT INTO crosstalk.apps (id, key_hash) VALUES ('mig', 'x'), ('mig2', 'y'); "
+      "INSERT INTO crosstalk.sessions (ref_hash, app, user_id, display_name, expires_at) "
+      "VALUES (encode(sha256('mig-ref'::bytea), 'hex'), 'mig', 'mig-u', 'Mig U', now() + interval '1 hour')")
+    T.eq(q("SELECT user_id || '|' || display_name FROM crosstalk.resolve_session('mig', 'mig-ref')"),
+         "mig-u|Mig U", "it resolves a registered session")
+    T.eq(q("SELECT count(*) FROM crosstalk.resolve_session('mig2', 'mig-ref')"), "0",
+         "not for another app")
+
     # a deployer replaces the resolver; migrate again leaves it alone
     q("CREATE OR REPLACE FUNCTION crosstalk.resolve_session(app text, ref text) "
       "RETURNS TABLE (user_id text, display_name text) LANGUAGE sql AS "
@@ -53,6 +68,14 @@ try:
     T.ok("(0 applied)" in r.stdout, "nothing re-applied", r.stdout)
     T.eq(q("SELECT user_id FROM crosstalk.resolve_session('app1', 'x')"), "deployer-x",
          "replaced resolver survives migrate")
+    # migration 22 itself, run over a deployer's SQL resolver (as on an
+    # upgrade from 21), leaves it alone
+    q("DELETE FROM crosstalk.migrations WHERE version = 22")
+    r = subprocess.run([CTL, "--config", conf, "migrate"], capture_output=True, text=True)
+    T.eq(r.returncode, 0, "migration 22 again (%s)" % r.stderr.strip())
+    T.ok("(1 applied)" in r.stdout, "it ran", r.stdout)
+    T.eq(q("SELECT user_id FROM crosstalk.resolve_session('app1', 'x')"), "deployer-x",
+         "migration 22 keeps a deployer's resolver")
     # an upgrade: a changed functions.sql is applied again over the
     # functions of the last one (as if its recorded hash differed); every
     # definition in it must apply over itself

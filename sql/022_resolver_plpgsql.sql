@@ -6,12 +6,13 @@
 -- PL/pgSQL keeps the query's plan for the connection's life (0.58-0.71
 -- against 0.54-0.58). The same query, the same rights and search path.
 -- Only the shipped resolver is replaced: one a deployer wrote (any other
--- text, or another language) is left exactly as it is.
+-- text, or another language) is left exactly as it is, and a missing one
+-- stays missing (crosstalkctl check reports it).
 DO $do$
 BEGIN
     IF EXISTS (
         SELECT 1 FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-        WHERE p.oid = 'crosstalk.resolve_session(text, text)'::regprocedure
+        WHERE p.oid = to_regprocedure('crosstalk.resolve_session(text, text)')
           AND l.lanname = 'sql'
           AND p.prosrc = $src$
     SELECT s.user_id, s.display_name FROM crosstalk.sessions s

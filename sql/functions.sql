@@ -209,20 +209,23 @@ BEGIN
                  substr(p_channel, 5 + length(split_part(p_channel, ':', 2)))];
 END $$;
 
+-- Why p is not a channel name (NULL: it is): the rule
+-- [a-z0-9][a-z0-9_.-]{0,63}, said as a length and an unbounded class (the
+-- bounded repeat made it the dearest test of a post), and its message. One
+-- place for every path that names a channel (posts, reads, creation); a
+-- plain SQL expression, so the planner inlines it.
+DROP FUNCTION IF EXISTS crosstalk.channel_name_ok(text); -- its boolean form
+CREATE OR REPLACE FUNCTION crosstalk.channel_name_refusal(p text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p IS NULL OR char_length(p) > 64 OR p !~ '^[a-z0-9][a-z0-9_.-]*$'
+                THEN 'channel names are [a-z0-9][a-z0-9_.-]{0,63}' END
+$$;
+
 -- May app p_app (and user p_user_id, NULL for an app-key-only request)
 -- read or write p_channel? (state, message) why not, and whether the
 -- channel exists (a DM nobody wrote to yet does not: only a post creates
 -- it, after its rate limit). A DM needs a member's session; a named
 -- channel must exist and be open to the app.
--- The channel-name rule, [a-z0-9][a-z0-9_.-]{0,63}, said as a length and
--- an unbounded class: the bounded repeat made it the dearest test of a post.
--- One place for every path that names a channel (posts, reads, creation);
--- a plain SQL expression, so the planner inlines it.
-CREATE OR REPLACE FUNCTION crosstalk.channel_name_ok(p text) RETURNS boolean
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT char_length(p) <= 64 AND p ~ '^[a-z0-9][a-z0-9_.-]*$'
-$$;
-
 CREATE FUNCTION crosstalk.channel_refusal(p_app text, p_user_id text, p_channel text)
 RETURNS TABLE (state text, message text, have boolean, archived boolean)
 LANGUAGE sql STABLE AS $$
@@ -231,7 +234,7 @@ LANGUAGE sql STABLE AS $$
                  CASE WHEN p_channel LIKE 'dm:%' THEN crosstalk.dm_refusal(p_channel) END AS dm_why,
                  c.apps, c.name IS NOT NULL AS found,
                  coalesce(c.archived_at IS NOT NULL, false) AS archived,
-                 crosstalk.channel_name_ok(p_channel) AS well_named,
+                 crosstalk.channel_name_refusal(p_channel) AS name_why,
                  coalesce(c.private, false) AND p_user_id IS NOT NULL
                  AND NOT EXISTS (SELECT 1 FROM crosstalk.channel_members mb
                                  WHERE mb.channel = p_channel AND mb.user_id = p_user_id) AS outsider
@@ -245,7 +248,7 @@ LANGUAGE sql STABLE AS $$
                   AND p_user_id <> substr(p_channel, 5 + length(split_part(p_channel, ':', 2)))
              THEN 'CT403'
              WHEN x.dm THEN NULL
-             WHEN NOT x.well_named THEN 'CT422'
+             WHEN x.name_why IS NOT NULL THEN 'CT422'
              WHEN NOT x.found THEN 'CT404'
              WHEN x.apps IS NOT NULL AND NOT (p_app = ANY (x.apps)) THEN 'CT403'
              WHEN x.outsider THEN 'CT403'
@@ -258,7 +261,7 @@ LANGUAGE sql STABLE AS $$
                   AND p_user_id <> substr(p_channel, 5 + length(split_part(p_channel, ':', 2)))
              THEN 'not a member of this direct channel'
              WHEN x.dm THEN NULL
-             WHEN NOT x.well_named THEN 'channel names are [a-z0-9][a-z0-9_.-]{0,63}'
+             WHEN x.name_why IS NOT NULL THEN x.name_why
              WHEN NOT x.found THEN 'no such channel'
              WHEN x.apps IS NOT NULL AND NOT (p_app = ANY (x.apps))
              THEN 'this channel is not open to app ' || p_app
@@ -288,9 +291,10 @@ CREATE OR REPLACE FUNCTION crosstalk.create_channel(
 RETURNS crosstalk.channels LANGUAGE plpgsql AS $$
 DECLARE
     c crosstalk.channels;
+    why text := crosstalk.channel_name_refusal(p_name);
 BEGIN
-    IF NOT coalesce(crosstalk.channel_name_ok(p_name), false) THEN
-        PERFORM crosstalk.fail(422, 'channel names are [a-z0-9][a-z0-9_.-]{0,63}');
+    IF why IS NOT NULL THEN
+        PERFORM crosstalk.fail(422, why);
     END IF;
     IF char_length(p_title) > 200 OR p_title ~ '[[:cntrl:]]' THEN
         PERFORM crosstalk.fail(422, 'title must be at most 200 characters without control characters');

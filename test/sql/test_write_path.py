@@ -184,8 +184,8 @@ T.ok("Asynchronous notification" not in out.stdout + out.stderr, "warm_up notifi
 # apply it: [a-z0-9][a-z0-9_.-]{0,63}
 for name, ok in (("a", True), ("a" * 64, True), ("a" * 65, False), ("0x_y.z-w", True),
                  ("-a", False), ("Ab", False), ("a b", False), ("", False)):
-    T.eq(sql1("SELECT crosstalk.channel_name_ok(:'v1')", name), "t" if ok else "f",
-         "channel_name_ok(%r)" % name[:20])
+    T.eq(sql1("SELECT crosstalk.channel_name_refusal(:'v1') IS NULL", name), "t" if ok else "f",
+         "channel_name_refusal(%r)" % name[:20])
 long = "n" + uniq("n").replace("-", "") + "x" * 64
 err = subprocess.run(PSQL, input="SELECT crosstalk.create_channel('%s', '', NULL);" % long[:65],
                      capture_output=True, text=True)

@@ -11,12 +11,24 @@ import {
 } from './lib.mjs';
 
 // open a channel the way a user would: its tab, or the select when the
-// tabs do not all fit
+// tabs do not all fit. Which of the two shows can change between the look
+// and the action (the list is laid out again as channels arrive, and a tab
+// that no longer fits is hidden), so each try looks again.
 async function openInWidget(frame, name) {
-	if (await frame.evaluate(() => document.getElementById('ct-app').classList.contains('ct-select-channels')))
-		await frame.selectOption('#ct-channel-select', name);
-	else
-		await frame.click(`.ct-chan[data-channel="${name}"]`);
+	for (let attempt = 1; ; attempt++) {
+		const select = await frame.evaluate(() =>
+			document.getElementById('ct-app').classList.contains('ct-select-channels'));
+		try {
+			if (select)
+				await frame.selectOption('#ct-channel-select', name, { timeout: 2000 });
+			else
+				await frame.click(`.ct-chan[data-channel="${name}"]`, { timeout: 2000 });
+			return;
+		} catch (e) {
+			if (attempt >= 10)
+				throw e;
+		}
+	}
 }
 
 await run('browser_chat', 240, async (T, logs) => {

@@ -15,12 +15,15 @@ res_txt, out_dir, md_path, elapsed = sys.argv[1:5]
 params = dict(l.strip().split("=", 1) for l in open(os.path.join(out_dir, "params.txt")) if "=" in l)
 P99 = float(params.get("p99_ms", "20"))
 SYSTEMS = ["crosstalk", "crosstalk-ws", "crosstalk-defaults", "crosstalk-2nodes",
-           "nchan", "node", "raw-once", "raw-coalesce"]
+           "nchan-redis", "nchan", "node", "raw-once", "raw-coalesce"]
+# systems whose whole stack is more than the server process (its store)
+STACKED = ("crosstalk", "crosstalk-ws", "crosstalk-defaults", "crosstalk-2nodes", "nchan-redis")
 LABEL = {
     "crosstalk": "crosstalk, HTTP publish (nginx, FastCGI)",
     "crosstalk-ws": "crosstalk, WebSocket publish",
     "crosstalk-defaults": "crosstalk, shipped defaults (HTTP publish)",
     "crosstalk-2nodes": "crosstalk, two daemon nodes (HTTP publish)",
+    "nchan-redis": "nginx + nchan + Redis (durable: appendfsync always)",
     "nchan": "nginx + nchan (memory only)",
     "node": "Node.js + ws (memory only)",
     "raw-once": "raw epoll, one send per frame (memory only)",
@@ -143,7 +146,7 @@ def scenario_table(scen):
         pl = pooled(s, scen, npub, num(r, "rate"))
         eq = at_equal(s, scen, npub)
         sc = syscalls_row(s, scen, npub)
-        whole = per1k(eq, "stack_cpu_ms") if s.startswith("crosstalk") else None
+        whole = per1k(eq, "stack_cpu_ms") if s in STACKED else None
         out.append([
             LABEL[s], npub, fmt(num(r, "rate")), fmt(num(r, "deliv_per_s")),
             f"{fmt(num(pl, 'p99_ms'), 'ms')} / {fmt(num(pl, 'p999_ms'), 'ms')}" if pl else
@@ -225,6 +228,7 @@ versions = {
     "kernel": sh("uname -r"),
     "nginx": sh("nginx -v 2>&1 | sed 's/.*nginx\\///'"),
     "libnginx-mod-nchan": sh("dpkg-query -W -f='${Version}' libnginx-mod-nchan"),
+    "Redis": sh("redis-server --version | sed 's/.* v=\\([^ ]*\\).*/\\1/'"),
     "node": sh("node --version"),
     "PostgreSQL": sh("ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1 | xargs -I{} {}/postgres --version"),
     "libwebsockets": sh("pkg-config --modversion libwebsockets"),
@@ -265,15 +269,18 @@ from run to run on this kind of machine, so compare within one run only.
   p99 (min / median / max).
 - CPU per 1,000 deliveries is compared at an **equal rate**, the first rung of each ladder (every
   system runs it): utime+stime of the server process(es); for crosstalk "whole stack" adds
-  crosstalk-fcgi, nginx and PostgreSQL. Syscalls per delivery: every system call the server
+  crosstalk-fcgi, nginx and PostgreSQL, for nchan + Redis it adds Redis. Syscalls per delivery: every system call the server
   process(es) made during the warm-up at that same first rate (`perf stat -e raw_syscalls:sys_enter
   -p`; traced there, not in the measured steps, whose CPU figures tracing would raise), over its
   deliveries; bytes per delivery: what the subscribers' sockets received in it (frames with their
   WebSocket headers). RSS: the server process after the step; kernel TCP memory:
   /proc/net/sockstat, whole machine.
 - crosstalk runs **durable**: PostgreSQL with `fsync=on`, `synchronous_commit=on` (every acknowledged
-  message is on disk before anyone hears of it). nchan, Node and the raw servers keep messages in
-  memory only.
+  message is on disk before anyone hears of it). So does the durable peer, nginx + nchan keeping its
+  messages in a Redis of its own with `appendonly yes`, `appendfsync always`: Redis writes and fsyncs
+  its append-only file before it sends the replies and pub/sub messages of that turn of its loop, so a
+  publish is on disk before nchan acknowledges or delivers it (Redis floats over both cores, as
+  PostgreSQL does). nchan alone, Node and the raw servers keep messages in memory only.
 - crosstalk's best settings: `[limits] publish_count = 1000000` per second (the load uses 400 users),
   `[http] workers = 64`, `[wsd] unauth_per_addr` uncapped (the load comes from one address). The
   "shipped defaults" row uses the configuration as installed (8 FastCGI workers, 20 posts per 10 s per
@@ -293,6 +300,12 @@ for scen in ("multi", "fan1k"):
     md.append(f"\nSame-run ratios of sustained deliveries/s to nginx+nchan: crosstalk HTTP publish "
               f"{fmt(r1, 'x')}, WebSocket publish {fmt(r2, 'x')}"
               + (f", shipped defaults {fmt(rd, 'x')}" if rd else "") + ".\n")
+    d1, d2 = ratio(scen, "crosstalk", "nchan-redis"), ratio(scen, "crosstalk-ws", "nchan-redis")
+    dd = ratio(scen, "crosstalk-defaults", "nchan-redis")
+    if d1 or d2:
+        md.append(f"Same-run ratios to the durable peer, nginx+nchan+Redis: crosstalk HTTP publish "
+                  f"{fmt(d1, 'x')}, WebSocket publish {fmt(d2, 'x')}"
+                  + (f", shipped defaults {fmt(dd, 'x')}" if dd else "") + ".\n")
     md.append("\nHighest sustained rate (msg/s) by publisher connections:\n\n" + sweep_table(scen))
 md.append("## Memory per idle connection (10,000 connections, 1,000 channels, before the load)\n\n"
           + idle_table())
@@ -353,14 +366,17 @@ def mmm(vals):
 
 
 if lpc:
-    lc, ln = lp_runs("crosstalk"), lp_runs("nchan")
-    ok = all(num(r, "ok") == num(r, "polls") for r in lc + ln)
+    lc, ln, lr = lp_runs("crosstalk"), lp_runs("nchan"), lp_runs("nchan-redis")
+    ok = all(num(r, "ok") == num(r, "polls") for r in lc + ln + lr)
     extra.append(
         f"- 500 waiting long-polls (published to once the server counts all 500 waiting), one post, "
         f"{len(lc)} runs: all answered in {mmm([num(r, 'all_ms') for r in lc])} ms (min / median / max) "
         f"after the post was sent; the post itself was acknowledged (committed, on disk) after "
         f"{mmm([num(r, 'post_ms') for r in lc])} ms. nginx+nchan ({len(ln)} runs, memory only): "
-        f"{mmm([num(r, 'all_ms') for r in ln])} ms. Every poll answered 200 with the message: "
+        f"{mmm([num(r, 'all_ms') for r in ln])} ms"
+        + (f"; nginx+nchan+Redis ({len(lr)} runs, durable): {mmm([num(r, 'all_ms') for r in lr])} ms, "
+           f"the post acknowledged after {mmm([num(r, 'post_ms') for r in lr])} ms" if lr else "")
+        + ". Every poll answered 200 with the message: "
         f"{'yes' if ok else 'no'}.")
 if extra:
     md.append("## Other figures\n" + "\n".join(extra) + "\n")

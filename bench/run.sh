@@ -1,6 +1,7 @@
 #!/bin/bash
-# bench/run.sh BUILD_DIR - crosstalk side by side with nginx+nchan, a Node.js
-# `ws` server and a raw epoll server (one frame per send, and coalescing),
+# bench/run.sh BUILD_DIR - crosstalk side by side with nginx+nchan (in
+# memory, and durable in Redis), a Node.js `ws` server and a raw epoll
+# server (one frame per send, and coalescing),
 # all driven by the same load generator (ctbench) in ONE run, then
 # bench/RESULTS.md (bench/report.py). Every ratio it prints comes from this
 # run. Everything listens on 127.0.0.1; every load phase is bounded in count
@@ -15,7 +16,7 @@
 #
 # Environment (defaults in brackets):
 #   BENCH_QUICK       1: one publisher count, no repetitions, fewer extras [0]
-#   BENCH_SYSTEMS     [raw-once raw-coalesce node nchan crosstalk]
+#   BENCH_SYSTEMS     [raw-once raw-coalesce node nchan nchan-redis crosstalk]
 #   BENCH_PUBS        publisher connection counts to sweep [16 128]
 #   BENCH_REPS        repetitions at each system's best rate [3]
 #   BENCH_P99_MS      the latency bound of "sustained" [20]
@@ -33,7 +34,7 @@ build=$(cd "${1:?usage: bench/run.sh BUILD_DIR}" && pwd)
 bin=$build/bench
 out=${BENCH_OUT:-$src/bench/out}
 quick=${BENCH_QUICK:-0}
-systems=${BENCH_SYSTEMS:-raw-once raw-coalesce node nchan crosstalk}
+systems=${BENCH_SYSTEMS:-raw-once raw-coalesce node nchan nchan-redis crosstalk}
 if [ "$quick" = 1 ]; then
 	pubs_sweep=${BENCH_PUBS:-64}
 	reps=${BENCH_REPS:-1}
@@ -153,13 +154,15 @@ cb_ladder() {
 }
 
 # -- the peers ---------------------------------------------------------------
-# peer_scenarios SYS PORT SERVER_PIDS PUBS...: 1 channel x 1,000, then
-# 1,000 channels x 10 (its idle memory first, on the same connections)
+# peer_scenarios SYS PORT SERVER_PIDS STACK_PIDS PUBS...: 1 channel x
+# 1,000, then 1,000 channels x 10 (its idle memory first, on the same
+# connections); STACK_PIDS: the server's and its store's, for the whole
+# stack's CPU
 peer_scenarios() {
-	local sys=$1 port=$2 spids=$3 npub
-	shift 3
+	local sys=$1 port=$2 spids=$3 stack=$4 npub
+	shift 4
 	local common=(--proto plain --ws "$port" --http "$port" --ws-path "/sub/%c"
-		--pub-path "/pub/%c" --cpu-pids "$spids" --stack-pids "$spids" --rss-pids "$spids")
+		--pub-path "/pub/%c" --cpu-pids "$spids" --stack-pids "$stack" --rss-pids "$spids")
 	for npub in "$@"; do
 		cb_ladder "$sys" fan1k "$npub" "$rates_1k" "${common[@]}" --subs 1000
 		cb_ladder "$sys" multi "$npub" "$rates_mc" "${common[@]}" --subs "$idle_n" \
@@ -177,7 +180,7 @@ run_raw() { # run_raw once|coalesce: a reference point, one publisher count
 	wait_port "$port" || { log "raw server did not start"; return 1; }
 	local keep=$reps
 	reps=1
-	peer_scenarios "raw-$1" "$port" "$pid" 64
+	peer_scenarios "raw-$1" "$port" "$pid" "$pid" 64
 	reps=$keep
 	stop_pid "$pid"
 }
@@ -195,17 +198,43 @@ run_node() {
 	pids+=("$pid")
 	wait_port "$port" || { log "node server did not start"; return 1; }
 	# shellcheck disable=SC2086
-	peer_scenarios node "$port" "$pid" $pubs_sweep
+	peer_scenarios node "$port" "$pid" "$pid" $pubs_sweep
 	stop_pid "$pid"
 }
 
+# run_nchan [redis]: nginx + nchan, its messages in nginx's shared memory,
+# or (redis) kept in a Redis of its own that writes and fsyncs its
+# append-only file before it answers or passes on anything of that turn
+# (appendfsync always): a peer as durable as crosstalk. Redis floats over
+# both cores, as crosstalk's PostgreSQL does.
 run_nchan() {
-	local port pid worker dir=$out/nchan
+	local port pid worker dir=$out/nchan sys=nchan
+	local upstream="# messages in nginx's shared memory only" store="# (memory)"
+	local rport= rpid= spids
+	if [ "${1:-}" = redis ]; then
+		sys=nchan-redis
+		dir=$out/nchan-redis
+	fi
 	port=$(free_port)
 	rm -rf "$dir"
 	mkdir -p "$dir/tmp"
-	sed -e "s#@DIR@#$dir#g" -e "s#@PORT@#$port#g" \
-		-e "s#@NOFILE@#$(($(ulimit -Hn) - 100))#g" \
+	if [ "$sys" = nchan-redis ]; then
+		rport=$(free_port)
+		printf '%s\n' "bind 127.0.0.1" "port $rport" "protected-mode yes" "daemonize no" \
+			"dir $dir" "appendonly yes" "appendfsync always" 'save ""' \
+			"logfile $dir/redis.log" >"$dir/redis.conf"
+		redis-server "$dir/redis.conf" &
+		rpid=$!
+		pids+=("$rpid")
+		wait_port "$rport" || { log "redis-server did not start"; return 1; }
+		[ "$(redis-cli -p "$rport" config get appendfsync | tail -n 1)" = always ] ||
+			{ log "redis-server is not fsyncing each write"; return 1; }
+		upstream="upstream nchan_redis { nchan_redis_server redis://127.0.0.1:$rport; }"
+		store="nchan_redis_pass nchan_redis;"
+	fi
+	sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" \
+		-e "s|@NOFILE@|$(($(ulimit -Hn) - 100))|g" \
+		-e "s|@UPSTREAM@|$upstream|" -e "s|@STORE@|$store|" \
 		"$src/bench/nchan.conf.in" >"$dir/nginx.conf"
 	nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' &
 	pid=$!
@@ -213,16 +242,19 @@ run_nchan() {
 	wait_port "$port" || { log "nginx+nchan did not start"; cat "$dir/error.log" >&2; return 1; }
 	worker=$(pgrep -P "$pid" | head -n 1)
 	taskset -pc $SRV_CPU "$worker" >/dev/null
+	spids=$worker${rpid:+,$rpid}
 	# shellcheck disable=SC2086
-	peer_scenarios nchan "$port" "$worker" $pubs_sweep
+	peer_scenarios "$sys" "$port" "$worker" "$spids" $pubs_sweep
 	if want longpoll; then
 		for _ in 1 2 3; do
-			cb nchan longpoll 1 longpoll --proto plain --http "$port" \
+			cb "$sys" longpoll 1 longpoll --proto plain --http "$port" \
 				--lp-path "/lp/%c" --pub-path "/pub/%c" --polls 500 --hold 1 \
 				--drain 10 --lp-ready /nchan_status=subscribers
 		done
 	fi
 	stop_pid "$pid"
+	[ -n "$rpid" ] && stop_pid "$rpid"
+	return 0
 }
 
 # -- crosstalk ---------------------------------------------------------------
@@ -582,6 +614,7 @@ for s in $systems; do
 	raw-coalesce) run_raw coalesce ;;
 	node) run_node ;;
 	nchan) run_nchan ;;
+	nchan-redis) run_nchan redis ;;
 	crosstalk) run_crosstalk ;;
 	*) log "unknown system $s" ;;
 	esac

@@ -16,7 +16,7 @@ python3-websockets clang-format strace"
 # the emoji font: reactions render in the tests' Chromium (and its pictures) as
 # in a user's browser
 browser="chromium nodejs npm openjdk-17-jre-headless fonts-noto-color-emoji"
-bench="libnginx-mod-nchan wrk nodejs npm postgresql-contrib"
+bench="libnginx-mod-nchan redis-server wrk nodejs npm postgresql-contrib"
 fuzz="clang libclang-rt-14-dev"
 deb="dpkg-dev"
 debcheck="lintian openssl"

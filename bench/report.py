@@ -247,8 +247,7 @@ from run to run on this kind of machine, so compare within one run only.
 ## How it was measured
 - Machine: {cpu}, {os.cpu_count()} cores; Linux {versions['kernel']}; everything over 127.0.0.1. Each
   server process on core 0, the load generator (ctbench, one thread, epoll) on core 1; crosstalk's
-  nginx (one worker per core, as Debian's nginx.conf), crosstalk-fcgi and PostgreSQL float over both
-  cores (they share core 1 with the generator).
+  nginx, crosstalk-fcgi and PostgreSQL float over both cores (they share core 1 with the generator).
 - Same generator and the same checks for every system. Subscribers over WebSocket; publishes by HTTP
   POST over keep-alive connections (crosstalk also over WebSocket, "WebSocket publish"); 64-byte texts.
 - **Every delivery is checked**, per subscriber: the text carries run, channel and a per-channel

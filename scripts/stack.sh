@@ -207,11 +207,8 @@ for _ in $(seq 1 50); do [ -S "$pgdir/fcgi.sock" ] && break; sleep 0.1; done
 mkdir -p "$state/nginx/tmp"
 sed -e "s#unix:/run/crosstalk/fcgi.sock#unix:$pgdir/fcgi.sock#" -e "s#include fastcgi_params;#include /etc/nginx/fastcgi_params;#" "$src/conf/nginx-crosstalk.conf" \
 	>"$state/nginx/crosstalk-api.conf"
-# one worker per core, as Debian's own nginx.conf has it: with one, 500
-# long-polls answered at once queued behind a single worker (about 30 ms
-# against 25 with two, on 2 cores), and so did HTTP publishes at 3,000/s
 cat >"$state/nginx/nginx.conf" <<NGX
-worker_processes auto;
+worker_processes 1;
 pid $state/nginx/nginx.pid;
 error_log $state/nginx/error.log warn;
 $( [ "$(id -u)" = 0 ] && echo "user root;" )

@@ -17,7 +17,7 @@ P99 = float(params.get("p99_ms", "20"))
 SYSTEMS = ["crosstalk", "crosstalk-ws", "crosstalk-defaults", "crosstalk-2nodes",
            "nchan-redis", "nchan", "node", "raw-once", "raw-coalesce"]
 # systems whose whole stack is more than the server process (its store)
-STACKED = ("crosstalk", "crosstalk-ws", "crosstalk-defaults", "crosstalk-2nodes", "nchan-redis")
+STACKED = [s for s in SYSTEMS if s.startswith("crosstalk")] + ["nchan-redis"]
 LABEL = {
     "crosstalk": "crosstalk, HTTP publish (nginx, FastCGI)",
     "crosstalk-ws": "crosstalk, WebSocket publish",
@@ -269,12 +269,12 @@ from run to run on this kind of machine, so compare within one run only.
   p99 (min / median / max).
 - CPU per 1,000 deliveries is compared at an **equal rate**, the first rung of each ladder (every
   system runs it): utime+stime of the server process(es); for crosstalk "whole stack" adds
-  crosstalk-fcgi, nginx and PostgreSQL, for nchan + Redis it adds Redis. Syscalls per delivery: every system call the server
-  process(es) made during the warm-up at that same first rate (`perf stat -e raw_syscalls:sys_enter
-  -p`; traced there, not in the measured steps, whose CPU figures tracing would raise), over its
-  deliveries; bytes per delivery: what the subscribers' sockets received in it (frames with their
-  WebSocket headers). RSS: the server process after the step; kernel TCP memory:
-  /proc/net/sockstat, whole machine.
+  crosstalk-fcgi, nginx and PostgreSQL, for nchan + Redis it adds Redis. Syscalls per delivery:
+  every system call the server process(es) made during the warm-up at that same first rate
+  (`perf stat -e raw_syscalls:sys_enter -p`; traced there, not in the measured steps, whose CPU
+  figures tracing would raise), over its deliveries; bytes per delivery: what the subscribers'
+  sockets received in it (frames with their WebSocket headers). RSS: the server process after the
+  step; kernel TCP memory: /proc/net/sockstat, whole machine.
 - crosstalk runs **durable**: PostgreSQL with `fsync=on`, `synchronous_commit=on` (every acknowledged
   message is on disk before anyone hears of it). So does the durable peer, nginx + nchan keeping its
   messages in a Redis of its own with `appendonly yes`, `appendfsync always`: Redis writes and fsyncs
@@ -294,18 +294,12 @@ rates past a system's limit).
 """]
 for scen in ("multi", "fan1k"):
     md.append(f"## {SCEN[scen]}\n\n" + scenario_table(scen))
-    r1 = ratio(scen, "crosstalk")
-    r2 = ratio(scen, "crosstalk-ws")
-    rd = ratio(scen, "crosstalk-defaults")
-    md.append(f"\nSame-run ratios of sustained deliveries/s to nginx+nchan: crosstalk HTTP publish "
-              f"{fmt(r1, 'x')}, WebSocket publish {fmt(r2, 'x')}"
-              + (f", shipped defaults {fmt(rd, 'x')}" if rd else "") + ".\n")
-    d1, d2 = ratio(scen, "crosstalk", "nchan-redis"), ratio(scen, "crosstalk-ws", "nchan-redis")
-    dd = ratio(scen, "crosstalk-defaults", "nchan-redis")
-    if d1 or d2:
-        md.append(f"Same-run ratios to the durable peer, nginx+nchan+Redis: crosstalk HTTP publish "
-                  f"{fmt(d1, 'x')}, WebSocket publish {fmt(d2, 'x')}"
-                  + (f", shipped defaults {fmt(dd, 'x')}" if dd else "") + ".\n")
+    for peer, name in (("nchan", "nginx+nchan"), ("nchan-redis", "the durable peer, nginx+nchan+Redis")):
+        r1, r2, rd = (ratio(scen, s, peer) for s in ("crosstalk", "crosstalk-ws", "crosstalk-defaults"))
+        if r1 or r2:
+            md.append(f"\nSame-run ratios of sustained deliveries/s to {name}: crosstalk HTTP publish "
+                      f"{fmt(r1, 'x')}, WebSocket publish {fmt(r2, 'x')}"
+                      + (f", shipped defaults {fmt(rd, 'x')}" if rd else "") + ".\n")
     md.append("\nHighest sustained rate (msg/s) by publisher connections:\n\n" + sweep_table(scen))
 md.append("## Memory per idle connection (10,000 connections, 1,000 channels, before the load)\n\n"
           + idle_table())

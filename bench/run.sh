@@ -240,6 +240,13 @@ run_nchan() {
 	pid=$!
 	pids+=("$pid")
 	wait_port "$port" || { log "nginx+nchan did not start"; cat "$dir/error.log" >&2; return 1; }
+	# nchan takes the store from each location only: a message published
+	# must land in Redis, or this row would measure nginx's memory
+	if [ -n "$rpid" ]; then
+		curl -s -o /dev/null -X POST -d probe "http://127.0.0.1:$port/pub/store-probe"
+		[ "$(redis-cli -p "$rport" dbsize)" -gt 0 ] ||
+			{ log "nchan did not keep its message in Redis"; return 1; }
+	fi
 	worker=$(pgrep -P "$pid" | head -n 1)
 	taskset -pc $SRV_CPU "$worker" >/dev/null
 	spids=$worker${rpid:+,$rpid}

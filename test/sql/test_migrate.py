@@ -39,6 +39,13 @@ try:
                             "-c", s], capture_output=True, text=True)
         return r.stdout.strip()
 
+    def ctl(cmd, forget=None):
+        """crosstalkctl migrate or check on this database; forget: a
+        migration's version taken off the record first, so it runs again"""
+        if forget:
+            q("DELETE FROM crosstalk.migrations WHERE version = %d" % forget)
+        return subprocess.run([CTL, "--config", conf, cmd], capture_output=True, text=True)
+
     versions = q("SELECT string_agg(version::text, ',' ORDER BY version) FROM crosstalk.migrations")
     dup = q("SELECT count(*) - count(DISTINCT version) FROM crosstalk.migrations")
     T.ok(versions.startswith("1,2"), "migrations recorded in order", versions)
@@ -63,15 +70,14 @@ try:
     q("CREATE OR REPLACE FUNCTION crosstalk.resolve_session(app text, ref text) "
       "RETURNS TABLE (user_id text, display_name text) LANGUAGE sql AS "
       "$$ SELECT 'deployer-' || $2, 'Deployer' $$")
-    r = subprocess.run([CTL, "--config", conf, "migrate"], capture_output=True, text=True)
+    r = ctl("migrate")
     T.eq(r.returncode, 0, "migrate after replacing the resolver")
     T.ok("(0 applied)" in r.stdout, "nothing re-applied", r.stdout)
     T.eq(q("SELECT user_id FROM crosstalk.resolve_session('app1', 'x')"), "deployer-x",
          "replaced resolver survives migrate")
     # migration 22 itself, run over a deployer's SQL resolver (as on an
     # upgrade from 21), leaves it alone
-    q("DELETE FROM crosstalk.migrations WHERE version = 22")
-    r = subprocess.run([CTL, "--config", conf, "migrate"], capture_output=True, text=True)
+    r = ctl("migrate", forget=22)
     T.eq(r.returncode, 0, "migration 22 again (%s)" % r.stderr.strip())
     T.ok("(1 applied)" in r.stdout, "it ran", r.stdout)
     T.eq(q("SELECT user_id FROM crosstalk.resolve_session('app1', 'x')"), "deployer-x",
@@ -82,7 +88,7 @@ try:
     nfun = q("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
              "WHERE n.nspname = 'crosstalk'")
     q("DELETE FROM crosstalk.code")
-    r = subprocess.run([CTL, "--config", conf, "migrate"], capture_output=True, text=True)
+    r = ctl("migrate")
     T.eq(r.returncode, 0, "functions.sql applies over itself (%s)" % r.stderr.strip())
     T.ok("functions: defined" in r.stdout, "it was applied again", r.stdout)
     T.eq(q("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
@@ -90,17 +96,16 @@ try:
     T.eq(q("SELECT user_id FROM crosstalk.resolve_session('app1', 'x')"), "deployer-x",
          "the replaced resolver survives that too")
     # and crosstalkctl check runs the replaced resolver
-    r = subprocess.run([CTL, "--config", conf, "check"], capture_output=True, text=True)
+    r = ctl("check")
     T.eq(r.returncode, 0, "check passes with a replaced resolver (%s)" % r.stderr.strip())
     T.ok("resolver: ok" in r.stdout, "check reports the resolver", r.stdout)
 
     # a missing resolver is reported by check; migration 22 over it does not
     # fail the migrate (it has nothing to replace)
     q("DROP FUNCTION crosstalk.resolve_session(text, text)")
-    r = subprocess.run([CTL, "--config", conf, "check"], capture_output=True, text=True)
+    r = ctl("check")
     T.ok(r.returncode != 0 and "resolver" in r.stderr, "check fails on a missing resolver", r.stderr)
-    q("DELETE FROM crosstalk.migrations WHERE version = 22")
-    r = subprocess.run([CTL, "--config", conf, "migrate"], capture_output=True, text=True)
+    r = ctl("migrate", forget=22)
     T.ok(r.returncode == 0 and "(1 applied)" in r.stdout,
          "migration 22 over a missing resolver (%s)" % r.stderr.strip(), r.stdout)
 finally:
